@@ -1,0 +1,41 @@
+"""The project's exception types.
+
+Core and input code raise these where a problem is found; the command layer
+turns them into one ``error: ...`` line and the contract's exit status in a
+single place (``softmax_cli.cli.SoftmaxCommand.invoke``).
+"""
+
+from __future__ import annotations
+
+
+class SoftmaxError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+    def located(self, where: str) -> "SoftmaxError":
+        """Prefix the location (a file name, say) to whatever is known already."""
+        self.where = where if not self.where else f"{where}, {self.where}"
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.where})" if self.where else self.message
+
+
+class InputError(SoftmaxError):
+    """Bad input data: unreadable file, NaN in logits, label out of range..."""
+
+
+class UsageError(SoftmaxError):
+    """A bad combination of arguments or options."""
+
+
+class GateFailed(SoftmaxError):
+    """A CI gate (``--max-loss``, ``--min-accuracy``) said no: exit status 1."""
+
+    exit_code = 1
