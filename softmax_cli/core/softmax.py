@@ -94,8 +94,10 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
         masked = _shifted(source, out, temperature, shape, axis, block.start, masked_rows)
         if log:
             exps = np.exp(out, out=scratch[: out.shape[0]])
-            # A matrix-vector product sums rows several times faster than np.sum.
-            np.subtract(out, np.log(exps @ ones)[:, None], out=out)
+            # A matrix-vector product sums rows several times faster than np.sum;
+            # a masked row's log(0) is overwritten just below.
+            with np.errstate(divide="ignore"):
+                np.subtract(out, np.log(exps @ ones)[:, None], out=out)
         else:
             np.exp(out, out=out)
             # A masked row sums to 0; its 0/0 is overwritten just below.
