@@ -96,7 +96,7 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
             exps = np.exp(out, out=scratch[: out.shape[0]])
             # A matrix-vector product sums rows several times faster than np.sum;
             # a masked row's log(0) is overwritten just below.
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 np.subtract(out, np.log(exps @ ones)[:, None], out=out)
         else:
             np.exp(out, out=out)
