@@ -1,0 +1,368 @@
+"""Scaled dot-product attention with the semantics of torch's SDPA, in bounded memory.
+
+``attention(q, k, v)`` is ``softmax(q kᵀ · scale + bias) v`` per batch entry and
+head, as ``torch.nn.functional.scaled_dot_product_attention``. Without
+``return_weights`` the ``(L, S)`` score matrix is never held: query blocks are
+walked against key blocks with the online-softmax recurrence of FlashAttention
+(a running row maximum and running sum, rescaled whenever the maximum grows),
+so memory grows with ``L`` times the block size instead of ``L · S``, and key
+blocks that the causal mask hides entirely are never computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+from ._arrays import float_dtypes
+
+CausalAlign = Literal["upper-left", "lower-right"]
+CAUSAL_ALIGNMENTS: tuple[str, ...] = ("upper-left", "lower-right")
+
+# Default (query rows, key columns) of one block, chosen by measurement at
+# B=1, H=8, L=S=4096, E=64 float32, causal (see benchmarks/attention.py):
+# a score block of every head then stays near the L2 cache while the max,
+# subtract and exp passes walk over it, and the matmuls are still large enough
+# for BLAS to run at full speed.
+DEFAULT_BLOCK_SIZE = (256, 512)
+
+# The score block of all batch entries and heads together is kept under this
+# many elements (32 MiB of float32) by shrinking the query block, so that many
+# heads do not turn a block into a full score matrix.
+BLOCK_BUDGET = 1 << 23
+
+
+@dataclass
+class _Operands:
+    """q (already scaled), k, v and the mask, in the compute dtype and GQA layout."""
+
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray | None  # bool (True attends) or float (added), shape (..., L, S) as a view
+    offset: int | None  # causal: query i sees key j iff j <= i + offset; None without causal
+    batch: tuple[int, ...]  # broadcast leading shape in the GQA layout (..., Hkv, group)
+    out_shape: tuple[int, ...]  # the output's shape, heads folded back
+    output: np.dtype
+
+
+def _checked(x: npt.ArrayLike, name: str) -> tuple[np.ndarray, np.dtype, np.dtype]:
+    """Apply the dtype rules to one operand and refuse NaN, infinities and scalars."""
+    try:
+        array, compute, output = float_dtypes(x)
+    except InputError:
+        raise InputError(f"{name} has dtype {np.asarray(x).dtype}; {name} must hold real numbers") from None
+    if array.ndim < 2:
+        raise InputError(f"{name} must have at least 2 dimensions (..., rows, features), got shape {array.shape}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        position = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
+        value = array[position]
+        kind = "NaN" if np.isnan(value) else f"{'+' if value > 0 else '-'}inf"
+        raise InputError(f"{kind} in {name}; attention inputs must be finite (use a mask to hide keys)",
+                         where=f"{name} index {position}")
+    return array, compute, output
+
+
+def _broadcast_batch(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> tuple[int, ...]:
+    """The broadcast leading shape of the three operands, or an error naming their shapes."""
+    try:
+        return np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise InputError(
+            f"leading dimensions of q {q.shape}, k {k.shape} and v {v.shape} do not broadcast"
+        ) from None
+
+
+def _gqa_group(q: np.ndarray, k: np.ndarray, v: np.ndarray, enable_gqa: bool) -> int:
+    """How many query heads share one key/value head (1 when GQA does not apply).
+
+    As torch's ``enable_gqa``: the heads are dimension -3, key and value have
+    the same number of heads, and that number divides the query heads. A single
+    key/value head is left to ordinary broadcasting.
+    """
+    if not enable_gqa or min(q.ndim, k.ndim, v.ndim) < 3:
+        return 1
+    hq, hk, hv = q.shape[-3], k.shape[-3], v.shape[-3]
+    if hk != hv or hk in (1, hq) or hq % hk:
+        return 1
+    return hq // hk
+
+
+def _grouped(array: np.ndarray, group: int) -> np.ndarray:
+    """Split the heads (dim -3) of a query-side array into (kv heads, group)."""
+    shape = array.shape
+    return array.reshape(shape[:-3] + (shape[-3] // group, group) + shape[-2:])
+
+
+def _prepared_mask(mask: npt.ArrayLike, target: tuple[int, ...], group: int, compute: np.dtype) -> np.ndarray:
+    """Check the mask against ``target = (..., L, S)`` and bring it to the compute layout.
+
+    A boolean mask is returned inverted (True = hidden), ready for ``np.copyto``;
+    a float mask in the compute dtype, ready to add. The last two dimensions
+    are broadcast as a view, so slicing a block of it costs nothing.
+    """
+    mask = np.asarray(mask)
+    if mask.dtype.kind not in "bf":
+        raise InputError(f"mask must be boolean (True attends) or floating point (added to the scores), "
+                         f"got dtype {mask.dtype}")
+    if not _fits(mask.shape, target):
+        raise InputError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {target}")
+    if mask.dtype.kind == "f":
+        if np.isnan(mask).any() or (mask == np.inf).any():
+            raise InputError("the float mask holds NaN or +inf; only finite values and -inf (hide) are allowed")
+        mask = mask.astype(compute, copy=False)
+    else:
+        mask = ~mask
+    # Full rank, so that the heads (dim -3) and the (L, S) dimensions exist.
+    mask = mask.reshape((1,) * (len(target) - mask.ndim) + mask.shape)
+    if group > 1:
+        mask = _grouped(mask, group) if mask.shape[-3] != 1 else mask[..., None, :, :]
+    return np.broadcast_to(mask, mask.shape[:-2] + target[-2:])
+
+
+def _fits(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` without enlarging it."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def _operands(q, k, v, mask, causal, causal_align, scale, enable_gqa) -> _Operands:
+    """Validate everything and lay the operands out for the block loops."""
+    (q, cq, oq), (k, ck, ok), (v, cv, ov) = _checked(q, "q"), _checked(k, "k"), _checked(v, "v")
+    compute, output = np.result_type(cq, ck, cv), np.result_type(oq, ok, ov)
+    if q.shape[-1] != k.shape[-1]:
+        raise InputError(f"q {q.shape} and k {k.shape} must have the same feature size (last dimension)")
+    if k.shape[-2] != v.shape[-2]:
+        raise InputError(f"k {k.shape} and v {v.shape} must have the same number of keys (dimension -2)")
+    if causal_align not in CAUSAL_ALIGNMENTS:
+        raise InputError(f"causal_align must be one of {', '.join(CAUSAL_ALIGNMENTS)}, got {causal_align!r}")
+    group = _gqa_group(q, k, v, enable_gqa)
+    if group > 1:
+        q = _grouped(q, group)
+        k, v = k[..., None, :, :], v[..., None, :, :]
+    batch = _broadcast_batch(q, k, v)
+    (length, features), keys = q.shape[-2:], k.shape[-2]
+    heads_shape = batch[:-2] + (batch[-2] * batch[-1],) if group > 1 else batch
+    if mask is not None:
+        mask = _prepared_mask(mask, heads_shape + (length, keys), group, compute)
+    scale = _scale(scale, features)
+    # Scaling q (L·E values) instead of the scores (L·S values) saves a pass.
+    q = np.multiply(q, scale, dtype=compute) if scale != 1.0 else q.astype(compute, copy=False)
+    offset = None
+    if causal:
+        offset = 0 if causal_align == "upper-left" else keys - length
+    return _Operands(q, k.astype(compute, copy=False), v.astype(compute, copy=False), mask, offset,
+                     batch, heads_shape + (length, v.shape[-1]), output)
+
+
+def _scale(scale: float | None, features: int) -> float:
+    """``1/sqrt(E)`` by default; a given scale must be finite."""
+    if scale is None:
+        # With no features every score is 0 whatever the scale; avoid 1/sqrt(0).
+        return 1.0 / np.sqrt(features) if features else 1.0
+    value = float(scale)
+    if not np.isfinite(value):
+        raise InputError(f"scale must be finite, got {scale!r}")
+    return value
+
+
+def _hide(scores: np.ndarray, ops: _Operands, rows: slice, cols: slice) -> None:
+    """Apply the user mask and the causal mask to one block of scores, in place."""
+    if ops.mask is not None:
+        block = ops.mask[..., rows, cols]
+        if block.dtype == bool:
+            np.copyto(scores, -np.inf, where=block)
+        else:
+            scores += block
+    if ops.offset is not None and cols.stop - 1 > rows.start + ops.offset:
+        # Only blocks that cross the diagonal need it; the others are fully visible.
+        above = np.arange(cols.start, cols.stop)[None, :] > np.arange(rows.start, rows.stop)[:, None] + ops.offset
+        np.copyto(scores, -np.inf, where=above)
+
+
+def _safe_max(row_max: np.ndarray) -> np.ndarray:
+    """Replace a max of ``-inf`` (a row with nothing to attend) by 0.
+
+    Shifting by it would give ``-inf - -inf = NaN``; shifting by 0 leaves the
+    row's exponentials at exactly 0, so its output becomes 0 below.
+    """
+    return np.where(row_max == -np.inf, 0, row_max)
+
+
+def _direct(ops: _Operands) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``(..., L, S)`` and output, holding the whole score matrix."""
+    length, keys = ops.q.shape[-2], ops.k.shape[-2]
+    scores = ops.q @ np.swapaxes(ops.k, -1, -2)
+    if keys == 0:  # no key at all: every row gives zeros (and there is no max to take)
+        return scores, np.zeros(ops.batch + ops.out_shape[-2:], dtype=scores.dtype)
+    _hide(scores, ops, slice(0, length), slice(0, keys))
+    scores -= _safe_max(scores.max(axis=-1, keepdims=True))
+    weights = np.exp(scores, out=scores)
+    total = weights.sum(axis=-1, keepdims=True)
+    # A row with nothing to attend sums to 0: its weights stay 0 instead of 0/0.
+    np.divide(weights, total, out=weights, where=total > 0)
+    return weights, weights @ ops.v
+
+
+def _online_rows(ops: _Operands, rows: slice, key_block: int, out: np.ndarray) -> None:
+    """Attention for one block of query rows, walking the visible key blocks once.
+
+    The FlashAttention recurrence: with running max ``m``, running sum ``l``
+    and running numerator ``acc``, a key block with scores ``s`` and max
+    ``m' = max(m, max s)`` updates ``l <- l·e^(m-m') + Σ e^(s-m')`` and
+    ``acc <- acc·e^(m-m') + e^(s-m') v``; the output is ``acc / l``.
+    """
+    q = ops.q[..., rows, :]
+    keys = ops.k.shape[-2]
+    # Causal: the last row of the block sees keys up to rows.stop - 1 + offset.
+    end = keys if ops.offset is None else max(0, min(keys, rows.stop + ops.offset))
+    target = out[..., rows, :]
+    if end == 0:
+        target[...] = 0
+        return
+    k_t = np.swapaxes(ops.k, -1, -2)
+    running_max = running_sum = acc = None
+    for start in range(0, end, key_block):
+        cols = slice(start, min(start + key_block, end))
+        scores = q @ k_t[..., cols]
+        _hide(scores, ops, rows, cols)
+        block_max = scores.max(axis=-1, keepdims=True)
+        new_max = block_max if running_max is None else np.maximum(running_max, block_max)
+        # The running max itself stays -inf for a row that has seen nothing yet,
+        # so a later block is shifted by its true max, not by the stand-in 0.
+        shift = _safe_max(new_max)
+        scores -= shift
+        np.exp(scores, out=scores)
+        if running_max is None:
+            running_sum = scores.sum(axis=-1, keepdims=True)
+            acc = scores @ ops.v[..., cols, :]
+        else:
+            # The shift is never below the old max, so the factor is at most 1
+            # (and 0 for a row whose old max was -inf).
+            factor = np.exp(running_max - shift)
+            running_sum = running_sum * factor + scores.sum(axis=-1, keepdims=True)
+            acc = acc * factor + scores @ ops.v[..., cols, :]
+        running_max = new_max
+    # A row with nothing to attend has a running sum of 0 and gives zeros.
+    np.divide(acc, running_sum, out=target, where=running_sum > 0)
+    np.copyto(target, 0, where=running_sum == 0)
+
+
+def _block_sizes(block_size: int | tuple[int, int] | None, rows_per_query: int) -> tuple[int, int]:
+    """Validate ``block_size`` (int or (query, key) pair), or choose the default."""
+    if block_size is None:
+        query_block, key_block = DEFAULT_BLOCK_SIZE
+        # Many heads or batch entries: shrink the query block to stay in budget.
+        query_block = max(16, min(query_block, BLOCK_BUDGET // max(1, rows_per_query * key_block)))
+        return query_block, key_block
+    sizes = (block_size, block_size) if np.ndim(block_size) == 0 else tuple(block_size)
+    if len(sizes) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
+        raise InputError(f"block_size must be a positive integer or a (query, key) pair of them, got {block_size!r}")
+    return int(sizes[0]), int(sizes[1])
+
+
+def _online(ops: _Operands, block_size) -> np.ndarray:
+    """The output without the score matrix: query blocks times visible key blocks."""
+    out = np.empty(ops.batch + ops.out_shape[-2:], dtype=ops.q.dtype)
+    query_block, key_block = _block_sizes(block_size, int(np.prod(ops.batch)))
+    length = ops.q.shape[-2]
+    for start in range(0, length, query_block):
+        _online_rows(ops, slice(start, min(start + query_block, length)), key_block, out)
+    return out
+
+
+def attention(
+    q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    v: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = None,
+    causal: bool = False,
+    causal_align: CausalAlign = "upper-left",
+    scale: float | None = None,
+    return_weights: bool = False,
+    block_size: int | tuple[int, int] | None = None,
+    enable_gqa: bool = True,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    r"""Scaled dot-product attention, as ``torch.nn.functional.scaled_dot_product_attention``.
+
+    .. math:: \mathrm{out} = \mathrm{softmax}\!\left(s\, q k^\top + B\right) v,
+              \quad s = 1/\sqrt{E} \text{ by default}
+
+    where the bias ``B`` is 0 where a key is attended and ``-inf`` where it
+    is hidden (plus a float mask's values). The softmax runs over the keys.
+
+    Parameters
+    ----------
+    q, k, v : array_like
+        Queries ``(..., L, E)``, keys ``(..., S, E)`` and values
+        ``(..., S, Ev)``; the leading dimensions broadcast. float16 is
+        computed in float32 and returned as float16; integers become float64.
+        NaN and infinities are refused (hide keys with ``mask`` instead).
+    mask : array_like, optional
+        Broadcastable to ``(..., L, S)``. Boolean: True attends, as torch.
+        Floating point: added to the scores (``-inf`` hides a key).
+    causal : bool
+        Query ``i`` attends key ``j`` only if ``j <= i`` (``causal_align``
+        ``"upper-left"``, torch's ``is_causal``: ``tril(ones(L, S))``) or
+        ``j <= i + S - L`` (``"lower-right"``, torch's ``causal_lower_right``:
+        the last query sees every key, as in decoding). Unlike torch, which
+        refuses the pair, ``mask`` and ``causal`` combine: a boolean mask is
+        ANDed with the causal mask, a float mask is added to the scores and
+        the keys above the causal diagonal get ``-inf`` on top.
+    causal_align : {"upper-left", "lower-right"}
+        Where the causal diagonal starts when ``L != S``.
+    scale : float, optional
+        Multiplies ``q kᵀ``; default ``1/sqrt(E)``.
+    return_weights : bool
+        Also return the attention weights ``(..., L, S)``; this holds the full
+        score matrix. Without it, memory grows with ``L`` times the block
+        size, not with ``L · S``.
+    block_size : int or (int, int), optional
+        Query rows and key columns per block of the online softmax (one int
+        for both). The default, :data:`DEFAULT_BLOCK_SIZE`, was measured; the
+        query block shrinks when many heads would make a block large.
+    enable_gqa : bool
+        Grouped-query attention: when the query heads (dimension -3) are a
+        multiple of the key/value heads, each key/value head serves
+        ``Hq / Hkv`` consecutive query heads (torch's repeat-interleave),
+        without copying the keys and values.
+
+    Returns
+    -------
+    output : ndarray
+        ``(..., L, Ev)``. A query row that can attend no key gives zeros (and
+        zero weights), as torch >= 2.5 does, never NaN.
+    weights : ndarray
+        ``(..., L, S)``, only with ``return_weights``.
+
+    Raises
+    ------
+    InputError
+        On NaN or infinite inputs (naming the array and position), shapes that
+        do not fit (naming them), a mask that does not broadcast or is neither
+        boolean nor floating point, or a non-finite scale.
+
+    Examples
+    --------
+    >>> q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> k = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> v = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> attention(q, k, v, causal=True).round(4)
+    array([[1.    , 2.    ],
+           [2.3395, 3.3395]])
+    """
+    ops = _operands(q, k, v, mask, causal, causal_align, scale, enable_gqa)
+    if not return_weights:
+        return _online(ops, block_size).reshape(ops.out_shape).astype(ops.output, copy=False)
+    weights, out = _direct(ops)
+    # Broadcast to every batch entry (v alone may add some), then fold GQA back.
+    weights = np.broadcast_to(weights, ops.batch + weights.shape[-2:]).reshape(ops.out_shape[:-1] + weights.shape[-1:])
+    return out.reshape(ops.out_shape).astype(ops.output, copy=False), weights.astype(ops.output, copy=False)

@@ -1,0 +1,202 @@
+"""Top-k classes per row, with a promised order, and top-k accuracy.
+
+``torch.topk`` promises no order among tied values (``[3, 1, 3, 2, 3]`` with
+``k=2`` gives ``[2, 4]``); a stable argsort and ``jax.lax.top_k`` give
+``[0, 2]``. We promise the latter, ties to the lower class index, and still
+find the k in O(N·C) with a partition rather than a full sort.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+from ._arrays import as_rows, check_axis, describe_position, row_blocks
+from .softmax import MaskedRows, softmax
+
+
+def check_labels(
+    labels: npt.ArrayLike, lead_shape: tuple[int, ...], n_classes: int | None, ignore_index: int = -100
+) -> np.ndarray:
+    """Return index labels as a flat int64 array, one per row, or raise.
+
+    ``lead_shape`` is the shape of the rows (every axis but the class axis).
+    Labels of that shape, or flat with one label per row in C order, are
+    accepted. Whole-number floats (as read from CSV) become integers.
+    ``ignore_index`` is allowed anywhere; any other label must lie in
+    ``[0, n_classes)`` (only ``>= 0`` is checked when ``n_classes`` is None).
+    """
+    array = np.asarray(labels)
+    n_rows = int(np.prod(lead_shape, dtype=np.int64))
+    if array.shape != lead_shape and not (array.ndim == 1 and array.size == n_rows):
+        raise InputError(
+            f"labels have shape {array.shape} but the logits have {n_rows} row(s) of shape {lead_shape}; "
+            "give one class index per row"
+        )
+    flat = array.reshape(-1)
+    if flat.dtype.kind == "f":
+        whole = np.isfinite(flat) & (flat == np.round(flat))
+        if not whole.all():
+            row = int(np.argmin(whole))
+            raise InputError(
+                f"label {float(flat[row])!r} is not a class index",
+                where=describe_position(lead_shape + (1,), len(lead_shape), row) or None,
+            )
+        flat = flat.astype(np.int64)
+    elif flat.dtype.kind not in "iu":
+        raise InputError(f"labels must be integer class indices, got dtype {flat.dtype}")
+    flat = flat.astype(np.int64, copy=False)
+    upper = np.iinfo(np.int64).max if n_classes is None else n_classes
+    bad = (flat != ignore_index) & ((flat < 0) | (flat >= upper))
+    if bad.any():
+        row = int(np.argmax(bad))
+        limit = f"[0, {n_classes})" if n_classes is not None else "non-negative"
+        raise InputError(
+            f"label {int(flat[row])} is out of range: class indices must be {limit} "
+            f"(or the ignore index {ignore_index})",
+            where=describe_position(lead_shape + (1,), len(lead_shape), row) or None,
+        )
+    return flat
+
+
+def _check_k(k: int, n_classes: int) -> int:
+    try:
+        whole = not isinstance(k, (bool, np.bool_)) and float(k) == int(k)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 1 <= int(k) <= n_classes:
+        raise InputError(f"k must be a whole number between 1 and the number of classes C = {n_classes}, got k = {k!r}")
+    return int(k)
+
+
+def _topk_rows(rows: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values per row of a 2-D block, largest first, ties to the lower index."""
+    n_rows, n_cols = rows.shape
+    if k == 1:
+        # argmax returns the first maximum: exactly the tie rule.
+        return np.argmax(rows, axis=1)[:, None]
+    # The k-th largest value of each row in O(C). argpartition's own choice among
+    # values equal to it is arbitrary, so the set is rebuilt from the threshold:
+    # every value above it, then the leftmost values equal to it until there are k.
+    threshold = np.partition(rows, n_cols - k, axis=1)[:, n_cols - k, None]
+    above = rows > threshold
+    at = rows == threshold
+    needed = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (at & (np.cumsum(at, axis=1, dtype=np.int32) <= needed))
+    # nonzero walks each row left to right, so the k columns come in index order...
+    columns = np.nonzero(chosen)[1].reshape(n_rows, k)
+    values = np.take_along_axis(rows, columns, axis=1)
+    # ...and a stable sort on the negated values keeps that order among ties.
+    order = np.argsort(-values, axis=1, kind="stable")
+    return np.take_along_axis(columns, order, axis=1)
+
+
+def topk(
+    logits: npt.ArrayLike,
+    k: int,
+    axis: int = -1,
+    temperature: float = 1.0,
+    masked_rows: MaskedRows = "nan",
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""The ``k`` most probable classes of each row, most probable first.
+
+    .. math:: \mathrm{topk}(x) = (i_1, \dots, i_k), \quad
+              x_{i_1} \ge x_{i_2} \ge \dots \ge x_{i_k} \ge x_j \;\; \forall j \notin \{i_1..i_k\}
+
+    with equal values ordered by class index, so the result equals the first
+    ``k`` entries of a stable argsort of ``-x`` but costs O(N·C), not
+    O(N·C log C). Classes are ranked by their logits, which order the
+    probabilities exactly even where those round to equal floats
+    (``[1000, 0, -1]`` ranks ``0, 1, 2`` though the last two probabilities
+    are both 0). A ``-inf`` (masked) logit ranks below every finite one.
+
+    Parameters
+    ----------
+    logits : array_like
+        Logits, any number of dimensions; dtype rules as :func:`softmax`.
+    k : int
+        How many classes per row, ``1 <= k <= C``.
+    axis : int
+        The class axis; every other index is a row.
+    temperature : float
+        ``T > 0`` applied to the probabilities; it never changes the ranking.
+    masked_rows : {"nan", "zero", "error"}
+        As :func:`softmax`, for rows whose logits are all ``-inf``; such a row
+        ranks its classes ``0, 1, ..., k - 1``.
+
+    Returns
+    -------
+    indices : ndarray of intp, shape ``(..., k)``
+        Class indices. The class axis is moved last: logits of shape
+        ``(A, C, B)`` with ``axis=1`` give ``(A, B, k)``.
+    probs : ndarray, shape ``(..., k)``
+        ``softmax(logits / T)`` at those indices, in the dtype of :func:`softmax`.
+
+    Raises
+    ------
+    InputError
+        If ``k`` is outside ``[1, C]``, or on NaN / ``+inf`` logits.
+
+    Examples
+    --------
+    >>> indices, probs = topk([3.0, 1.0, 3.0, 2.0, 3.0], k=2)
+    >>> indices
+    array([0, 2])
+    >>> probs.round(4)
+    array([0.3071, 0.3071])
+    """
+    array = np.asarray(logits)
+    axis = check_axis(array.ndim, axis)
+    k = _check_k(k, array.shape[axis])
+    # softmax validates the logits (NaN, +inf, masked rows) before any ranking.
+    probs = np.moveaxis(softmax(array, axis=axis, temperature=temperature, masked_rows=masked_rows), axis, -1)
+    rows = as_rows(array, axis)
+    indices = np.empty((rows.shape[0], k), dtype=np.intp)
+    for block in row_blocks(*rows.shape):
+        indices[block] = _topk_rows(rows[block], k)
+    indices = indices.reshape(probs.shape[:-1] + (k,))
+    return indices, np.take_along_axis(probs, indices, axis=-1)
+
+
+def topk_accuracy(
+    indices: npt.ArrayLike, labels: npt.ArrayLike, ignore_index: int = -100, num_classes: int | None = None
+) -> tuple[float, float]:
+    r"""Top-1 and top-k accuracy of ranked predictions from :func:`topk`.
+
+    .. math:: \mathrm{top1} = \frac{1}{|R|}\sum_{n \in R} [i_{n,1} = y_n], \quad
+              \mathrm{topk} = \frac{1}{|R|}\sum_{n \in R} [y_n \in \{i_{n,1}, \dots, i_{n,k}\}]
+
+    over the rows ``R`` whose label is not ``ignore_index``.
+
+    Parameters
+    ----------
+    indices : array_like of int, shape ``(..., k)``
+        Ranked class indices, most probable first.
+    labels : array_like of int, shape ``(...)``
+        One class index per row (or flat, one per row in C order).
+    ignore_index : int
+        Rows with this label are left out, as in ``torch.nn.functional.cross_entropy``.
+    num_classes : int, optional
+        When given, labels must be below it.
+
+    Returns
+    -------
+    (top1, topk) : tuple of float
+        Fractions in ``[0, 1]``; NaN when every row is ignored.
+
+    Examples
+    --------
+    >>> topk_accuracy([[0, 2], [1, 0]], [2, 1])
+    (0.5, 1.0)
+    """
+    ranked = np.asarray(indices)
+    if ranked.ndim == 0 or ranked.shape[-1] == 0:
+        raise InputError(f"indices must have shape (..., k) with k >= 1, got shape {ranked.shape}")
+    ranked = ranked.reshape(-1, ranked.shape[-1])
+    flat = check_labels(labels, np.asarray(indices).shape[:-1], num_classes, ignore_index)
+    kept = flat != ignore_index
+    if not kept.any():
+        return float("nan"), float("nan")
+    hits = ranked[kept] == flat[kept, None]
+    return float(hits[:, 0].mean()), float(hits.any(axis=1).mean())

@@ -1,0 +1,215 @@
+"""Writing a :class:`Result`: table, csv, tsv, json, npy, npz; atomic file output.
+
+Machine formats print every float in the shortest form that reads back to the
+same value *of its dtype* (float32 ``0.66524094``, not the float64 expansion
+``0.6652409434318542``); ``--precision N`` rounds to N decimals first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import UsageError
+from .result import Result
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+    npy = "npy"
+    npz = "npz"
+
+
+BINARY_FORMATS = (OutputFormat.npy, OutputFormat.npz)
+SUFFIX_FORMATS = {f".{fmt.value}": fmt for fmt in OutputFormat if fmt is not OutputFormat.table}
+# Rows converted to text per chunk: big enough to amortise the conversion,
+# small enough that `| head` stops us early and memory stays flat.
+TEXT_CHUNK_ROWS = 4096
+
+
+@dataclass
+class Sink:
+    """Where and how a result is written, decided before any work is done."""
+
+    fmt: OutputFormat
+    path: Path | None
+    force: bool
+    precision: int | None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def open_sink(
+    fmt: OutputFormat | None,
+    output: Path | None,
+    force: bool,
+    precision: int | None,
+    inputs: Sequence[Path] = (),
+) -> Sink:
+    """Resolve the format and check the destination, so bad usage fails before computing."""
+    if precision is not None and precision < 0:
+        raise UsageError(f"--precision must be 0 or more, got {precision}")
+    if fmt is None:
+        if output is not None:
+            fmt = SUFFIX_FORMATS.get(output.suffix.lower())
+            if fmt is None:
+                raise UsageError(
+                    f"cannot tell the output format from {output.name!r}; "
+                    f"pass -f {'|'.join(f.value for f in OutputFormat)}"
+                )
+        else:
+            fmt = OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv
+    if output is None:
+        if fmt in BINARY_FORMATS and sys.stdout.isatty():
+            raise UsageError(f"refusing to write binary {fmt.value} to a terminal; redirect it or use -o FILE")
+        return Sink(fmt, None, force, precision)
+    for source in inputs:
+        if _same_file(output, source) or output.resolve() == source.resolve():
+            raise UsageError(f"the output {str(output)!r} is an input; inputs are never overwritten")
+    if output.is_dir():
+        raise UsageError(f"the output {str(output)!r} is a directory")
+    if not output.parent.is_dir():
+        raise UsageError(f"the output folder {str(output.parent)!r} does not exist")
+    if output.exists() and not force:
+        raise UsageError(f"{str(output)!r} exists; pass --force to replace it")
+    return Sink(fmt, output, force, precision)
+
+
+# ---------------------------------------------------------------- text conversion
+
+def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
+    """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
+    if precision is not None and array.dtype.kind == "f":
+        array = np.round(array, precision)
+    return array.astype(str)
+
+
+def _rows(array: np.ndarray, column: bool) -> np.ndarray:
+    """The array as 2-D lines of values: leading axes flattened, the last one across."""
+    if array.ndim == 0:
+        return array.reshape(1, 1)
+    if array.ndim == 1:
+        return array.reshape(-1, 1) if column else array.reshape(1, -1)
+    return array.reshape(-1, array.shape[-1])
+
+
+def delimited_lines(result: Result, delimiter: str, precision: int | None) -> Iterator[str]:
+    """CSV/TSV text of the primary array, in chunks of lines."""
+    if result.header is not None:
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(result.header)
+        yield buffer.getvalue()
+    rows = _rows(result.primary, result.column)
+    for start in range(0, rows.shape[0], TEXT_CHUNK_ROWS):
+        strings = number_strings(np.asarray(rows[start : start + TEXT_CHUNK_ROWS]), precision)
+        yield "".join(delimiter.join(line) + "\n" for line in strings.tolist())
+
+
+def _json_nested(strings: np.ndarray) -> str:
+    if strings.ndim == 0:
+        return str(strings)
+    if strings.ndim == 1:
+        return "[" + ",".join(strings.tolist()) + "]"
+    return "[" + ",".join(_json_nested(part) for part in strings) + "]"
+
+
+def json_value(array: np.ndarray, precision: int | None) -> str:
+    """A JSON number or nested lists; JSON has no NaN or infinity, so they are ``null``."""
+    strings = number_strings(np.asarray(array), precision)
+    if array.dtype.kind == "f":
+        strings = np.where(np.isfinite(array), strings, "null")
+    elif array.dtype.kind == "b":
+        strings = np.where(array, "true", "false")
+    return _json_nested(strings)
+
+
+def json_lines(result: Result, precision: int | None) -> Iterator[str]:
+    import json
+
+    members = [f"{json.dumps(name)}: {json_value(value, precision)}" for name, value in result.arrays.items()]
+    if result.classes is not None:
+        members.append(f'"classes": {json.dumps(result.classes)}')
+    yield "{" + ", ".join(members) + "}\n"
+
+
+def table_text(result: Result, precision: int | None, stream, terminal: bool) -> None:
+    from . import tables  # Rich is imported only when a table is drawn
+
+    tables.draw(result, precision, stream, terminal)
+
+
+# ---------------------------------------------------------------- writing
+
+def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) -> None:
+    fmt = sink.fmt
+    if fmt is OutputFormat.npy:
+        np.lib.format.write_array(stream, np.ascontiguousarray(result.primary), allow_pickle=False)
+        return
+    if fmt is OutputFormat.npz:
+        np.savez(stream, **result.arrays)
+        return
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n", write_through=True)
+    try:
+        if fmt is OutputFormat.table:
+            table_text(result, sink.precision, text, terminal)
+        else:
+            chunks = (
+                json_lines(result, sink.precision)
+                if fmt is OutputFormat.json
+                else delimited_lines(result, "," if fmt is OutputFormat.csv else "\t", sink.precision)
+            )
+            for chunk in chunks:
+                text.write(chunk)
+        text.flush()
+    finally:
+        text.detach()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write(result: Result, sink: Sink) -> None:
+    """Write ``result`` to standard output, or to a file atomically.
+
+    A file is written to a temporary name in its own folder and renamed into
+    place when complete, so an error or an interrupt never leaves a partial
+    output behind, and an existing file is kept unless ``--force``.
+    """
+    if sink.path is None:
+        stream = sys.stdout.buffer
+        _write_result(result, sink, stream, terminal=sys.stdout.isatty())
+        stream.flush()
+        return
+    path = sink.path
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            _write_result(result, sink, stream, terminal=False)
+        os.chmod(temporary, 0o666 & ~_umask())
+        if path.exists() and not sink.force:
+            raise UsageError(f"{str(path)!r} exists; pass --force to replace it")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,146 @@
+"""Rich tables for people. Imported only when a table is drawn.
+
+Large arrays are elided with a visible "… N more rows/columns" note, never
+silently cut.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .result import Result
+
+MAX_ROWS = 20
+BAR_WIDTH = 30
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def number(value, precision: int | None) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(value)
+    if precision is not None:
+        return f"{value:.{precision}f}"
+    return f"{value:.4g}"
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths."""
+    if not np.isfinite(fraction):
+        return ""
+    eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def _row_label(index: tuple[int, ...]) -> str:
+    return str(index[0]) if len(index) == 1 else str(index)
+
+
+def _max_columns(console: Console, label_width: int = 8, cell_width: int = 11) -> int:
+    return max(2, (console.width - label_width) // cell_width)
+
+
+def _more(count: int, what: str) -> str:
+    return f"… {count} more {what}{'s' if count != 1 else ''}"
+
+
+def grid(
+    name: str,
+    array: np.ndarray,
+    console: Console,
+    precision: int | None,
+    column_names: list[str] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> None:
+    """An array as rows × last-axis columns (leading axes flattened into labelled rows)."""
+    extra = extra or {}
+    matrix = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
+    labels = list(np.ndindex(array.shape[:-1])) if array.ndim > 1 else [(0,)]
+    n_rows, n_cols = matrix.shape
+    shown_cols = min(n_cols, _max_columns(console) - len(extra))
+    table = Table(title=name, title_justify="left")
+    table.add_column("row", style="dim", justify="right")
+    names = column_names if column_names is not None else [str(j) for j in range(n_cols)]
+    for j in range(shown_cols):
+        table.add_column(names[j], justify="right")
+    if shown_cols < n_cols:
+        table.add_column(_more(n_cols - shown_cols, "column"), style="dim")
+    for key in extra:
+        table.add_column(key, justify="right", style="cyan")
+    flat_extra = {key: np.asarray(value).reshape(-1) for key, value in extra.items()}
+    for i in range(min(n_rows, MAX_ROWS)):
+        cells = [number(v, precision) for v in matrix[i, :shown_cols]]
+        if shown_cols < n_cols:
+            cells.append("…")
+        cells += [number(value[i], precision) for value in flat_extra.values()]
+        table.add_row(_row_label(labels[i]), *cells)
+    console.print(table)
+    if n_rows > MAX_ROWS:
+        console.print(f"[dim]{_more(n_rows - MAX_ROWS, 'row')} of {n_rows}[/dim]")
+
+
+def vector(
+    name: str, values: np.ndarray, console: Console, precision: int | None, labels: list[str] | None, fractions=None
+) -> None:
+    """A 1-D array as one line per entry, with bars when ``fractions`` (0..1) are given."""
+    table = Table(title=name, title_justify="left")
+    table.add_column("class" if labels is not None else "index", style="bold")
+    table.add_column(name, justify="right")
+    if fractions is not None:
+        table.add_column("", style="green")
+    n = values.shape[0]
+    for i in range(min(n, MAX_ROWS)):
+        cells = [labels[i] if labels is not None else str(i), number(values[i], precision)]
+        if fractions is not None:
+            cells.append(bar(float(fractions[i])))
+        table.add_row(*cells)
+    console.print(table)
+    if n > MAX_ROWS:
+        console.print(f"[dim]{_more(n - MAX_ROWS, 'row')} of {n}[/dim]")
+
+
+def scalars(items: dict[str, np.ndarray], console: Console, precision: int | None) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, value in items.items():
+        table.add_row(key, number(value, precision))
+    console.print(table)
+
+
+def distribution(result: Result, console: Console, precision: int | None) -> None:
+    """Probabilities: one bar per class for a vector, rows × classes for a batch."""
+    name, values = result.primary_name, result.primary
+    if values.ndim == 1:
+        fractions = np.exp(values) if name.startswith("log") else values
+        vector(name, values, console, precision, result.classes, fractions.astype(np.float64))
+    else:
+        grid(name, values, console, precision, result.header, result.display)
+
+
+def generic(result: Result, console: Console, precision: int | None) -> None:
+    """Every array in order: scalars together, vectors and matrices as tables."""
+    zero_d = {k: v for k, v in result.arrays.items() if np.ndim(v) == 0}
+    for key, value in result.arrays.items():
+        if np.ndim(value) == 0:
+            continue
+        names = result.header if key == result.primary_name else None
+        if np.ndim(value) == 1 and names is None:
+            vector(key, value, console, precision, None)
+        else:
+            grid(key, value, console, precision, names)
+    if zero_d:
+        scalars(zero_d, console, precision)
+
+
+LAYOUTS = {"distribution": distribution, "grid": generic}
+
+
+def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
+    console = Console(file=stream, force_terminal=terminal, width=None if terminal else 100, highlight=False)
+    if result.title:
+        console.print(f"[bold]{result.title}[/bold]")
+    LAYOUTS[result.layout](result, console, precision)
