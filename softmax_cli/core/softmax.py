@@ -70,6 +70,16 @@ def _shifted(block: np.ndarray, out: np.ndarray, temperature: float, shape, axis
     return masked
 
 
+def row_sums(block: np.ndarray) -> np.ndarray:
+    """Sum each row of a 2-D block.
+
+    einsum is 1.5-3x faster than ``np.sum(axis=1)`` here and, unlike ``block @
+    ones`` (BLAS gemv), gives each row the same bits whatever block it sits in,
+    so blocked, streamed and threaded results are identical.
+    """
+    return np.einsum("ij->i", block)
+
+
 def _check_policy(masked_rows: str) -> None:
     if masked_rows not in MASKED_ROW_POLICIES:
         raise InputError(f"masked_rows must be one of {', '.join(MASKED_ROW_POLICIES)}, got {masked_rows!r}")
@@ -86,7 +96,6 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
     result = np.empty((n_rows, n_cols), dtype=compute)
     if n_cols == 0:
         return from_rows(result, shape, axis).astype(output, copy=False)
-    ones = np.ones(n_cols, dtype=compute)
     scratch = np.empty((min(n_rows, max(1, (1 << 16) // n_cols)), n_cols), dtype=compute) if log else None
     for block in row_blocks(n_rows, n_cols):
         source = rows[block].astype(compute, copy=False)
@@ -94,15 +103,14 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
         masked = _shifted(source, out, temperature, shape, axis, block.start, masked_rows)
         if log:
             exps = np.exp(out, out=scratch[: out.shape[0]])
-            # A matrix-vector product sums rows several times faster than np.sum;
-            # a masked row's log(0) is overwritten just below.
+            # A masked row's log(0) is overwritten just below.
             with np.errstate(divide="ignore", invalid="ignore"):
-                np.subtract(out, np.log(exps @ ones)[:, None], out=out)
+                np.subtract(out, np.log(row_sums(exps))[:, None], out=out)
         else:
             np.exp(out, out=out)
             # A masked row sums to 0; its 0/0 is overwritten just below.
             with np.errstate(invalid="ignore"):
-                np.divide(out, (out @ ones)[:, None], out=out)
+                np.divide(out, row_sums(out)[:, None], out=out)
         if masked is not None and masked.any():
             if masked_rows == "nan":
                 out[masked] = np.nan
