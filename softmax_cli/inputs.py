@@ -7,12 +7,9 @@ Every problem is an :class:`InputError` naming the file, line and column.
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import re
 import sys
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +112,8 @@ def _delimiter(lines: list[str]) -> str | None:
 def _fields(line: str, delimiter: str | None) -> list[str]:
     if delimiter is None:
         return line.split()
+    import csv  # imported here, like json and zipfile, to keep start-up fast
+
     return [f.strip() for f in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
 
 
@@ -157,6 +156,8 @@ def parse_delimited(text: str) -> tuple[np.ndarray, list[str] | None]:
 
 def _check_json_numbers(value, path: str) -> None:
     """Walk nested lists so a bad element is named by its path, e.g. ``[2][1]``."""
+    import json
+
     if isinstance(value, list):
         for i, item in enumerate(value):
             _check_json_numbers(item, f"{path}[{i}]")
@@ -196,6 +197,8 @@ def _pick(names: list[str], key: str | None, preferred: str) -> str:
 
 def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
     """Nested lists, an object of named nested lists (our own JSON output), or JSON lines."""
+    import json
+
     try:
         value = json.loads(text)
     except json.JSONDecodeError as whole_error:
@@ -215,6 +218,8 @@ def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, 
 
 def parse_json_lines(text: str) -> np.ndarray:
     """One JSON list per line, stacked into rows."""
+    import json
+
     rows = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -247,6 +252,8 @@ def load_npy(source, mmap: bool) -> np.ndarray:
 
 def load_npz(source, key: str | None, preferred: str) -> np.ndarray:
     """One member of an ``.npz`` archive, chosen by :func:`_pick`, pickles disallowed."""
+    import zipfile
+
     try:
         with np.load(source, allow_pickle=False) as archive:
             name = _pick(list(archive.files), key, preferred)

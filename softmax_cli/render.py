@@ -7,11 +7,9 @@ same value *of its dtype* (float32 ``0.66524094``, not the float64 expansion
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -114,6 +112,8 @@ def _rows(array: np.ndarray, column: bool) -> np.ndarray:
 def delimited_lines(result: Result, delimiter: str, precision: int | None) -> Iterator[str]:
     """CSV/TSV text of the primary array, in chunks of lines."""
     if result.header is not None:
+        import csv  # only for quoting class names; kept off the start-up path
+
         buffer = io.StringIO()
         csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(result.header)
         yield buffer.getvalue()
@@ -201,6 +201,8 @@ def write(result: Result, sink: Sink) -> None:
         _write_result(result, sink, stream, terminal=sys.stdout.isatty())
         stream.flush()
         return
+    import tempfile
+
     path = sink.path
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:

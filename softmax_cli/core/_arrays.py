@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 # A block of this many elements (256 KiB of float32) stays in L2 cache while
 # the max, subtract, exp and sum passes walk over it.

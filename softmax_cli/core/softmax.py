@@ -9,12 +9,14 @@ finite input overflows, and log-probabilities are computed as
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
 
 MaskedRows = Literal["error", "zero", "nan"]
