@@ -4,6 +4,24 @@ Everything the command line computes is callable from Python here, e.g.
 ``softmax_cli.core.softmax(array, axis=-1)``.
 """
 
+from .calibration import (
+    ReliabilityBins,
+    expected_calibration_error,
+    fit_temperature,
+    nll,
+    reliability_bins,
+    temperature_sweep,
+)
+from .crossentropy import (
+    REDUCTIONS,
+    CrossEntropyTerms,
+    cross_entropy,
+    cross_entropy_grad,
+    cross_entropy_terms,
+    unnormalised_rows,
+)
+from .jacobian import jacobian_nbytes, jacobian_shape, softmax_jacobian, softmax_jacobian_into, softmax_vjp
+from .ranking import check_labels, topk, topk_accuracy
 from .softmax import (
     MASKED_ROW_POLICIES,
     MaskedRowError,
@@ -15,11 +33,31 @@ from .softmax import (
 )
 
 __all__ = [
+    "REDUCTIONS",
+    "CrossEntropyTerms",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "cross_entropy_terms",
+    "jacobian_nbytes",
+    "jacobian_shape",
+    "softmax_jacobian",
+    "softmax_jacobian_into",
+    "softmax_vjp",
+    "unnormalised_rows",
     "MASKED_ROW_POLICIES",
     "MaskedRowError",
+    "ReliabilityBins",
+    "check_labels",
     "check_temperature",
     "entropy",
+    "expected_calibration_error",
+    "fit_temperature",
     "log_softmax",
     "logsumexp",
+    "nll",
+    "reliability_bins",
     "softmax",
+    "temperature_sweep",
+    "topk",
+    "topk_accuracy",
 ]

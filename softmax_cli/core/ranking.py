@@ -43,20 +43,21 @@ def check_labels(
                 f"label {float(flat[row])!r} is not a class index",
                 where=describe_position(lead_shape + (1,), len(lead_shape), row) or None,
             )
-        flat = flat.astype(np.int64)
     elif flat.dtype.kind not in "iu":
         raise InputError(f"labels must be integer class indices, got dtype {flat.dtype}")
-    flat = flat.astype(np.int64, copy=False)
+    # Compared in the labels' own dtype: a cast first could wrap 1e30 or 2**64 - 1 into range.
     upper = np.iinfo(np.int64).max if n_classes is None else n_classes
     bad = (flat != ignore_index) & ((flat < 0) | (flat >= upper))
     if bad.any():
         row = int(np.argmax(bad))
+        value = flat[row].item()
         limit = f"[0, {n_classes})" if n_classes is not None else "non-negative"
         raise InputError(
-            f"label {int(flat[row])} is out of range: class indices must be {limit} "
-            f"(or the ignore index {ignore_index})",
+            f"label {int(value) if abs(value) < 2**63 else value} is out of range: class indices must be "
+            f"{limit} (or the ignore index {ignore_index})",
             where=describe_position(lead_shape + (1,), len(lead_shape), row) or None,
         )
+    flat = flat.astype(np.int64)
     return flat
 
 
@@ -66,7 +67,9 @@ def _check_k(k: int, n_classes: int) -> int:
     except (TypeError, ValueError, OverflowError):
         whole = False
     if not whole or not 1 <= int(k) <= n_classes:
-        raise InputError(f"k must be a whole number between 1 and the number of classes C = {n_classes}, got k = {k!r}")
+        raise InputError(
+            f"k must be a whole number between 1 and the number of classes C = {n_classes}, got k = {k!r}"
+        )
     return int(k)
 
 
@@ -144,7 +147,7 @@ def topk(
     >>> indices
     array([0, 2])
     >>> probs.round(4)
-    array([0.3071, 0.3071])
+    array([0.2855, 0.2855])
     """
     array = np.asarray(logits)
     axis = check_axis(array.ndim, axis)

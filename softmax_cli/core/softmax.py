@@ -87,6 +87,45 @@ def _check_policy(masked_rows: str) -> None:
         raise InputError(f"masked_rows must be one of {', '.join(MASKED_ROW_POLICIES)}, got {masked_rows!r}")
 
 
+def normalise_block(source, out, temperature, shape, axis, first_row, masked_rows, log, scratch=None):
+    """Softmax (or log-softmax) of the 2-D row block ``source`` into ``out``.
+
+    ``shape``, ``axis`` and ``first_row`` place the block in the whole array so
+    that errors name the user's position. ``scratch`` (the block's shape) is
+    needed for ``log``. Returns the mask of fully masked rows, or None.
+    """
+    masked = _shifted(source, out, temperature, shape, axis, first_row, masked_rows)
+    if log:
+        exps = np.exp(out, out=scratch[: out.shape[0]])
+        # A masked row's log(0) is overwritten just below.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.subtract(out, np.log(row_sums(exps))[:, None], out=out)
+    else:
+        np.exp(out, out=out)
+        # A masked row sums to 0; its 0/0 is overwritten just below.
+        with np.errstate(invalid="ignore"):
+            np.divide(out, row_sums(out)[:, None], out=out)
+    if masked is not None and masked.any():
+        if masked_rows == "nan":
+            out[masked] = np.nan
+        else:
+            out[masked] = -np.inf if log else 0.0
+        return masked
+    return None
+
+
+def probs_block(rows, block, compute, temperature, shape, axis, masked_rows, buf):
+    """Softmax of one block of rows into ``buf``; return ``(p, masked)``.
+
+    A masked row (all ``-inf``) is NaN, or 0 with ``masked_rows="zero"``;
+    ``"error"`` raises through the shared check in :mod:`.softmax`.
+    """
+    src = rows[block].astype(compute, copy=False)
+    p = buf[: src.shape[0]]
+    masked = normalise_block(src, p, temperature, shape, axis, block.start, masked_rows, log=False)
+    return p, masked
+
+
 def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, log: bool) -> np.ndarray:
     array, compute, output = float_dtypes(x)
     _check_policy(masked_rows)
@@ -96,28 +135,14 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
     rows = as_rows(array, axis)
     n_rows, n_cols = rows.shape
     result = np.empty((n_rows, n_cols), dtype=compute)
-    if n_cols == 0:
+    if n_cols == 0:  # no classes: an empty result, as torch gives
         return from_rows(result, shape, axis).astype(output, copy=False)
-    scratch = np.empty((min(n_rows, max(1, (1 << 16) // n_cols)), n_cols), dtype=compute) if log else None
+    scratch = None
     for block in row_blocks(n_rows, n_cols):
+        if log and scratch is None:
+            scratch = np.empty((block.stop - block.start, n_cols), dtype=compute)
         source = rows[block].astype(compute, copy=False)
-        out = result[block]
-        masked = _shifted(source, out, temperature, shape, axis, block.start, masked_rows)
-        if log:
-            exps = np.exp(out, out=scratch[: out.shape[0]])
-            # A masked row's log(0) is overwritten just below.
-            with np.errstate(divide="ignore", invalid="ignore"):
-                np.subtract(out, np.log(row_sums(exps))[:, None], out=out)
-        else:
-            np.exp(out, out=out)
-            # A masked row sums to 0; its 0/0 is overwritten just below.
-            with np.errstate(invalid="ignore"):
-                np.divide(out, row_sums(out)[:, None], out=out)
-        if masked is not None and masked.any():
-            if masked_rows == "nan":
-                out[masked] = np.nan
-            else:
-                out[masked] = -np.inf if log else 0.0
+        normalise_block(source, result[block], temperature, shape, axis, block.start, masked_rows, log, scratch)
     return from_rows(result, shape, axis).astype(output, copy=False)
 
 

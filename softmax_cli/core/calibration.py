@@ -1,0 +1,494 @@
+r"""Calibration: negative log-likelihood, expected calibration error, temperature scaling.
+
+Temperature scaling (Guo et al. 2017, arXiv:1706.04599) divides every logit by
+one ``T > 0``. Writing ``β = 1/T``, the mean negative log-likelihood
+
+.. math:: \mathrm{NLL}(β) = \frac{1}{N}\sum_n \Bigl(\log\sum_c e^{β z_{nc}} - β z_{n y_n}\Bigr)
+
+is convex in ``β`` (a log-sum-exp of linear functions minus a linear one),
+with
+
+.. math:: \mathrm{NLL}'(β) = \frac{1}{N}\sum_n \bigl(\mathbb{E}_{p_n}[z_n] - z_{n y_n}\bigr), \quad
+          \mathrm{NLL}''(β) = \frac{1}{N}\sum_n \mathrm{Var}_{p_n}[z_n] \ge 0,
+
+so :func:`fit_temperature` brackets the root of ``NLL'`` and runs a
+safeguarded Newton iteration on it: the global minimum, to machine precision,
+where the reference script's 50 LBFGS steps on ``T`` may stop short or leave
+``T`` negative.
+
+Scalar summaries are computed in float64 whatever the logits' dtype, so a
+float32 model's NLL and ECE are not blurred by float32 sums.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+from ._arrays import as_rows, check_axis, describe_position, float_dtypes
+from .ranking import check_labels
+from .softmax import MaskedRowError, check_temperature, log_softmax, softmax
+
+# Newton converges quadratically; this many steps is far more than it needs
+# and bounds the work if rounding makes NLL' flicker around its root.
+_MAX_NEWTON_STEPS = 200
+# Stop when a step moves β by less than this relative amount (T = 1/β moves
+# by the same relative amount), well inside the promised 1e-8.
+_BETA_RTOL = 1e-13
+
+
+class ReliabilityBins(NamedTuple):
+    """Per-bin summary of a reliability diagram; empty bins hold NaN confidence and accuracy."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    count: np.ndarray
+
+
+def _check_bins(bins: int) -> int:
+    try:
+        whole = not isinstance(bins, (bool, np.bool_)) and float(bins) == int(bins)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or int(bins) < 1:
+        raise InputError(f"bins must be a whole number >= 1, got {bins!r}")
+    return int(bins)
+
+
+def _labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_index: int):
+    """Float64 2-D rows and flat labels of the rows not ignored, the shape, the axis and those rows' numbers."""
+    array, _, _ = float_dtypes(x)
+    axis = check_axis(array.ndim, axis)
+    shape = array.shape
+    lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
+    flat = check_labels(labels, lead, shape[axis], ignore_index)
+    kept = flat != ignore_index
+    rows = as_rows(array, axis)[kept].astype(np.float64)
+    return rows, flat[kept], shape, axis, np.flatnonzero(kept)
+
+
+def _check_logit_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_ids) -> None:
+    """Refuse NaN/+inf, fully masked rows, and labels whose logit is ``-inf`` (infinite NLL).
+
+    ``rows`` may be a subset (the labelled rows); ``row_ids`` maps them back
+    to the original row numbers so that errors name the user's position.
+    """
+    if rows.shape[0] == 0:
+        return
+    bad = np.isnan(rows) | (rows == np.inf)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        name = "NaN" if np.isnan(rows[row, column]) else "+inf"
+        raise InputError(
+            f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
+            where=describe_position(shape, axis, int(row_ids[row]), column),
+        )
+    masked = np.isneginf(rows).all(axis=1)
+    if masked.any():
+        row = int(np.argmax(masked))
+        raise MaskedRowError(
+            "every logit in the row is -inf, so it has no distribution to score or calibrate",
+            where=describe_position(shape, axis, int(row_ids[row])) or "the only row",
+        )
+    at_label = np.isneginf(rows[np.arange(rows.shape[0]), labels])
+    if at_label.any():
+        row = int(np.argmax(at_label))
+        raise InputError(
+            "the label's logit is -inf (a masked class), so its NLL is infinite at every temperature",
+            where=describe_position(shape, axis, int(row_ids[row]), int(labels[row])),
+        )
+
+
+def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    """Bin of each confidence among ``bins`` equal-width bins ``(lower, upper]`` of ``[0, 1]``."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # side="left" puts a value equal to an edge into the bin that edge closes,
+    # the (lower, upper] of the reference script; a confidence of exactly 0
+    # (only an all-zero row) joins the first bin rather than vanishing.
+    return np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+
+
+def _reliability(confidence: np.ndarray, correct: np.ndarray, bins: int) -> ReliabilityBins:
+    index = _bin_index(confidence, bins)
+    count = np.bincount(index, minlength=bins)
+    sum_conf = np.bincount(index, weights=confidence, minlength=bins)
+    sum_acc = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.where(count > 0, sum_conf / count, np.nan)
+        mean_acc = np.where(count > 0, sum_acc / count, np.nan)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return ReliabilityBins(edges[:-1], edges[1:], mean_conf, mean_acc, count.astype(np.int64))
+
+
+def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
+    if confidence.size == 0:
+        return float("nan")
+    index = _bin_index(confidence, bins)
+    sum_conf = np.bincount(index, weights=confidence, minlength=bins)
+    sum_acc = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
+    # |B|/n · |acc(B) - conf(B)| = |Σ_B correct - Σ_B conf| / n; an empty bin adds 0.
+    return float(np.abs(sum_acc - sum_conf).sum() / confidence.size)
+
+
+def _confidence_and_correct(probs: npt.ArrayLike, labels, axis: int, ignore_index: int):
+    array = np.asarray(probs)
+    if array.dtype.kind not in "fiub":
+        raise InputError(f"cannot use probabilities of dtype {array.dtype}")
+    axis = check_axis(array.ndim, axis)
+    shape = array.shape
+    lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
+    flat = check_labels(labels, lead, shape[axis], ignore_index)
+    rows = as_rows(array, axis).astype(np.float64)
+    if rows.shape[1] == 0:
+        raise InputError("probabilities have no classes")
+    bad = ~((rows >= 0) & (rows <= 1))
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise InputError(
+            f"probability {float(rows[row, column])!r} is outside [0, 1]",
+            where=describe_position(shape, axis, row, column) or None,
+        )
+    kept = flat != ignore_index
+    rows, flat = rows[kept], flat[kept]
+    # argmax takes the first maximum: ties to the lower class, as topk does.
+    predicted = np.argmax(rows, axis=1)
+    return rows[np.arange(rows.shape[0]), predicted], predicted == flat
+
+
+def expected_calibration_error(
+    probs: npt.ArrayLike, labels: npt.ArrayLike, bins: int = 15, axis: int = -1, ignore_index: int = -100
+) -> float:
+    r"""Expected calibration error of predicted probabilities over equal-width bins.
+
+    .. math:: \mathrm{ECE} = \sum_{m=1}^{M} \frac{|B_m|}{n}\,\bigl|\mathrm{acc}(B_m) - \mathrm{conf}(B_m)\bigr|
+
+    where ``B_m`` holds the rows whose confidence (largest probability) lies in
+    ``((m-1)/M, m/M]``, ``acc`` is the fraction of them whose most probable
+    class (the lower index on ties) is the label and ``conf`` their mean
+    confidence; empty bins add nothing. This is the reference script's and
+    torchmetrics' ``l1`` ECE with ``M = 15``.
+
+    Parameters
+    ----------
+    probs : array_like
+        Probabilities in ``[0, 1]``, e.g. from :func:`softmax`.
+    labels : array_like of int
+        One class index per row.
+    bins : int
+        Number of bins ``M >= 1``.
+    axis : int
+        The class axis.
+    ignore_index : int
+        Rows with this label are left out.
+
+    Returns
+    -------
+    float
+        ECE in ``[0, 1]``; NaN when every row is ignored.
+
+    Examples
+    --------
+    >>> round(expected_calibration_error([[0.9, 0.1], [0.6, 0.4]], [0, 1], bins=10), 6)
+    0.35
+    """
+    confidence, correct = _confidence_and_correct(probs, labels, axis, ignore_index)
+    return _ece(confidence, correct, _check_bins(bins))
+
+
+def reliability_bins(
+    probs: npt.ArrayLike, labels: npt.ArrayLike, bins: int = 15, axis: int = -1, ignore_index: int = -100
+) -> ReliabilityBins:
+    r"""Per-bin confidence, accuracy and count: the data of a reliability diagram.
+
+    Bins are those of :func:`expected_calibration_error`, and
+
+    .. math:: \mathrm{ECE} = \sum_m \frac{\mathrm{count}_m}{n}\,|\mathrm{accuracy}_m - \mathrm{confidence}_m|
+
+    Returns
+    -------
+    ReliabilityBins
+        ``lower``, ``upper`` (bin edges), ``confidence`` and ``accuracy`` (means
+        over the bin, NaN for an empty bin), ``count`` (int64); each of length ``bins``.
+
+    Examples
+    --------
+    >>> r = reliability_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], bins=2)
+    >>> r.count, r.confidence, r.accuracy
+    (array([0, 2]), array([ nan, 0.75]), array([nan, 0.5]))
+    """
+    confidence, correct = _confidence_and_correct(probs, labels, axis, ignore_index)
+    return _reliability(confidence, correct, _check_bins(bins))
+
+
+def _log_probs(rows: np.ndarray, temperature: float) -> np.ndarray:
+    return log_softmax(rows, axis=1, temperature=temperature, masked_rows="error")
+
+
+def nll(
+    logits: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    temperature: float = 1.0,
+    axis: int = -1,
+    ignore_index: int = -100,
+) -> float:
+    r"""Mean negative log-likelihood of the labels under ``softmax(logits / T)``.
+
+    .. math:: \mathrm{NLL} = \frac{1}{|R|}\sum_{n \in R}
+              \Bigl(\log\sum_c e^{z_{nc}/T} - z_{n y_n}/T\Bigr)
+
+    over the rows ``R`` not labelled ``ignore_index``: exact via log-softmax
+    (never ``log(softmax)``), in float64, equal to
+    ``torch.nn.functional.cross_entropy(z / T, y)``.
+
+    Raises
+    ------
+    InputError
+        On labels out of range or of the wrong shape, a temperature that is not
+        finite and positive, NaN/``+inf`` logits, rows that are all ``-inf``,
+        or a label whose logit is ``-inf``.
+
+    Examples
+    --------
+    >>> round(nll([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]], [0, 1]), 5)
+    0.31854
+    """
+    temperature = check_temperature(temperature)
+    rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
+    if rows.shape[0] == 0:
+        return float("nan")
+    _check_logit_rows(rows, flat, shape, axis, row_ids)
+    log_p = _log_probs(rows, temperature)
+    return float(-log_p[np.arange(rows.shape[0]), flat].mean())
+
+
+def temperature_sweep(
+    logits: npt.ArrayLike,
+    temperatures: npt.ArrayLike,
+    labels: npt.ArrayLike | None = None,
+    bins: int = 15,
+    axis: int = -1,
+    ignore_index: int = -100,
+) -> dict[str, np.ndarray]:
+    r"""Probabilities and summaries of ``softmax(logits / T)`` for each temperature.
+
+    .. math:: H_T = \overline{-\textstyle\sum_c p_c \log p_c}, \quad
+              \mathrm{max\_prob}_T = \overline{\max_c p_c}, \quad p = \mathrm{softmax}(z / T)
+
+    (bars are means over rows). Accuracy uses the largest logit (the lower
+    class on ties), which no temperature changes; ECE pairs it with the
+    confidence ``max_c p_c`` at each ``T``.
+
+    Parameters
+    ----------
+    logits : array_like
+        Logits; every row needs at least one finite logit.
+    temperatures : array_like of float
+        One or more temperatures, each finite and ``> 0``. ``T -> 0`` tends to
+        one-hot (``1e-6`` works), never NaN.
+    labels : array_like of int, optional
+        One class index per row; adds ``nll``, ``accuracy`` and ``ece``.
+    bins : int
+        ECE bins.
+    axis : int
+        The class axis.
+    ignore_index : int
+        Rows with this label are left out of ``nll``, ``accuracy`` and ``ece``.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``temperatures`` (float64, ``(M,)``); ``probs`` of shape ``(M, C)``, only
+        when the logits are a single row (1-D, or one row), in the logits' dtype;
+        ``entropy`` and ``max_prob`` (``(M,)``, means over rows); with labels
+        ``nll``, ``accuracy`` and ``ece`` (``(M,)``).
+
+    Examples
+    --------
+    >>> sweep = temperature_sweep([2.0, 0.0], [1e-6, 1.0, 1e6])
+    >>> sweep["probs"].round(4)
+    array([[1.    , 0.    ],
+           [0.8808, 0.1192],
+           [0.5   , 0.5   ]])
+    """
+    temps = _check_temperatures(temperatures)
+    bins = _check_bins(bins)
+    array, _, output = float_dtypes(logits)
+    axis = check_axis(array.ndim, axis)
+    rows = as_rows(array, axis).astype(np.float64)
+    if rows.shape[1] == 0:
+        raise InputError("logits have no classes")
+    _check_logit_rows(rows, np.argmax(rows, axis=1), array.shape, axis, np.arange(rows.shape[0]))
+    labelled = None if labels is None else _sweep_labels(rows, labels, array.shape, axis, ignore_index)
+    per_t = [_summaries_at(rows, t, labelled, bins) for t in temps]
+    result: dict[str, np.ndarray] = {"temperatures": temps}
+    if rows.shape[0] == 1:
+        result["probs"] = np.stack([np.exp(_log_probs(rows, t)[0]) for t in temps]).astype(output)
+    result.update({name: np.array([s[name] for s in per_t]) for name in per_t[0]})
+    return result
+
+
+def _sweep_labels(rows: np.ndarray, labels: npt.ArrayLike, shape, axis: int, ignore_index: int):
+    """Row numbers and labels of the labelled rows, and whether each row's argmax is right."""
+    lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
+    flat = check_labels(labels, lead, shape[axis], ignore_index)
+    kept = np.flatnonzero(flat != ignore_index)
+    _check_logit_rows(rows[kept], flat[kept], shape, axis, kept)
+    # Dividing by one T > 0 never moves the argmax, so correctness is fixed for the sweep.
+    return kept, flat[kept], np.argmax(rows[kept], axis=1) == flat[kept]
+
+
+def _summaries_at(rows: np.ndarray, temperature: float, labelled, bins: int) -> dict[str, float]:
+    log_p = _log_probs(rows, temperature)
+    p = np.exp(log_p)
+    confidence = p.max(axis=1)
+    # 0 · log 0 is 0 (a masked class or an underflowed one), not NaN.
+    entropy = 0.0 - np.where(p > 0, p * np.where(p > 0, log_p, 0), 0).sum(axis=1).mean()
+    summary = {"entropy": float(entropy), "max_prob": float(confidence.mean())}
+    if labelled is not None:
+        kept, flat, correct = labelled
+        if kept.size == 0:
+            summary.update(nll=np.nan, accuracy=np.nan, ece=np.nan)
+            return summary
+        summary["nll"] = float(-log_p[kept, flat].mean())
+        summary["accuracy"] = float(correct.mean())
+        summary["ece"] = _ece(confidence[kept], correct, bins)
+    return summary
+
+
+def _check_temperatures(temperatures: npt.ArrayLike) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(temperatures))
+    if values.ndim != 1 or values.size == 0:
+        raise InputError(f"temperatures must be a non-empty list of numbers, got shape {values.shape}")
+    return np.array([check_temperature(t) for t in values], dtype=np.float64)
+
+
+def _derivatives(
+    rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarray, beta: float
+) -> tuple[float, float]:
+    """``NLL'(β)`` and ``NLL''(β)`` for max-shifted rows (masked logits replaced by 0 in ``rows``).
+
+    ``finite`` marks the unmasked logits, or is None when there are no masked ones.
+    """
+    scaled = beta * rows if finite is None else np.where(finite, beta * rows, -np.inf)
+    p = softmax(scaled, axis=1)
+    # A masked class has p = 0 exactly, so its placeholder 0 in `rows` adds nothing.
+    mean = (p * rows).sum(axis=1)
+    variance = (p * (rows - mean[:, None]) ** 2).sum(axis=1)
+    return float((mean - at_label).mean()), float(variance.mean())
+
+
+def fit_temperature(
+    logits: npt.ArrayLike, labels: npt.ArrayLike, axis: int = -1, ignore_index: int = -100
+) -> float:
+    r"""The temperature ``T > 0`` that minimises the mean NLL of the labels.
+
+    Minimises the convex :math:`\mathrm{NLL}(β)` (see the module docstring)
+    over ``β = 1/T > 0``: ``β`` is doubled or halved from 1 until
+    :math:`\mathrm{NLL}'` changes sign, then a Newton iteration on
+    :math:`\mathrm{NLL}'` with the exact second derivative, kept inside the
+    bracket by bisection, runs until a step changes ``β`` (and so ``T``) by
+    less than 1e-13 relative; this is the global minimum.
+
+    A minimum at a finite, positive ``T`` exists exactly when
+
+    * :math:`\mathrm{NLL}'(0) < 0`: the labels' logits are above their rows'
+      mean logit on average (else the model is uninformative or worse, and
+      NLL is lowest as ``T -> ∞``, the uniform prediction), and
+    * some row's label logit is below that row's maximum (else every row is
+      classified correctly or tied for first, and NLL keeps falling as ``T -> 0``).
+
+    Both degenerate cases raise :class:`InputError` saying which one it is.
+
+    Parameters
+    ----------
+    logits : array_like
+        Held-out logits, never the training set's.
+    labels : array_like of int
+        One class index per row; rows labelled ``ignore_index`` are left out.
+    axis : int
+        The class axis.
+
+    Returns
+    -------
+    float
+        The fitted temperature; ``softmax(logits / T)`` is the calibrated model.
+
+    Examples
+    --------
+    Three of four rows right with margin 4: the fit makes the confidence 3/4,
+    ``σ(4/T) = 3/4``, so ``T = 4 / ln 3``.
+
+    >>> round(fit_temperature([[4.0, 0.0], [4.0, 0.0], [4.0, 0.0], [0.0, 4.0]], [0, 0, 0, 0]), 6)
+    3.640957
+    """
+    rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
+    if rows.shape[0] == 0:
+        raise InputError("no labelled rows to fit a temperature on (every label is the ignore index)")
+    _check_logit_rows(rows, flat, shape, axis, row_ids)
+    # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
+    rows = rows - rows.max(axis=1, keepdims=True)
+    finite = np.isfinite(rows)
+    rows = np.where(finite, rows, 0.0)
+    at_label = rows[np.arange(rows.shape[0]), flat]
+    n_finite = finite.sum(axis=1)
+    # NLL'(0): the mean over finite classes minus the label's logit, averaged over rows.
+    slope_at_zero = ((rows.sum(axis=1) / n_finite) - at_label).mean()
+    if not slope_at_zero < 0:
+        raise InputError(
+            "no finite temperature minimises NLL: the labels' logits are not above their rows' mean "
+            "on average, so NLL falls as T grows towards the uniform prediction (T -> inf)"
+        )
+    if not (at_label < 0).any():
+        raise InputError(
+            "no finite temperature minimises NLL: every label has its row's largest logit, "
+            "so NLL keeps falling towards 0 as T -> 0"
+        )
+    return 1.0 / _solve_beta(rows, None if finite.all() else finite, at_label)
+
+
+def _solve_beta(rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarray) -> float:
+    """Root of the nondecreasing ``NLL'(β)``, known to lie in ``(0, ∞)``."""
+    beta = 1.0
+    slope, curvature = _derivatives(rows, finite, at_label, beta)
+    lower, upper = (0.0, np.inf)
+    # Bracket the root: at most ~2000 halvings or doublings span every float64.
+    for _ in range(2200):
+        if slope == 0:
+            return beta
+        if slope < 0:
+            lower = beta
+            if upper < np.inf:
+                break
+            beta *= 2.0
+        else:
+            upper = beta
+            if lower > 0:
+                break
+            beta *= 0.5
+        if not 0 < beta < np.inf:
+            raise InputError("could not bracket the NLL minimum; the logits are too extreme to fit a temperature")
+        slope, curvature = _derivatives(rows, finite, at_label, beta)
+    for _ in range(_MAX_NEWTON_STEPS):
+        step = slope / curvature if curvature > 0 else np.inf
+        candidate = beta - step
+        if not lower < candidate < upper:
+            # Newton would leave the bracket: bisect instead (geometric mean suits a ratio bracket).
+            candidate = np.sqrt(lower * upper)
+        if abs(candidate - beta) <= _BETA_RTOL * beta:
+            return candidate
+        beta = candidate
+        slope, curvature = _derivatives(rows, finite, at_label, beta)
+        if slope == 0:
+            return beta
+        if slope < 0:
+            lower = beta
+        else:
+            upper = beta
+        if upper - lower <= _BETA_RTOL * beta:
+            return beta
+    return beta
