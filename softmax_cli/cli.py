@@ -12,25 +12,35 @@ import os
 import re
 import sys
 import traceback
+from pathlib import Path
 
+import numpy as np
 import typer
 from typer.core import TyperCommand
 
-from . import __version__, core, render
-from .errors import SoftmaxError
-from .inputs import load_logits
+from . import __version__, core, plots, render
+from .errors import GateFailed, InputError, SoftmaxError, UsageError
+from .inputs import load_logits, load_option_array
 from .options import (
     AxisOpt,
     ClassesOpt,
+    EpsOpt,
     ForceOpt,
     FormatOpt,
+    FromProbsOpt,
+    IgnoreIndexOpt,
     InputsArg,
     KeyOpt,
+    LabelSmoothingOpt,
+    LabelsOpt,
     MaskedRows,
     MaskedRowsOpt,
     OutputOpt,
     PrecisionOpt,
+    ReductionOpt,
+    Reduction,
     TemperatureOpt,
+    WeightsOpt,
 )
 from .result import Result
 
@@ -82,7 +92,7 @@ class SoftmaxCommand(TyperCommand):
         except SoftmaxError as error:
             if os.environ.get("SOFTMAX_DEBUG") == "1":
                 traceback.print_exc()
-            print(f"error: {error}", file=sys.stderr)
+            print(f"{error.prefix}: {error}", file=sys.stderr)
             raise typer.Exit(error.exit_code) from None
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, and send what Python
@@ -150,6 +160,305 @@ def probs(
         display=display if values.ndim == 2 and class_last else {},
     )
     render.write(result, sink)
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _required(value, option: str, example: str):
+    if value is None:
+        raise UsageError(f"{option} is required; for example: {example}")
+    return value
+
+
+def _cross_entropy_inputs(inputs, key, classes, axis, labels, weights, example):
+    """Logits, labels and class weights for loss and grad; the paths that must not be overwritten."""
+    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
+    truth = load_option_array(_required(labels, "--labels", example), "--labels", "labels")
+    class_weights = load_option_array(weights, "--weights", "weights") if weights is not None else None
+    paths = logits.paths + truth.paths + (class_weights.paths if class_weights else [])
+    return logits, truth, class_weights, paths
+
+
+def _warn_unnormalised(rows: np.ndarray) -> None:
+    if len(rows):
+        shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        _warn(f"{len(rows)} target row(s) do not sum to 1 (rows {shown}); computed as given")
+
+
+@app.command(cls=SoftmaxCommand)
+def loss(
+    inputs: InputsArg = None,
+    labels: LabelsOpt = None,
+    reduction: ReductionOpt = Reduction.mean,
+    label_smoothing: LabelSmoothingOpt = 0.0,
+    weights: WeightsOpt = None,
+    ignore_index: IgnoreIndexOpt = -100,
+    from_probs: FromProbsOpt = False,
+    eps: EpsOpt = None,
+    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X.",
+                                   show_default=False),
+    temperature: TemperatureOpt = 1.0,
+    axis: AxisOpt = -1,
+    masked_rows: MaskedRowsOpt = MaskedRows.error,
+    key: KeyOpt = None,
+    classes: ClassesOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Cross-entropy of logits against --labels, as torch.nn.functional.cross_entropy.
+
+    Labels of the logits' shape without the class axis are class indices;
+    labels of the logits' full shape are target distributions (one-hot or soft).
+    Example: softmax loss sample_data/logits.csv --labels sample_data/labels.txt
+    """
+    logits, truth, class_weights, paths = _cross_entropy_inputs(
+        inputs, key, classes, axis, labels, weights, "softmax loss 2 1 0 --labels 0")
+    sink = render.open_sink(fmt, output, force, precision, paths)
+    terms = core.cross_entropy_terms(
+        logits.array, truth.array, weights=None if class_weights is None else class_weights.array,
+        ignore_index=ignore_index, reduction=reduction.value, label_smoothing=label_smoothing, axis=axis,
+        temperature=temperature, from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
+    _warn_unnormalised(terms.unnormalised_rows)
+    arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
+    render.write(Result(arrays, classes=logits.classes, column=True, layout="loss"), sink)
+    if max_loss is not None and reduction is not Reduction.none and not float(terms.loss) <= max_loss:
+        raise GateFailed(f"loss {float(terms.loss):.6g} > --max-loss {max_loss:g}")
+    if max_loss is not None and reduction is Reduction.none:
+        worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
+        if not worst <= max_loss:
+            raise GateFailed(f"largest per-row loss {worst:.6g} > --max-loss {max_loss:g}")
+
+
+@app.command(cls=SoftmaxCommand)
+def grad(
+    inputs: InputsArg = None,
+    labels: LabelsOpt = None,
+    upstream: str = typer.Option(None, "--upstream", help="Upstream gradient G (logits' shape): give the softmax "
+                                 "vector-Jacobian product instead of the loss gradient.", show_default=False),
+    log: bool = typer.Option(False, "--log", help="With --upstream: log-softmax's vector-Jacobian product."),
+    reduction: ReductionOpt = Reduction.mean,
+    label_smoothing: LabelSmoothingOpt = 0.0,
+    weights: WeightsOpt = None,
+    ignore_index: IgnoreIndexOpt = -100,
+    from_probs: FromProbsOpt = False,
+    eps: EpsOpt = None,
+    temperature: TemperatureOpt = 1.0,
+    axis: AxisOpt = -1,
+    masked_rows: MaskedRowsOpt = MaskedRows.error,
+    key: KeyOpt = None,
+    classes: ClassesOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Gradient w.r.t. the logits of the loss that `softmax loss` computes with the same options.
+
+    With --upstream G instead: the softmax vector-Jacobian product s * (g - sum(g s)),
+    or with --log log-softmax's g - s sum(g).
+    Example: softmax grad 2 1 0.1 --labels 0
+    """
+    if upstream is not None:
+        if labels is not None:
+            raise UsageError("give --labels (loss gradient) or --upstream (vector-Jacobian product), not both")
+        logits = load_logits(inputs, key=key, classes=classes, axis=axis)
+        g = load_option_array(upstream, "--upstream", "upstream")
+        sink = render.open_sink(fmt, output, force, precision, logits.paths + g.paths)
+        values = core.softmax_vjp(logits.array, g.array, axis=axis, temperature=temperature, log=log,
+                                  masked_rows=masked_rows.value)
+    else:
+        if log:
+            raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
+        logits, truth, class_weights, paths = _cross_entropy_inputs(
+            inputs, key, classes, axis, labels, weights, "softmax grad 2 1 0 --labels 0")
+        sink = render.open_sink(fmt, output, force, precision, paths)
+        values = core.cross_entropy_grad(
+            logits.array, truth.array, weights=None if class_weights is None else class_weights.array,
+            ignore_index=ignore_index, reduction=reduction.value, label_smoothing=label_smoothing, axis=axis,
+            temperature=temperature, from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
+        if truth.array.shape == logits.array.shape:
+            _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
+    class_last = axis in (-1, values.ndim - 1)
+    render.write(Result({"grad": values}, classes=logits.classes,
+                        header=logits.classes if class_last else None), sink)
+
+
+JACOBIAN_MEMORY_LIMIT = 1 << 30
+
+
+@app.command(cls=SoftmaxCommand)
+def jacobian(
+    inputs: InputsArg = None,
+    log: bool = typer.Option(False, "--log", help="Log-softmax's Jacobian, I - 1 s^T per row."),
+    temperature: TemperatureOpt = 1.0,
+    axis: AxisOpt = -1,
+    masked_rows: MaskedRowsOpt = MaskedRows.error,
+    key: KeyOpt = None,
+    classes: ClassesOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Per-row Jacobian of softmax, diag(s) - s s^T, of shape (..., C, C).
+
+    Outputs above 1 GiB are refused unless written as .npy to a file, which is
+    then filled row by row through a memory map.
+    Example: softmax jacobian 1 2 3 --classes a,b,c
+    """
+    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
+    sink = render.open_sink(fmt, output, force, precision, logits.paths)
+    options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows.value)
+    size = core.jacobian_nbytes(logits.array.shape, logits.array.dtype, axis)
+    if size > JACOBIAN_MEMORY_LIMIT:
+        if sink.fmt is not render.OutputFormat.npy or sink.path is None:
+            raise UsageError(f"the Jacobian would take {size / 2**30:.1f} GiB; write it to a file with -o FILE.npy")
+        shape = core.jacobian_shape(logits.array.shape, axis)
+        dtype = core.output_dtype(logits.array.dtype)
+        render.write_npy_in_place(sink, shape, dtype, lambda out: core.softmax_jacobian_into(out, logits.array,
+                                                                                             **options))
+        return
+    values = core.softmax_jacobian(logits.array, **options)
+    render.write(Result({"jacobian": values}, classes=logits.classes, header=logits.classes,
+                        layout="jacobian"), sink)
+
+
+DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
+
+
+def _sweep_temperatures(temperatures: str | None, temperature_range: str | None, log_space: bool) -> np.ndarray:
+    """``--temperatures 0.5,1,2`` or ``--range START:STOP:NUM`` (``--log-space``), checked."""
+    if temperatures is not None and temperature_range is not None:
+        raise UsageError("give --temperatures or --range, not both")
+    if temperature_range is None:
+        values = []
+        for text in (temperatures or DEFAULT_TEMPERATURES).split(","):
+            try:
+                values.append(core.check_temperature(float(text)))
+            except ValueError:
+                raise InputError(f"temperature {text.strip()!r} is not a number", where="--temperatures") from None
+        return np.array(values)
+    parts = temperature_range.split(":")
+    try:
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise UsageError(f"--range takes START:STOP:NUM, e.g. 0.5:4:8, got {temperature_range!r}") from None
+    for end in (start, stop):
+        core.check_temperature(end)
+    if count < 1:
+        raise UsageError(f"--range needs NUM >= 1, got {count}")
+    return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
+
+
+@app.command("temperature-sweep", cls=SoftmaxCommand)
+def temperature_sweep(
+    inputs: InputsArg = None,
+    temperatures: str = typer.Option(None, "--temperatures", help="Temperatures, e.g. 0.1,0.5,1,2,10.  "
+                                     f"[default: {DEFAULT_TEMPERATURES}]", show_default=False),
+    temperature_range: str = typer.Option(None, "--range", help="START:STOP:NUM evenly spaced temperatures.",
+                                          show_default=False),
+    log_space: bool = typer.Option(False, "--log-space", help="With --range: space them evenly in log T."),
+    labels: LabelsOpt = None,
+    fit: bool = typer.Option(False, "--fit", help="Fit the temperature minimising NLL on the labels."),
+    bins: int = typer.Option(15, "--bins", help="Equal-width confidence bins of the calibration error."),
+    plot: Path = typer.Option(None, "--plot", help="Draw the reliability diagram (and NLL/ECE against T) to "
+                              "FILE.png or FILE.svg; needs matplotlib.", show_default=False, dir_okay=False),
+    ignore_index: IgnoreIndexOpt = -100,
+    axis: AxisOpt = -1,
+    key: KeyOpt = None,
+    classes: ClassesOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Probabilities, entropy and confidence across temperatures; with labels NLL, accuracy and ECE.
+
+    --fit finds the temperature that minimises NLL (temperature scaling, Guo et al. 2017).
+    Example: softmax temperature-sweep sample_data/digits_val.npz --labels sample_data/digits_val.npz --fit
+    """
+    if fit and labels is None:
+        raise UsageError("--fit needs --labels")
+    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
+    truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
+    paths = logits.paths + (truth.paths if truth else [])
+    sink = render.open_sink(fmt, output, force, precision, paths)
+    if plot is not None:
+        plots.check_destination(plot, force, paths + ([sink.path] if sink.path else []))
+    grid = _sweep_temperatures(temperatures, temperature_range, log_space)
+    arrays = core.temperature_sweep(logits.array, grid, None if truth is None else truth.array, bins=bins,
+                                    axis=axis, ignore_index=ignore_index)
+    display = {}
+    shown = {"(T = 1)": 1.0}
+    if fit:
+        fitted = core.fit_temperature(logits.array, truth.array, axis=axis, ignore_index=ignore_index)
+        # The same sweep code scores both ends, so before/after match the sweep's own figures.
+        ends = core.temperature_sweep(logits.array, [1.0, fitted], truth.array, bins=bins, axis=axis,
+                                      ignore_index=ignore_index)
+        arrays["fitted_temperature"] = np.float64(fitted)
+        for name in ("nll", "ece"):
+            arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
+        if arrays["ece_after"] > arrays["ece_before"]:
+            _warn(f"ECE rose from {arrays['ece_before']:.4g} to {arrays['ece_after']:.4g} at the NLL-optimal "
+                  f"temperature {fitted:.4g} (NLL fell from {arrays['nll_before']:.4g} to {arrays['nll_after']:.4g})")
+        shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
+    if truth is not None:
+        logits64 = np.asarray(logits.array, dtype=np.float64)
+        for title, t in shown.items():
+            probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
+            display[f"reliability {title}"] = core.reliability_bins(probs_t, truth.array, bins=bins, axis=axis,
+                                                                   ignore_index=ignore_index)
+    render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
+    if plot is not None:
+        plots.draw(plot, arrays, display, force)
+
+
+@app.command(cls=SoftmaxCommand)
+def topk(
+    inputs: InputsArg = None,
+    k: int = typer.Option(None, "-k", "--k", help="How many classes per row, 1..C.  [default: min(5, C)]",
+                          show_default=False),
+    labels: LabelsOpt = None,
+    min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A.",
+                                       show_default=False),
+    ignore_index: IgnoreIndexOpt = -100,
+    temperature: TemperatureOpt = 1.0,
+    axis: AxisOpt = -1,
+    masked_rows: MaskedRowsOpt = MaskedRows.error,
+    key: KeyOpt = None,
+    classes: ClassesOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """The k most probable classes per row, highest first, ties to the lower index.
+
+    With --labels, also top-1 and top-k accuracy.
+    Example: softmax topk sample_data/logits.csv -k 2
+    """
+    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
+    truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
+    if min_accuracy is not None and truth is None:
+        raise UsageError("--min-accuracy needs --labels")
+    sink = render.open_sink(fmt, output, force, precision, logits.paths + (truth.paths if truth else []))
+    n_classes = logits.array.shape[axis]
+    indices, top_probs = core.topk(logits.array, min(5, n_classes) if k is None else k, axis=axis,
+                                   temperature=temperature, masked_rows=masked_rows.value)
+    arrays = {"indices": indices, "probs": top_probs}
+    if truth is not None:
+        top1, top_k = core.topk_accuracy(indices, truth.array, ignore_index, num_classes=n_classes)
+        arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
+    if logits.classes is not None:
+        arrays["names"] = np.asarray(logits.classes)[indices]
+    render.write(Result(arrays, classes=logits.classes, layout="topk"), sink)
+    if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
+        raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} < {min_accuracy:g}")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ class SoftmaxError(Exception):
     """Base class: a problem the user can fix, reported without a traceback."""
 
     exit_code = 2
+    prefix = "error"
 
     def __init__(self, message: str, *, where: str | None = None) -> None:
         super().__init__(message)
@@ -39,3 +40,4 @@ class GateFailed(SoftmaxError):
     """A CI gate (``--max-loss``, ``--min-accuracy``) said no: exit status 1."""
 
     exit_code = 1
+    prefix = "gate failed"

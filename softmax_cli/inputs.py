@@ -378,3 +378,18 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
         )
     loaded.classes = names
     return loaded
+
+
+def load_option_array(spec: str, option: str, preferred: str) -> Loaded:
+    """An array given to an option (``--labels 0,2,1``, ``--weights w.npy``): numbers or a source.
+
+    From an ``.npz`` or a JSON object, the array named ``preferred`` is taken
+    when there are several.
+    """
+    typed = parse_typed_numbers([spec])
+    if typed is not None:
+        return Loaded(typed, option)
+    try:
+        return load_source(spec, None, preferred=preferred)
+    except InputError as error:
+        raise error.located(option) from None

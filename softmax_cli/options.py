@@ -62,3 +62,38 @@ PrecisionOpt = Annotated[
     Optional[int],
     typer.Option("--precision", help="Round to N decimals for display (every text format).", show_default=False),
 ]
+LabelsOpt = Annotated[
+    Optional[str],
+    typer.Option("--labels", help="Labels: class indices, one per row (0,2,1 or a file; from an .npz the array "
+                 "'labels'). loss and grad also take target distributions of the logits' shape.",
+                 show_default=False),
+]
+IgnoreIndexOpt = Annotated[
+    int, typer.Option("--ignore-index", help="Rows labelled with this value are left out, as in torch.")
+]
+
+
+class Reduction(str, Enum):
+    mean = "mean"
+    sum = "sum"
+    none = "none"
+
+
+ReductionOpt = Annotated[
+    Reduction, typer.Option("--reduction", help="mean (weighted, as torch), sum, or none (one loss per row).")
+]
+LabelSmoothingOpt = Annotated[
+    float, typer.Option("--label-smoothing", help="Mix eps of the uniform distribution into the targets, 0..1.")
+]
+WeightsOpt = Annotated[
+    Optional[str],
+    typer.Option("--weights", help="C class weights: numbers (1,2,0.5) or a file.", show_default=False),
+]
+FromProbsOpt = Annotated[
+    bool, typer.Option("--from-probs", help="The inputs are probabilities, not logits: loss = -sum t log p exactly.")
+]
+EpsOpt = Annotated[
+    Optional[float],
+    typer.Option("--eps", help="With --from-probs, clip probabilities below EPS (only on request).",
+                 show_default=False),
+]

@@ -79,6 +79,12 @@ def open_sink(
         if fmt in BINARY_FORMATS and sys.stdout.isatty():
             raise UsageError(f"refusing to write binary {fmt.value} to a terminal; redirect it or use -o FILE")
         return Sink(fmt, None, force, precision)
+    check_destination(output, force, inputs)
+    return Sink(fmt, output, force, precision)
+
+
+def check_destination(output: Path, force: bool, inputs: Sequence[Path]) -> None:
+    """Refuse an output that is an input, a folder, in a missing folder, or exists without ``--force``."""
     for source in inputs:
         if _same_file(output, source) or output.resolve() == source.resolve():
             raise UsageError(f"the output {str(output)!r} is an input; inputs are never overwritten")
@@ -88,7 +94,6 @@ def open_sink(
         raise UsageError(f"the output folder {str(output.parent)!r} does not exist")
     if output.exists() and not force:
         raise UsageError(f"{str(output)!r} exists; pass --force to replace it")
-    return Sink(fmt, output, force, precision)
 
 
 # ---------------------------------------------------------------- text conversion
@@ -133,6 +138,11 @@ def _json_nested(strings: np.ndarray) -> str:
 
 def json_value(array: np.ndarray, precision: int | None) -> str:
     """A JSON number or nested lists; JSON has no NaN or infinity, so they are ``null``."""
+    if array.dtype.kind == "U":  # class names
+        import json
+
+        quoted = np.array([json.dumps(str(name)) for name in array.reshape(-1)], dtype=object)
+        return _json_nested(quoted.reshape(array.shape).astype(str))
     strings = number_strings(np.asarray(array), precision)
     if array.dtype.kind == "f":
         strings = np.where(np.isfinite(array), strings, "null")
@@ -189,29 +199,52 @@ def _umask() -> int:
     return mask
 
 
-def write(result: Result, sink: Sink) -> None:
-    """Write ``result`` to standard output, or to a file atomically.
+def atomic_file(path: Path, force: bool, fill) -> None:
+    """Call ``fill(temporary_path)``, then rename the temporary file onto ``path``.
 
-    A file is written to a temporary name in its own folder and renamed into
-    place when complete, so an error or an interrupt never leaves a partial
-    output behind, and an existing file is kept unless ``--force``.
+    The temporary file sits in the destination folder, so the rename is atomic
+    and an error or an interrupt never leaves a partial output behind.
+    """
+    import tempfile
+
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(descriptor)
+    try:
+        fill(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
+        if path.exists() and not force:
+            raise UsageError(f"{str(path)!r} exists; pass --force to replace it")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_npy_in_place(sink: Sink, shape: tuple[int, ...], dtype: np.dtype, fill) -> None:
+    """Write an ``.npy`` too large for memory: ``fill(out)`` writes into a memory map of the file."""
+
+    def fill_file(temporary: str) -> None:
+        out = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
+        fill(out)
+        out.flush()
+        del out
+
+    atomic_file(sink.path, sink.force, fill_file)
+
+
+def write(result: Result, sink: Sink) -> None:
+    """Write ``result`` to standard output, or to a file atomically (see :func:`atomic_file`).
+
+    An existing file is kept unless ``--force``.
     """
     if sink.path is None:
         stream = sys.stdout.buffer
         _write_result(result, sink, stream, terminal=sys.stdout.isatty())
         stream.flush()
         return
-    import tempfile
 
-    path = sink.path
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
+    def fill_file(temporary: str) -> None:
+        with open(temporary, "wb") as stream:
             _write_result(result, sink, stream, terminal=False)
-        os.chmod(temporary, 0o666 & ~_umask())
-        if path.exists() and not sink.force:
-            raise UsageError(f"{str(path)!r} exists; pass --force to replace it")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    atomic_file(sink.path, sink.force, fill_file)

@@ -4,6 +4,7 @@ Everything the command line computes is callable from Python here, e.g.
 ``softmax_cli.core.softmax(array, axis=-1)``.
 """
 
+from ._arrays import output_dtype
 from .calibration import (
     ReliabilityBins,
     expected_calibration_error,
@@ -55,6 +56,7 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "nll",
+    "output_dtype",
     "reliability_bins",
     "softmax",
     "temperature_sweep",

@@ -37,6 +37,11 @@ def float_dtypes(x: npt.ArrayLike) -> tuple[np.ndarray, np.dtype, np.dtype]:
     raise InputError(f"cannot use an array of dtype {array.dtype}; logits must be real numbers")
 
 
+def output_dtype(dtype: npt.DTypeLike) -> np.dtype:
+    """The dtype of array results for inputs of ``dtype`` (see :func:`float_dtypes`)."""
+    return float_dtypes(np.empty(0, dtype=dtype))[2]
+
+
 def check_axis(ndim: int, axis: int) -> int:
     """Normalise ``axis`` for an array of ``ndim`` dimensions, or raise."""
     if ndim == 0:
