@@ -121,8 +121,8 @@ def parse_delimited(text: str) -> tuple[np.ndarray, list[str] | None]:
     """Parse comma/tab/semicolon/white-space separated numbers.
 
     ``#`` starts a comment; blank lines are skipped; a first row with any
-    non-numeric field is a header giving the class names. One data row is a
-    vector, as ``np.loadtxt`` gives.
+    non-numeric field is a header giving the class names. One data row, or
+    one column, is a vector, as ``np.loadtxt`` gives.
     """
     numbered = [(n, _split_comment(line)) for n, line in enumerate(text.splitlines(), start=1)]
     numbered = [(n, line) for n, line in numbered if line]
@@ -149,7 +149,9 @@ def parse_delimited(text: str) -> tuple[np.ndarray, list[str] | None]:
     if not rows:
         raise InputError("no numbers found" + (" below the header" if header else ""))
     array = np.array(rows, dtype=np.float64)
-    return (array[0] if len(rows) == 1 else array), header
+    # As np.loadtxt: one row or one column is a vector (labels one per line, a
+    # single row of logits).
+    return (array.reshape(-1) if 1 in array.shape else array), header
 
 
 # ---------------------------------------------------------------- JSON

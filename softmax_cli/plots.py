@@ -19,7 +19,9 @@ def check_destination(path: Path, force: bool, inputs: Sequence[Path]) -> None:
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise UsageError(f"--plot writes {' or '.join(PLOT_SUFFIXES)}, got {path.name!r}")
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
+
+        del matplotlib  # only its presence is checked here; draw() uses it
     except ImportError:
         raise UsageError(f"--plot needs matplotlib, which is not installed; install it with: {INSTALL_HINT}") from None
     check_output(path, force, inputs)

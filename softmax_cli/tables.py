@@ -136,7 +136,135 @@ def generic(result: Result, console: Console, precision: int | None) -> None:
         scalars(zero_d, console, precision)
 
 
-LAYOUTS = {"distribution": distribution, "grid": generic}
+def loss(result: Result, console: Console, precision: int | None) -> None:
+    """The reduced loss and accuracy first, then the per-sample losses (elided for large N)."""
+    arrays = result.arrays
+    summary = {k: v for k, v in arrays.items() if np.ndim(v) == 0}
+    scalars(summary, console, precision)
+    per_sample = np.asarray(arrays["per_sample"])
+    if per_sample.ndim >= 1 and per_sample.size > 1:
+        if per_sample.ndim == 1:
+            vector("per_sample", per_sample, console, precision, None)
+        else:
+            grid("per_sample", per_sample, console, precision)
+
+
+def topk(result: Result, console: Console, precision: int | None) -> None:
+    """Ranked classes with their probabilities and the cumulative probability of the k."""
+    indices, probs = result.arrays["indices"], result.arrays["probs"]
+    names = result.arrays.get("names")
+    label = (lambda i, at: str(names[at])) if names is not None else (lambda i, at: str(i))
+    cumulative = np.cumsum(np.asarray(probs, dtype=np.float64), axis=-1)
+    if indices.ndim == 1:
+        table = Table(title="top-k", title_justify="left")
+        for column in ("rank", "class", "probability", "cumulative", ""):
+            table.add_column(column, justify="left" if column in ("class", "") else "right")
+        for rank in range(indices.shape[0]):
+            table.add_row(str(rank + 1), label(indices[rank], rank), number(probs[rank], precision),
+                          number(cumulative[rank], precision), bar(float(probs[rank])))
+        console.print(table)
+    else:
+        k = indices.shape[-1]
+        flat_i = indices.reshape(-1, k)
+        flat_p = probs.reshape(-1, k)
+        flat_names = names.reshape(-1, k) if names is not None else None
+        rows = list(np.ndindex(indices.shape[:-1]))
+        table = Table(title="top-k", title_justify="left")
+        table.add_column("row", style="dim", justify="right")
+        shown = min(k, _max_columns(console, cell_width=16) - 1)
+        for rank in range(shown):
+            table.add_column(f"#{rank + 1}", justify="right")
+        if shown < k:
+            table.add_column(_more(k - shown, "column"), style="dim")
+        table.add_column(f"top-{k} mass", justify="right", style="cyan")
+        for r in range(min(len(rows), MAX_ROWS)):
+            cells = []
+            for rank in range(shown):
+                name = str(flat_names[r, rank]) if flat_names is not None else str(flat_i[r, rank])
+                cells.append(f"{name} {number(flat_p[r, rank], precision)}")
+            if shown < k:
+                cells.append("…")
+            table.add_row(_row_label(rows[r]), *cells, number(cumulative.reshape(-1, k)[r, -1], precision))
+        console.print(table)
+        if len(rows) > MAX_ROWS:
+            console.print(f"[dim]{_more(len(rows) - MAX_ROWS, 'row')} of {len(rows)}[/dim]")
+    accuracy = {k: v for k, v in result.arrays.items() if np.ndim(v) == 0}
+    if accuracy:
+        scalars(accuracy, console, precision)
+
+
+def reliability(title: str, bins, console: Console, precision: int | None) -> None:
+    """A reliability diagram as a table: per bin its confidence, accuracy and count, as bars."""
+    table = Table(title=title, title_justify="left")
+    for column in ("bin", "count", "confidence", "accuracy", ""):
+        table.add_column(column, justify="left" if column in ("bin", "") else "right")
+    for lower, upper, conf, acc, count in zip(bins.lower, bins.upper, bins.confidence, bins.accuracy, bins.count):
+        if count == 0:
+            continue
+        table.add_row(f"({lower:.2f}, {upper:.2f}]", str(int(count)), number(conf, precision),
+                      number(acc, precision),
+                      f"[red]{bar(float(conf), 20)}[/red]\n[blue]{bar(float(acc), 20)}[/blue]")
+    console.print(table)
+    console.print("[dim]red: confidence, blue: accuracy; empty bins are not shown[/dim]")
+
+
+def sweep(result: Result, console: Console, precision: int | None) -> None:
+    """One line per temperature; then the fit's summary and the reliability diagrams."""
+    arrays = result.arrays
+    per_t = [name for name in ("entropy", "max_prob", "nll", "accuracy", "ece") if name in arrays]
+    table = Table(title="temperature sweep", title_justify="left")
+    table.add_column("T", justify="right", style="bold")
+    for name in per_t:
+        table.add_column(name, justify="right")
+    probs = arrays.get("probs")
+    classes = result.classes or ([str(j) for j in range(probs.shape[1])] if probs is not None else [])
+    shown = min(len(classes), max(0, _max_columns(console) - len(per_t) - 1)) if probs is not None else 0
+    for name in classes[:shown]:
+        table.add_column(f"p({name})", justify="right", style="green")
+    for i, t in enumerate(arrays["temperatures"]):
+        cells = [number(arrays[name][i], precision) for name in per_t]
+        cells += [number(v, precision) for v in probs[i, :shown]] if probs is not None else []
+        table.add_row(number(t, None), *cells)
+    console.print(table)
+    if probs is not None and shown < len(classes):
+        console.print(f"[dim]{_more(len(classes) - shown, 'column')} of probabilities[/dim]")
+    fitted = {k: v for k, v in arrays.items() if np.ndim(v) == 0}
+    if fitted:
+        scalars(fitted, console, precision)
+    for title, bins in result.display.items():
+        reliability(title, bins, console, precision)
+
+
+def jacobian(result: Result, console: Console, precision: int | None) -> None:
+    """A single vector's matrix with class names on both axes; batches as labelled rows."""
+    values = result.primary
+    if values.ndim == 2:
+        names = result.classes or [str(j) for j in range(values.shape[0])]
+        table = Table(title="jacobian  d p_i / d z_j", title_justify="left")
+        table.add_column("i \\ j", style="bold")
+        shown = min(len(names), _max_columns(console))
+        for name in names[:shown]:
+            table.add_column(name, justify="right")
+        if shown < len(names):
+            table.add_column(_more(len(names) - shown, "column"), style="dim")
+        for i in range(min(values.shape[0], MAX_ROWS)):
+            cells = [number(v, precision) for v in values[i, :shown]] + (["…"] if shown < len(names) else [])
+            table.add_row(names[i], *cells)
+        console.print(table)
+        if values.shape[0] > MAX_ROWS:
+            console.print(f"[dim]{_more(values.shape[0] - MAX_ROWS, 'row')} of {values.shape[0]}[/dim]")
+    else:
+        grid("jacobian", values, console, precision, result.header)
+
+
+LAYOUTS = {
+    "distribution": distribution,
+    "grid": generic,
+    "loss": loss,
+    "topk": topk,
+    "sweep": sweep,
+    "jacobian": jacobian,
+}
 
 
 def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
