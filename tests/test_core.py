@@ -219,3 +219,51 @@ def test_log_softmax_is_log_of_softmax_where_representable(x):
     assert np.isfinite(log_p).all()
     np.testing.assert_allclose(np.exp(log_p), p, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(log_p, x - logsumexp(x, keepdims=True), rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("n_classes", [3, 100])
+@pytest.mark.parametrize("function", [softmax, log_softmax])
+def test_inputs_are_never_modified(function, n_classes, monkeypatch):
+    # Regression: a one-row block of few classes was transposed in place.
+    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 1)
+    x = np.random.default_rng(4).normal(size=(3, n_classes))
+    before = x.copy()
+    function(x)
+    np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("n_classes", [5, 63, 64, 300])
+def test_threaded_results_are_bit_identical(n_classes, monkeypatch):
+    x = np.random.default_rng(5).normal(size=(1001, n_classes)).astype(np.float32) * 8
+    x[7, :] = -np.inf
+    single = {f: f(x, masked_rows="zero") for f in (softmax, log_softmax)}
+    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)
+    for threads in (2, 3, 7):
+        _arrays.set_threads(threads)
+        try:
+            for f, expected in single.items():
+                np.testing.assert_array_equal(f(x, masked_rows="zero"), expected)
+        finally:
+            _arrays.set_threads(_arrays.available_cores())
+
+
+def test_threaded_error_names_the_first_bad_row(monkeypatch):
+    x = np.zeros((1000, 8))
+    x[900, 1] = np.nan
+    x[100, 2] = np.inf
+    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)
+    _arrays.set_threads(4)
+    try:
+        with pytest.raises(InputError) as info:
+            softmax(x)
+    finally:
+        _arrays.set_threads(_arrays.available_cores())
+    assert info.value.where == "row 100, column 2"
+
+
+@pytest.mark.parametrize("n_classes", [2, 10, 63, 64, 65])
+def test_narrow_and_wide_paths_agree_with_mpmath(n_classes):
+    row = np.random.default_rng(n_classes).normal(size=n_classes) * 5
+    expected = [float(v) for v in mp_log_softmax(row)]
+    np.testing.assert_allclose(log_softmax(row), expected, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(softmax(row), np.exp(expected), rtol=1e-14)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +16,53 @@ if TYPE_CHECKING:
 # A block of this many elements (256 KiB of float32) stays in L2 cache while
 # the max, subtract, exp and sum passes walk over it.
 BLOCK_ELEMENTS = 1 << 16
+# Below this many elements (4 MiB of float32) starting threads costs more
+# than the second core saves.
+PARALLEL_MIN_ELEMENTS = 1 << 20
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = available_cores()
+
+
+def set_threads(count: int) -> None:
+    """How many threads large arrays are split over (default: the available cores).
+
+    Rows are independent and every row's arithmetic is the same in any chunk,
+    so the result is bit-identical for any count.
+    """
+    global _threads
+    if count < 1:
+        raise InputError(f"threads must be 1 or more, got {count}")
+    _threads = int(count)
+
+
+def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -> None:
+    """Call ``work(start, stop)`` over contiguous row ranges, in threads for large arrays.
+
+    NumPy releases the GIL inside ufuncs, so the threads really run together.
+    If several chunks fail, the error of the earliest chunk is raised, so the
+    first bad position is the one reported, as in a single pass.
+    """
+    threads = min(_threads, n_rows) if n_rows * n_cols >= PARALLEL_MIN_ELEMENTS else 1
+    if threads <= 1:
+        work(0, n_rows)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds = [n_rows * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(work, start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()
 
 
 def float_dtypes(x: npt.ArrayLike) -> tuple[np.ndarray, np.dtype, np.dtype]:
@@ -63,11 +111,11 @@ def from_rows(rows: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray
     return np.moveaxis(rows.reshape(moved_shape), -1, axis)
 
 
-def row_blocks(n_rows: int, n_cols: int) -> Iterator[slice]:
-    """Slices of consecutive rows, each about :data:`BLOCK_ELEMENTS` elements."""
+def row_blocks(n_rows: int, n_cols: int, start: int = 0) -> Iterator[slice]:
+    """Slices of consecutive rows from ``start`` to ``n_rows``, each about :data:`BLOCK_ELEMENTS` elements."""
     step = max(1, BLOCK_ELEMENTS // max(1, n_cols))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
+    for first in range(start, n_rows, step):
+        yield slice(first, min(first + step, n_rows))
 
 
 def describe_position(shape: tuple[int, ...], axis: int, flat_row: int, column: int | None = None) -> str:

@@ -17,7 +17,7 @@ from ..errors import InputError
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
+from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, in_row_chunks, row_blocks
 
 MaskedRows = Literal["error", "zero", "nan"]
 MASKED_ROW_POLICIES: tuple[str, ...] = ("error", "zero", "nan")
@@ -35,38 +35,45 @@ def check_temperature(temperature: float) -> float:
     return value
 
 
+def _checked_row_max(block: np.ndarray, row_max: np.ndarray, shape, axis, first_row, masked_rows):
+    """Validate a block by its row maxima; return the mask of all ``-inf`` rows, or None.
+
+    The max finds NaN and ``+inf`` for free. A masked row's max is set to 0 in
+    place: shifting by ``-inf`` would give ``-inf - -inf = NaN``.
+    """
+    if np.isfinite(row_max).all():
+        return None
+    bad_value = np.isnan(row_max) | (row_max == np.inf)
+    if bad_value.any():
+        row = int(np.argmax(bad_value))
+        values = block[row]
+        column = int(np.argmax(np.isnan(values) | (values == np.inf)))
+        name = "NaN" if np.isnan(values[column]) else "+inf"
+        raise InputError(
+            f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
+            where=describe_position(shape, axis, first_row + row, column),
+        )
+    masked = row_max == -np.inf
+    if masked_rows == "error":
+        where = describe_position(shape, axis, first_row + int(np.argmax(masked)))
+        raise MaskedRowError(
+            "every logit in the row is -inf, so it has no distribution; "
+            "choose --masked-rows zero or --masked-rows nan to allow such rows",
+            where=where or "the only row",
+        )
+    row_max[masked] = 0
+    return masked
+
+
 def _shifted(block: np.ndarray, out: np.ndarray, temperature: float, shape, axis, first_row, masked_rows):
     """Write ``(block - rowmax) / T`` into ``out``; return the mask of all ``-inf`` rows.
 
-    Raises on NaN or ``+inf`` (the row max finds both for free) and, with
-    ``masked_rows="error"``, on a row whose logits are all ``-inf``.
+    Raises on NaN or ``+inf`` and, with ``masked_rows="error"``, on a row
+    whose logits are all ``-inf``.
     """
-    row_max = block.max(axis=1, keepdims=True)
-    if not np.isfinite(row_max).all():
-        bad_value = np.isnan(row_max[:, 0]) | (row_max[:, 0] == np.inf)
-        if bad_value.any():
-            row = int(np.argmax(bad_value))
-            values = block[row]
-            column = int(np.argmax(np.isnan(values) | (values == np.inf)))
-            name = "NaN" if np.isnan(values[column]) else "+inf"
-            raise InputError(
-                f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
-                where=describe_position(shape, axis, first_row + row, column),
-            )
-        masked = row_max[:, 0] == -np.inf
-        if masked_rows == "error":
-            row = first_row + int(np.argmax(masked))
-            where = describe_position(shape, axis, row)
-            raise MaskedRowError(
-                "every logit in the row is -inf, so it has no distribution; "
-                "choose --masked-rows zero or --masked-rows nan to allow such rows",
-                where=where or "the only row",
-            )
-        # A masked row's max is -inf; shifting by it would give -inf - -inf = NaN.
-        row_max[masked] = 0
-    else:
-        masked = None
-    np.subtract(block, row_max, out=out)
+    row_max = block.max(axis=1)
+    masked = _checked_row_max(block, row_max, shape, axis, first_row, masked_rows)
+    np.subtract(block, row_max[:, None], out=out)
     if temperature != 1.0:
         np.divide(out, temperature, out=out)
     return masked
@@ -87,6 +94,32 @@ def _check_policy(masked_rows: str) -> None:
         raise InputError(f"masked_rows must be one of {', '.join(MASKED_ROW_POLICIES)}, got {masked_rows!r}")
 
 
+# Below this many classes a row is too short for NumPy's per-row reductions to
+# run at speed; the block is transposed so max and sum run across rows instead.
+NARROW_CLASSES = 64
+
+
+def _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log):
+    """:func:`normalise_block` for few classes, on the transposed block (4x faster at C = 10)."""
+    # Always a copy: for a single row, source.T is already contiguous, and a
+    # view would let the arithmetic below overwrite the caller's logits.
+    columns = source.T.copy()
+    row_max = columns.max(axis=0)
+    masked = _checked_row_max(source, row_max, shape, axis, first_row, masked_rows)
+    columns -= row_max
+    if temperature != 1.0:
+        columns /= temperature
+    # A masked row's log(0) or 0/0 is overwritten by the caller.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if log:
+            columns -= np.log(np.exp(columns).sum(axis=0))
+        else:
+            np.exp(columns, out=columns)
+            columns /= columns.sum(axis=0)
+    out[...] = columns.T
+    return masked
+
+
 def normalise_block(source, out, temperature, shape, axis, first_row, masked_rows, log, scratch=None):
     """Softmax (or log-softmax) of the 2-D row block ``source`` into ``out``.
 
@@ -94,17 +127,20 @@ def normalise_block(source, out, temperature, shape, axis, first_row, masked_row
     that errors name the user's position. ``scratch`` (the block's shape) is
     needed for ``log``. Returns the mask of fully masked rows, or None.
     """
-    masked = _shifted(source, out, temperature, shape, axis, first_row, masked_rows)
-    if log:
-        exps = np.exp(out, out=scratch[: out.shape[0]])
-        # A masked row's log(0) is overwritten just below.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.subtract(out, np.log(row_sums(exps))[:, None], out=out)
+    if source.shape[1] < NARROW_CLASSES:
+        masked = _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log)
     else:
-        np.exp(out, out=out)
-        # A masked row sums to 0; its 0/0 is overwritten just below.
-        with np.errstate(invalid="ignore"):
-            np.divide(out, row_sums(out)[:, None], out=out)
+        masked = _shifted(source, out, temperature, shape, axis, first_row, masked_rows)
+        if log:
+            exps = np.exp(out, out=scratch[: out.shape[0]])
+            # A masked row's log(0) is overwritten just below.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.subtract(out, np.log(row_sums(exps))[:, None], out=out)
+        else:
+            np.exp(out, out=out)
+            # A masked row sums to 0; its 0/0 is overwritten just below.
+            with np.errstate(invalid="ignore"):
+                np.divide(out, row_sums(out)[:, None], out=out)
     if masked is not None and masked.any():
         if masked_rows == "nan":
             out[masked] = np.nan
@@ -137,12 +173,16 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
     result = np.empty((n_rows, n_cols), dtype=compute)
     if n_cols == 0:  # no classes: an empty result, as torch gives
         return from_rows(result, shape, axis).astype(output, copy=False)
-    scratch = None
-    for block in row_blocks(n_rows, n_cols):
-        if log and scratch is None:
-            scratch = np.empty((block.stop - block.start, n_cols), dtype=compute)
-        source = rows[block].astype(compute, copy=False)
-        normalise_block(source, result[block], temperature, shape, axis, block.start, masked_rows, log, scratch)
+
+    def work(start: int, stop: int) -> None:
+        scratch = None
+        for block in row_blocks(stop, n_cols, start):
+            if log and scratch is None:
+                scratch = np.empty((block.stop - block.start, n_cols), dtype=compute)
+            source = rows[block].astype(compute, copy=False)
+            normalise_block(source, result[block], temperature, shape, axis, block.start, masked_rows, log, scratch)
+
+    in_row_chunks(n_rows, n_cols, work)
     return from_rows(result, shape, axis).astype(output, copy=False)
 
 
