@@ -13,12 +13,13 @@ import re
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
-from . import __version__, core, plots, render
+from . import __version__, core, plots, render, stream
 from .errors import GateFailed, InputError, SoftmaxError, UsageError
 from .inputs import load_logits, load_option_array
 from .options import (
@@ -63,15 +64,49 @@ def separate_numbers(args: list[str], value_options: set[str]) -> list[str]:
         if token == "--":
             positionals.extend(tokens)
         elif token in value_options:
-            options.append(token)
             following = next(tokens, None)
-            if following is not None:
-                options.append(following)
+            if following is None:  # let Click say that the option needs a value
+                return list(args)
+            options += [token, following]
         elif token.startswith("-") and len(token) > 1 and not _NEGATIVE_NUMBER.match(token):
             options.append(token)
         else:
             positionals.append(token)
     return options + (["--", *positionals] if positionals else [])
+
+
+# Typer exports BadParameter but not its base, Click's UsageError, from which
+# every argument-parsing error (unknown option, bad choice, bad number) derives.
+_ParserError = typer.BadParameter.__base__
+
+
+def _exit_with(error: SoftmaxError) -> NoReturn:
+    """The one place an error becomes ``error: WHAT (WHERE)`` on stderr and an exit status."""
+    if os.environ.get("SOFTMAX_DEBUG") == "1":
+        traceback.print_exc()
+    print(f"{error.prefix}: {error}", file=sys.stderr)
+    raise typer.Exit(error.exit_code) from None
+
+
+def _from_parser(error, ctx) -> UsageError:
+    path = (error.ctx or ctx).command_path
+    return UsageError(error.format_message(), where=f"see '{path} --help'")
+
+
+class SoftmaxGroup(TyperGroup):
+    """The top level: an unknown command or option is one ``error: ...`` line too."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except _ParserError as error:
+            _exit_with(_from_parser(error, ctx))
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except _ParserError as error:
+            _exit_with(_from_parser(error, ctx))
 
 
 class SoftmaxCommand(TyperCommand):
@@ -84,16 +119,16 @@ class SoftmaxCommand(TyperCommand):
             if param.param_type_name == "option" and not getattr(param, "is_flag", False)
             for name in (*param.opts, *param.secondary_opts)
         }
-        return super().parse_args(ctx, separate_numbers(list(args), value_options))
+        try:
+            return super().parse_args(ctx, separate_numbers(list(args), value_options))
+        except _ParserError as error:
+            _exit_with(_from_parser(error, ctx))
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except SoftmaxError as error:
-            if os.environ.get("SOFTMAX_DEBUG") == "1":
-                traceback.print_exc()
-            print(f"{error.prefix}: {error}", file=sys.stderr)
-            raise typer.Exit(error.exit_code) from None
+            _exit_with(error)
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, and send what Python
             # still holds to /dev/null so the flush at exit does not fail again.
@@ -104,6 +139,7 @@ class SoftmaxCommand(TyperCommand):
 
 app = typer.Typer(
     name="softmax",
+    cls=SoftmaxGroup,
     help="The softmax function and everything around it: probabilities, losses, gradients, "
     "Jacobians, temperature, top-k and attention, exact and fast.",
     no_args_is_help=True,
@@ -128,6 +164,20 @@ def _root(
     """Exit status: 0 success, 1 a gate failed, 2 bad usage or bad input."""
 
 
+def _streamed(logits, axis: int, sink: render.Sink, masked_rows: MaskedRows) -> stream.NpyRows | None:
+    """The logits' ``.npy`` as streamable rows when the output is a machine format, else None.
+
+    A pipe cannot take back what it was sent, so a streamed result to standard
+    output is preceded by a validation pass.
+    """
+    if sink.fmt is render.OutputFormat.table:
+        return None
+    rows = stream.npy_rows(logits, axis)
+    if rows is not None and sink.path is None:
+        stream.check_logits(rows, masked_rows.value)
+    return rows
+
+
 @app.command(cls=SoftmaxCommand)
 def probs(
     inputs: InputsArg = None,
@@ -148,16 +198,22 @@ def probs(
     """
     logits = load_logits(inputs, key=key, classes=classes, axis=axis)
     sink = render.open_sink(fmt, output, force, precision, logits.paths)
+    options = dict(temperature=temperature, masked_rows=masked_rows.value)
     function = core.log_softmax if log else core.softmax
-    values = function(logits.array, axis=axis, temperature=temperature, masked_rows=masked_rows.value)
+    rows = _streamed(logits, axis, sink, masked_rows)
+    if rows is not None:
+        values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
+    else:
+        values = function(logits.array, axis=axis, **options)
     class_last = axis in (-1, values.ndim - 1)
-    display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if not log else {}
+    tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
+    display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
     result = Result(
         {"log_probs" if log else "probs": values},
         classes=logits.classes,
         header=logits.classes if class_last else None,
         layout="distribution" if class_last else "grid",
-        display=display if values.ndim == 2 and class_last else {},
+        display=display,
     )
     render.write(result, sink)
 
@@ -217,10 +273,14 @@ def loss(
     logits, truth, class_weights, paths = _cross_entropy_inputs(
         inputs, key, classes, axis, labels, weights, "softmax loss 2 1 0 --labels 0")
     sink = render.open_sink(fmt, output, force, precision, paths)
-    terms = core.cross_entropy_terms(
-        logits.array, truth.array, weights=None if class_weights is None else class_weights.array,
-        ignore_index=ignore_index, reduction=reduction.value, label_smoothing=label_smoothing, axis=axis,
-        temperature=temperature, from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
+    options = dict(weights=None if class_weights is None else class_weights.array, ignore_index=ignore_index,
+                   reduction=reduction.value, label_smoothing=label_smoothing, temperature=temperature,
+                   from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
+    rows = stream.npy_rows(logits, axis)
+    if rows is not None:
+        terms = stream.cross_entropy_terms(rows, truth.array, **options)
+    else:
+        terms = core.cross_entropy_terms(logits.array, truth.array, axis=axis, **options)
     _warn_unnormalised(terms.unnormalised_rows)
     arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
     render.write(Result(arrays, classes=logits.classes, column=True, layout="loss"), sink)
@@ -275,10 +335,18 @@ def grad(
         logits, truth, class_weights, paths = _cross_entropy_inputs(
             inputs, key, classes, axis, labels, weights, "softmax grad 2 1 0 --labels 0")
         sink = render.open_sink(fmt, output, force, precision, paths)
-        values = core.cross_entropy_grad(
-            logits.array, truth.array, weights=None if class_weights is None else class_weights.array,
-            ignore_index=ignore_index, reduction=reduction.value, label_smoothing=label_smoothing, axis=axis,
-            temperature=temperature, from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
+        options = dict(weights=None if class_weights is None else class_weights.array, ignore_index=ignore_index,
+                       reduction=reduction.value, label_smoothing=label_smoothing, temperature=temperature,
+                       from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
+        rows = _streamed(logits, axis, sink, masked_rows) if not from_probs else None
+        if rows is not None:
+            labels_rows = stream.per_row_labels(truth.array, rows)
+            options["denominator"] = core.mean_denominator(truth.array, rows.shape, weights=options["weights"],
+                                                           ignore_index=ignore_index)
+            values = stream.map_rows(rows, lambda block, at: core.cross_entropy_grad(block, labels_rows[at], **options),
+                                     core.output_dtype(rows.dtype))
+        else:
+            values = core.cross_entropy_grad(logits.array, truth.array, axis=axis, **options)
         if truth.array.shape == logits.array.shape:
             _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
     class_last = axis in (-1, values.ndim - 1)
@@ -448,8 +516,12 @@ def topk(
         raise UsageError("--min-accuracy needs --labels")
     sink = render.open_sink(fmt, output, force, precision, logits.paths + (truth.paths if truth else []))
     n_classes = logits.array.shape[axis]
-    indices, top_probs = core.topk(logits.array, min(5, n_classes) if k is None else k, axis=axis,
-                                   temperature=temperature, masked_rows=masked_rows.value)
+    options = dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows.value)
+    rows = stream.npy_rows(logits, axis)
+    if rows is not None:
+        indices, top_probs = stream.topk(rows, **options)
+    else:
+        indices, top_probs = core.topk(logits.array, axis=axis, **options)
     arrays = {"indices": indices, "probs": top_probs}
     if truth is not None:
         top1, top_k = core.topk_accuracy(indices, truth.array, ignore_index, num_classes=n_classes)

@@ -92,6 +92,8 @@ def check_dtype(array: np.ndarray) -> np.ndarray:
         raise InputError(f"arrays of dtype {array.dtype} are not supported; expected real numbers")
     if array.ndim == 0:
         raise InputError("expected an array, got a single scalar")
+    if array.size == 0:
+        raise InputError(f"the array is empty (shape {array.shape})")
     return array
 
 
@@ -170,7 +172,10 @@ def _check_json_numbers(value, path: str) -> None:
 
 
 def _json_array(value, path: str) -> np.ndarray:
-    _check_json_numbers(value, path)
+    try:
+        _check_json_numbers(value, path)
+    except RecursionError:
+        raise InputError("JSON nested too deeply", where=path or "top level") from None
     try:
         array = np.array(value)
     except ValueError:
@@ -203,6 +208,8 @@ def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, 
 
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise InputError("JSON nested too deeply") from None
     except json.JSONDecodeError as whole_error:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if len(lines) < 2:
@@ -228,6 +235,8 @@ def parse_json_lines(text: str) -> np.ndarray:
             continue
         try:
             value = json.loads(line)
+        except RecursionError:
+            raise InputError("JSON nested too deeply", where=f"line {line_no}") from None
         except json.JSONDecodeError as error:
             raise InputError(f"not valid JSON: {error.msg}", where=f"line {line_no}, column {error.colno}") from None
         rows.append((line_no, _json_array(value, f"line {line_no}")))

@@ -11,7 +11,7 @@ import io
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import BinaryIO
@@ -114,6 +114,14 @@ def _rows(array: np.ndarray, column: bool) -> np.ndarray:
     return array.reshape(-1, array.shape[-1])
 
 
+def _row_chunks(array, column: bool) -> Iterator[np.ndarray]:
+    """2-D chunks of at most :data:`TEXT_CHUNK_ROWS` lines, from an array or a streamed one."""
+    blocks = array.blocks() if hasattr(array, "blocks") else [_rows(array, column)]
+    for block in blocks:
+        for start in range(0, block.shape[0], TEXT_CHUNK_ROWS):
+            yield np.asarray(block[start : start + TEXT_CHUNK_ROWS])
+
+
 def delimited_lines(result: Result, delimiter: str, precision: int | None) -> Iterator[str]:
     """CSV/TSV text of the primary array, in chunks of lines."""
     if result.header is not None:
@@ -122,9 +130,8 @@ def delimited_lines(result: Result, delimiter: str, precision: int | None) -> It
         buffer = io.StringIO()
         csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(result.header)
         yield buffer.getvalue()
-    rows = _rows(result.primary, result.column)
-    for start in range(0, rows.shape[0], TEXT_CHUNK_ROWS):
-        strings = number_strings(np.asarray(rows[start : start + TEXT_CHUNK_ROWS]), precision)
+    for chunk in _row_chunks(result.primary, result.column):
+        strings = number_strings(chunk, precision)
         yield "".join(delimiter.join(line) + "\n" for line in strings.tolist())
 
 
@@ -136,28 +143,85 @@ def _json_nested(strings: np.ndarray) -> str:
     return "[" + ",".join(_json_nested(part) for part in strings) + "]"
 
 
-def json_value(array: np.ndarray, precision: int | None) -> str:
-    """A JSON number or nested lists; JSON has no NaN or infinity, so they are ``null``."""
+def _json_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
+    """Each element as JSON text; JSON has no NaN or infinity, so they are ``null``."""
     if array.dtype.kind == "U":  # class names
         import json
 
-        quoted = np.array([json.dumps(str(name)) for name in array.reshape(-1)], dtype=object)
-        return _json_nested(quoted.reshape(array.shape).astype(str))
-    strings = number_strings(np.asarray(array), precision)
+        quoted = [json.dumps(str(name)) for name in array.reshape(-1)]
+        return np.array(quoted, dtype=object).reshape(array.shape).astype(str)
+    strings = number_strings(array, precision)
     if array.dtype.kind == "f":
         strings = np.where(np.isfinite(array), strings, "null")
     elif array.dtype.kind == "b":
         strings = np.where(array, "true", "false")
-    return _json_nested(strings)
+    return strings
+
+
+def json_value(array: np.ndarray, precision: int | None) -> str:
+    """A JSON number, string or nested lists."""
+    return _json_nested(_json_strings(np.asarray(array), precision))
+
+
+def _json_streamed(array, precision: int | None) -> Iterator[str]:
+    """Nested lists of a streamed array, row by row: brackets open and close where its index rolls over."""
+    lead = array.shape[:-1]
+    index = [0] * len(lead)
+    first = True
+    for chunk in _row_chunks(array, column=False):
+        pieces = []
+        for line in _json_strings(chunk, precision).tolist():
+            opens = next((n for n, i in enumerate(reversed(index)) if i != 0), len(index))
+            pieces.append(("" if first else ",") + "[" * opens + "[" + ",".join(line) + "]")
+            first = False
+            closes = 0
+            for d in reversed(range(len(lead))):  # advance the row index like an odometer
+                index[d] += 1
+                if index[d] < lead[d]:
+                    break
+                index[d] = 0
+                closes += 1
+            pieces.append("]" * closes)
+        yield "".join(pieces)
 
 
 def json_lines(result: Result, precision: int | None) -> Iterator[str]:
     import json
 
-    members = [f"{json.dumps(name)}: {json_value(value, precision)}" for name, value in result.arrays.items()]
+    yield "{"
+    for position, (name, value) in enumerate(result.arrays.items()):
+        yield ("" if position == 0 else ", ") + f"{json.dumps(name)}: "
+        if hasattr(value, "blocks"):
+            yield from _json_streamed(value, precision)
+        else:
+            yield json_value(value, precision)
     if result.classes is not None:
-        members.append(f'"classes": {json.dumps(result.classes)}')
-    yield "{" + ", ".join(members) + "}\n"
+        yield f', "classes": {json.dumps(result.classes)}'
+    yield "}\n"
+
+
+def _write_npy(stream: BinaryIO, array) -> None:
+    """An ``.npy`` of an array, or of a streamed one block by block."""
+    if not hasattr(array, "blocks"):
+        np.lib.format.write_array(stream, np.ascontiguousarray(array), allow_pickle=False)
+        return
+    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
+    try:
+        np.lib.format.write_array_header_1_0(stream, header)
+    except ValueError:  # a header over 64 KiB (a very long shape) needs version 2.0
+        np.lib.format.write_array_header_2_0(stream, header)
+    for block in array.blocks():
+        stream.write(np.ascontiguousarray(block, dtype=array.dtype).data)
+
+
+def _write_npz(stream: BinaryIO, arrays: dict) -> None:
+    """Every named array as ``NAME.npy`` in an uncompressed zip, as ``np.savez`` writes it."""
+    import zipfile
+
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                _write_npy(member, value)
 
 
 def table_text(result: Result, precision: int | None, stream, terminal: bool) -> None:
@@ -171,15 +235,16 @@ def table_text(result: Result, precision: int | None, stream, terminal: bool) ->
 def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) -> None:
     fmt = sink.fmt
     if fmt is OutputFormat.npy:
-        np.lib.format.write_array(stream, np.ascontiguousarray(result.primary), allow_pickle=False)
+        _write_npy(stream, result.primary)
         return
     if fmt is OutputFormat.npz:
-        np.savez(stream, **result.arrays)
+        _write_npz(stream, result.arrays)
         return
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n", write_through=True)
     try:
         if fmt is OutputFormat.table:
-            table_text(result, sink.precision, text, terminal)
+            arrays = {k: v.materialise() if hasattr(v, "blocks") else v for k, v in result.arrays.items()}
+            table_text(replace(result, arrays=arrays), sink.precision, text, terminal)
         else:
             chunks = (
                 json_lines(result, sink.precision)

@@ -47,6 +47,17 @@ def _more(count: int, what: str) -> str:
     return f"… {count} more {what}{'s' if count != 1 else ''}"
 
 
+def _fitting_columns(cells: list[list[str]], names: list[str], room: int) -> int:
+    """How many leading columns fit in ``room`` characters, each as wide as its widest cell."""
+    used = 0
+    for j, name in enumerate(names):
+        width = max([len(name)] + [len(row[j]) for row in cells]) + 3  # padding and border
+        if used + width > room:
+            return max(1, j)
+        used += width
+    return len(names)
+
+
 def grid(
     name: str,
     array: np.ndarray,
@@ -55,28 +66,37 @@ def grid(
     column_names: list[str] | None = None,
     extra: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """An array as rows × last-axis columns (leading axes flattened into labelled rows)."""
+    """An array as rows × last-axis columns (leading axes flattened into labelled rows).
+
+    As many whole columns are shown as fit the console; the rest are counted
+    in a "… N more columns" column, never cut.
+    """
     extra = extra or {}
     matrix = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
     labels = list(np.ndindex(array.shape[:-1])) if array.ndim > 1 else [(0,)]
     n_rows, n_cols = matrix.shape
-    shown_cols = min(n_cols, _max_columns(console) - len(extra))
-    table = Table(title=name, title_justify="left")
-    table.add_column("row", style="dim", justify="right")
+    shown_rows = min(n_rows, MAX_ROWS)
     names = column_names if column_names is not None else [str(j) for j in range(n_cols)]
-    for j in range(shown_cols):
-        table.add_column(names[j], justify="right")
-    if shown_cols < n_cols:
-        table.add_column(_more(n_cols - shown_cols, "column"), style="dim")
-    for key in extra:
-        table.add_column(key, justify="right", style="cyan")
+    cells = [[number(v, precision) for v in matrix[i]] for i in range(shown_rows)]
     flat_extra = {key: np.asarray(value).reshape(-1) for key, value in extra.items()}
-    for i in range(min(n_rows, MAX_ROWS)):
-        cells = [number(v, precision) for v in matrix[i, :shown_cols]]
-        if shown_cols < n_cols:
-            cells.append("…")
-        cells += [number(value[i], precision) for value in flat_extra.values()]
-        table.add_row(_row_label(labels[i]), *cells)
+    extra_cells = [[number(value[i], precision) for value in flat_extra.values()] for i in range(shown_rows)]
+    label_width = max(len("row"), *(len(_row_label(labels[i])) for i in range(shown_rows))) + 3
+    extra_width = sum(max([len(k)] + [len(row[j]) for row in extra_cells]) + 3 for j, k in enumerate(flat_extra))
+    room = console.width - 1 - label_width - extra_width
+    shown_cols = _fitting_columns(cells, names, room)
+    if shown_cols < n_cols:  # make room for the "… N more columns" note
+        shown_cols = _fitting_columns(cells, names, room - len(_more(n_cols, "column")) - 3)
+    table = Table(title=name, title_justify="left")
+    table.add_column("row", style="dim", justify="right", no_wrap=True)
+    for j in range(shown_cols):
+        table.add_column(names[j], justify="right", overflow="fold")
+    if shown_cols < n_cols:
+        table.add_column(_more(n_cols - shown_cols, "column"), style="dim", no_wrap=True)
+    for key in flat_extra:
+        table.add_column(key, justify="right", style="cyan", overflow="fold")
+    for i in range(shown_rows):
+        row = cells[i][:shown_cols] + (["…"] if shown_cols < n_cols else []) + extra_cells[i]
+        table.add_row(_row_label(labels[i]), *row)
     console.print(table)
     if n_rows > MAX_ROWS:
         console.print(f"[dim]{_more(n_rows - MAX_ROWS, 'row')} of {n_rows}[/dim]")
@@ -88,7 +108,7 @@ def vector(
     """A 1-D array as one line per entry, with bars when ``fractions`` (0..1) are given."""
     table = Table(title=name, title_justify="left")
     table.add_column("class" if labels is not None else "index", style="bold")
-    table.add_column(name, justify="right")
+    table.add_column(name, justify="right", overflow="fold")
     if fractions is not None:
         table.add_column("", style="green")
     n = values.shape[0]

@@ -19,6 +19,8 @@ from .crossentropy import (
     cross_entropy,
     cross_entropy_grad,
     cross_entropy_terms,
+    mean_denominator,
+    reduce_losses,
     unnormalised_rows,
 )
 from .jacobian import jacobian_nbytes, jacobian_shape, softmax_jacobian, softmax_jacobian_into, softmax_vjp
@@ -26,6 +28,7 @@ from .ranking import check_labels, topk, topk_accuracy
 from .softmax import (
     MASKED_ROW_POLICIES,
     MaskedRowError,
+    check_logits,
     check_temperature,
     entropy,
     log_softmax,
@@ -49,11 +52,14 @@ __all__ = [
     "MaskedRowError",
     "ReliabilityBins",
     "check_labels",
+    "check_logits",
     "check_temperature",
     "entropy",
     "expected_calibration_error",
     "fit_temperature",
     "log_softmax",
+    "mean_denominator",
+    "reduce_losses",
     "logsumexp",
     "nll",
     "output_dtype",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, copy_context
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,7 +61,8 @@ def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) ->
 
     bounds = [n_rows * i // threads for i in range(threads + 1)]
     with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(work, start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+        # Each thread runs in a copy of this context, so positions keep their block origin.
+        futures = [pool.submit(copy_context().run, work, start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
     for future in futures:
         if future.exception() is not None:
             raise future.exception()
@@ -118,13 +121,37 @@ def row_blocks(n_rows: int, n_cols: int, start: int = 0) -> Iterator[slice]:
         yield slice(first, min(first + step, n_rows))
 
 
+# Set while the core works on a block cut from a larger array (a file streamed
+# in parts): (the whole array's shape, its class axis, the block's first row).
+_block_origin: ContextVar[tuple[tuple[int, ...], int, int] | None] = ContextVar("block_origin", default=None)
+
+
+@contextmanager
+def block_of(shape: tuple[int, ...], axis: int, first_row: int):
+    """Within this block, errors name positions in the whole array of ``shape``.
+
+    The block is 2-D ``(rows, classes)``: rows ``first_row ...`` of the whole
+    array seen as :func:`as_rows` would see it.
+    """
+    token = _block_origin.set((tuple(shape), axis % len(shape), first_row))
+    try:
+        yield
+    finally:
+        _block_origin.reset(token)
+
+
 def describe_position(shape: tuple[int, ...], axis: int, flat_row: int, column: int | None = None) -> str:
     """Name a position as the contract does: ``row R, column C``.
 
     ``flat_row`` indexes the rows of :func:`as_rows`; ``R`` is the index over
     every axis but the class axis (an integer for 2-D input, a tuple for N-d)
-    and ``C`` the class index. 1-D input has no row, only a column.
+    and ``C`` the class index. 1-D input has no row, only a column. Inside
+    :func:`block_of`, the position is named in the whole array.
     """
+    origin = _block_origin.get()
+    if origin is not None:
+        shape, axis, first_row = origin
+        flat_row += first_row
     lead = tuple(int(i) for i in np.unravel_index(flat_row, tuple(np.delete(np.array(shape), axis))))
     parts = []
     if lead:

@@ -54,6 +54,10 @@ class CrossEntropyTerms(NamedTuple):
     """What ``mean`` divides by: the summed weights of the kept rows (indices) or the row count (targets)."""
     accuracy: float
     """Fraction of kept rows whose argmax matches the label (NaN when no row is kept)."""
+    correct: int
+    """How many kept rows' argmax matches the label (``accuracy = correct / counted``)."""
+    counted: int
+    """How many rows the accuracy is over."""
     unnormalised_rows: np.ndarray
     """Flat row indices (see :func:`~softmax_cli.core._arrays.describe_position`) of target rows not summing to 1."""
     target_kind: str
@@ -211,8 +215,39 @@ def unnormalised_rows(targets: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
 
 
+def _denominator(index, kept, w, n_rows: int) -> float:
+    """What ``mean`` divides by: the kept rows' summed weights (indices), else the row count."""
+    if index is None:
+        return float(n_rows)
+    return float(kept.sum()) if w is None else float(w.astype(np.float64)[index][kept].sum())
+
+
+def mean_denominator(
+    labels: npt.ArrayLike, shape: tuple[int, ...], *, weights: npt.ArrayLike | None = None,
+    ignore_index: int = -100, axis: int = -1,
+) -> float:
+    """The denominator of the ``mean`` reduction for logits of ``shape``, from the labels alone.
+
+    For rows processed in parts (a file streamed in blocks), pass it to
+    :func:`cross_entropy_grad` and :func:`reduce_losses` so every part is
+    scaled by the whole batch's denominator, exactly as in one pass.
+
+    Examples
+    --------
+    >>> mean_denominator([0, 1, -100], (3, 3), weights=[1.0, 2.0, 3.0])
+    3.0
+    """
+    labels = np.asarray(labels)
+    axis = check_axis(len(shape), axis)
+    w = _check_weights(weights, shape[axis], np.dtype(np.float64))
+    if _label_kind(labels, tuple(shape), axis) == "probs":
+        return float(int(np.prod(shape)) // max(1, shape[axis]))
+    index, kept = _index_labels(labels, shape[axis], ignore_index, tuple(shape), axis)
+    return _denominator(index, kept, w, index.shape[0])
+
+
 def _setup(logits, labels, weights, ignore_index, reduction, label_smoothing, axis, temperature, from_probs, eps,
-           masked_rows) -> _Setup:
+           masked_rows, denominator=None) -> _Setup:
     array, compute, output = float_dtypes(logits)
     smoothing, temperature, eps = _check_options(reduction, label_smoothing, temperature, from_probs, eps, masked_rows)
     axis = check_axis(array.ndim, axis)
@@ -226,12 +261,12 @@ def _setup(logits, labels, weights, ignore_index, reduction, label_smoothing, ax
     index = kept = targets = None
     if _label_kind(labels, shape, axis) == "index":
         index, kept = _index_labels(labels, n_classes, ignore_index, shape, axis)
-        denominator = float(kept.sum()) if w is None else float(w.astype(np.float64)[index][kept].sum())
     else:
         if labels.dtype.kind not in "biuf":
             raise InputError(f"target distributions must be real numbers, got dtype {labels.dtype}")
         targets = as_rows(labels, axis)
-        denominator = float(rows.shape[0])
+    if denominator is None:
+        denominator = _denominator(index, kept, w, rows.shape[0])
     return _Setup(rows, shape, axis, compute, output, index, kept, targets, w, smoothing, temperature, eps,
                   from_probs, masked_rows, denominator)
 
@@ -355,14 +390,21 @@ def _block_hits(setup: _Setup, block: slice, masked) -> tuple[int, int]:
     return int((predicted == truth).sum()), len(truth)
 
 
-def _reduce(per_sample: np.ndarray, setup: _Setup, reduction: str) -> np.ndarray:
+def reduce_losses(per_sample: np.ndarray, denominator: float, reduction: Reduction = "mean") -> np.ndarray:
+    """Reduce per-row losses as :func:`cross_entropy` does (sum in float64, then ``/ denominator``).
+
+    Examples
+    --------
+    >>> float(reduce_losses(np.array([1.0, 2.0, 0.0]), 2.0))
+    1.5
+    """
     if reduction == "none":
         return per_sample
     total = per_sample.sum(dtype=np.float64)
     if reduction == "sum":
-        return np.asarray(total, dtype=setup.output)
+        return np.asarray(total, dtype=per_sample.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):  # every row ignored: 0 / 0 = NaN, as torch
-        return np.asarray(total / setup.denominator, dtype=setup.output)
+        return np.asarray(total / denominator, dtype=per_sample.dtype)
 
 
 def _buffers(setup: _Setup):
@@ -418,10 +460,12 @@ def cross_entropy_terms(
             off_rows.append(block.start + _off_rows(setup.targets[block]))
     per_sample = per_sample.reshape(setup.label_shape).astype(setup.output, copy=False)
     return CrossEntropyTerms(
-        loss=_reduce(per_sample, setup, reduction),
+        loss=reduce_losses(per_sample, setup.denominator, reduction),
         per_sample=per_sample,
         denominator=setup.denominator,
         accuracy=correct / counted if counted else float("nan"),
+        correct=correct,
+        counted=counted,
         unnormalised_rows=np.concatenate(off_rows) if off_rows else np.empty(0, dtype=np.intp),
         target_kind="index" if setup.index is not None else "probs",
     )
@@ -560,6 +604,7 @@ def cross_entropy_grad(
     from_probs: bool = False,
     eps: float | None = None,
     masked_rows: MaskedRows = "nan",
+    denominator: float | None = None,
 ) -> np.ndarray:
     r"""Gradient of :func:`cross_entropy` (same options) with respect to its first argument.
 
@@ -574,6 +619,9 @@ def cross_entropy_grad(
     weights and smoothing this is torch's ``(softmax - onehot) / D``; with
     weights *and* smoothing it is exact where "(p - t') w_y" is not. Ignored
     rows get exactly 0 (also when every row is ignored and the mean is NaN).
+
+    ``denominator`` overrides ``D`` for ``mean`` when the logits are a block
+    of a larger batch (see :func:`mean_denominator`).
 
     ``reduction="none"`` returns the gradient of the **sum** of the per-row
     losses (what ``backward`` of ``loss.sum()`` gives; each row's gradient is
@@ -595,7 +643,7 @@ def cross_entropy_grad(
     array([[ 0.5, -0.5]])
     """
     setup = _setup(logits, labels, weights, ignore_index, reduction, label_smoothing, axis, temperature, from_probs,
-                   eps, masked_rows)
+                   eps, masked_rows, denominator)
     n_rows, n_cols = setup.rows.shape
     result = np.empty((n_rows, n_cols), dtype=setup.compute)
     # Every row ignored makes D = 0; those rows are zeroed below all the same.

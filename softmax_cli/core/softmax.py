@@ -186,6 +186,23 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
     return from_rows(result, shape, axis).astype(output, copy=False)
 
 
+def check_logits(x: npt.ArrayLike, axis: int = -1, masked_rows: MaskedRows = "error") -> None:
+    """Raise on what :func:`softmax` would refuse (NaN, ``+inf``, masked rows under "error").
+
+    One max per row and nothing else: cheap enough to run over a whole file
+    before a streamed result goes anywhere it cannot be taken back from.
+    """
+    array, _, _ = float_dtypes(x)
+    _check_policy(masked_rows)
+    axis = check_axis(array.ndim, axis)
+    rows = as_rows(array, axis)
+    if rows.shape[1] == 0:
+        return
+    for block in row_blocks(*rows.shape):
+        source = rows[block]
+        _checked_row_max(source, source.max(axis=1), array.shape, axis, block.start, masked_rows)
+
+
 def softmax(
     x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan"
 ) -> np.ndarray:

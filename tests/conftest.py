@@ -1,0 +1,188 @@
+"""Shared fixtures: the real entry point (a subprocess and Typer's CliRunner) and input files.
+
+Expected values in the tests are computed independently (NumPy in float64,
+scipy or mpmath), never by calling ``softmax_cli.core``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The logits most tests use (written to every input format by `logits_files`).
+LOGITS = np.array([[3.0, 2.0, 1.0], [1.0, -2.0, 0.5]])
+CLASSES = ["cat", "dog", "bird"]
+
+
+def softmax_command() -> list[str]:
+    """The installed console script next to this Python, else ``python -m softmax_cli``."""
+    script = Path(sys.executable).parent / ("softmax.exe" if os.name == "nt" else "softmax")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "softmax_cli"]
+
+
+def run(*args, input: bytes | str | None = None, env: dict | None = None, cwd=None, text: bool = True,
+        timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``softmax ARGS`` in a subprocess; stdin is ``input`` (empty when None, never a terminal).
+
+    Returns a CompletedProcess whose stdout/stderr are text, or bytes with ``text=False``.
+    """
+    environment = {k: v for k, v in os.environ.items() if k != "SOFTMAX_DEBUG"}
+    environment.update(env or {})
+    if isinstance(input, str):
+        input = input.encode()
+    completed = subprocess.run(
+        [*softmax_command(), *map(str, args)],
+        input=input if input is not None else b"",
+        capture_output=True,
+        env=environment,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    if text:
+        completed.stdout = completed.stdout.decode("utf-8")
+        completed.stderr = completed.stderr.decode("utf-8")
+    return completed
+
+
+def reference_softmax(x, axis=-1, temperature=1.0) -> np.ndarray:
+    """Softmax in float64 with plain NumPy, the independent reference for CLI outputs."""
+    x = np.asarray(x, dtype=np.float64) / temperature
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def reference_log_softmax(x, axis=-1, temperature=1.0) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64) / temperature
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def read_csv_output(text: str, dtype=np.float64) -> tuple[list[str] | None, np.ndarray]:
+    """(header or None, array) from CSV text the tool wrote."""
+    lines = [line for line in text.splitlines() if line]
+    header = None
+    try:
+        [float(v) for v in lines[0].split(",")]
+    except ValueError:
+        header, lines = lines[0].split(","), lines[1:]
+    return header, np.array([[dtype(v) for v in line.split(",")] for line in lines])
+
+
+def assert_one_error_line(completed: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> str:
+    """The contract's error shape: exit ``code``, one ``error: ...`` line on stderr, nothing on stdout."""
+    stderr = completed.stderr if isinstance(completed.stderr, str) else completed.stderr.decode()
+    assert completed.returncode == code, (completed.returncode, stderr)
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got: {stderr!r}"
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    stdout = completed.stdout if isinstance(completed.stdout, (str, bytes)) else ""
+    assert not stdout, f"nothing may be written to stdout on error, got {stdout!r}"
+    return lines[0]
+
+
+def in_terminal(*args: str) -> subprocess.CompletedProcess:
+    """Run ``softmax ARGS`` with stdout on a pseudo-terminal through util-linux ``script``."""
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("`script` is not available to provide a terminal")
+    command = " ".join(shlex.quote(part) for part in [*softmax_command(), *args])
+    env = {k: v for k, v in os.environ.items() if k != "SOFTMAX_DEBUG"}
+    completed = subprocess.run([script, "-qec", command, "/dev/null"], capture_output=True, env=env,
+                               stdin=subprocess.DEVNULL, timeout=60)
+    if b"script: invalid option" in completed.stderr or b"usage" in completed.stderr.lower()[:200]:
+        pytest.skip("this `script` does not support -qec")
+    return completed
+
+
+@pytest.fixture
+def softmax():
+    """``softmax(*args, input=None)``: the installed console script in a subprocess."""
+    return run
+
+
+@pytest.fixture
+def cli():
+    """``cli(*args, input=None)``: Typer's CliRunner on ``softmax_cli.cli.app``, in process.
+
+    Takes the same arguments as :func:`run` (or one list of arguments) and returns
+    a CompletedProcess too (``returncode``, text ``stdout``/``stderr``, bytes with
+    ``text=False``), so a test can use either entry point. CliRunner's standard
+    input is not a terminal, so with no INPUTS the command reads its (empty) input.
+    An exception that escaped the command shows up as "Traceback" in ``stderr``.
+    """
+    from typer.testing import CliRunner
+
+    from softmax_cli.cli import app
+
+    runner = CliRunner()
+
+    def invoke(*args, input=None, env=None, cwd=None, text=True, timeout=None):
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = tuple(args[0])
+        environment = {"SOFTMAX_DEBUG": None, **(env or {})}
+        previous = os.getcwd()
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            result = runner.invoke(app, [str(a) for a in args], input=input, env=environment)
+        finally:
+            os.chdir(previous)
+        stderr = result.stderr_bytes or b""
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += f"Traceback (caught by CliRunner): {result.exception!r}\n".encode()
+        completed = subprocess.CompletedProcess(args, result.exit_code, result.stdout_bytes, stderr)
+        if text:
+            completed.stdout = completed.stdout.decode("utf-8")
+            completed.stderr = completed.stderr.decode("utf-8")
+        completed.exit_code = completed.returncode
+        return completed
+
+    return invoke
+
+
+@pytest.fixture
+def logits_files(tmp_path) -> dict[str, Path]:
+    """LOGITS written in every input format, keyed by format name (with CLASSES in csv/tsv headers)."""
+    files = {}
+    npy = tmp_path / "logits.npy"
+    np.save(npy, LOGITS)
+    files["npy"] = npy
+    npz = tmp_path / "logits.npz"
+    np.savez(npz, logits=LOGITS, labels=np.array([0, 2]))
+    files["npz"] = npz
+    npz_single = tmp_path / "single.npz"
+    np.savez(npz_single, scores=LOGITS)
+    files["npz_single"] = npz_single
+    csv = tmp_path / "logits.csv"
+    csv.write_text(",".join(CLASSES) + "\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in LOGITS) + "\n")
+    files["csv"] = csv
+    tsv = tmp_path / "logits.tsv"
+    tsv.write_text("\t".join(CLASSES) + "\n" + "\n".join("\t".join(repr(float(v)) for v in row) for row in LOGITS) + "\n")
+    files["tsv"] = tsv
+    txt = tmp_path / "logits.txt"
+    txt.write_text("# logits, one row a line\n\n" + "\n".join("  ".join(repr(float(v)) for v in row) for row in LOGITS)
+                   + "\n\n")
+    files["txt"] = txt
+    js = tmp_path / "logits.json"
+    js.write_text(json.dumps(LOGITS.tolist()))
+    files["json"] = js
+    jsonl = tmp_path / "logits.jsonl"
+    jsonl.write_text("\n".join(json.dumps(row) for row in LOGITS.tolist()) + "\n")
+    files["jsonl"] = jsonl
+    return files

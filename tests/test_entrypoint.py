@@ -1,0 +1,80 @@
+"""Start-up stays light: a plain CSV run imports neither Rich nor anything heavy.
+
+As Typer's own ``tests/test_rich_import.py`` does, this runs in a fresh
+subprocess, so modules imported by other tests cannot hide a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import softmax_command
+
+# Top-level packages (and rich.table) that `softmax probs 3 2 1 -f csv` must not import.
+FORBIDDEN = ("rich", "rich.table", "scipy", "torch", "pydantic", "click", "matplotlib", "pandas", "jax")
+
+PROBE = """
+import json, sys
+sys.argv = ["softmax", *json.loads(sys.argv[1])]
+from softmax_cli.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code or 0
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _environment():
+    return {k: v for k, v in os.environ.items() if k not in ("SOFTMAX_DEBUG", "PYTHONPROFILEIMPORTTIME")}
+
+
+def _imported_by_main(args: list[str]) -> tuple[set[str], str]:
+    completed = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True,
+                               env=_environment(), stdin=subprocess.DEVNULL, timeout=60)
+    stderr = completed.stderr.decode()
+    report = json.loads(stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, stderr
+    return set(report["modules"]), completed.stdout.decode("utf-8", "replace")
+
+
+def _forbidden_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in FORBIDDEN or m.split(".")[0] in FORBIDDEN)
+
+
+def test_csv_run_imports_nothing_heavy():
+    modules, stdout = _imported_by_main(["probs", "3", "2", "1", "-f", "csv"])
+    assert stdout.startswith("0.66524"), stdout  # the probe really ran the command
+    assert _forbidden_in(modules) == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "npy"])
+def test_other_machine_formats_import_nothing_heavy(fmt):
+    modules, _ = _imported_by_main(["probs", "3", "2", "1", "-f", fmt])
+    assert _forbidden_in(modules) == []
+
+
+def test_table_is_the_only_path_that_imports_rich():
+    # The positive control: the probe does see Rich when a table is drawn.
+    modules, stdout = _imported_by_main(["probs", "3", "2", "1", "-f", "table"])
+    assert "rich.table" in modules
+    assert "0.6652" in stdout
+    assert not {"scipy", "torch", "pydantic"} & {m.split(".")[0] for m in modules}
+
+
+def test_installed_script_imports_nothing_heavy():
+    """The same through the console script itself, with CPython's import-time log."""
+    environment = {**_environment(), "PYTHONPROFILEIMPORTTIME": "1"}
+    completed = subprocess.run([*softmax_command(), "probs", "3", "2", "1", "-f", "csv"], capture_output=True,
+                               text=True, env=environment, stdin=subprocess.DEVNULL, timeout=60)
+    assert completed.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "softmax_cli.cli" in imported  # the log is real and covers our package
+    assert _forbidden_in(imported) == []
