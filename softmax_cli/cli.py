@@ -1,26 +1,22 @@
 """The ``softmax`` command line: one short function per subcommand.
 
 Each command loads its inputs, calls :mod:`softmax_cli.core`, and hands a
-:class:`~softmax_cli.result.Result` to :mod:`softmax_cli.render`. Errors are
-turned into ``error: ...`` and an exit status in one place,
-:meth:`SoftmaxCommand.invoke`.
+:class:`~softmax_cli.result.Result` to :mod:`softmax_cli.render`; one input
+or many (:mod:`softmax_cli.batch`). Errors become ``error: ...`` and an exit
+status in one place, :mod:`softmax_cli.app`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import sys
-import traceback
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import typer
-from typer.core import TyperCommand, TyperGroup
 
-from . import __version__, core, plots, render, stream
-from .errors import GateFailed, InputError, SoftmaxError, UsageError
+from . import batch, core, plots, render, stream
+from .app import SoftmaxCommand, app
+from .errors import GateFailed, InputError, UsageError
 from .inputs import load_logits, load_option_array
 from .options import (
     AxisOpt,
@@ -31,138 +27,22 @@ from .options import (
     FromProbsOpt,
     IgnoreIndexOpt,
     InputsArg,
+    KeepGoingOpt,
     KeyOpt,
     LabelSmoothingOpt,
     LabelsOpt,
     MaskedRows,
     MaskedRowsOpt,
+    OutDirOpt,
     OutputOpt,
     PrecisionOpt,
     ReductionOpt,
     Reduction,
     TemperatureOpt,
+    ThreadsOpt,
     WeightsOpt,
 )
 from .result import Result
-
-# A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
-# is data, never an option, even though it begins with '-'.
-_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
-
-
-def separate_numbers(args: list[str], value_options: set[str]) -> list[str]:
-    """Move positional tokens behind ``--`` so negative numbers are not read as options.
-
-    Click would read ``-inf`` as the short options ``-i -n -f`` and ``-1`` as an
-    unknown option. Options keep their order and their values (``--ignore-index
-    -100`` stays an option value); positionals keep their order after ``--``.
-    """
-    options: list[str] = []
-    positionals: list[str] = []
-    tokens = iter(args)
-    for token in tokens:
-        if token == "--":
-            positionals.extend(tokens)
-        elif token in value_options:
-            following = next(tokens, None)
-            if following is None:  # let Click say that the option needs a value
-                return list(args)
-            options += [token, following]
-        elif token.startswith("-") and len(token) > 1 and not _NEGATIVE_NUMBER.match(token):
-            options.append(token)
-        else:
-            positionals.append(token)
-    return options + (["--", *positionals] if positionals else [])
-
-
-# Typer exports BadParameter but not its base, Click's UsageError, from which
-# every argument-parsing error (unknown option, bad choice, bad number) derives.
-_ParserError = typer.BadParameter.__base__
-
-
-def _exit_with(error: SoftmaxError) -> NoReturn:
-    """The one place an error becomes ``error: WHAT (WHERE)`` on stderr and an exit status."""
-    if os.environ.get("SOFTMAX_DEBUG") == "1":
-        traceback.print_exc()
-    print(f"{error.prefix}: {error}", file=sys.stderr)
-    raise typer.Exit(error.exit_code) from None
-
-
-def _from_parser(error, ctx) -> UsageError:
-    path = (error.ctx or ctx).command_path
-    return UsageError(error.format_message(), where=f"see '{path} --help'")
-
-
-class SoftmaxGroup(TyperGroup):
-    """The top level: an unknown command or option is one ``error: ...`` line too."""
-
-    def parse_args(self, ctx, args):
-        try:
-            return super().parse_args(ctx, args)
-        except _ParserError as error:
-            _exit_with(_from_parser(error, ctx))
-
-    def resolve_command(self, ctx, args):
-        try:
-            return super().resolve_command(ctx, args)
-        except _ParserError as error:
-            _exit_with(_from_parser(error, ctx))
-
-
-class SoftmaxCommand(TyperCommand):
-    """A command that takes negative numbers as data and reports errors as ``error: ...``."""
-
-    def parse_args(self, ctx, args):
-        value_options = {
-            name
-            for param in self.params
-            if param.param_type_name == "option" and not getattr(param, "is_flag", False)
-            for name in (*param.opts, *param.secondary_opts)
-        }
-        try:
-            return super().parse_args(ctx, separate_numbers(list(args), value_options))
-        except _ParserError as error:
-            _exit_with(_from_parser(error, ctx))
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except SoftmaxError as error:
-            _exit_with(error)
-        except BrokenPipeError:
-            # The reader went away (`| head`): stop quietly, and send what Python
-            # still holds to /dev/null so the flush at exit does not fail again.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(0) from None
-
-
-app = typer.Typer(
-    name="softmax",
-    cls=SoftmaxGroup,
-    help="The softmax function and everything around it: probabilities, losses, gradients, "
-    "Jacobians, temperature, top-k and attention, exact and fast.",
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        print(f"softmax {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                 callback=_print_version),
-) -> None:
-    """Exit status: 0 success, 1 a gate failed, 2 bad usage or bad input."""
-
 
 def _streamed(logits, axis: int, sink: render.Sink, masked_rows: MaskedRows) -> stream.NpyRows | None:
     """The logits' ``.npy`` as streamable rows when the output is a machine format, else None.
@@ -178,6 +58,17 @@ def _streamed(logits, axis: int, sink: render.Sink, masked_rows: MaskedRows) -> 
     return rows
 
 
+def _outputs(fmt, output, out_dir, force, precision, keep_going, threads) -> batch.Outputs:
+    """The shared output options; ``--threads`` applies to the whole run."""
+    if threads is not None:
+        core.set_threads(threads)
+    return batch.Outputs(fmt, output, out_dir, force, precision, keep_going)
+
+
+def _logits_loader(key, classes, axis):
+    return lambda inputs: load_logits(inputs, key=key, classes=classes, axis=axis)
+
+
 @app.command(cls=SoftmaxCommand)
 def probs(
     inputs: InputsArg = None,
@@ -189,33 +80,35 @@ def probs(
     classes: ClassesOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = None,
+    keep_going: KeepGoingOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
-    Example: softmax probs 3 2 1;  softmax probs logits.csv -f json
+    Example: softmax probs 3 2 1;  softmax probs logits.csv -f json;  softmax probs runs/*.npy --out-dir probs/
     """
-    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
-    sink = render.open_sink(fmt, output, force, precision, logits.paths)
     options = dict(temperature=temperature, masked_rows=masked_rows.value)
     function = core.log_softmax if log else core.softmax
-    rows = _streamed(logits, axis, sink, masked_rows)
-    if rows is not None:
-        values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
-    else:
-        values = function(logits.array, axis=axis, **options)
-    class_last = axis in (-1, values.ndim - 1)
-    tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
-    display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
-    result = Result(
-        {"log_probs" if log else "probs": values},
-        classes=logits.classes,
-        header=logits.classes if class_last else None,
-        layout="distribution" if class_last else "grid",
-        display=display,
-    )
-    render.write(result, sink)
+
+    def one(logits, sink: render.Sink) -> None:
+        rows = _streamed(logits, axis, sink, masked_rows)
+        if rows is not None:
+            values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
+        else:
+            values = function(logits.array, axis=axis, **options)
+        class_last = axis in (-1, values.ndim - 1)
+        tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
+        display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
+        render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes,
+                            header=logits.classes if class_last else None,
+                            layout="distribution" if class_last else "grid", display=display), sink)
+
+    batch.run(inputs, _outputs(fmt, output, out_dir, force, precision, keep_going, threads),
+              _logits_loader(key, classes, axis), one)
+
 
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
@@ -227,19 +120,18 @@ def _required(value, option: str, example: str):
     return value
 
 
-def _cross_entropy_inputs(inputs, key, classes, axis, labels, weights, example):
-    """Logits, labels and class weights for loss and grad; the paths that must not be overwritten."""
-    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
-    truth = load_option_array(_required(labels, "--labels", example), "--labels", "labels")
-    class_weights = load_option_array(weights, "--weights", "weights") if weights is not None else None
-    paths = logits.paths + truth.paths + (class_weights.paths if class_weights else [])
-    return logits, truth, class_weights, paths
-
-
 def _warn_unnormalised(rows: np.ndarray) -> None:
     if len(rows):
         shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
         _warn(f"{len(rows)} target row(s) do not sum to 1 (rows {shown}); computed as given")
+
+
+def _cross_entropy_options(labels, weights, example, **options):
+    """Labels (index or distributions) and the loss options shared by loss and grad; the files read."""
+    truth = load_option_array(_required(labels, "--labels", example), "--labels", "labels")
+    class_weights = load_option_array(weights, "--weights", "weights") if weights is not None else None
+    options["weights"] = None if class_weights is None else class_weights.array
+    return truth, options, truth.paths + (class_weights.paths if class_weights else [])
 
 
 @app.command(cls=SoftmaxCommand)
@@ -261,8 +153,11 @@ def loss(
     classes: ClassesOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = None,
+    keep_going: KeepGoingOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Cross-entropy of logits against --labels, as torch.nn.functional.cross_entropy.
 
@@ -270,26 +165,29 @@ def loss(
     labels of the logits' full shape are target distributions (one-hot or soft).
     Example: softmax loss sample_data/logits.csv --labels sample_data/labels.txt
     """
-    logits, truth, class_weights, paths = _cross_entropy_inputs(
-        inputs, key, classes, axis, labels, weights, "softmax loss 2 1 0 --labels 0")
-    sink = render.open_sink(fmt, output, force, precision, paths)
-    options = dict(weights=None if class_weights is None else class_weights.array, ignore_index=ignore_index,
-                   reduction=reduction.value, label_smoothing=label_smoothing, temperature=temperature,
-                   from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
-    rows = stream.npy_rows(logits, axis)
-    if rows is not None:
-        terms = stream.cross_entropy_terms(rows, truth.array, **options)
-    else:
-        terms = core.cross_entropy_terms(logits.array, truth.array, axis=axis, **options)
-    _warn_unnormalised(terms.unnormalised_rows)
-    arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
-    render.write(Result(arrays, classes=logits.classes, column=True, layout="loss"), sink)
-    if max_loss is not None and reduction is not Reduction.none and not float(terms.loss) <= max_loss:
-        raise GateFailed(f"loss {float(terms.loss):.6g} > --max-loss {max_loss:g}")
-    if max_loss is not None and reduction is Reduction.none:
-        worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
-        if not worst <= max_loss:
-            raise GateFailed(f"largest per-row loss {worst:.6g} > --max-loss {max_loss:g}")
+    outputs = _outputs(fmt, output, out_dir, force, precision, keep_going, threads)
+    truth, options, side_paths = _cross_entropy_options(
+        labels, weights, "softmax loss 2 1 0 --labels 0", ignore_index=ignore_index, reduction=reduction.value,
+        label_smoothing=label_smoothing, temperature=temperature, from_probs=from_probs, eps=eps,
+        masked_rows=masked_rows.value)
+
+    def one(logits, sink: render.Sink) -> None:
+        rows = stream.npy_rows(logits, axis)
+        if rows is not None:
+            terms = stream.cross_entropy_terms(rows, truth.array, **options)
+        else:
+            terms = core.cross_entropy_terms(logits.array, truth.array, axis=axis, **options)
+        _warn_unnormalised(terms.unnormalised_rows)
+        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
+        render.write(Result(arrays, classes=logits.classes, column=True, layout="loss"), sink)
+        if max_loss is not None:
+            # With --reduction none the gate holds every row to the bound.
+            worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
+            if not worst <= max_loss:
+                what = "loss" if reduction is not Reduction.none else "largest per-row loss"
+                raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
+
+    batch.run(inputs, outputs, _logits_loader(key, classes, axis), one, side_paths)
 
 
 @app.command(cls=SoftmaxCommand)
@@ -312,8 +210,11 @@ def grad(
     classes: ClassesOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = None,
+    keep_going: KeepGoingOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Gradient w.r.t. the logits of the loss that `softmax loss` computes with the same options.
 
@@ -321,37 +222,46 @@ def grad(
     or with --log log-softmax's g - s sum(g).
     Example: softmax grad 2 1 0.1 --labels 0
     """
+    outputs = _outputs(fmt, output, out_dir, force, precision, keep_going, threads)
     if upstream is not None:
         if labels is not None:
             raise UsageError("give --labels (loss gradient) or --upstream (vector-Jacobian product), not both")
-        logits = load_logits(inputs, key=key, classes=classes, axis=axis)
         g = load_option_array(upstream, "--upstream", "upstream")
-        sink = render.open_sink(fmt, output, force, precision, logits.paths + g.paths)
-        values = core.softmax_vjp(logits.array, g.array, axis=axis, temperature=temperature, log=log,
-                                  masked_rows=masked_rows.value)
+
+        def values_of(logits, sink):
+            return core.softmax_vjp(logits.array, g.array, axis=axis, temperature=temperature, log=log,
+                                    masked_rows=masked_rows.value)
+
+        side_paths = g.paths
     else:
         if log:
             raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
-        logits, truth, class_weights, paths = _cross_entropy_inputs(
-            inputs, key, classes, axis, labels, weights, "softmax grad 2 1 0 --labels 0")
-        sink = render.open_sink(fmt, output, force, precision, paths)
-        options = dict(weights=None if class_weights is None else class_weights.array, ignore_index=ignore_index,
-                       reduction=reduction.value, label_smoothing=label_smoothing, temperature=temperature,
-                       from_probs=from_probs, eps=eps, masked_rows=masked_rows.value)
-        rows = _streamed(logits, axis, sink, masked_rows) if not from_probs else None
-        if rows is not None:
-            labels_rows = stream.per_row_labels(truth.array, rows)
-            options["denominator"] = core.mean_denominator(truth.array, rows.shape, weights=options["weights"],
-                                                           ignore_index=ignore_index)
-            values = stream.map_rows(rows, lambda block, at: core.cross_entropy_grad(block, labels_rows[at], **options),
-                                     core.output_dtype(rows.dtype))
-        else:
-            values = core.cross_entropy_grad(logits.array, truth.array, axis=axis, **options)
-        if truth.array.shape == logits.array.shape:
-            _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
-    class_last = axis in (-1, values.ndim - 1)
-    render.write(Result({"grad": values}, classes=logits.classes,
-                        header=logits.classes if class_last else None), sink)
+        truth, options, side_paths = _cross_entropy_options(
+            labels, weights, "softmax grad 2 1 0 --labels 0", ignore_index=ignore_index, reduction=reduction.value,
+            label_smoothing=label_smoothing, temperature=temperature, from_probs=from_probs, eps=eps,
+            masked_rows=masked_rows.value)
+
+        def values_of(logits, sink):
+            if truth.array.shape == logits.array.shape:
+                _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
+            rows = _streamed(logits, axis, sink, masked_rows) if not from_probs else None
+            if rows is None:
+                return core.cross_entropy_grad(logits.array, truth.array, axis=axis, **options)
+            per_row = stream.per_row_labels(truth.array, rows)
+            # Every block is scaled by the whole batch's mean denominator.
+            denominator = core.mean_denominator(truth.array, rows.shape, weights=options["weights"],
+                                                ignore_index=ignore_index)
+            return stream.map_rows(
+                rows, lambda block, at: core.cross_entropy_grad(block, per_row[at], denominator=denominator, **options),
+                core.output_dtype(rows.dtype))
+
+    def one(logits, sink: render.Sink) -> None:
+        values = values_of(logits, sink)
+        class_last = axis in (-1, values.ndim - 1)
+        render.write(Result({"grad": values}, classes=logits.classes,
+                            header=logits.classes if class_last else None), sink)
+
+    batch.run(inputs, outputs, _logits_loader(key, classes, axis), one, side_paths)
 
 
 JACOBIAN_MEMORY_LIMIT = 1 << 30
@@ -368,8 +278,11 @@ def jacobian(
     classes: ClassesOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = None,
+    keep_going: KeepGoingOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Per-row Jacobian of softmax, diag(s) - s s^T, of shape (..., C, C).
 
@@ -377,21 +290,23 @@ def jacobian(
     then filled row by row through a memory map.
     Example: softmax jacobian 1 2 3 --classes a,b,c
     """
-    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
-    sink = render.open_sink(fmt, output, force, precision, logits.paths)
     options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows.value)
-    size = core.jacobian_nbytes(logits.array.shape, logits.array.dtype, axis)
-    if size > JACOBIAN_MEMORY_LIMIT:
-        if sink.fmt is not render.OutputFormat.npy or sink.path is None:
-            raise UsageError(f"the Jacobian would take {size / 2**30:.1f} GiB; write it to a file with -o FILE.npy")
-        shape = core.jacobian_shape(logits.array.shape, axis)
-        dtype = core.output_dtype(logits.array.dtype)
-        render.write_npy_in_place(sink, shape, dtype, lambda out: core.softmax_jacobian_into(out, logits.array,
-                                                                                             **options))
-        return
-    values = core.softmax_jacobian(logits.array, **options)
-    render.write(Result({"jacobian": values}, classes=logits.classes, header=logits.classes,
-                        layout="jacobian"), sink)
+
+    def one(logits, sink: render.Sink) -> None:
+        size = core.jacobian_nbytes(logits.array.shape, logits.array.dtype, axis)
+        if size > JACOBIAN_MEMORY_LIMIT:
+            if sink.fmt is not render.OutputFormat.npy or sink.path is None:
+                raise UsageError(f"the Jacobian would take {size / 2**30:.1f} GiB; write it to a file with -o FILE.npy")
+            shape = core.jacobian_shape(logits.array.shape, axis)
+            render.write_npy_in_place(sink, shape, core.output_dtype(logits.array.dtype),
+                                      lambda out: core.softmax_jacobian_into(out, logits.array, **options))
+            return
+        values = core.softmax_jacobian(logits.array, **options)
+        render.write(Result({"jacobian": values}, classes=logits.classes, header=logits.classes,
+                            layout="jacobian"), sink)
+
+    batch.run(inputs, _outputs(fmt, output, out_dir, force, precision, keep_going, threads),
+              _logits_loader(key, classes, axis), one)
 
 
 DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
@@ -502,35 +417,43 @@ def topk(
     classes: ClassesOpt = None,
     fmt: FormatOpt = None,
     output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = None,
+    keep_going: KeepGoingOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """The k most probable classes per row, highest first, ties to the lower index.
 
     With --labels, also top-1 and top-k accuracy.
     Example: softmax topk sample_data/logits.csv -k 2
     """
-    logits = load_logits(inputs, key=key, classes=classes, axis=axis)
+    outputs = _outputs(fmt, output, out_dir, force, precision, keep_going, threads)
     truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
     if min_accuracy is not None and truth is None:
         raise UsageError("--min-accuracy needs --labels")
-    sink = render.open_sink(fmt, output, force, precision, logits.paths + (truth.paths if truth else []))
-    n_classes = logits.array.shape[axis]
-    options = dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows.value)
-    rows = stream.npy_rows(logits, axis)
-    if rows is not None:
-        indices, top_probs = stream.topk(rows, **options)
-    else:
-        indices, top_probs = core.topk(logits.array, axis=axis, **options)
-    arrays = {"indices": indices, "probs": top_probs}
-    if truth is not None:
-        top1, top_k = core.topk_accuracy(indices, truth.array, ignore_index, num_classes=n_classes)
-        arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
-    if logits.classes is not None:
-        arrays["names"] = np.asarray(logits.classes)[indices]
-    render.write(Result(arrays, classes=logits.classes, layout="topk"), sink)
-    if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
-        raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} < {min_accuracy:g}")
+
+    def one(logits, sink: render.Sink) -> None:
+        n_classes = logits.array.shape[axis]
+        options = dict(k=min(5, n_classes) if k is None else k, temperature=temperature,
+                       masked_rows=masked_rows.value)
+        rows = stream.npy_rows(logits, axis)
+        if rows is not None:
+            indices, top_probs = stream.topk(rows, **options)
+        else:
+            indices, top_probs = core.topk(logits.array, axis=axis, **options)
+        arrays = {"indices": indices, "probs": top_probs}
+        if truth is not None:
+            top1, top_k = core.topk_accuracy(indices, truth.array, ignore_index, num_classes=n_classes)
+            arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
+        if logits.classes is not None:
+            arrays["names"] = np.asarray(logits.classes)[indices]
+        render.write(Result(arrays, classes=logits.classes, layout="topk"), sink)
+        if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
+            raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
+                             f"< --min-accuracy {min_accuracy:g}")
+
+    batch.run(inputs, outputs, _logits_loader(key, classes, axis), one, truth.paths if truth else ())
 
 
 def main() -> None:

@@ -65,6 +65,11 @@ def _typed_rows(token: str) -> list[list[float]] | None:
     return rows if rows else None
 
 
+def is_number_text(token: str) -> bool:
+    """Whether an argument is numbers (``3``, ``-inf``, ``"1 2; 3 4"``) rather than a source."""
+    return _typed_rows(token) is not None
+
+
 def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
     """The array typed as arguments, or None if the tokens are not all numbers.
 
@@ -350,9 +355,8 @@ def load_array(inputs: list[str] | None, key: str | None = None, preferred: str 
     typed = parse_typed_numbers(inputs)
     if typed is not None:
         return Loaded(typed)
-    numeric = [token for token in inputs if _typed_rows(token) is not None]
-    if numeric:
-        odd = next(token for token in inputs if _typed_rows(token) is None)
+    if any(is_number_text(token) for token in inputs):
+        odd = next(token for token in inputs if not is_number_text(token))
         raise UsageError(f"{odd!r} is not a number; INPUTS are either all numbers or all sources")
     if len(inputs) > 1:
         raise UsageError(f"expected one source, got {len(inputs)}: {' '.join(inputs)}")

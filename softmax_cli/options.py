@@ -97,3 +97,16 @@ EpsOpt = Annotated[
     typer.Option("--eps", help="With --from-probs, clip probabilities below EPS (only on request).",
                  show_default=False),
 ]
+OutDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--out-dir", help="Write one output per input into DIR (created if missing), named after the "
+                 "input; format from -f, else the input's own.", show_default=False, file_okay=False),
+]
+KeepGoingOpt = Annotated[
+    bool, typer.Option("--keep-going", help="In a batch, go on past a bad input; list the failures at the end.")
+]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option("--threads", help="Threads for large arrays (default: the available cores); results are "
+                 "identical for any count.", show_default=False, min=1),
+]

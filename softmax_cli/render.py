@@ -46,6 +46,7 @@ class Sink:
     path: Path | None
     force: bool
     precision: int | None
+    label: str | None = None  # in a batch printed to stdout: the input each result comes from
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -185,10 +186,11 @@ def _json_streamed(array, precision: int | None) -> Iterator[str]:
         yield "".join(pieces)
 
 
-def json_lines(result: Result, precision: int | None) -> Iterator[str]:
+def json_lines(result: Result, precision: int | None, label: str | None = None) -> Iterator[str]:
+    """One JSON object on one line, so a batch's results make JSON lines (each with its ``source``)."""
     import json
 
-    yield "{"
+    yield "{" if label is None else f'{{"source": {json.dumps(label)}, '
     for position, (name, value) in enumerate(result.arrays.items()):
         yield ("" if position == 0 else ", ") + f"{json.dumps(name)}: "
         if hasattr(value, "blocks"):
@@ -244,13 +246,15 @@ def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) 
     try:
         if fmt is OutputFormat.table:
             arrays = {k: v.materialise() if hasattr(v, "blocks") else v for k, v in result.arrays.items()}
-            table_text(replace(result, arrays=arrays), sink.precision, text, terminal)
+            title = f"{sink.label}: {result.title}" if sink.label else result.title
+            table_text(replace(result, arrays=arrays, title=title), sink.precision, text, terminal)
         else:
-            chunks = (
-                json_lines(result, sink.precision)
-                if fmt is OutputFormat.json
-                else delimited_lines(result, "," if fmt is OutputFormat.csv else "\t", sink.precision)
-            )
+            if fmt is OutputFormat.json:
+                chunks = json_lines(result, sink.precision, sink.label)
+            else:
+                if sink.label is not None:
+                    text.write(f"# {sink.label}\n")  # a comment line: the output still reads back
+                chunks = delimited_lines(result, "," if fmt is OutputFormat.csv else "\t", sink.precision)
             for chunk in chunks:
                 text.write(chunk)
         text.flush()

@@ -24,6 +24,7 @@ from . import core
 from .core._arrays import block_of
 from .errors import InputError
 from .inputs import Loaded
+from .progress import Progress
 
 # Input bytes per block: large enough that Python's per-block work is noise
 # and the core splits each block over the cores, small enough that a few
@@ -51,17 +52,23 @@ class NpyRows:
     def block_rows(self) -> int:
         return max(1, STREAM_BLOCK_BYTES // max(1, self.n_cols * self.dtype.itemsize))
 
-    def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
-        """``(first_row, block)`` pairs; a block is only valid until the next is read."""
+    def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_row, block)`` pairs; a block is only valid until the next is read.
+
+        A progress bar (``task`` and the file name) appears on a terminal when
+        the pass takes over a second.
+        """
         height = min(self.block_rows(), self.n_rows)
         buffer = np.empty(height * self.n_cols, dtype=self.dtype)
-        with open(self.path, "rb", buffering=0) as file:
+        with open(self.path, "rb", buffering=0) as file, \
+                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip()) as progress:
             file.seek(self.offset)
             for start in range(0, self.n_rows, height):
                 rows = min(height, self.n_rows - start)
                 view = buffer[: rows * self.n_cols]
                 _read_exactly(file, memoryview(view).cast("B"), self.path)
                 yield start, view.reshape(rows, self.n_cols)
+                progress.advance(rows)
 
 
 def _read_exactly(file, target: memoryview, path: Path) -> None:
@@ -144,7 +151,7 @@ def check_logits(source: NpyRows, masked_rows: str) -> None:
     preceded by this cheap pass; a file output needs none (it is renamed into
     place only when complete).
     """
-    for start, block in source.blocks():
+    for start, block in source.blocks("checking"):
         with block_of(source.shape, -1, start):
             core.check_logits(block, masked_rows=masked_rows)
 

@@ -4,7 +4,7 @@ Everything the command line computes is callable from Python here, e.g.
 ``softmax_cli.core.softmax(array, axis=-1)``.
 """
 
-from ._arrays import output_dtype
+from ._arrays import available_cores, output_dtype, set_threads
 from .calibration import (
     ReliabilityBins,
     expected_calibration_error,
@@ -38,6 +38,8 @@ from .softmax import (
 
 __all__ = [
     "REDUCTIONS",
+    "available_cores",
+    "set_threads",
     "CrossEntropyTerms",
     "cross_entropy",
     "cross_entropy_grad",

@@ -1,0 +1,141 @@
+"""The Typer app and its command classes.
+
+Two things Click does not do for us live here: negative numbers as data
+(``softmax probs 1 -inf 2 -f json``), and the one place where every error
+becomes ``error: WHAT (WHERE)`` on standard error and the contract's exit
+status.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from typing import NoReturn
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from . import __version__
+from .errors import SoftmaxError, UsageError
+
+# A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
+# is data, never an option, even though it begins with '-'.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def separate_numbers(args: list[str], value_options: set[str]) -> list[str]:
+    """Move positional tokens behind ``--`` so negative numbers are not read as options.
+
+    Click would read ``-inf`` as the short options ``-i -n -f`` and ``-1`` as an
+    unknown option. Options keep their order and their values (``--ignore-index
+    -100`` stays an option value); positionals keep their order after ``--``.
+    """
+    options: list[str] = []
+    positionals: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            positionals.extend(tokens)
+        elif token in value_options:
+            following = next(tokens, None)
+            if following is None:  # let Click say that the option needs a value
+                return list(args)
+            options += [token, following]
+        elif token.startswith("-") and len(token) > 1 and not _NEGATIVE_NUMBER.match(token):
+            options.append(token)
+        else:
+            positionals.append(token)
+    return options + (["--", *positionals] if positionals else [])
+
+
+# Typer exports BadParameter but not its base, Click's UsageError, from which
+# every argument-parsing error (unknown option, bad choice, bad number) derives.
+_ParserError = typer.BadParameter.__base__
+
+
+def _exit_with(error: SoftmaxError) -> NoReturn:
+    """The one place an error becomes ``error: WHAT (WHERE)`` on stderr and an exit status."""
+    if os.environ.get("SOFTMAX_DEBUG") == "1":
+        traceback.print_exc()
+    print(f"{error.prefix}: {error}", file=sys.stderr)
+    raise typer.Exit(error.exit_code) from None
+
+
+def _from_parser(error, ctx) -> UsageError:
+    path = (error.ctx or ctx).command_path
+    return UsageError(error.format_message(), where=f"see '{path} --help'")
+
+
+class SoftmaxGroup(TyperGroup):
+    """The top level: an unknown command or option is one ``error: ...`` line too."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except _ParserError as error:
+            _exit_with(_from_parser(error, ctx))
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except _ParserError as error:
+            _exit_with(_from_parser(error, ctx))
+
+
+class SoftmaxCommand(TyperCommand):
+    """A command that takes negative numbers as data and reports errors as ``error: ...``."""
+
+    def parse_args(self, ctx, args):
+        value_options = {
+            name
+            for param in self.params
+            if param.param_type_name == "option" and not getattr(param, "is_flag", False)
+            for name in (*param.opts, *param.secondary_opts)
+        }
+        try:
+            return super().parse_args(ctx, separate_numbers(list(args), value_options))
+        except _ParserError as error:
+            _exit_with(_from_parser(error, ctx))
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SoftmaxError as error:
+            _exit_with(error)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, and send what Python
+            # still holds to /dev/null so the flush at exit does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
+
+
+app = typer.Typer(
+    name="softmax",
+    cls=SoftmaxGroup,
+    help="The softmax function and everything around it: probabilities, losses, gradients, "
+    "Jacobians, temperature, top-k and attention, exact and fast.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"softmax {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
+) -> None:
+    """Exit status: 0 success, 1 a gate failed, 2 bad usage or bad input."""
+
+

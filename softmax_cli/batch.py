@@ -1,0 +1,135 @@
+"""Several inputs in one call: ``softmax probs runs/*.npy --out-dir probs/``.
+
+Each input gets its own output, written atomically, so a failure never leaves
+a partial or temporary file behind and finished outputs stay complete. A bad
+input stops the batch (exit 2, naming it); with ``--keep-going`` the rest are
+processed and the failures listed at the end. Without ``--out-dir``, text
+formats are printed one input after another, each under its file name.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import render
+from .errors import GateFailed, InputError, SoftmaxError, UsageError
+from .inputs import SUFFIXES, Loaded, is_number_text
+from .progress import Progress
+from .render import BINARY_FORMATS, OutputFormat
+
+# With --out-dir and no -f, each output keeps its input's format; white-space
+# text becomes TSV, the nearest format we write.
+FORMAT_OF_SUFFIX = {
+    ".npy": OutputFormat.npy,
+    ".npz": OutputFormat.npz,
+    ".csv": OutputFormat.csv,
+    ".tsv": OutputFormat.tsv,
+    ".txt": OutputFormat.tsv,
+    ".json": OutputFormat.json,
+    ".jsonl": OutputFormat.json,
+}
+
+
+@dataclass
+class Outputs:
+    """The output options every command shares."""
+
+    fmt: OutputFormat | None
+    output: Path | None
+    out_dir: Path | None
+    force: bool
+    precision: int | None
+    keep_going: bool
+
+
+def batch_sources(inputs: list[str] | None) -> list[str] | None:
+    """The files of a batch (directories expanded), or None for typed numbers or a single source."""
+    if not inputs or any(is_number_text(token) for token in inputs):
+        return None  # numbers (or numbers mixed with files, which load() refuses)
+    if len(inputs) == 1 and not Path(inputs[0]).is_dir():
+        return None
+    sources = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            if not found:
+                raise InputError(f"no files ending in {', '.join(SUFFIXES)}", where=item)
+            sources += found
+        else:
+            sources.append(item)
+    return sources
+
+
+def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFormat, Path | None]]:
+    if outputs.out_dir is None:
+        if outputs.output is not None:
+            raise UsageError("-o names one output; for several inputs use --out-dir DIR")
+        fmt = outputs.fmt or (OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv)
+        if fmt in BINARY_FORMATS:
+            raise UsageError(f"several inputs cannot share one {fmt.value} output; use --out-dir DIR")
+        return [(fmt, None)] * len(sources)
+    if outputs.output is not None:
+        raise UsageError("give -o FILE or --out-dir DIR, not both")
+    planned, seen = [], {}
+    for source in sources:
+        fmt = outputs.fmt or FORMAT_OF_SUFFIX.get(Path(source).suffix.lower(), OutputFormat.csv)
+        if fmt is OutputFormat.table:
+            raise UsageError("--out-dir writes files; choose a file format with -f")
+        path = outputs.out_dir / f"{Path(source).stem}.{fmt.value}"
+        if path in seen:
+            raise UsageError(f"{seen[path]} and {source} would both write {path}")
+        seen[path] = source
+        planned.append((fmt, path))
+    return planned
+
+
+def _located(error: SoftmaxError, source: str) -> SoftmaxError:
+    return error if source in (error.where or "") else error.located(source)
+
+
+def run(
+    inputs: list[str] | None,
+    outputs: Outputs,
+    load: Callable[[list[str] | None], Loaded],
+    process: Callable[[Loaded, render.Sink], None],
+    side_inputs: Sequence[Path] = (),
+) -> None:
+    """Load, process and write every input; ``side_inputs`` (labels, ...) are never overwritten."""
+    sources = batch_sources(inputs)
+    if sources is None and outputs.out_dir is None:
+        loaded = load(inputs)
+        process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
+                                         loaded.paths + list(side_inputs)))
+        return
+    if sources is None:
+        if not inputs or any(is_number_text(token) for token in inputs):
+            raise UsageError("--out-dir needs input files")
+        sources = list(inputs)
+    planned = _planned_outputs(sources, outputs)
+    protected = [Path(s) for s in sources] + list(side_inputs)
+    if outputs.out_dir is not None:
+        outputs.out_dir.mkdir(parents=True, exist_ok=True)
+    failed, gates = [], []
+    with Progress(len(sources), "files", "files") as progress:
+        for source, (fmt, path) in zip(sources, planned):
+            try:
+                sink = render.open_sink(fmt, path, outputs.force, outputs.precision, protected)
+                sink.label = source if path is None else None
+                process(load([source]), sink)
+            except GateFailed as error:
+                gates.append(source)
+                print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
+            except SoftmaxError as error:
+                if not outputs.keep_going:
+                    raise _located(error, source) from None
+                failed.append(source)
+                print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
+            progress.advance()
+    if failed:
+        raise InputError(f"{len(failed)} of {len(sources)} inputs failed: {', '.join(failed)}")
+    if gates:
+        raise GateFailed(f"{len(gates)} of {len(sources)} inputs failed their gate: {', '.join(gates)}")
