@@ -14,6 +14,7 @@ order, a class axis that is not the last) is one in-memory block.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,9 @@ from .progress import Progress
 
 # Input bytes per block: large enough that Python's per-block work is noise
 # and the core splits each block over the cores, small enough that a few
-# blocks in flight stay far below the 256 MiB budget.
-STREAM_BLOCK_BYTES = 16 << 20
+# blocks in flight stay far below the 256 MiB budget. SOFTMAX_BLOCK_BYTES
+# overrides it (the tests force tiny blocks with it).
+STREAM_BLOCK_BYTES = int(os.environ.get("SOFTMAX_BLOCK_BYTES", 16 << 20))
 
 
 @dataclass
