@@ -17,7 +17,7 @@ import typer
 from . import batch, core, plots, render, stream
 from .app import SoftmaxCommand, app
 from .errors import GateFailed, InputError, UsageError
-from .inputs import load_logits, load_option_array
+from .inputs import Loaded, load_logits, load_option_array, load_source
 from .options import (
     AxisOpt,
     ClassesOpt,
@@ -39,6 +39,7 @@ from .options import (
     ReductionOpt,
     Reduction,
     TemperatureOpt,
+    CausalAlign,
     ThreadsOpt,
     WeightsOpt,
 )
@@ -454,6 +455,72 @@ def topk(
                              f"< --min-accuracy {min_accuracy:g}")
 
     batch.run(inputs, outputs, _logits_loader(key, classes, axis), one, truth.paths if truth else ())
+
+
+def _attention_operands(inputs: list[str] | None, mask: str | None) -> tuple[list[Loaded], Loaded | None]:
+    """Q, K and V (and the mask) from three sources or numbers, or one .npz holding q, k, v (and mask)."""
+    if inputs and len(inputs) == 1 and inputs[0].lower().endswith(".npz"):
+        operands = [load_source(inputs[0], name, name) for name in ("q", "k", "v")]
+        if mask is None:
+            try:
+                return operands, load_source(inputs[0], "mask", "mask")
+            except InputError:  # the archive has no mask: none was asked for
+                return operands, None
+    elif inputs and len(inputs) == 3:
+        operands = [load_option_array(item, name, name) for item, name in zip(inputs, ("Q", "K", "V"))]
+    else:
+        raise UsageError("give Q K V (three sources or quoted numbers like '1 0; 0 1'), or one .npz holding "
+                         "q, k and v")
+    return operands, None if mask is None else load_option_array(mask, "--mask", "mask")
+
+
+@app.command(cls=SoftmaxCommand)
+def attention(
+    inputs: list[str] = typer.Argument(None, metavar="Q K V | QKV.npz", show_default=False,
+                                       help="Queries (..., L, E), keys (..., S, E), values (..., S, Ev): three "
+                                       "sources or quoted numbers, or one .npz with q, k, v (and mask)."),
+    mask: str = typer.Option(None, "--mask", help="Boolean (True attends) or float (added to the scores) mask, "
+                             "broadcastable to (..., L, S).", show_default=False),
+    causal: bool = typer.Option(False, "--causal", help="Query i attends keys j <= i (torch's is_causal)."),
+    causal_align: CausalAlign = typer.Option(CausalAlign.upper_left, "--causal-align",
+                                             help="Where the causal diagonal starts when L != S; lower-right "
+                                             "is the decoding alignment."),
+    scale: float = typer.Option(None, "--scale", help="Multiplies q k^T.  [default: 1/sqrt(E)]",
+                                show_default=False),
+    weights: bool = typer.Option(False, "--weights", help="Also output the attention weights (..., L, S); "
+                                 "this holds the full score matrix."),
+    masked_rows: MaskedRowsOpt = MaskedRows.zero,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Scaled dot-product attention, as torch.nn.functional.scaled_dot_product_attention.
+
+    Without --weights the (L, S) score matrix is never held (online softmax over key blocks).
+    A query row that can attend no key gives zeros (--masked-rows zero, the default, as torch).
+    Example: softmax attention sample_data/attention.npz --causal
+    """
+    (q, k, v), bias = _attention_operands(inputs, mask)
+    paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
+    sink = render.open_sink(fmt, output, force, precision, paths)
+    bias_array = None if bias is None else bias.array
+    result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
+                            causal_align=causal_align.value, scale=scale, return_weights=weights)
+    out, attention_weights = result if weights else (result, None)
+    if masked_rows is not MaskedRows.zero:
+        unattended = np.broadcast_to(core.unattended_queries(q.array.shape[-2], k.array.shape[-2], bias_array, causal,
+                                                             causal_align.value), out.shape[:-1])
+        if unattended.any() and masked_rows is MaskedRows.error:
+            row = tuple(int(i) for i in np.argwhere(unattended)[0])
+            raise core.MaskedRowError(
+                "the query can attend no key (every key is masked); choose --masked-rows zero (torch's zeros) "
+                "or nan", where=f"query {row[0] if len(row) == 1 else row}")
+        out = np.where(unattended[..., None], np.nan, out).astype(out.dtype)
+        if attention_weights is not None:
+            attention_weights = np.where(unattended[..., None], np.nan, attention_weights).astype(out.dtype)
+    arrays = {"output": out} if attention_weights is None else {"output": out, "weights": attention_weights}
+    render.write(Result(arrays, layout="attention"), sink)
 
 
 def main() -> None:

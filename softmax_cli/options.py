@@ -110,3 +110,8 @@ ThreadsOpt = Annotated[
     typer.Option("--threads", help="Threads for large arrays (default: the available cores); results are "
                  "identical for any count.", show_default=False, min=1),
 ]
+
+
+class CausalAlign(str, Enum):
+    upper_left = "upper-left"
+    lower_right = "lower-right"

@@ -277,7 +277,46 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
         grid("jacobian", values, console, precision, result.header)
 
 
+MAX_HEATMAPS = 4
+
+
+def heatmap(title: str, matrix: np.ndarray, console: Console, precision: int | None) -> None:
+    """A 2-D matrix of weights in [0, 1], each cell coloured by its value."""
+    n_rows, n_cols = matrix.shape
+    shown_cols = min(n_cols, _max_columns(console, label_width=6, cell_width=9))
+    table = Table(title=title, title_justify="left")
+    table.add_column("query", style="dim", justify="right")
+    for j in range(shown_cols):
+        table.add_column(f"k{j}", justify="right")
+    if shown_cols < n_cols:
+        table.add_column(_more(n_cols - shown_cols, "column"), style="dim")
+    for i in range(min(n_rows, MAX_ROWS)):
+        cells = []
+        for value in matrix[i, :shown_cols]:
+            level = int(round(255 * (1 - min(max(float(value), 0.0), 1.0)))) if np.isfinite(value) else 255
+            cells.append(f"[black on rgb({level},{level},255)]{number(value, precision)}[/]")
+        table.add_row(str(i), *cells, *(["…"] if shown_cols < n_cols else []))
+    console.print(table)
+    if n_rows > MAX_ROWS:
+        console.print(f"[dim]{_more(n_rows - MAX_ROWS, 'row')} of {n_rows}[/dim]")
+
+
+def attention(result: Result, console: Console, precision: int | None) -> None:
+    """The weights as heat maps (the first few heads), then the output."""
+    weights = result.arrays.get("weights")
+    if weights is not None:
+        matrices = weights.reshape(-1, *weights.shape[-2:])
+        heads = list(np.ndindex(weights.shape[:-2]))
+        for n in range(min(len(heads), MAX_HEATMAPS)):
+            where = f" {_row_label(heads[n])}" if heads[n] else ""
+            heatmap(f"weights{where}", matrices[n], console, precision)
+        if len(heads) > MAX_HEATMAPS:
+            console.print(f"[dim]… {len(heads) - MAX_HEATMAPS} more weight matrices[/dim]")
+    grid("output", result.arrays["output"], console, precision)
+
+
 LAYOUTS = {
+    "attention": attention,
     "distribution": distribution,
     "grid": generic,
     "loss": loss,

@@ -5,6 +5,7 @@ Everything the command line computes is callable from Python here, e.g.
 """
 
 from ._arrays import available_cores, output_dtype, set_threads
+from .attention import CAUSAL_ALIGNMENTS, attention, unattended_queries
 from .calibration import (
     ReliabilityBins,
     expected_calibration_error,
@@ -37,7 +38,9 @@ from .softmax import (
 )
 
 __all__ = [
+    "CAUSAL_ALIGNMENTS",
     "REDUCTIONS",
+    "attention",
     "available_cores",
     "set_threads",
     "CrossEntropyTerms",
@@ -70,4 +73,5 @@ __all__ = [
     "temperature_sweep",
     "topk",
     "topk_accuracy",
+    "unattended_queries",
 ]
