@@ -102,8 +102,11 @@ def run(
     sources = batch_sources(inputs)
     if sources is None and outputs.out_dir is None:
         loaded = load(inputs)
-        process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
-                                         loaded.paths + list(side_inputs)))
+        try:
+            process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
+                                             loaded.paths + list(side_inputs)))
+        except SoftmaxError as error:  # name the file, as a batch does
+            raise (_located(error, loaded.source) if loaded.source else error) from None
         return
     if sources is None:
         if not inputs or any(is_number_text(token) for token in inputs):
@@ -111,6 +114,12 @@ def run(
         sources = list(inputs)
     planned = _planned_outputs(sources, outputs)
     protected = [Path(s) for s in sources] + list(side_inputs)
+    if not outputs.force and not outputs.keep_going:
+        # Refuse before writing anything rather than stop half-way through.
+        existing = [str(path) for _, path in planned if path is not None and path.exists()]
+        if existing:
+            raise UsageError(f"{len(existing)} output(s) exist ({', '.join(existing[:3])}"
+                             f"{', ...' if len(existing) > 3 else ''}); pass --force to replace them")
     if outputs.out_dir is not None:
         outputs.out_dir.mkdir(parents=True, exist_ok=True)
     failed, gates = [], []
