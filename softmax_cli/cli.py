@@ -494,6 +494,7 @@ def attention(
     output: OutputOpt = None,
     force: ForceOpt = False,
     precision: PrecisionOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Scaled dot-product attention, as torch.nn.functional.scaled_dot_product_attention.
 
@@ -501,6 +502,8 @@ def attention(
     A query row that can attend no key gives zeros (--masked-rows zero, the default, as torch).
     Example: softmax attention sample_data/attention.npz --causal
     """
+    if threads is not None:
+        core.set_threads(threads)
     (q, k, v), bias = _attention_operands(inputs, mask)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(fmt, output, force, precision, paths)

@@ -46,6 +46,11 @@ def set_threads(count: int) -> None:
     _threads = int(count)
 
 
+def thread_count() -> int:
+    """The number of threads large arrays are split over (see :func:`set_threads`)."""
+    return _threads
+
+
 def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -> None:
     """Call ``work(start, stop)`` over contiguous row ranges, in threads for large arrays.
 

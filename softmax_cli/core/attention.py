@@ -11,13 +11,14 @@ blocks that the causal mask hides entirely are never computed.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import float_dtypes
+from ._arrays import PARALLEL_MIN_ELEMENTS, float_dtypes, thread_count
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -34,9 +35,9 @@ CAUSAL_ALIGNMENTS: tuple[str, ...] = ("upper-left", "lower-right")
 # subtract and exp passes, and the matmuls are still large enough for BLAS.
 DEFAULT_BLOCK_SIZE = (256, 512)
 
-# The score block of all batch entries and heads together is kept under this
-# many elements (32 MiB of float32) by shrinking the query block, so that many
-# heads do not turn a block into a full score matrix.
+# The score blocks of all batch entries and heads together, over all threads,
+# are kept under this many elements (32 MiB of float32) by shrinking the query
+# block, so that many heads do not turn a block into a full score matrix.
 BLOCK_BUDGET = 1 << 23
 
 
@@ -278,8 +279,10 @@ def _block_sizes(block_size: int | tuple[int, int] | None, rows_per_query: int) 
     """Validate ``block_size`` (int or (query, key) pair), or choose the default."""
     if block_size is None:
         query_block, key_block = DEFAULT_BLOCK_SIZE
-        # Many heads or batch entries: shrink the query block to stay in budget.
-        query_block = max(16, min(query_block, BLOCK_BUDGET // max(1, rows_per_query * key_block)))
+        # Many heads or batch entries: shrink the query block to stay in budget
+        # (shared by the threads, each holding one score block).
+        budget = BLOCK_BUDGET // thread_count()
+        query_block = max(16, min(query_block, budget // max(1, rows_per_query * key_block)))
         return query_block, key_block
     sizes = (block_size, block_size) if np.ndim(block_size) == 0 else tuple(block_size)
     if len(sizes) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
@@ -288,14 +291,37 @@ def _block_sizes(block_size: int | tuple[int, int] | None, rows_per_query: int) 
 
 
 def _online(ops: _Operands, query_block: int, key_block: int) -> np.ndarray:
-    """The output without the score matrix: query blocks times visible key blocks."""
+    """The output without the score matrix: query blocks times visible key blocks.
+
+    Query blocks are independent, so they are shared out over threads (each
+    with its own scratch buffer; BLAS and the ufuncs release the GIL). They
+    are handed out one at a time rather than in contiguous halves because a
+    causal mask gives later blocks more keys to see. Each block's arithmetic
+    is the same on any thread, so the result does not depend on the count.
+    """
     out = np.empty(ops.batch + ops.out_shape[-2:], dtype=ops.k.dtype)
-    length = ops.q.shape[-2]
-    score_batch = np.broadcast_shapes(ops.q.shape[:-2], ops.k.shape[:-2])
-    widest = min(query_block, length) * min(key_block, ops.k.shape[-2])
-    scratch = np.empty(int(np.prod(score_batch)) * widest, dtype=ops.k.dtype)
-    for start in range(0, length, query_block):
-        _online_rows(ops, slice(start, min(start + query_block, length)), key_block, out, scratch)
+    length, keys = ops.q.shape[-2], ops.k.shape[-2]
+    score_batch = int(np.prod(np.broadcast_shapes(ops.q.shape[:-2], ops.k.shape[:-2])))
+    scratch_size = score_batch * min(query_block, length) * min(key_block, keys)
+    starts = range(0, length, query_block)
+    large = score_batch * length * keys >= PARALLEL_MIN_ELEMENTS
+    threads = min(thread_count(), len(starts)) if large else 1
+    local = threading.local()
+
+    def run_block(start: int) -> None:
+        if not hasattr(local, "scratch"):
+            local.scratch = np.empty(scratch_size, dtype=ops.k.dtype)
+        _online_rows(ops, slice(start, min(start + query_block, length)), key_block, out, local.scratch)
+
+    if threads <= 1:
+        for start in starts:
+            run_block(start)
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(run_block, starts):  # re-raises a block's error
+            pass
     return out
 
 
