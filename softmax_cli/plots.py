@@ -58,5 +58,5 @@ def draw(path: Path, arrays: dict[str, np.ndarray], reliability: dict, force: bo
         axis.set(xscale="log", xlabel="temperature T", title="against temperature")
         axis.legend()
     figure.tight_layout()
-    atomic_file(path, force, lambda temporary: figure.savefig(temporary, format=path.suffix[1:].lower()))
+    atomic_file(path, force, lambda stream, _: figure.savefig(stream, format=path.suffix[1:].lower()))
     pyplot.close(figure)
