@@ -286,3 +286,18 @@ def test_huge_labels_are_not_wrapped_into_range(labels, shown):
 
 def test_small_unsigned_labels_with_negative_ignore_index():
     np.testing.assert_array_equal(check_labels(np.array([3, 1], dtype=np.uint8), (2,), 4), [3, 1])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_wide_rows_use_candidates_and_still_match_a_stable_argsort(seed):
+    # Rows of >= 256 classes take the group-maxima candidate path; ties, -inf
+    # (masked) classes and fully masked rows must not change the answer.
+    rng = np.random.default_rng(seed)
+    n, c, k = int(rng.integers(1, 12)), int(rng.integers(256, 900)), int(rng.integers(2, 20))
+    x = rng.integers(-3, 4, size=(n, c)).astype(np.float64) if seed % 2 else rng.normal(size=(n, c))
+    if seed % 3 == 0:
+        x[rng.random((n, c)) < 0.4] = -np.inf
+    if seed % 5 == 0:
+        x[0] = -np.inf
+    indices, _ = topk(x, k, masked_rows="nan")
+    np.testing.assert_array_equal(indices, np.argsort(-x, axis=1, kind="stable")[:, :k])
