@@ -16,10 +16,11 @@ import typer
 
 from . import batch, core, plots, render, stream
 from .app import SoftmaxCommand, app
-from .errors import GateFailed, InputError, UsageError
-from .inputs import Loaded, load_logits, load_option_array, load_source
+from .errors import GateFailed, UsageError
+from .inputs import DEFAULT_TEMPERATURES, load_attention_operands, load_logits, load_option_array, parse_temperatures
 from .options import (
     AxisOpt,
+    CausalAlign,
     ClassesOpt,
     EpsOpt,
     ForceOpt,
@@ -36,27 +37,13 @@ from .options import (
     OutDirOpt,
     OutputOpt,
     PrecisionOpt,
-    ReductionOpt,
     Reduction,
+    ReductionOpt,
     TemperatureOpt,
-    CausalAlign,
     ThreadsOpt,
     WeightsOpt,
 )
 from .result import Result
-
-def _streamed(logits, axis: int, sink: render.Sink, masked_rows: MaskedRows) -> stream.NpyRows | None:
-    """The logits' ``.npy`` as streamable rows when the output is a machine format, else None.
-
-    A pipe cannot take back what it was sent, so a streamed result to standard
-    output is preceded by a validation pass.
-    """
-    if sink.fmt is render.OutputFormat.table:
-        return None
-    rows = stream.npy_rows(logits, axis)
-    if rows is not None and sink.path is None:
-        stream.check_logits(rows, masked_rows.value)
-    return rows
 
 
 def _outputs(fmt, output, out_dir, force, precision, keep_going, threads) -> batch.Outputs:
@@ -95,7 +82,7 @@ def probs(
     function = core.log_softmax if log else core.softmax
 
     def one(logits, sink: render.Sink) -> None:
-        rows = _streamed(logits, axis, sink, masked_rows)
+        rows = stream.rows_for_output(logits, axis, sink, masked_rows.value)
         if rows is not None:
             values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
         else:
@@ -245,7 +232,7 @@ def grad(
         def values_of(logits, sink):
             if truth.array.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
-            rows = _streamed(logits, axis, sink, masked_rows) if not from_probs else None
+            rows = stream.rows_for_output(logits, axis, sink, masked_rows.value) if not from_probs else None
             if rows is None:
                 return core.cross_entropy_grad(logits.array, truth.array, axis=axis, **options)
             per_row = stream.per_row_labels(truth.array, rows)
@@ -310,35 +297,6 @@ def jacobian(
               _logits_loader(key, classes, axis), one)
 
 
-DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
-
-
-def _sweep_temperatures(temperatures: str | None, temperature_range: str | None, log_space: bool) -> np.ndarray:
-    """``--temperatures 0.5,1,2`` or ``--range START:STOP:NUM`` (``--log-space``), checked."""
-    if temperatures is not None and temperature_range is not None:
-        raise UsageError("give --temperatures or --range, not both")
-    if temperature_range is None:
-        values = []
-        for text in (temperatures or DEFAULT_TEMPERATURES).split(","):
-            try:
-                values.append(core.check_temperature(float(text)))
-            except ValueError:
-                raise InputError(f"temperature {text.strip()!r} is not a number", where="--temperatures") from None
-        return np.array(values)
-    parts = temperature_range.split(":")
-    try:
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        if len(parts) != 3:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise UsageError(f"--range takes START:STOP:NUM, e.g. 0.5:4:8, got {temperature_range!r}") from None
-    for end in (start, stop):
-        core.check_temperature(end)
-    if count < 1:
-        raise UsageError(f"--range needs NUM >= 1, got {count}")
-    return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
-
-
 @app.command("temperature-sweep", cls=SoftmaxCommand)
 def temperature_sweep(
     inputs: InputsArg = None,
@@ -374,7 +332,7 @@ def temperature_sweep(
     sink = render.open_sink(fmt, output, force, precision, paths)
     if plot is not None:
         plots.check_destination(plot, force, paths + ([sink.path] if sink.path else []))
-    grid = _sweep_temperatures(temperatures, temperature_range, log_space)
+    grid = parse_temperatures(temperatures, temperature_range, log_space)
     arrays = core.temperature_sweep(logits.array, grid, None if truth is None else truth.array, bins=bins,
                                     axis=axis, ignore_index=ignore_index)
     display = {}
@@ -457,23 +415,6 @@ def topk(
     batch.run(inputs, outputs, _logits_loader(key, classes, axis), one, truth.paths if truth else ())
 
 
-def _attention_operands(inputs: list[str] | None, mask: str | None) -> tuple[list[Loaded], Loaded | None]:
-    """Q, K and V (and the mask) from three sources or numbers, or one .npz holding q, k, v (and mask)."""
-    if inputs and len(inputs) == 1 and inputs[0].lower().endswith(".npz"):
-        operands = [load_source(inputs[0], name, name) for name in ("q", "k", "v")]
-        if mask is None:
-            try:
-                return operands, load_source(inputs[0], "mask", "mask")
-            except InputError:  # the archive has no mask: none was asked for
-                return operands, None
-    elif inputs and len(inputs) == 3:
-        operands = [load_option_array(item, name, name) for item, name in zip(inputs, ("Q", "K", "V"))]
-    else:
-        raise UsageError("give Q K V (three sources or quoted numbers like '1 0; 0 1'), or one .npz holding "
-                         "q, k and v")
-    return operands, None if mask is None else load_option_array(mask, "--mask", "mask")
-
-
 @app.command(cls=SoftmaxCommand)
 def attention(
     inputs: list[str] = typer.Argument(None, metavar="Q K V | QKV.npz", show_default=False,
@@ -504,7 +445,7 @@ def attention(
     """
     if threads is not None:
         core.set_threads(threads)
-    (q, k, v), bias = _attention_operands(inputs, mask)
+    (q, k, v), bias = load_attention_operands(inputs, mask)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(fmt, output, force, precision, paths)
     bias_array = None if bias is None else bias.array

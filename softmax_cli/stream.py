@@ -26,6 +26,7 @@ from .core._arrays import block_of
 from .errors import InputError
 from .inputs import Loaded
 from .progress import Progress
+from .render import OutputFormat, Sink
 
 # Input bytes per block: large enough that Python's per-block work is noise
 # and the core splits each block over the cores, small enough that a few
@@ -110,6 +111,20 @@ def npy_rows(loaded: Loaded, axis: int) -> NpyRows | None:
     if 0 in shape:
         return None  # nothing to stream
     return NpyRows(loaded.paths[0], tuple(shape), dtype, offset)
+
+
+def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str) -> NpyRows | None:
+    """The logits' ``.npy`` as streamable rows when the output is a machine format, else None.
+
+    A pipe cannot take back what it was sent, so a streamed result to standard
+    output is preceded by a validation pass.
+    """
+    if sink.fmt is OutputFormat.table:
+        return None
+    rows = npy_rows(logits, axis)
+    if rows is not None and sink.path is None:
+        check_logits(rows, masked_rows)
+    return rows
 
 
 @dataclass
