@@ -9,10 +9,10 @@ Run by hand, not a timed test::
 Each measurement is a fresh subprocess that loads Q, K, V ``.npy`` files of
 shape (1, 8, L, 64) float32, computes causal attention and saves the output,
 so wall time includes start-up and file I/O, as a user of the command sees
-it. Our side runs twice: with the default BLAS threads and with one. Peak
-RSS is the child's own ``ru_maxrss`` from ``os.wait4`` (not
-``RUSAGE_CHILDREN``, which keeps the maximum over every child so far). The
-machine may be shared, so every figure is the best of ``--runs`` runs.
+it. (The command runs OpenBLAS single-threaded and shares query blocks over
+its own threads: OpenBLAS's threads spin-wait on a busy machine.) Peak
+RSS is the process's own, measured by ``_measure.measure``. The machine may
+be shared, so every figure is the best of ``--runs`` runs.
 
 Our side is the installed ``softmax attention {q} {k} {v} --causal -o {out}``,
 or any command line given with ``--command``, with ``{q}``, ``{k}``, ``{v}``
@@ -22,15 +22,13 @@ and ``{out}`` replaced by file paths.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _measure import Run, measure
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,38 +46,16 @@ print(time.perf_counter() - start)
 np.save(sys.argv[4], out.numpy())
 """
 
-SINGLE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 IMPORTS_ONLY = {"numpy": "import numpy", "torch": "import numpy, torch"}
 
 
-@dataclass
-class Run:
-    wall: float  # seconds, the whole process
-    compute: float | None  # seconds the process reported for the computation, if it did
-    peak_mib: float  # peak resident memory of the process
+def run_once(command: list[str]) -> Run:
+    """One measured run from the repository folder (see ``_measure.measure``)."""
+    return measure(command, REPO, {"PYTHONPATH": str(REPO)})
 
 
-def measure(command: list[str], env: dict[str, str] | None = None) -> Run:
-    """Run ``command`` once; return its wall time, reported compute time and peak RSS."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
-                               env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
-    # Read the pipes before waiting, so a chatty child cannot block on a full pipe.
-    stdout, stderr = process.stdout.read(), process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"{command[:3]}... exited {process.returncode}:\n{stderr.decode()}")
-    try:
-        compute = float(stdout.decode().split()[-1])
-    except (IndexError, ValueError):
-        compute = None
-    return Run(wall, compute, usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
-
-
-def best_of(command: list[str], runs: int, output: Path | None = None, env: dict[str, str] | None = None) -> Run:
+def best_of(command: list[str], runs: int, output: Path | None = None) -> Run:
     """The fastest wall time, fastest compute time and smallest peak over ``runs`` runs.
 
     ``output`` is removed before each run: the command line refuses to
@@ -89,10 +65,10 @@ def best_of(command: list[str], runs: int, output: Path | None = None, env: dict
     for _ in range(runs):
         if output is not None:
             output.unlink(missing_ok=True)
-        results.append(measure(command, env))
+        results.append(run_once(command))
     computes = [r.compute for r in results if r.compute is not None]
-    return Run(min(r.wall for r in results), min(computes) if computes else None,
-               min(r.peak_mib for r in results))
+    return Run(min(r.wall for r in results), min(r.peak_mib for r in results),
+               min(computes) if computes else None, results[-1].stdout)
 
 
 def make_inputs(folder: Path, length: int, heads: int, features: int) -> dict[str, Path]:
@@ -129,22 +105,14 @@ def bench_length(folder: Path, length: int, args, ours: list[str], with_torch: b
     command = fill(ours, {**paths, "out": ours_path})
     results = {"ours": best_of(command, args.runs, ours_path)}
     print(describe("ours", results["ours"]))
-    # OpenBLAS synchronises its threads on every matmul call, and the online
-    # softmax makes thousands of small ones: on a busy machine, where the other
-    # thread waits for a core each time, one BLAS thread is far faster.
-    results["ours, 1 BLAS thread"] = best_of(command, args.runs, ours_path, SINGLE_BLAS_THREAD)
-    print(describe("ours, 1 BLAS thread", results["ours, 1 BLAS thread"]))
     if with_torch:
         command = [sys.executable, "-c", TORCH_SCRIPT, *map(str, (paths["q"], paths["k"], paths["v"], torch_path))]
         results["torch"] = best_of(command, args.runs, torch_path)
         print(describe("torch SDPA script", results["torch"]))
         ours_out = np.load(ours_path).astype(np.float64)
         torch_out = np.load(torch_path).astype(np.float64)
-        for label in ("ours", "ours, 1 BLAS thread"):
-            ratio = results[label].wall / results["torch"].wall
-            compute = results[label].compute
-            compute = f", compute time {compute / results['torch'].compute:.2f}" if compute is not None else ""
-            print(f"  {label} / torch: wall time {ratio:.2f} (target <= 1.5){compute}")
+        ratio = results["ours"].wall / results["torch"].wall
+        print(f"  ours / torch: wall time {ratio:.2f} (target <= 1.5)")
         print(f"  max |ours - torch|: {np.abs(ours_out - torch_out).max():.3g}")
     else:
         print("  torch SDPA script: skipped (torch is not importable)")

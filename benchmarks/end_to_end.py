@@ -8,13 +8,8 @@ Run by hand, not a timed test::
 
 The logits (and int64 labels) are written in chunks into a temporary folder
 under /tmp, so this script itself stays small; the folder is removed at the
-end unless ``--keep``. Every measured command is a fresh process; its wall
-time is measured here and its peak RSS comes from ``/usr/bin/time -f %M`` (or
-a tiny wrapper that reports its child's ``ru_maxrss``). Not ``os.wait4`` on a
-child of this script: a child forked from a process with numpy loaded
-inherits that process's RSS high-water mark through exec, so every small
-command reported this script's own ~99 MiB. Nor ``RUSAGE_CHILDREN``, which
-keeps the maximum over every child so far. Every command runs once to warm
+end unless ``--keep``. Every measured command is a fresh process, measured by
+``_measure.measure`` (its own peak RSS, see there). Every command runs once to warm
 the file cache, then the commands alternate ``--runs`` times and the medians
 are compared; the min-max range shows how noisy the machine was. Outputs are
 deleted and the disk synced before each command: otherwise the writeback of
@@ -48,10 +43,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from _measure import Run, measure, softmax_command
 
 SCIPY_PROBS = """
 import sys, time
@@ -90,58 +85,6 @@ if len(sys.argv) > 4:
 print(repr(float(per_sample.mean(dtype=np.float64))))
 print(seconds)
 """
-
-
-@dataclass
-class Run:
-    wall: float  # seconds, the whole process
-    peak_mib: float  # the process's own peak resident set
-    compute: float | None  # seconds the process reported for its computation, if any
-    stdout: str
-
-
-def softmax_command() -> str:
-    script = Path(sys.executable).parent / "softmax"
-    return str(script) if script.exists() else shutil.which("softmax") or "softmax"
-
-
-# Reports its child's own peak RSS when /usr/bin/time is missing. The child
-# must be started from a small process: on Linux a process's ru_maxrss starts
-# from the high-water mark of the process it was forked from (exec keeps it),
-# so children forked from this script, which has numpy loaded, never report
-# less than this script's own peak.
-WRAPPER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(usage.ru_maxrss, file=sys.stderr)
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def peak_wrapper() -> list[str]:
-    if Path("/usr/bin/time").exists():
-        return ["/usr/bin/time", "-f", "%M"]  # KiB, on the last line of stderr
-    return [sys.executable, "-S", "-c", WRAPPER]
-
-
-def measure(command: list[str], cwd: Path) -> Run:
-    """Run ``command`` once in ``cwd``; its wall time, peak RSS and reported compute time."""
-    start = time.perf_counter()
-    process = subprocess.Popen(peak_wrapper() + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
-    stdout, stderr = process.communicate()
-    wall = time.perf_counter() - start
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command[:4])} ... exited {process.returncode}:\n{stderr.decode()}")
-    text = stdout.decode()
-    try:
-        compute = float(text.split()[-1]) if not command[0].endswith("softmax") else None
-    except (IndexError, ValueError):
-        compute = None
-    peak_kib = int(stderr.decode().split()[-1])
-    return Run(wall, peak_kib / 1024, compute, text)
 
 
 def write_inputs(folder: Path, rows: int, cols: int) -> tuple[Path, Path]:
