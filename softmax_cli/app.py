@@ -72,6 +72,9 @@ class SoftmaxGroup(TyperGroup):
     """The top level: an unknown command or option is one ``error: ...`` line too."""
 
     def parse_args(self, ctx, args):
+        if not args:  # plain `softmax`: the help, as a start, not as an error
+            print(ctx.get_help())
+            raise typer.Exit(0)
         try:
             return super().parse_args(ctx, args)
         except _ParserError as error:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from . import batch, core, plots, render, stream
+from . import batch, core, render, stream
 from .app import SoftmaxCommand, app
 from .errors import GateFailed, UsageError
 from .inputs import DEFAULT_TEMPERATURES, load_attention_operands, load_logits, load_option_array, parse_temperatures
@@ -204,7 +204,7 @@ def grad(
     keep_going: KeepGoingOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Gradient w.r.t. the logits of the loss that `softmax loss` computes with the same options.
+    """Gradient of the loss that `softmax loss` computes (same options) with respect to the logits.
 
     With --upstream G instead: the softmax vector-Jacobian product s * (g - sum(g s)),
     or with --log log-softmax's g - s sum(g).
@@ -331,6 +331,8 @@ def temperature_sweep(
     paths = logits.paths + (truth.paths if truth else [])
     sink = render.open_sink(fmt, output, force, precision, paths)
     if plot is not None:
+        from . import plots  # matplotlib is optional; even this module is only loaded for --plot
+
         plots.check_destination(plot, force, paths + ([sink.path] if sink.path else []))
     grid = parse_temperatures(temperatures, temperature_range, log_space)
     arrays = core.temperature_sweep(logits.array, grid, None if truth is None else truth.array, bins=bins,

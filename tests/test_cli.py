@@ -415,3 +415,11 @@ def test_pipeline_of_two_commands(tmp_path):
                                               "-f json"], capture_output=True, text=True, env=environment, timeout=60)
     assert completed.returncode == 0, completed.stderr
     np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax([0.0, -999.0]), rtol=1e-15)
+
+
+def test_bare_softmax_prints_the_help_and_exits_0(softmax):
+    completed = softmax()
+    assert completed.returncode == 0
+    assert "Commands:" in completed.stdout and completed.stderr == ""
+    for name in ("probs", "loss", "grad", "jacobian", "temperature-sweep", "topk", "attention"):
+        assert name in completed.stdout

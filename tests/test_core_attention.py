@@ -1,4 +1,4 @@
-"""Tests of ``softmax_cli.core.attention`` against an independent float64 reference and torch.
+"""Tests of ``softmax_cli.core.sdpa`` against an independent float64 reference and torch.
 
 The reference below is the textbook formula written out directly (repeat the
 key/value heads for GQA, scores, mask, softmax per row, matmul) with none of
@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from softmax_cli.core.attention import attention
+from softmax_cli.core.sdpa import attention
 from softmax_cli.errors import InputError
 
 # The module itself, even once softmax_cli.core re-exports the function under its name.
-attention_module = importlib.import_module("softmax_cli.core.attention")
+attention_module = importlib.import_module("softmax_cli.core.sdpa")
 
 
 def reference(q, k, v, mask=None, causal=False, causal_align="upper-left", scale=None):

@@ -1,31 +1,14 @@
 """The numeric core: pure NumPy functions on arrays, no I/O.
 
 Everything the command line computes is callable from Python here, e.g.
-``softmax_cli.core.softmax(array, axis=-1)``.
+``softmax_cli.core.softmax(array, axis=-1)``. The modules beyond softmax
+itself are imported on first use, so ``softmax probs 3 2 1`` does not pay
+for attention, calibration or cross-entropy at start-up.
 """
 
+from importlib import import_module
+
 from ._arrays import available_cores, output_dtype, set_threads
-from .attention import CAUSAL_ALIGNMENTS, attention, unattended_queries
-from .calibration import (
-    ReliabilityBins,
-    expected_calibration_error,
-    fit_temperature,
-    nll,
-    reliability_bins,
-    temperature_sweep,
-)
-from .crossentropy import (
-    REDUCTIONS,
-    CrossEntropyTerms,
-    cross_entropy,
-    cross_entropy_grad,
-    cross_entropy_terms,
-    mean_denominator,
-    reduce_losses,
-    unnormalised_rows,
-)
-from .jacobian import jacobian_nbytes, jacobian_shape, softmax_jacobian, softmax_jacobian_into, softmax_vjp
-from .ranking import check_labels, topk, topk_accuracy
 from .softmax import (
     MASKED_ROW_POLICIES,
     MaskedRowError,
@@ -37,41 +20,37 @@ from .softmax import (
     softmax,
 )
 
+_LAZY = {
+    "sdpa": ("CAUSAL_ALIGNMENTS", "attention", "unattended_queries"),
+    "calibration": ("ReliabilityBins", "expected_calibration_error", "fit_temperature", "nll", "reliability_bins",
+                    "temperature_sweep"),
+    "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_grad", "cross_entropy_terms",
+                     "mean_denominator", "reduce_losses", "unnormalised_rows"),
+    "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
+    "ranking": ("check_labels", "topk", "topk_accuracy"),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
-    "CAUSAL_ALIGNMENTS",
-    "REDUCTIONS",
-    "attention",
-    "available_cores",
-    "set_threads",
-    "CrossEntropyTerms",
-    "cross_entropy",
-    "cross_entropy_grad",
-    "cross_entropy_terms",
-    "jacobian_nbytes",
-    "jacobian_shape",
-    "softmax_jacobian",
-    "softmax_jacobian_into",
-    "softmax_vjp",
-    "unnormalised_rows",
     "MASKED_ROW_POLICIES",
     "MaskedRowError",
-    "ReliabilityBins",
-    "check_labels",
+    "available_cores",
     "check_logits",
     "check_temperature",
     "entropy",
-    "expected_calibration_error",
-    "fit_temperature",
     "log_softmax",
-    "mean_denominator",
-    "reduce_losses",
     "logsumexp",
-    "nll",
     "output_dtype",
-    "reliability_bins",
+    "set_threads",
     "softmax",
-    "temperature_sweep",
-    "topk",
-    "topk_accuracy",
-    "unattended_queries",
+    *_MODULE_OF,
 ]
