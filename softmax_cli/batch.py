@@ -68,7 +68,7 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
     if outputs.out_dir is None:
         if outputs.output is not None:
             raise UsageError("-o names one output; for several inputs use --out-dir DIR")
-        fmt = outputs.fmt or (OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv)
+        fmt = outputs.fmt or render.stdout_format()
         if fmt in BINARY_FORMATS:
             raise UsageError(f"several inputs cannot share one {fmt.value} output; use --out-dir DIR")
         return [(fmt, None)] * len(sources)

@@ -56,6 +56,11 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def stdout_format() -> OutputFormat:
+    """The format standard output gets without ``-f``: a table for people, CSV for pipes."""
+    return OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv
+
+
 def open_sink(
     fmt: OutputFormat | None,
     output: Path | None,
@@ -75,7 +80,7 @@ def open_sink(
                     f"pass -f {'|'.join(f.value for f in OutputFormat)}"
                 )
         else:
-            fmt = OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv
+            fmt = stdout_format()
     if output is None:
         if fmt in BINARY_FORMATS and sys.stdout.isatty():
             raise UsageError(f"refusing to write binary {fmt.value} to a terminal; redirect it or use -o FILE")
