@@ -65,6 +65,8 @@ def grid(
     precision: int | None,
     column_names: list[str] | None = None,
     extra: dict[str, np.ndarray] | None = None,
+    row_names: list[str] | None = None,
+    corner: str = "row",
 ) -> None:
     """An array as rows × last-axis columns (leading axes flattened into labelled rows).
 
@@ -73,21 +75,24 @@ def grid(
     """
     extra = extra or {}
     matrix = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
-    labels = list(np.ndindex(array.shape[:-1])) if array.ndim > 1 else [(0,)]
+    if row_names is not None:
+        labels = row_names
+    else:
+        labels = [_row_label(index) for index in np.ndindex(array.shape[:-1])] if array.ndim > 1 else ["0"]
     n_rows, n_cols = matrix.shape
     shown_rows = min(n_rows, MAX_ROWS)
     names = column_names if column_names is not None else [str(j) for j in range(n_cols)]
     cells = [[number(v, precision) for v in matrix[i]] for i in range(shown_rows)]
     flat_extra = {key: np.asarray(value).reshape(-1) for key, value in extra.items()}
     extra_cells = [[number(value[i], precision) for value in flat_extra.values()] for i in range(shown_rows)]
-    label_width = max(len("row"), *(len(_row_label(labels[i])) for i in range(shown_rows))) + 3
+    label_width = max(len(corner), *(len(labels[i]) for i in range(shown_rows))) + 3
     extra_width = sum(max([len(k)] + [len(row[j]) for row in extra_cells]) + 3 for j, k in enumerate(flat_extra))
     room = console.width - 1 - label_width - extra_width
     shown_cols = _fitting_columns(cells, names, room)
     if shown_cols < n_cols:  # make room for the "… N more columns" note
         shown_cols = _fitting_columns(cells, names, room - len(_more(n_cols, "column")) - 3)
     table = Table(title=name, title_justify="left")
-    table.add_column("row", style="dim", justify="right", no_wrap=True)
+    table.add_column(corner, style="dim", justify="right", no_wrap=True)
     for j in range(shown_cols):
         table.add_column(names[j], justify="right", overflow="fold")
     if shown_cols < n_cols:
@@ -96,7 +101,7 @@ def grid(
         table.add_column(key, justify="right", style="cyan", overflow="fold")
     for i in range(shown_rows):
         row = cells[i][:shown_cols] + (["…"] if shown_cols < n_cols else []) + extra_cells[i]
-        table.add_row(_row_label(labels[i]), *row)
+        table.add_row(labels[i], *row)
     console.print(table)
     if n_rows > MAX_ROWS:
         console.print(f"[dim]{_more(n_rows - MAX_ROWS, 'row')} of {n_rows}[/dim]")
@@ -260,19 +265,7 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
     values = result.primary
     if values.ndim == 2:
         names = result.classes or [str(j) for j in range(values.shape[0])]
-        table = Table(title="jacobian  d p_i / d z_j", title_justify="left")
-        table.add_column("i \\ j", style="bold")
-        shown = min(len(names), _max_columns(console))
-        for name in names[:shown]:
-            table.add_column(name, justify="right")
-        if shown < len(names):
-            table.add_column(_more(len(names) - shown, "column"), style="dim")
-        for i in range(min(values.shape[0], MAX_ROWS)):
-            cells = [number(v, precision) for v in values[i, :shown]] + (["…"] if shown < len(names) else [])
-            table.add_row(names[i], *cells)
-        console.print(table)
-        if values.shape[0] > MAX_ROWS:
-            console.print(f"[dim]{_more(values.shape[0] - MAX_ROWS, 'row')} of {values.shape[0]}[/dim]")
+        grid("jacobian  d p_i / d z_j", values, console, precision, names, row_names=names, corner="i \\ j")
     else:
         grid("jacobian", values, console, precision, result.header)
 
