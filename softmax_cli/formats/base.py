@@ -7,15 +7,16 @@ and is the only place that maps extensions, magic bytes and names to formats.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Protocol
 
 import numpy as np
 
 from ..errors import InputError
+from ..result import Result
 
 
 @dataclass
@@ -36,13 +37,29 @@ class Source:
         except UnicodeDecodeError as error:
             raise InputError(f"not UTF-8 text, .npy or .npz (byte {error.start})") from None
 
-    def binary(self):
+    def file(self) -> Path | io.BytesIO:
         """The file's path (so NumPy can memory-map it), or standard input's bytes as a stream."""
         return self.path if self.path is not None else io.BytesIO(self.data)
 
 
-Read = Callable[[Source, "str | None", str], "tuple[np.ndarray, list[str] | None]"]
-Write = Callable[[Any, IO, "int | None", "str | None"], None]
+class RowBlocks(Protocol):
+    """A file seen as ``(rows, classes)`` and read a block of rows at a time (:class:`.npy.NpyRows`)."""
+
+    path: Path
+    shape: tuple[int, ...]  # the whole array's; the class axis is the last
+    dtype: np.dtype
+
+    @property
+    def n_rows(self) -> int: ...
+
+    @property
+    def n_cols(self) -> int: ...
+
+    def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]: ...
+
+
+Read = Callable[[Source, str | None, str], tuple[np.ndarray, list[str] | None]]
+Write = Callable[[Result, IO, int | None, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -53,7 +70,9 @@ class Format:
     ``key``/``preferred`` choose a member of an archive or a JSON object.
     ``write(result, stream, precision, label)`` writes a :class:`Result` to a
     binary stream when ``binary``, else to a text stream; ``label`` names the
-    input a result comes from when a batch prints several to one stream.
+    input a result comes from when a batch prints several to one stream. An
+    array may be streamed (it has ``blocks()``, see ``stream.LazyArray``): a
+    writer writes it block by block, never whole.
     ``row_blocks(path, block_bytes)`` opens a file as streamable rows (see
     :class:`.npy.NpyRows`), or gives None when it must be read whole.
     """
@@ -65,7 +84,7 @@ class Format:
     write: Write | None = None
     magic: bytes | None = None  # how standard input is recognised: its first bytes
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
-    row_blocks: Callable[[Path, int], Any] | None = None
+    row_blocks: Callable[[Path, int], RowBlocks | None] | None = None
     batch_output: str | None = None  # the format a batch writes for this input (default: its own)
 
 

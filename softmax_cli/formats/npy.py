@@ -35,7 +35,7 @@ def load(source, mmap: bool) -> np.ndarray:
 
 
 def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, None]:
-    return load(source.binary(), mmap=source.path is not None), None
+    return load(source.file(), mmap=source.path is not None), None
 
 
 # ---------------------------------------------------------------- reading in row blocks

@@ -29,7 +29,7 @@ def load(source, key: str | None, preferred: str) -> np.ndarray:
 
 
 def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, None]:
-    return load(source.binary(), key, preferred), None
+    return load(source.file(), key, preferred), None
 
 
 def write(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:

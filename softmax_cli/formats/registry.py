@@ -8,16 +8,22 @@ batch output naming, the accepted suffixes, and the README's format table
 
 Adding a format is one new module, one line here, and its tests::
 
-    # softmax_cli/formats/safetensors.py
-    def read(source, key, preferred): ...          # -> (array, class names or None)
-    FORMATS = (Format("safetensors", (".safetensors",), binary=True, read=read),)
+    # softmax_cli/formats/parquet.py (a docstring saying what it owns, then:)
+    def read(source, key, preferred):
+        import pyarrow.parquet  # optional libraries are imported only when used
+        ...                     # -> (array, class names or None)
 
-    # here
-    from . import jsonfmt, npy, npz, safetensors, text
-    FORMATS = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS, *safetensors.FORMATS)
+    FORMATS = (Format("parquet", (".parquet",), binary=True, read=read, magic=b"PAR1"),)
 
-Import optional libraries inside ``read``/``write``, never at the top of a
-format module: every module listed here is loaded on every start-up.
+    # here: one more import and one more entry
+    from . import jsonfmt, npy, npz, parquet, text
+    FORMATS = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS, *parquet.FORMATS)
+
+    # tests/test_format_parquet.py: files made by pyarrow itself; and a README
+    # table row (tests/test_formats.py fails until it is there).
+
+Every module listed here is loaded on every start-up, so a format module
+imports only NumPy and this package at its top.
 """
 
 from __future__ import annotations
