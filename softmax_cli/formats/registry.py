@@ -50,6 +50,7 @@ _BY_SUFFIX = {suffix: fmt for fmt in FORMATS for suffix in fmt.extensions}
 
 
 def named(name: str) -> Format:
+    """The format called ``name`` (an ``-f`` choice other than ``table``)."""
     return _BY_NAME[name]
 
 
