@@ -16,21 +16,10 @@ from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, SoftmaxError, UsageError
-from .inputs import SUFFIXES, Loaded, is_number_text
+from .formats.registry import SUFFIXES, batch_output
+from .inputs import Loaded, is_number_text
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
-
-# With --out-dir and no -f, each output keeps its input's format; white-space
-# text becomes TSV, the nearest format we write.
-FORMAT_OF_SUFFIX = {
-    ".npy": OutputFormat.npy,
-    ".npz": OutputFormat.npz,
-    ".csv": OutputFormat.csv,
-    ".tsv": OutputFormat.tsv,
-    ".txt": OutputFormat.tsv,
-    ".json": OutputFormat.json,
-    ".jsonl": OutputFormat.json,
-}
 
 
 @dataclass
@@ -76,7 +65,9 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
         raise UsageError("give -o FILE or --out-dir DIR, not both")
     planned, seen = [], {}
     for source in sources:
-        fmt = outputs.fmt or FORMAT_OF_SUFFIX.get(Path(source).suffix.lower(), OutputFormat.csv)
+        # Without -f each output keeps its input's format, or the nearest one we write.
+        own = batch_output(source)
+        fmt = outputs.fmt or (OutputFormat(own.name) if own else OutputFormat.csv)
         if fmt is OutputFormat.table:
             raise UsageError("--out-dir writes files; choose a file format with -f")
         path = outputs.out_dir / f"{Path(source).stem}.{fmt.value}"

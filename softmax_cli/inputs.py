@@ -1,13 +1,15 @@
-"""Arrays from arguments, files and standard input.
+"""Arrays from arguments, files and standard input, as the commands ask for them.
 
-Numbers typed as arguments, delimited text, JSON, JSON lines, ``.npy`` and
-``.npz`` all become an ndarray (plus class names when the source has them).
-Every problem is an :class:`InputError` naming the file, line and column.
+Numbers typed as arguments are parsed here; a file is read by the format its
+extension names, standard input by the format its content shows (both chosen
+in :mod:`softmax_cli.formats.registry`). Either way the result is an ndarray
+(plus class names when the source has them). Every problem is an
+:class:`InputError` naming the file, line and column.
 """
 
 from __future__ import annotations
 
-import io
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,21 +18,14 @@ import numpy as np
 
 from .core import check_temperature
 from .errors import InputError, UsageError
-from .textformats import (
-    is_number_text,
-    parse_delimited,
-    parse_json,
-    parse_json_lines,
-    parse_typed_numbers,
-    pick_member,
-)
+from .formats import registry
+from .formats.base import Source
+from .formats.text import parse_number
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
-TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
-SUFFIXES = (".npy", ".npz", *TEXT_SUFFIXES, ".json", ".jsonl")
-NPY_MAGIC = b"\x93NUMPY"
-ZIP_MAGIC = b"PK\x03\x04"
+# Separators between numbers typed as arguments: commas and white space; ';' ends a row.
+_FIELD_SPLIT = re.compile(r"[,\s]+")
 USAGE_EXAMPLE = (
     "give logits as numbers (softmax probs 3 2 1), as a file (softmax probs logits.npy) "
     "or on standard input (cat logits.csv | softmax probs)"
@@ -58,54 +53,6 @@ def check_dtype(array: np.ndarray) -> np.ndarray:
     return array
 
 
-# ---------------------------------------------------------------- binary
-
-def load_npy(source, mmap: bool) -> np.ndarray:
-    """Read ``.npy`` with pickles disallowed; files are memory-mapped, not copied."""
-    try:
-        return np.load(source, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as error:
-        raise InputError(f"cannot read this .npy file: {error}") from None
-    except (OSError, EOFError) as error:
-        raise InputError(f"cannot read this .npy file: {error}") from None
-
-
-def load_npz(source, key: str | None, preferred: str) -> np.ndarray:
-    """One member of an ``.npz`` archive, chosen by :func:`_pick`, pickles disallowed."""
-    import zipfile
-
-    try:
-        with np.load(source, allow_pickle=False) as archive:
-            name = pick_member(list(archive.files), key, preferred)
-            try:
-                return archive[name]
-            except ValueError as error:
-                raise InputError(f"cannot read array {name!r}: {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise InputError(f"cannot read this .npz file: {error}") from None
-
-
-# ---------------------------------------------------------------- sources
-
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text, .npy or .npz (byte {error.start})") from None
-
-
-def _sniffed(data: bytes, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
-    """Standard input by its content: .npy magic, .npz (zip) magic, JSON, else delimited text."""
-    if data.startswith(NPY_MAGIC):
-        return load_npy(io.BytesIO(data), mmap=False), None
-    if data.startswith(ZIP_MAGIC):
-        return load_npz(io.BytesIO(data), key, preferred), None
-    text = _decode(data)
-    if text.lstrip()[:1] in ("[", "{"):
-        return parse_json(text, key, preferred)
-    return parse_delimited(text)
-
-
 def read_stdin() -> bytes:
     """All of standard input; empty input is a usage error with an example."""
     data = sys.stdin.buffer.read()
@@ -118,30 +65,20 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits") 
     """Read one file (by extension) or ``-`` (standard input, sniffed)."""
     if source == STDIN:
         try:
-            array, classes = _sniffed(read_stdin(), key, preferred)
+            given = Source(None, read_stdin())
+            array, classes = registry.sniff(given).read(given, key, preferred)
         except InputError as error:
             raise error.located(STDIN_NAME) from None
         return Loaded(check_dtype(array), STDIN_NAME, classes)
     path = Path(source)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(SUFFIXES)} or - for standard input")
+    fmt = registry.by_suffix(path)
+    if fmt is None or fmt.read is None:
+        raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
+                         "or - for standard input")
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
-    classes = None
     try:
-        if suffix == ".npy":
-            array = load_npy(path, mmap=True)
-        elif suffix == ".npz":
-            array = load_npz(path, key, preferred)
-        else:
-            text = _decode(path.read_bytes())
-            if suffix == ".json":
-                array, classes = parse_json(text, key, preferred)
-            elif suffix == ".jsonl":
-                array = parse_json_lines(text)
-            else:
-                array, classes = parse_delimited(text)
+        array, classes = fmt.read(Source(path), key, preferred)
         check_dtype(array)
     except InputError as error:
         raise error.located(source) from None
@@ -149,6 +86,49 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits") 
         raise InputError(f"cannot read: {error.strerror}", where=source) from None
     return Loaded(array, source, classes, [path])
 
+
+# ---------------------------------------------------------------- numbers typed as arguments
+
+def _typed_rows(token: str) -> list[list[float]] | None:
+    """Rows of numbers in one argument (``"1 2; 3 4"``), or None if it is not numbers."""
+    rows = []
+    for part in token.split(";"):
+        fields = [f for f in _FIELD_SPLIT.split(part.strip()) if f]
+        values = [parse_number(f) for f in fields]
+        if any(v is None for v in values):
+            return None
+        if values:
+            rows.append(values)
+    return rows if rows else None
+
+
+def is_number_text(token: str) -> bool:
+    """Whether an argument is numbers (``3``, ``-inf``, ``"1 2; 3 4"``) rather than a source."""
+    return _typed_rows(token) is not None
+
+
+def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
+    """The array typed as arguments, or None if the tokens are not all numbers.
+
+    Arguments are joined, so ``3 2 1``, ``3,2,1`` and ``"3 2 1"`` are one row;
+    ``;`` splits rows: ``"1 2 3; 4 5 6"``. One row is a vector.
+    """
+    joined = " ".join(tokens)
+    rows = _typed_rows(joined)
+    if rows is None:
+        return None
+    width = len(rows[0])
+    for number, row in enumerate(rows):
+        if len(row) != width:
+            raise InputError(
+                f"row {number} has {len(row)} numbers but row 0 has {width}; rows are split by ';'",
+                where="arguments",
+            )
+    array = np.array(rows, dtype=np.float64)
+    return array[0] if len(rows) == 1 else array
+
+
+# ---------------------------------------------------------------- sources
 
 def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits") -> Loaded:
     """The array given by positional ``INPUTS``: typed numbers, one source, or piped stdin."""
@@ -245,7 +225,7 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
 
 def load_attention_operands(inputs: list[str] | None, mask: str | None) -> tuple[list[Loaded], Loaded | None]:
     """Q, K and V (and the mask) from three sources or numbers, or one .npz holding q, k, v (and mask)."""
-    if inputs and len(inputs) == 1 and inputs[0].lower().endswith(".npz"):
+    if inputs and len(inputs) == 1 and registry.by_suffix(inputs[0]) is registry.named("npz"):
         operands = [load_source(inputs[0], name, name) for name in ("q", "k", "v")]
         if mask is None:
             try:

@@ -1,8 +1,10 @@
-"""Writing a :class:`Result`: table, csv, tsv, json, npy, npz; atomic file output.
+"""Where a :class:`Result` goes: the ``-f`` choices, the sink (standard output or an atomic file), tables.
 
-Machine formats print every float in the shortest form that reads back to the
-same value *of its dtype* (float32 ``0.66524094``, not the float64 expansion
-``0.6652409434318542``); ``--precision N`` rounds to N decimals first.
+The file formats themselves (csv, tsv, json, npy, npz) are written by their
+modules in :mod:`softmax_cli.formats`; this module picks one, checks the
+destination before any work is done, and owns the atomic-file machinery
+(temporary file in the destination folder, rename, ``--force``, never
+overwriting an input) for every format.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -19,23 +21,14 @@ from typing import BinaryIO
 import numpy as np
 
 from .errors import UsageError
+from .formats import npy, registry
 from .result import Result
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    tsv = "tsv"
-    json = "json"
-    npy = "npy"
-    npz = "npz"
-
-
-BINARY_FORMATS = (OutputFormat.npy, OutputFormat.npz)
-SUFFIX_FORMATS = {f".{fmt.value}": fmt for fmt in OutputFormat if fmt is not OutputFormat.table}
-# Rows converted to text per chunk: big enough to amortise the conversion,
-# small enough that `| head` stops us early and memory stays flat.
-TEXT_CHUNK_ROWS = 4096
+# The -f choices: a table for people, then every format the registry can write.
+OutputFormat = Enum("OutputFormat", [("table", "table"), *((fmt.name, fmt.name) for fmt in registry.WRITERS)],
+                    type=str, module=__name__)
+BINARY_FORMATS = tuple(OutputFormat(fmt.name) for fmt in registry.WRITERS if fmt.binary)
 
 
 @dataclass
@@ -73,12 +66,13 @@ def open_sink(
         raise UsageError(f"--precision must be 0 or more, got {precision}")
     if fmt is None:
         if output is not None:
-            fmt = SUFFIX_FORMATS.get(output.suffix.lower())
-            if fmt is None:
+            written = registry.output_for_path(output)
+            if written is None:
                 raise UsageError(
                     f"cannot tell the output format from {output.name!r}; "
                     f"pass -f {'|'.join(f.value for f in OutputFormat)}"
                 )
+            fmt = OutputFormat(written.name)
         else:
             fmt = stdout_format()
     if output is None:
@@ -102,180 +96,6 @@ def check_destination(output: Path, force: bool, inputs: Sequence[Path]) -> None
         raise UsageError(f"{str(output)!r} exists; pass --force to replace it")
 
 
-# ---------------------------------------------------------------- text conversion
-
-def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
-    """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
-    if precision is not None and array.dtype.kind == "f":
-        array = np.round(array, precision)
-    return array.astype(str)
-
-
-def _rows(array: np.ndarray, column: bool) -> np.ndarray:
-    """The array as 2-D lines of values: leading axes flattened, the last one across."""
-    if array.ndim == 0:
-        return array.reshape(1, 1)
-    if array.ndim == 1:
-        return array.reshape(-1, 1) if column else array.reshape(1, -1)
-    return array.reshape(-1, array.shape[-1])
-
-
-def _row_chunks(array, column: bool) -> Iterator[np.ndarray]:
-    """2-D chunks of at most :data:`TEXT_CHUNK_ROWS` lines, from an array or a streamed one."""
-    blocks = array.blocks() if hasattr(array, "blocks") else [_rows(array, column)]
-    for block in blocks:
-        for start in range(0, block.shape[0], TEXT_CHUNK_ROWS):
-            yield np.asarray(block[start : start + TEXT_CHUNK_ROWS])
-
-
-def delimited_lines(result: Result, delimiter: str, precision: int | None) -> Iterator[str]:
-    """CSV/TSV text of the primary array, in chunks of lines."""
-    if result.header is not None:
-        import csv  # only for quoting class names; kept off the start-up path
-
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(result.header)
-        yield buffer.getvalue()
-    for chunk in _row_chunks(result.primary, result.column):
-        strings = number_strings(chunk, precision)
-        yield "".join(delimiter.join(line) + "\n" for line in strings.tolist())
-
-
-def _json_nested(strings: np.ndarray) -> str:
-    if strings.ndim == 0:
-        return str(strings)
-    if strings.ndim == 1:
-        return "[" + ",".join(strings.tolist()) + "]"
-    return "[" + ",".join(_json_nested(part) for part in strings) + "]"
-
-
-def _json_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
-    """Each element as JSON text; JSON has no NaN or infinity, so they are ``null``."""
-    if array.dtype.kind == "U":  # class names
-        import json
-
-        quoted = [json.dumps(str(name)) for name in array.reshape(-1)]
-        return np.array(quoted, dtype=object).reshape(array.shape).astype(str)
-    strings = number_strings(array, precision)
-    if array.dtype.kind == "f":
-        strings = np.where(np.isfinite(array), strings, "null")
-    elif array.dtype.kind == "b":
-        strings = np.where(array, "true", "false")
-    return strings
-
-
-def json_value(array: np.ndarray, precision: int | None) -> str:
-    """A JSON number, string or nested lists."""
-    return _json_nested(_json_strings(np.asarray(array), precision))
-
-
-def _json_streamed(array, precision: int | None) -> Iterator[str]:
-    """Nested lists of a streamed array, row by row: brackets open and close where its index rolls over."""
-    lead = array.shape[:-1]
-    index = [0] * len(lead)
-    first = True
-    for chunk in _row_chunks(array, column=False):
-        pieces = []
-        for line in _json_strings(chunk, precision).tolist():
-            opens = next((n for n, i in enumerate(reversed(index)) if i != 0), len(index))
-            pieces.append(("" if first else ",") + "[" * opens + "[" + ",".join(line) + "]")
-            first = False
-            closes = 0
-            for d in reversed(range(len(lead))):  # advance the row index like an odometer
-                index[d] += 1
-                if index[d] < lead[d]:
-                    break
-                index[d] = 0
-                closes += 1
-            pieces.append("]" * closes)
-        yield "".join(pieces)
-
-
-def json_lines(result: Result, precision: int | None, label: str | None = None) -> Iterator[str]:
-    """One JSON object on one line, so a batch's results make JSON lines (each with its ``source``)."""
-    import json
-
-    yield "{" if label is None else f'{{"source": {json.dumps(label)}, '
-    for position, (name, value) in enumerate(result.arrays.items()):
-        yield ("" if position == 0 else ", ") + f"{json.dumps(name)}: "
-        if hasattr(value, "blocks"):
-            yield from _json_streamed(value, precision)
-        else:
-            yield json_value(value, precision)
-    if result.classes is not None:
-        yield f', "classes": {json.dumps(result.classes)}'
-    yield "}\n"
-
-
-def _write_npy(stream: BinaryIO, array) -> None:
-    """An ``.npy`` of an array, or of a streamed one block by block."""
-    if not hasattr(array, "blocks"):
-        np.lib.format.write_array(stream, np.ascontiguousarray(array), allow_pickle=False)
-        return
-    header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
-    try:
-        np.lib.format.write_array_header_1_0(stream, header)
-    except ValueError:  # a header over 64 KiB (a very long shape) needs version 2.0
-        np.lib.format.write_array_header_2_0(stream, header)
-    _reserve(stream, int(np.prod(array.shape)) * array.dtype.itemsize)
-    _write_behind(stream, (np.ascontiguousarray(block, dtype=array.dtype) for block in array.blocks()))
-
-
-def _reserve(stream: BinaryIO, size: int) -> None:
-    """Allocate a file's remaining ``size`` bytes up front (ext4 then writes 2 GiB in a third of the time).
-
-    Pipes and archives cannot, and need not: they are left as they are.
-    """
-    try:
-        os.posix_fallocate(stream.fileno(), stream.tell(), size)
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        pass
-
-
-def _write_behind(stream: BinaryIO, blocks: Iterator[np.ndarray]) -> None:
-    """Write each block on a second thread while the next is computed (writes release the GIL).
-
-    At most two computed blocks wait, so memory stays bounded; an error on
-    either side (a closed pipe, bad input in a later block) stops both.
-    """
-    import queue
-    import threading
-
-    pending: queue.Queue = queue.Queue(maxsize=2)
-    failure: list[BaseException] = []
-
-    def writer() -> None:
-        while (block := pending.get()) is not None:
-            if not failure:
-                try:
-                    stream.write(block.data)
-                except BaseException as error:  # handed to the main thread below
-                    failure.append(error)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    try:
-        for block in blocks:
-            if failure:
-                break
-            pending.put(block)
-    finally:
-        pending.put(None)
-        thread.join()
-    if failure:
-        raise failure[0]
-
-
-def _write_npz(stream: BinaryIO, arrays: dict) -> None:
-    """Every named array as ``NAME.npy`` in an uncompressed zip, as ``np.savez`` writes it."""
-    import zipfile
-
-    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, value in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                _write_npy(member, value)
-
-
 def table_text(result: Result, precision: int | None, stream, terminal: bool) -> None:
     from . import tables  # Rich is imported only when a table is drawn
 
@@ -285,28 +105,18 @@ def table_text(result: Result, precision: int | None, stream, terminal: bool) ->
 # ---------------------------------------------------------------- writing
 
 def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) -> None:
-    fmt = sink.fmt
-    if fmt is OutputFormat.npy:
-        _write_npy(stream, result.primary)
-        return
-    if fmt is OutputFormat.npz:
-        _write_npz(stream, result.arrays)
+    fmt = None if sink.fmt is OutputFormat.table else registry.named(sink.fmt.value)
+    if fmt is not None and fmt.binary:
+        fmt.write(result, stream, sink.precision, sink.label)
         return
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n", write_through=True)
     try:
-        if fmt is OutputFormat.table:
+        if fmt is None:
             arrays = {k: v.materialise() if hasattr(v, "blocks") else v for k, v in result.arrays.items()}
             title = f"{sink.label}: {result.title}" if sink.label else result.title
             table_text(replace(result, arrays=arrays, title=title), sink.precision, text, terminal)
         else:
-            if fmt is OutputFormat.json:
-                chunks = json_lines(result, sink.precision, sink.label)
-            else:
-                if sink.label is not None:
-                    text.write(f"# {sink.label}\n")  # a comment line: the output still reads back
-                chunks = delimited_lines(result, "," if fmt is OutputFormat.csv else "\t", sink.precision)
-            for chunk in chunks:
-                text.write(chunk)
+            fmt.write(result, text, sink.precision, sink.label)
         text.flush()
     finally:
         text.detach()
@@ -344,14 +154,7 @@ def atomic_file(path: Path, force: bool, fill) -> None:
 
 def write_npy_in_place(sink: Sink, shape: tuple[int, ...], dtype: np.dtype, fill) -> None:
     """Write an ``.npy`` too large for memory: ``fill(out)`` writes into a memory map of the file."""
-
-    def fill_file(stream, temporary: str) -> None:
-        out = np.lib.format.open_memmap(temporary, mode="w+", dtype=dtype, shape=shape)
-        fill(out)
-        out.flush()
-        del out
-
-    atomic_file(sink.path, sink.force, fill_file)
+    atomic_file(sink.path, sink.force, lambda _, temporary: npy.fill_in_place(temporary, shape, dtype, fill))
 
 
 def write(result: Result, sink: Sink) -> None:

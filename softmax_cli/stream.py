@@ -1,10 +1,8 @@
-"""Files larger than memory: ``.npy`` logits read in row blocks through the same core.
+"""Files larger than memory: logits read in row blocks (:class:`~.formats.npy.NpyRows`) through the same core.
 
-``np.load(mmap_mode="r")`` keeps every page it touches in the resident set (a
-2 GiB file peaks at over 4 GiB by the end). Here each block of rows is read
-with ``readinto`` into one reused buffer and its result written out (or
-reduced) before the next is read, so the peak stays at a few blocks whatever
-the file's size. Errors still name positions in the whole file
+Each block of rows is read into one reused buffer and its result written out
+(or reduced) before the next is read, so the peak stays at a few blocks
+whatever the file's size. Errors still name positions in the whole file
 (:func:`softmax_cli.core._arrays.block_of`), and results are bit-identical to
 one in-memory pass because every row's arithmetic is the same in any block.
 
@@ -17,15 +15,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from . import core
 from .core._arrays import block_of
 from .errors import InputError
+from .formats import registry
+from .formats.npy import NpyRows
 from .inputs import Loaded
-from .progress import Progress
 from .render import OutputFormat, Sink
 
 # Input bytes per block: large enough that Python's per-block work is noise
@@ -35,82 +33,17 @@ from .render import OutputFormat, Sink
 STREAM_BLOCK_BYTES = int(os.environ.get("SOFTMAX_BLOCK_BYTES", 16 << 20))
 
 
-@dataclass
-class NpyRows:
-    """A C-ordered ``.npy`` file seen as ``(rows, classes)``, read a block at a time."""
-
-    path: Path
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    offset: int
-
-    @property
-    def n_cols(self) -> int:
-        return self.shape[-1]
-
-    @property
-    def n_rows(self) -> int:
-        return int(np.prod(self.shape[:-1], dtype=np.int64))
-
-    def block_rows(self) -> int:
-        return max(1, STREAM_BLOCK_BYTES // max(1, self.n_cols * self.dtype.itemsize))
-
-    def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]:
-        """``(first_row, block)`` pairs; a block is only valid until the next is read.
-
-        A progress bar (``task`` and the file name) appears on a terminal when
-        the pass takes over a second.
-        """
-        height = min(self.block_rows(), self.n_rows)
-        buffer = np.empty(height * self.n_cols, dtype=self.dtype)
-        with open(self.path, "rb", buffering=0) as file, \
-                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip()) as progress:
-            file.seek(self.offset)
-            for start in range(0, self.n_rows, height):
-                rows = min(height, self.n_rows - start)
-                view = buffer[: rows * self.n_cols]
-                _read_exactly(file, memoryview(view).cast("B"), self.path)
-                yield start, view.reshape(rows, self.n_cols)
-                progress.advance(rows)
-
-
-def _read_exactly(file, target: memoryview, path: Path) -> None:
-    filled = 0
-    while filled < len(target):
-        count = file.readinto(target[filled:])
-        if not count:
-            raise InputError("the .npy file ends before its data does (truncated?)", where=str(path))
-        filled += count
-
-
-def _npy_header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
-    with open(path, "rb") as file:
-        try:
-            version = np.lib.format.read_magic(file)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
-            else:
-                return None  # a newer header: read it whole with np.load
-        except ValueError as error:
-            raise InputError(f"cannot read this .npy file: {error}", where=str(path)) from None
-        return shape, fortran, dtype, file.tell()
-
-
 def npy_rows(loaded: Loaded, axis: int) -> NpyRows | None:
-    """The logits' ``.npy`` file as streamable rows, or None when it must be read whole."""
-    if loaded.source is None or not loaded.paths or loaded.paths[0].suffix.lower() != ".npy":
+    """The logits' file as streamable rows, or None when it must be read whole (see the module docstring)."""
+    if loaded.source is None or not loaded.paths:
         return None
-    header = _npy_header(loaded.paths[0])
-    if header is None:
+    fmt = registry.by_suffix(loaded.paths[0])
+    if fmt is None or fmt.row_blocks is None:
         return None
-    shape, fortran, dtype, offset = header
-    if fortran or len(shape) == 0 or axis not in (-1, len(shape) - 1) or dtype.hasobject or dtype.names:
+    rows = fmt.row_blocks(loaded.paths[0], STREAM_BLOCK_BYTES)
+    if rows is None or axis not in (-1, len(rows.shape) - 1):
         return None
-    if 0 in shape:
-        return None  # nothing to stream
-    return NpyRows(loaded.paths[0], tuple(shape), dtype, offset)
+    return rows
 
 
 def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str) -> NpyRows | None:

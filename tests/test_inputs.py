@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from softmax_cli.errors import InputError
-from softmax_cli.inputs import parse_delimited, parse_json, parse_typed_numbers
+from softmax_cli.formats.jsonfmt import parse_json
+from softmax_cli.formats.text import parse_delimited
+from softmax_cli.inputs import parse_typed_numbers
 
 
 def probs_json(completed) -> dict:

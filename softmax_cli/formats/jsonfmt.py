@@ -1,0 +1,189 @@
+"""JSON (``.json``: nested lists, or an object of them) and JSON lines (``.jsonl``): read, and JSON written.
+
+Named ``jsonfmt`` rather than ``json`` so that no module in this package
+shadows the standard library's ``json``, which it imports. Reading names a bad
+element by its JSON path (``[2][1]``) or line; writing gives one object per
+result on one line (so a batch's results make JSON lines), with NaN and
+infinities as ``null`` since JSON has neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TextIO
+
+import numpy as np
+
+from ..errors import InputError
+from .base import Format, Source, pick_member
+from .text import number_strings, row_chunks
+
+# ---------------------------------------------------------------- reading
+
+
+def _check_numbers(value, path: str) -> None:
+    """Walk nested lists so a bad element is named by its path, e.g. ``[2][1]``."""
+    import json
+
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_numbers(item, f"{path}[{i}]")
+    elif value is None:
+        raise InputError("null is not a number; write -Infinity for a masked logit", where=path)
+    elif not isinstance(value, (int, float)):
+        raise InputError(f"{json.dumps(value)[:40]} is not a number", where=path)
+
+
+def _array(value, path: str) -> np.ndarray:
+    try:
+        _check_numbers(value, path)
+    except RecursionError:
+        raise InputError("JSON nested too deeply", where=path or "top level") from None
+    try:
+        array = np.array(value)
+    except ValueError:
+        raise InputError("nested lists of unequal lengths", where=path or "top level") from None
+    if array.dtype == object:
+        raise InputError("nested lists of unequal lengths", where=path or "top level")
+    return array
+
+
+def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
+    """Nested lists, an object of named nested lists (our own JSON output), or JSON lines."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise InputError("JSON nested too deeply") from None
+    except json.JSONDecodeError as whole_error:
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        if len(lines) < 2:
+            raise InputError(f"not valid JSON: {whole_error.msg}", where=f"line {whole_error.lineno}, column {whole_error.colno}") from None
+        return parse_json_lines(text), None
+    classes = None
+    if isinstance(value, dict):
+        names = [k for k, v in value.items() if isinstance(v, list) and k != "classes"]
+        name = pick_member(names, key, preferred)
+        if isinstance(value.get("classes"), list):
+            classes = [str(c) for c in value["classes"]]
+        return _array(value[name], f"{name}"), classes
+    return _array(value, ""), classes
+
+
+def parse_json_lines(text: str) -> np.ndarray:
+    """One JSON list per line, stacked into rows."""
+    import json
+
+    rows = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except RecursionError:
+            raise InputError("JSON nested too deeply", where=f"line {line_no}") from None
+        except json.JSONDecodeError as error:
+            raise InputError(f"not valid JSON: {error.msg}", where=f"line {line_no}, column {error.colno}") from None
+        rows.append((line_no, _array(value, f"line {line_no}")))
+    if not rows:
+        raise InputError("no JSON lines found")
+    shape = rows[0][1].shape
+    for line_no, row in rows:
+        if row.shape != shape:
+            raise InputError(f"a list of shape {row.shape} where line {rows[0][0]} has {shape}", where=f"line {line_no}")
+    return np.stack([row for _, row in rows])
+
+
+def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
+    return parse_json(source.text, key, preferred)
+
+
+def read_lines(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, None]:
+    return parse_json_lines(source.text), None
+
+
+def looks_like_json(source: Source) -> bool:
+    """Standard input whose text opens a list or an object (JSON lines open lists too)."""
+    return source.text.lstrip()[:1] in ("[", "{")
+
+
+# ---------------------------------------------------------------- writing
+
+def _nested(strings: np.ndarray) -> str:
+    if strings.ndim == 0:
+        return str(strings)
+    if strings.ndim == 1:
+        return "[" + ",".join(strings.tolist()) + "]"
+    return "[" + ",".join(_nested(part) for part in strings) + "]"
+
+
+def _strings(array: np.ndarray, precision: int | None) -> np.ndarray:
+    """Each element as JSON text; JSON has no NaN or infinity, so they are ``null``."""
+    if array.dtype.kind == "U":  # class names
+        import json
+
+        quoted = [json.dumps(str(name)) for name in array.reshape(-1)]
+        return np.array(quoted, dtype=object).reshape(array.shape).astype(str)
+    strings = number_strings(array, precision)
+    if array.dtype.kind == "f":
+        strings = np.where(np.isfinite(array), strings, "null")
+    elif array.dtype.kind == "b":
+        strings = np.where(array, "true", "false")
+    return strings
+
+
+def json_value(array: np.ndarray, precision: int | None) -> str:
+    """A JSON number, string or nested lists."""
+    return _nested(_strings(np.asarray(array), precision))
+
+
+def _streamed(array, precision: int | None) -> Iterator[str]:
+    """Nested lists of a streamed array, row by row: brackets open and close where its index rolls over."""
+    lead = array.shape[:-1]
+    index = [0] * len(lead)
+    first = True
+    for chunk in row_chunks(array, column=False):
+        pieces = []
+        for line in _strings(chunk, precision).tolist():
+            opens = next((n for n, i in enumerate(reversed(index)) if i != 0), len(index))
+            pieces.append(("" if first else ",") + "[" * opens + "[" + ",".join(line) + "]")
+            first = False
+            closes = 0
+            for d in reversed(range(len(lead))):  # advance the row index like an odometer
+                index[d] += 1
+                if index[d] < lead[d]:
+                    break
+                index[d] = 0
+                closes += 1
+            pieces.append("]" * closes)
+        yield "".join(pieces)
+
+
+def json_lines(result, precision: int | None, label: str | None = None) -> Iterator[str]:
+    """One JSON object on one line, so a batch's results make JSON lines (each with its ``source``)."""
+    import json
+
+    yield "{" if label is None else f'{{"source": {json.dumps(label)}, '
+    for position, (name, value) in enumerate(result.arrays.items()):
+        yield ("" if position == 0 else ", ") + f"{json.dumps(name)}: "
+        if hasattr(value, "blocks"):
+            yield from _streamed(value, precision)
+        else:
+            yield json_value(value, precision)
+    if result.classes is not None:
+        yield f', "classes": {json.dumps(result.classes)}'
+    yield "}\n"
+
+
+def write(result, stream: TextIO, precision: int | None, label: str | None) -> None:
+    """Every named array, scalar and the class names as one JSON object."""
+    for chunk in json_lines(result, precision, label):
+        stream.write(chunk)
+
+
+FORMATS = (
+    Format("json", (".json",), binary=False, read=read, write=write, sniff=looks_like_json),
+    # JSON lines are read as rows; a batch writes them as JSON (itself JSON lines across a batch).
+    Format("jsonl", (".jsonl",), binary=False, read=read_lines, batch_output="json"),
+)

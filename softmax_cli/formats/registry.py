@@ -1,0 +1,84 @@
+"""The one table of file formats: extensions, magic, names, in the order they are tried.
+
+Everything that maps a file to a format asks here: reading a file by its
+extension, sniffing standard input, ``-o`` inference, the ``-f`` choices
+(:class:`softmax_cli.render.OutputFormat` is built from :data:`WRITERS`),
+batch output naming, the accepted suffixes, and the README's format table
+(``tests/test_formats.py`` checks that table against :data:`FORMATS`).
+
+Adding a format is one new module, one line here, and its tests::
+
+    # softmax_cli/formats/parquet.py (a docstring saying what it owns, then:)
+    def read(source, key, preferred):
+        import pyarrow.parquet  # optional libraries are imported only when used
+        ...                     # -> (array, class names or None)
+
+    FORMATS = (Format("parquet", (".parquet",), binary=True, read=read, magic=b"PAR1"),)
+
+    # here: one more import and one more entry
+    from . import jsonfmt, npy, npz, parquet, text
+    FORMATS = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS, *parquet.FORMATS)
+
+    # tests/test_format_parquet.py: files made by pyarrow itself; and a README
+    # table row (tests/test_formats.py fails until it is there).
+
+Every module listed here is loaded on every start-up, so a format module
+imports only NumPy and this package at its top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import jsonfmt, npy, npz, text
+from .base import Format, Source
+
+# The order is the order standard input is sniffed in (magic bytes first) and
+# suffixes are listed in messages.
+FORMATS: tuple[Format, ...] = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS)
+
+# Standard input matching no magic and no sniff is delimited text of any separator.
+STDIN_FALLBACK = "txt"
+
+SUFFIXES: tuple[str, ...] = tuple(suffix for fmt in FORMATS for suffix in fmt.extensions)
+
+# The formats a result can be written in: text ones first, the order of the -f choices.
+WRITERS: tuple[Format, ...] = tuple(sorted((fmt for fmt in FORMATS if fmt.write), key=lambda fmt: fmt.binary))
+
+_BY_NAME = {fmt.name: fmt for fmt in FORMATS}
+_BY_SUFFIX = {suffix: fmt for fmt in FORMATS for suffix in fmt.extensions}
+
+
+def named(name: str) -> Format:
+    """The format called ``name`` (an ``-f`` choice other than ``table``)."""
+    return _BY_NAME[name]
+
+
+def by_suffix(path: str | Path) -> Format | None:
+    """The format a file's extension (any case) says, or None."""
+    return _BY_SUFFIX.get(Path(path).suffix.lower())
+
+
+def sniff(source: Source) -> Format:
+    """Standard input's format by its content: magic bytes, then content tests, else delimited text."""
+    for fmt in FORMATS:  # magic first, so binary data is never decoded as text
+        if fmt.magic is not None and source.data.startswith(fmt.magic):
+            return fmt
+    for fmt in FORMATS:
+        if fmt.sniff is not None and fmt.sniff(source):
+            return fmt
+    return named(STDIN_FALLBACK)
+
+
+def output_for_path(path: str | Path) -> Format | None:
+    """The format ``-o PATH`` is written in: the one its extension names, if we write it."""
+    fmt = by_suffix(path)
+    return fmt if fmt is not None and fmt.write is not None else None
+
+
+def batch_output(path: str | Path) -> Format | None:
+    """The format a batch writes for input ``path`` without ``-f``: its own, or the nearest we write."""
+    fmt = by_suffix(path)
+    if fmt is None:
+        return None
+    return named(fmt.batch_output) if fmt.batch_output else output_for_path(path)
