@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, SoftmaxError, UsageError
 from .inputs import SUFFIXES, Loaded, is_number_text
+from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
 
@@ -31,18 +31,6 @@ FORMAT_OF_SUFFIX = {
     ".json": OutputFormat.json,
     ".jsonl": OutputFormat.json,
 }
-
-
-@dataclass
-class Outputs:
-    """The output options every command shares."""
-
-    fmt: OutputFormat | None
-    output: Path | None
-    out_dir: Path | None
-    force: bool
-    precision: int | None
-    keep_going: bool
 
 
 def batch_sources(inputs: list[str] | None) -> list[str] | None:
