@@ -115,3 +115,15 @@ def test_options_of_every_group_are_parsed(cli):
     assert completed.returncode == 0, completed.stderr
     # Column 0: softmax of (1, 2); column 1 is all -inf, so NaN.
     assert completed.stdout.split() == ["0.27,nan", "0.73,nan"]
+
+
+@pytest.mark.parametrize("command", sorted(SHARED))
+def test_examples_are_whole_command_lines(cli, command):
+    lines = cli(command, "--help").stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() in ("Example:", "Examples:")) + 1
+    examples = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        examples.append(line.strip())
+    assert examples and all(example.startswith(f"softmax {command} ") for example in examples), examples

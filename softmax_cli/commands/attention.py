@@ -35,7 +35,10 @@ def attention(
 
     Without --weights the (L, S) score matrix is never held (online softmax over key blocks).
     A query row that can attend no key gives zeros (--masked-rows zero, the default, as torch).
-    Example: softmax attention sample_data/attention.npz --causal
+
+    \b
+    Example:
+      softmax attention sample_data/attention.npz --causal
     """
     (q, k, v), bias = load_attention_operands(inputs, mask)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])

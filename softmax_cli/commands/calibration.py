@@ -40,7 +40,10 @@ def temperature_sweep(
     """Probabilities, entropy and confidence across temperatures; with labels NLL, accuracy and ECE.
 
     --fit finds the temperature that minimises NLL (temperature scaling, Guo et al. 2017).
-    Example: softmax temperature-sweep sample_data/digits_val.npz --labels sample_data/digits_val.npz --fit
+
+    \b
+    Example:
+      softmax temperature-sweep sample_data/digits_val.npz --labels sample_data/digits_val.npz --fit
     """
     if fit and labels is None:
         raise UsageError("--fit needs --labels")

@@ -49,7 +49,10 @@ def loss(
 
     Labels of the logits' shape without the class axis are class indices;
     labels of the logits' full shape are target distributions (one-hot or soft).
-    Example: softmax loss sample_data/logits.csv --labels sample_data/labels.txt
+
+    \b
+    Example:
+      softmax loss sample_data/logits.csv --labels sample_data/labels.txt
     """
     axis = source.axis
     truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0")
@@ -88,7 +91,10 @@ def grad(
 
     With --upstream G instead: the softmax vector-Jacobian product s * (g - sum(g s)),
     or with --log log-softmax's g - s sum(g).
-    Example: softmax grad 2 1 0.1 --labels 0
+
+    \b
+    Example:
+      softmax grad 2 1 0.1 --labels 0
     """
     axis, masked_rows = source.axis, source.masked_rows
     if upstream is not None:

@@ -12,7 +12,11 @@ from . import logits_loader
 def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
-    Example: softmax probs 3 2 1;  softmax probs logits.csv -f json;  softmax probs runs/*.npy --out-dir probs/
+    \b
+    Examples:
+      softmax probs 3 2 1
+      softmax probs logits.csv -f json
+      softmax probs runs/*.npy --out-dir probs/
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows.value)
@@ -43,7 +47,10 @@ def jacobian(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxIn
     With --log, log-softmax's Jacobian I - 1 s^T.
     Outputs above 1 GiB are refused unless written as .npy to a file, which is
     then filled row by row through a memory map.
-    Example: softmax jacobian 1 2 3 --classes a,b,c
+
+    \b
+    Example:
+      softmax jacobian 1 2 3 --classes a,b,c
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows.value)

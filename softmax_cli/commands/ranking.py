@@ -28,7 +28,10 @@ def topk(
     """The k most probable classes per row, highest first, ties to the lower index.
 
     With --labels, also top-1 and top-k accuracy.
-    Example: softmax topk sample_data/logits.csv -k 2
+
+    \b
+    Example:
+      softmax topk sample_data/logits.csv -k 2
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
