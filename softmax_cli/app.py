@@ -19,6 +19,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import SoftmaxError, UsageError
+from .options import PANELS
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
 # is data, never an option, even though it begins with '-'.
@@ -101,6 +102,28 @@ class SoftmaxCommand(TyperCommand):
             return super().parse_args(ctx, separate_numbers(list(args), value_options))
         except _ParserError as error:
             _exit_with(_from_parser(error, ctx))
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The summary line in ``softmax --help``: the docstring's first paragraph, whole (Click cuts it)."""
+        return " ".join((self.help or "").split("\n\n")[0].split())
+
+    def format_options(self, ctx, formatter) -> None:
+        """Arguments, then options under their panels in the order of ``PANELS``, then the rest.
+
+        Typer draws ``rich_help_panel`` only with Rich markup, which the app leaves
+        off so that help and every command start without importing Rich.
+        """
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                title = "Arguments" if param.param_type_name == "argument" else (
+                    getattr(param, "rich_help_panel", None) or "Options")
+                sections.setdefault(title, []).append(record)
+        order = ("Arguments", *PANELS, "Options")
+        for title in sorted(sections, key=lambda t: order.index(t) if t in order else len(order)):
+            with formatter.section(title):
+                formatter.write_dl(sections[title])
 
     def invoke(self, ctx):
         try:

@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, SoftmaxError, UsageError
 from .formats.registry import SUFFIXES, batch_output
 from .inputs import Loaded, is_number_text
+from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
-
-
-@dataclass
-class Outputs:
-    """The output options every command shares."""
-
-    fmt: OutputFormat | None
-    output: Path | None
-    out_dir: Path | None
-    force: bool
-    precision: int | None
-    keep_going: bool
 
 
 def batch_sources(inputs: list[str] | None) -> list[str] | None:

@@ -2,7 +2,7 @@
 
 Core and input code raise these where a problem is found; the command layer
 turns them into one ``error: ...`` line and the contract's exit status in a
-single place (``softmax_cli.cli.SoftmaxCommand.invoke``).
+single place (``softmax_cli.app.SoftmaxCommand.invoke``).
 """
 
 from __future__ import annotations

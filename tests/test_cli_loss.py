@@ -530,14 +530,14 @@ def test_jacobian_json_carries_classes(cli):
 
 
 def test_jacobian_large_output_refused_unless_npy_file(cli, tmp_path, monkeypatch):
-    import softmax_cli.cli
+    import softmax_cli.commands.probs
 
     rng = np.random.default_rng(6)
     z = rng.normal(size=(6, 4)).astype(np.float32)
     np.save(tmp_path / "z.npy", z)
     small = loads(cli("jacobian", tmp_path / "z.npy", "-f", "json"))["jacobian"]
 
-    monkeypatch.setattr(softmax_cli.cli, "JACOBIAN_MEMORY_LIMIT", 64)
+    monkeypatch.setattr(softmax_cli.commands.probs, "JACOBIAN_MEMORY_LIMIT", 64)
     refused = cli("jacobian", tmp_path / "z.npy", "-f", "json")
     line = assert_one_error_line(refused)
     assert ".npy" in line

@@ -1,0 +1,135 @@
+"""``softmax loss`` and ``softmax grad``: cross-entropy against labels and its gradient (or a softmax VJP)."""
+
+from __future__ import annotations
+
+import numpy as np
+import typer
+
+from .. import batch, core, render, stream
+from ..errors import GateFailed, UsageError
+from ..inputs import load_option_array
+from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SoftmaxInput
+from ..result import Result
+from . import logits_loader, warn
+
+
+def _required(value, option: str, example: str):
+    if value is None:
+        raise UsageError(f"{option} is required; for example: {example}")
+    return value
+
+
+def _warn_unnormalised(rows: np.ndarray) -> None:
+    if len(rows):
+        shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        warn(f"{len(rows)} target row(s) do not sum to 1 (rows {shown}); computed as given")
+
+
+def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str):
+    """The labels (indices or distributions), the core's loss options, and the files read for them."""
+    truth = load_option_array(_required(criterion.labels, "--labels", example), "--labels", "labels")
+    weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
+    options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction.value,
+                   label_smoothing=criterion.label_smoothing, temperature=source.temperature,
+                   from_probs=criterion.from_probs, eps=criterion.eps, masked_rows=source.masked_rows.value,
+                   weights=None if weights is None else weights.array)
+    return truth, options, truth.paths + (weights.paths if weights else [])
+
+
+def loss(
+    inputs: InputsArg = None,
+    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X.",
+                                   show_default=False, rich_help_panel=GATES),
+    *,
+    criterion: LossOptions,
+    source: SoftmaxInput,
+    outputs: BatchOutput,
+) -> None:
+    """Cross-entropy of logits against --labels, as torch.nn.functional.cross_entropy.
+
+    Labels of the logits' shape without the class axis are class indices;
+    labels of the logits' full shape are target distributions (one-hot or soft).
+
+    \b
+    Example:
+      softmax loss sample_data/logits.csv --labels sample_data/labels.txt
+    """
+    axis = source.axis
+    truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0")
+
+    def one(logits, sink: render.Sink) -> None:
+        rows = stream.npy_rows(logits, axis)
+        if rows is not None:
+            terms = stream.cross_entropy_terms(rows, truth.array, **options)
+        else:
+            terms = core.cross_entropy_terms(logits.array, truth.array, axis=axis, **options)
+        _warn_unnormalised(terms.unnormalised_rows)
+        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
+        render.write(Result(arrays, classes=logits.classes, column=True, layout="loss"), sink)
+        if max_loss is not None:
+            # With --reduction none the gate holds every row to the bound.
+            worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
+            if not worst <= max_loss:
+                what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
+                raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
+
+    batch.run(inputs, outputs, logits_loader(source), one, side_paths)
+
+
+def grad(
+    inputs: InputsArg = None,
+    upstream: str = typer.Option(None, "--upstream", help="Upstream gradient G (logits' shape): give the softmax "
+                                 "vector-Jacobian product instead of the loss gradient.", show_default=False,
+                                 rich_help_panel=INPUT),
+    log: LogOpt = False,
+    *,
+    criterion: LossOptions,
+    source: SoftmaxInput,
+    outputs: BatchOutput,
+) -> None:
+    """Gradient of the loss that `softmax loss` computes (same options) with respect to the logits.
+
+    With --upstream G instead: the softmax vector-Jacobian product s * (g - sum(g s)),
+    or with --log log-softmax's g - s sum(g).
+
+    \b
+    Example:
+      softmax grad 2 1 0.1 --labels 0
+    """
+    axis, masked_rows = source.axis, source.masked_rows
+    if upstream is not None:
+        if criterion.labels is not None:
+            raise UsageError("give --labels (loss gradient) or --upstream (vector-Jacobian product), not both")
+        g = load_option_array(upstream, "--upstream", "upstream")
+
+        def values_of(logits, sink):
+            return core.softmax_vjp(logits.array, g.array, axis=axis, temperature=source.temperature, log=log,
+                                    masked_rows=masked_rows.value)
+
+        side_paths = g.paths
+    else:
+        if log:
+            raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
+        truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0")
+
+        def values_of(logits, sink):
+            if truth.array.shape == logits.array.shape:
+                _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
+            rows = stream.rows_for_output(logits, axis, sink, masked_rows.value) if not criterion.from_probs else None
+            if rows is None:
+                return core.cross_entropy_grad(logits.array, truth.array, axis=axis, **options)
+            per_row = stream.per_row_labels(truth.array, rows)
+            # Every block is scaled by the whole batch's mean denominator.
+            denominator = core.mean_denominator(truth.array, rows.shape, weights=options["weights"],
+                                                ignore_index=criterion.ignore_index)
+            return stream.map_rows(
+                rows, lambda block, at: core.cross_entropy_grad(block, per_row[at], denominator=denominator, **options),
+                core.output_dtype(rows.dtype))
+
+    def one(logits, sink: render.Sink) -> None:
+        values = values_of(logits, sink)
+        class_last = axis in (-1, values.ndim - 1)
+        render.write(Result({"grad": values}, classes=logits.classes,
+                            header=logits.classes if class_last else None), sink)
+
+    batch.run(inputs, outputs, logits_loader(source), one, side_paths)

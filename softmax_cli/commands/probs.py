@@ -1,0 +1,71 @@
+"""``softmax probs`` and ``softmax jacobian``: the softmax itself and its Jacobian, row by row."""
+
+from __future__ import annotations
+
+from .. import batch, core, render, stream
+from ..errors import UsageError
+from ..options import BatchOutput, InputsArg, LogOpt, SoftmaxInput
+from ..result import Result
+from . import logits_loader
+
+
+def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
+    """Softmax probabilities (or --log log-probabilities) of the logits.
+
+    \b
+    Examples:
+      softmax probs 3 2 1
+      softmax probs logits.csv -f json
+      softmax probs runs/*.npy --out-dir probs/
+    """
+    axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
+    options = dict(temperature=temperature, masked_rows=masked_rows.value)
+    function = core.log_softmax if log else core.softmax
+
+    def one(logits, sink: render.Sink) -> None:
+        rows = stream.rows_for_output(logits, axis, sink, masked_rows.value)
+        if rows is not None:
+            values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
+        else:
+            values = function(logits.array, axis=axis, **options)
+        class_last = axis in (-1, values.ndim - 1)
+        tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
+        display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
+        render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes,
+                            header=logits.classes if class_last else None,
+                            layout="distribution" if class_last else "grid", display=display), sink)
+
+    batch.run(inputs, outputs, logits_loader(source), one)
+
+
+JACOBIAN_MEMORY_LIMIT = 1 << 30
+
+
+def jacobian(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
+    """Per-row Jacobian of softmax, diag(s) - s s^T, of shape (..., C, C).
+
+    With --log, log-softmax's Jacobian I - 1 s^T.
+    Outputs above 1 GiB are refused unless written as .npy to a file, which is
+    then filled row by row through a memory map.
+
+    \b
+    Example:
+      softmax jacobian 1 2 3 --classes a,b,c
+    """
+    axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
+    options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows.value)
+
+    def one(logits, sink: render.Sink) -> None:
+        size = core.jacobian_nbytes(logits.array.shape, logits.array.dtype, axis)
+        if size > JACOBIAN_MEMORY_LIMIT:
+            if sink.fmt is not render.OutputFormat.npy or sink.path is None:
+                raise UsageError(f"the Jacobian would take {size / 2**30:.1f} GiB; write it to a file with -o FILE.npy")
+            shape = core.jacobian_shape(logits.array.shape, axis)
+            render.write_npy_in_place(sink, shape, core.output_dtype(logits.array.dtype),
+                                      lambda out: core.softmax_jacobian_into(out, logits.array, **options))
+            return
+        values = core.softmax_jacobian(logits.array, **options)
+        render.write(Result({"jacobian": values}, classes=logits.classes, header=logits.classes,
+                            layout="jacobian"), sink)
+
+    batch.run(inputs, outputs, logits_loader(source), one)

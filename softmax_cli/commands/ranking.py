@@ -1,0 +1,61 @@
+"""``softmax topk``: the most probable classes per row, and top-k accuracy against labels (a CI gate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import typer
+
+from .. import batch, core, render, stream
+from ..errors import GateFailed, UsageError
+from ..inputs import load_option_array
+from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, SoftmaxInput
+from ..result import Result
+from . import logits_loader
+
+
+def topk(
+    inputs: InputsArg = None,
+    k: int = typer.Option(None, "-k", "--k", help="How many classes per row, 1..C.  [default: min(5, C)]",
+                          show_default=False, rich_help_panel=COMPUTATION),
+    labels: LabelsOpt = None,
+    min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A.",
+                                       show_default=False, rich_help_panel=GATES),
+    ignore_index: IgnoreIndexOpt = -100,
+    *,
+    source: SoftmaxInput,
+    outputs: BatchOutput,
+) -> None:
+    """The k most probable classes per row, highest first, ties to the lower index.
+
+    With --labels, also top-1 and top-k accuracy.
+
+    \b
+    Example:
+      softmax topk sample_data/logits.csv -k 2
+    """
+    axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
+    truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
+    if min_accuracy is not None and truth is None:
+        raise UsageError("--min-accuracy needs --labels")
+
+    def one(logits, sink: render.Sink) -> None:
+        n_classes = logits.array.shape[axis]
+        options = dict(k=min(5, n_classes) if k is None else k, temperature=temperature,
+                       masked_rows=masked_rows.value)
+        rows = stream.npy_rows(logits, axis)
+        if rows is not None:
+            indices, top_probs = stream.topk(rows, **options)
+        else:
+            indices, top_probs = core.topk(logits.array, axis=axis, **options)
+        arrays = {"indices": indices, "probs": top_probs}
+        if truth is not None:
+            top1, top_k = core.topk_accuracy(indices, truth.array, ignore_index, num_classes=n_classes)
+            arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
+        if logits.classes is not None:
+            arrays["names"] = np.asarray(logits.classes)[indices]
+        render.write(Result(arrays, classes=logits.classes, layout="topk"), sink)
+        if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
+            raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
+                             f"< --min-accuracy {min_accuracy:g}")
+
+    batch.run(inputs, outputs, logits_loader(source), one, truth.paths if truth else ())
