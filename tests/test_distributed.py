@@ -18,7 +18,7 @@ pytest.importorskip("distributed")
 
 from softmax_cli import core  # noqa: E402
 from softmax_cli.distributed import (  # noqa: E402
-    Engine, ExactSum, Run, connect, cross_entropy_terms, expand_sources, expected_calibration_error, fit_temperature,
+    Engine, ExactSum, Run, connect, cross_entropy_terms, dashboard_link, expand_sources, expected_calibration_error, fit_temperature,
     map_to_npy, scheduler_address, topk,
 )
 from softmax_cli.errors import InputError, UsageError  # noqa: E402
@@ -218,3 +218,32 @@ def test_scheduler_comes_from_the_option_then_the_environment(monkeypatch):
         with pytest.raises(UsageError):
             with connect(bad):
                 pass
+
+
+def test_a_shard_gone_after_planning_is_retried_then_an_input_error_naming_it(client, data, tmp_path):
+    for name in ("a.npy", "b.npy"):
+        np.save(tmp_path / name, data["logits"][:50])
+    run = _run(client, [tmp_path / "a.npy", tmp_path / "b.npy"])
+    (tmp_path / "b.npy").unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"cannot read it.*b\.npy, rows 0\.\.49"):
+        map_to_npy(run, "softmax", [out / "a.npy", out / "b.npy"])
+    assert list(out.iterdir()) == []
+
+
+def test_progress_follows_every_unit_and_the_dashboard_has_a_link(client, data, tmp_path):
+    done = []
+    run = _run(client, data["shards"], rows_per_unit=100, on_unit_done=done.append)
+    topk(run, 1)
+    assert sorted((u.source_index, u.start) for u in done) == sorted((u.source_index, u.start) for u in run.units)
+    assert dashboard_link(client).startswith("http")
+
+
+def test_keep_going_loss_is_the_mean_over_the_shards_that_succeeded(client, data, bad_shards):
+    outcome = cross_entropy_terms(_run(client, bad_shards, keep_going=True), data["labels"])
+    good = np.r_[0:600, 900:1200]
+    expected = core.cross_entropy_terms(data["logits"][good], data["labels"][good])
+    assert [e.where.split(",")[0] for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
+    assert outcome.value.denominator == expected.denominator and outcome.value.correct == expected.correct
+    assert math.isclose(float(outcome.value.loss), float(expected.loss), rel_tol=4 * np.finfo(np.float32).eps)

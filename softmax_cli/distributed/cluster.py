@@ -119,10 +119,12 @@ class Engine:
         added to :attr:`failures` (one per source).
         """
         distributed = __import__("distributed")
-        futures = {
-            self.client.submit(guarded, function, unit, *per_unit_args(unit), retries=self.retries, pure=False):
-                position for position, unit in enumerate(units)
-        }
+        arguments = [per_unit_args(unit) for unit in units]
+        # One map call submits every task in one message; a submit per unit costs a round trip each.
+        submitted = self.client.map(guarded, [function] * len(units), units, *zip(*arguments),
+                                    retries=self.retries, pure=False) if units and arguments[0] \
+            else self.client.map(guarded, [function] * len(units), units, retries=self.retries, pure=False)
+        futures = {future: position for position, future in enumerate(submitted)}
         results: dict[int, Any] = {}
         failed: dict[int, SoftmaxError] = {}
         try:
@@ -131,7 +133,7 @@ class Engine:
                 try:
                     value = future.result()
                 except distributed.KilledWorker:
-                    value = Failure(InputError(f"the workers running it died {self.retries + 1} times",
+                    value = Failure(InputError("the workers running it kept dying (out of memory?)",
                                                where=unit.describe()))
                 except OSError as error:
                     value = Failure(InputError(f"cannot read it: {error.strerror or error}",

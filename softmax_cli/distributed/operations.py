@@ -10,6 +10,7 @@ combine the parts on the client in a way that does not depend on the split.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ from .units import ExactSum, NpyOutput, OutputSlot, Source, Unit, plan_units, re
 
 # Input bytes per unit: large enough that Dask's per-task cost is noise, small
 # enough that a worker holds a few units well inside the streaming memory budget.
-DEFAULT_UNIT_BYTES = 64 << 20
+DEFAULT_UNIT_BYTES = 32 << 20
 
 
 @dataclass
@@ -48,13 +49,17 @@ class Run:
     def n_cols(self) -> int:
         return self.sources[0].n_cols
 
+    def target_rows(self, labels) -> bool:
+        """Whether ``labels`` are target distributions (one row per logits row), not class indices."""
+        labels = np.asarray(labels)
+        return labels.ndim > 1 and labels.size == self.n_rows * self.n_cols
+
     def labels_for(self, labels: np.ndarray | None) -> Callable[[Unit], tuple]:
         """Per-unit arguments: the unit's slice of one label (or target row) per row of the whole run."""
         if labels is None:
             return lambda unit: (None,)
         labels = np.asarray(labels)
-        flat = labels.reshape(self.n_rows, self.n_cols) if labels.size == self.n_rows * self.n_cols \
-            and labels.ndim > 1 else labels.reshape(-1)
+        flat = labels.reshape(self.n_rows, self.n_cols) if self.target_rows(labels) else labels.reshape(-1)
         if flat.shape[0] != self.n_rows:
             raise InputError(f"labels of shape {labels.shape} do not fit {self.n_rows} rows of "
                              f"{self.n_cols} classes (one label or one target row per row)")
@@ -108,8 +113,9 @@ def map_to_npy(run: Run, operation: str, outputs: list[str | os.PathLike], label
         arguments = run.labels_for(labels if operation == "grad" else None)
         done = run.engine.run(run.units, _map_unit,
                               lambda u: (*arguments(u), slots[u.source_index], operation, options))
-        finished = {run.units[position].source_index for position in done}
-        complete = {i for i in finished if all(p in done for p, u in enumerate(run.units) if u.source_index == i)}
+        planned = Counter(unit.source_index for unit in run.units)
+        finished = Counter(run.units[position].source_index for position in done)
+        complete = {i for i in range(len(run.sources)) if finished[i] == planned[i]}
         for index, output in enumerate(files):
             if index in complete:
                 output.commit()
@@ -117,6 +123,16 @@ def map_to_npy(run: Run, operation: str, outputs: list[str | os.PathLike], label
         for output in files:
             output.discard()
     return Outcome([os.fspath(outputs[i]) for i in sorted(complete)], run.engine.failures)
+
+
+def _labels_of_sources(run: Run, labels, kept: list[int]):
+    """The labels of the rows of the sources ``kept`` (all of them when nothing failed)."""
+    if len(kept) == len(run.sources):
+        return labels
+    starts = np.cumsum([0] + [s.n_rows for s in run.sources])
+    flat = np.asarray(labels).reshape(run.n_rows, -1)
+    return np.concatenate([flat[starts[i] : starts[i + 1]] for i in kept]).reshape(
+        (-1, run.n_cols) if run.target_rows(labels) else (-1,))
 
 
 def _mean_denominator(run: Run, labels, options: dict) -> float:
@@ -154,10 +170,15 @@ def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options)
     """
     if reduction not in core.REDUCTIONS:
         raise InputError(f"reduction must be one of {', '.join(core.REDUCTIONS)}, got {reduction!r}")
-    denominator = _mean_denominator(run, labels, options)
+    _mean_denominator(run, labels, options)  # the labels' and weights' errors before any work
     keep_rows = reduction == "none"
-    parts = run.engine.run(run.units, _loss_unit, lambda u: (*run.labels_for(labels)(u), options, keep_rows))
+    arguments = run.labels_for(labels)
+    parts = run.engine.run(run.units, _loss_unit, lambda u: (*arguments(u), options, keep_rows))
     ordered = [parts[p] for p in sorted(parts)]
+    # Under keep_going the mean is over the sources that succeeded.
+    kept = sorted({run.units[p].source_index for p in parts})
+    done = Run(run.engine, [run.sources[i] for i in kept], []) if len(kept) < len(run.sources) else run
+    denominator = _mean_denominator(done, _labels_of_sources(run, labels, kept), options)
     total = sum((p.total for p in ordered), ExactSum())
     correct, counted = sum(p.correct for p in ordered), sum(p.counted for p in ordered)
     dtype = core.output_dtype(run.sources[0].dtype)
@@ -175,8 +196,7 @@ def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options)
         accuracy=correct / counted if counted else float("nan"), correct=correct, counted=counted,
         unnormalised_rows=np.concatenate([p.unnormalised_rows for p in ordered]) if ordered
         else np.empty(0, dtype=np.intp),
-        target_kind="probs" if np.asarray(labels).ndim > 1 and np.asarray(labels).size == run.n_rows * run.n_cols
-        else "index")
+        target_kind="probs" if run.target_rows(labels) else "index")
     return Outcome(terms, run.engine.failures)
 
 
@@ -216,7 +236,8 @@ def expected_calibration_error(run: Run, labels, bins: int = 15, ignore_index: i
     from ..core.calibration import _check_bins
 
     bins = _check_bins(bins)
-    parts = run.engine.run(run.units, _calibration_unit, lambda u: (*run.labels_for(labels)(u), bins, ignore_index))
+    arguments = run.labels_for(labels)
+    parts = run.engine.run(run.units, _calibration_unit, lambda u: (*arguments(u), bins, ignore_index))
     count = np.zeros(bins, dtype=np.int64)
     confidence = [ExactSum() for _ in range(bins)]
     correct = np.zeros(bins, dtype=np.int64)
