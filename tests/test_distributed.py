@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ pytest.importorskip("distributed")
 from softmax_cli import core  # noqa: E402
 from softmax_cli.distributed import (  # noqa: E402
     Engine, ExactSum, Run, connect, cross_entropy_terms, dashboard_link, expand_sources, expected_calibration_error, fit_temperature,
-    map_to_npy, scheduler_address, topk,
+    map_to_npy, scheduler_address, temperature_sweep, topk,
 )
 from softmax_cli.errors import InputError, UsageError  # noqa: E402
 
@@ -247,3 +248,30 @@ def test_keep_going_loss_is_the_mean_over_the_shards_that_succeeded(client, data
     assert [e.where.split(",")[0] for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
     assert outcome.value.denominator == expected.denominator and outcome.value.correct == expected.correct
     assert math.isclose(float(outcome.value.loss), float(expected.loss), rel_tol=4 * np.finfo(np.float32).eps)
+
+
+def _exit_the_worker(unit):
+    os._exit(1)
+
+
+def test_a_unit_that_keeps_killing_its_worker_fails_in_one_line(client, data):
+    cloudpickle = pytest.importorskip("cloudpickle")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    try:
+        run = _run(client, data["root"] / "one.npy", rows_per_unit=1200)
+        with pytest.raises(InputError, match=r"kept dying.*one\.npy, rows 0\.\.1199"):
+            run.engine.run(run.units, _exit_the_worker)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        client.wait_for_workers(2, timeout=60)
+
+
+@pytest.mark.parametrize("with_labels", [True, False])
+def test_temperature_sweep_summaries_equal_the_core(client, data, with_labels):
+    labels = data["labels"] if with_labels else None
+    temperatures = [0.5, 1.0, 3.0]
+    got = temperature_sweep(_run(client, data["shards"], rows_per_unit=130), temperatures, labels).value
+    expected = core.temperature_sweep(data["logits"], temperatures, labels)
+    assert set(got) == set(expected)
+    for name in expected:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-13, atol=0, err_msg=name)

@@ -13,7 +13,7 @@ connects, retries and collects failures per shard (:mod:`.cluster`)::
         map_to_npy(run, "softmax", ["out.npy"])
 """
 
-from .calibration import fit_temperature
+from .calibration import fit_temperature, temperature_sweep
 from .cluster import DEFAULT_RETRIES, SCHEDULER_VARIABLE, Engine, connect, dashboard_link, scheduler_address
 from .operations import DEFAULT_UNIT_BYTES, Outcome, Run, cross_entropy_terms, expected_calibration_error, map_to_npy
 from .operations import topk
@@ -22,5 +22,5 @@ from .units import ExactSum, Source, Unit, expand_sources, plan_units
 __all__ = [
     "DEFAULT_RETRIES", "DEFAULT_UNIT_BYTES", "SCHEDULER_VARIABLE", "Engine", "ExactSum", "Outcome", "Run", "Source",
     "Unit", "connect", "cross_entropy_terms", "dashboard_link", "expand_sources", "expected_calibration_error",
-    "fit_temperature", "map_to_npy", "plan_units", "scheduler_address", "topk",
+    "fit_temperature", "map_to_npy", "plan_units", "scheduler_address", "temperature_sweep", "topk",
 ]

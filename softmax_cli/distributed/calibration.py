@@ -85,6 +85,68 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
     return Outcome(1.0 / solve_beta(derivatives), engine.failures)
 
 
+def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, bins: int, ignore_index: int):
+    """Per temperature: exact sums of entropy and confidence, and with labels of NLL and the ECE bins."""
+    from ..core.calibration import _bin_index, _check_logit_rows, _log_probs, _sweep_labels
+
+    with _located_block(unit):
+        rows = read_rows(unit).astype(np.float64)
+        shape = (unit.source.n_rows, unit.source.n_cols)
+        _check_logit_rows(rows, np.argmax(rows, axis=1), shape, 1, np.arange(rows.shape[0]))
+        labelled = None if labels is None else _sweep_labels(rows, labels, rows.shape, 1, ignore_index)
+    sums = []
+    for t in temperatures:
+        log_p = _log_probs(rows, t)
+        confidence = np.exp(log_p).max(axis=1)
+        at_t = {"entropy": ExactSum.of(core.entropy(rows, axis=1, temperature=t)),
+                "max_prob": ExactSum.of(confidence)}
+        if labelled is not None:
+            kept, flat, correct = labelled
+            index = _bin_index(confidence[kept], bins)
+            at_t.update(nll=ExactSum.of(-log_p[kept, flat]), correct=int(correct.sum()), labelled=kept.size,
+                        bin_confidence=[ExactSum.of(confidence[kept][index == b]) for b in range(bins)],
+                        bin_correct=np.bincount(index, weights=correct, minlength=bins).astype(np.int64))
+        sums.append(at_t)
+    return rows.shape[0], sums
+
+
+def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignore_index: int = -100) -> Outcome:
+    """:func:`core.temperature_sweep`'s summaries over the run, from exact sums: ``value`` is a dict of arrays.
+
+    ``temperatures``, ``entropy`` and ``max_prob``, and with labels ``nll``,
+    ``accuracy`` and ``ece``; not ``probs`` (the core gives it for a single
+    row only, which needs no cluster).
+    """
+    from ..core.calibration import _check_bins, _check_temperatures
+
+    temps, bins = _check_temperatures(temperatures), _check_bins(bins)
+    arguments = run.labels_for(labels)
+    parts = run.engine.run(run.units, _sweep_unit, lambda u: (*arguments(u), temps, bins, ignore_index))
+    ordered = [parts[p] for p in sorted(parts)]
+    n_rows = sum(n for n, _ in ordered)
+    result = {"temperatures": temps}
+    per_t = [[sums[i] for _, sums in ordered] for i in range(temps.size)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name in ("entropy", "max_prob"):
+            result[name] = np.array([sum((s[name] for s in at_t), ExactSum()).value() / n_rows for at_t in per_t])
+        if labels is not None:
+            labelled = sum(s["labelled"] for s in per_t[0]) if per_t else 0
+            result["nll"] = np.array([sum((s["nll"] for s in at_t), ExactSum()).value() / labelled
+                                      if labelled else np.nan for at_t in per_t])
+            result["accuracy"] = np.array([sum(s["correct"] for s in at_t) / labelled if labelled else np.nan
+                                           for at_t in per_t])
+            result["ece"] = np.array([_sweep_ece(at_t, bins, labelled) for at_t in per_t])
+    return Outcome(result, run.engine.failures)
+
+
+def _sweep_ece(at_t: list[dict], bins: int, labelled: int) -> float:
+    if not labelled:
+        return float("nan")
+    confidence = [sum((s["bin_confidence"][b] for s in at_t), ExactSum()).value() for b in range(bins)]
+    correct = sum(s["bin_correct"] for s in at_t)
+    return float(np.abs(correct - np.array(confidence)).sum() / labelled)
+
+
 def solve_beta(derivatives, rtol: float = 1e-13, max_steps: int = 200) -> float:
     """Root of a nondecreasing ``NLL'(β)`` in ``(0, ∞)``, given ``derivatives(β) -> (NLL', NLL'')``.
 
