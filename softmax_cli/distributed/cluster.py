@@ -1,0 +1,155 @@
+"""Connecting to a Dask cluster and running units on it: retries, failures per shard, progress.
+
+``dask.distributed`` is imported here only when a cluster is asked for, so
+the in-process engine never pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError, SoftmaxError, UsageError
+from .units import Unit
+
+SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
+INSTALL_HINT = "pip install 'softmax-toolkit[dask]'"
+# A worker lost mid-task, or an I/O fault, gets this many more attempts before the unit fails.
+DEFAULT_RETRIES = 2
+
+
+def scheduler_address(option: str | None) -> str | None:
+    """The scheduler to use: the option, else ``$SOFTMAX_SCHEDULER``, else None (the in-process engine)."""
+    chosen = option if option else os.environ.get(SCHEDULER_VARIABLE) or None
+    if chosen is not None and not chosen.strip():
+        return None
+    return chosen
+
+
+def _local_workers(address: str) -> int | None:
+    """N for ``local:N``, None for a scheduler address; anything else is a usage error."""
+    if not address.startswith("local:"):
+        if "://" not in address:
+            raise UsageError(f"--scheduler takes local:N or a scheduler address like tcp://host:8786, "
+                             f"got {address!r}")
+        return None
+    count = address.removeprefix("local:")
+    if not count.isdigit() or int(count) < 1:
+        raise UsageError(f"local:N needs a whole number of workers >= 1, got {address!r}")
+    return int(count)
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(f"--scheduler needs Dask: {INSTALL_HINT}") from None
+    return distributed
+
+
+@contextmanager
+def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``address`` (``tcp://host:port`` or ``local:N``), closed on exit.
+
+    ``local:N`` starts a ``LocalCluster`` of N worker processes with one thread
+    each on this machine, and stops it on exit.
+    """
+    workers = _local_workers(address)
+    distributed = _import_distributed()
+    if workers is None:
+        try:
+            client = distributed.Client(address, timeout="10s")
+        except (OSError, TimeoutError) as error:
+            raise UsageError(f"cannot reach the Dask scheduler: {error}", where=address) from None
+        with client:
+            yield client
+        return
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0" if dashboard else None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def dashboard_link(client) -> str | None:
+    """The cluster's dashboard address, to print on standard error (None when it has none)."""
+    return getattr(client, "dashboard_link", None) or None
+
+
+@dataclass
+class Failure:
+    """A unit's input error, returned as a value by the worker: input errors are deterministic, never retried."""
+
+    error: SoftmaxError
+
+
+def guarded(function: Callable, unit: Unit, *args) -> Any:
+    """Run ``function(unit, *args)`` on a worker; an input error comes back located, anything else is raised.
+
+    I/O faults and crashes are raised so that Dask retries the unit elsewhere.
+    """
+    from ..core import set_threads
+
+    # One thread per unit: the cluster's workers are the parallelism.
+    set_threads(1)
+    try:
+        return function(unit, *args)
+    except SoftmaxError as error:
+        return Failure(error.located(unit.source.path))
+
+
+@dataclass
+class Engine:
+    """Runs units on a client: ``retries`` per unit, ``on_unit_done(unit)`` after each, failures by source."""
+
+    client: Any
+    retries: int = DEFAULT_RETRIES
+    keep_going: bool = False
+    on_unit_done: Callable[[Unit], None] | None = None
+    failures: list[SoftmaxError] = field(default_factory=list)
+
+    def run(self, units: Sequence[Unit], function: Callable, per_unit_args: Callable[[Unit], tuple] = lambda u: ()
+            ) -> dict[int, Any]:
+        """``{unit position: result}`` for the units whose source had no failure.
+
+        Without ``keep_going`` the first failure cancels the rest and is raised;
+        with it, a failed source's other results are dropped and its error is
+        added to :attr:`failures` (one per source).
+        """
+        distributed = __import__("distributed")
+        arguments = [per_unit_args(unit) for unit in units]
+        # One map call submits every task in one message; a submit per unit costs a round trip each.
+        submitted = self.client.map(guarded, [function] * len(units), units, *zip(*arguments),
+                                    retries=self.retries, pure=False) if units and arguments[0] \
+            else self.client.map(guarded, [function] * len(units), units, retries=self.retries, pure=False)
+        futures = {future: position for position, future in enumerate(submitted)}
+        results: dict[int, Any] = {}
+        failed: dict[int, SoftmaxError] = {}
+        try:
+            for future in distributed.as_completed(list(futures)):
+                unit = units[futures[future]]
+                try:
+                    value = future.result()
+                except distributed.KilledWorker:
+                    value = Failure(InputError("the workers running it kept dying (out of memory?)",
+                                               where=unit.describe()))
+                except OSError as error:
+                    value = Failure(InputError(f"cannot read it: {error.strerror or error}",
+                                               where=unit.describe()))
+                if isinstance(value, Failure):
+                    if not self.keep_going:
+                        raise value.error
+                    failed.setdefault(unit.source_index, value.error)
+                else:
+                    results[futures[future]] = value
+                if self.on_unit_done is not None:
+                    self.on_unit_done(unit)
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)
+        self.failures.extend(failed[index] for index in sorted(failed))
+        return {position: value for position, value in results.items()
+                if units[position].source_index not in failed}

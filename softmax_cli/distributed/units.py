@@ -1,0 +1,275 @@
+"""Work units of a distributed run: row ranges of ``.npy`` files or Zarr arrays, read by the workers.
+
+A unit names a path and a row range, never the data: each worker reads its
+own rows (``.npy`` through the header offset and ``readinto``, never a
+pickle; Zarr chunk by chunk), so the client sends a few bytes per task and
+the files must sit on storage every worker reaches. Array results are written
+by the workers into one pre-allocated ``.npy`` temporary file per output, at
+their rows' offsets, and put into place by the client (:class:`NpyOutput`).
+
+:class:`ExactSum` makes reductions independent of how the rows were split.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input seen as ``(rows, classes)``: a C-ordered ``.npy`` file or a Zarr array."""
+
+    path: str
+    kind: str  # "npy" or "zarr"
+    shape: tuple[int, ...]
+    dtype: str
+    offset: int = 0  # .npy: where the data starts
+    chunk_rows: int = 1  # rows per Zarr chunk along the first axis (units align to it)
+
+    @property
+    def n_cols(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def n_rows(self) -> int:
+        return int(np.prod(self.shape[:-1], dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Rows ``start:stop`` of ``source`` (flattened rows), which are rows ``first_row...`` of the whole run."""
+
+    source: Source
+    source_index: int
+    start: int
+    stop: int
+    first_row: int
+
+    @property
+    def n_rows(self) -> int:
+        return self.stop - self.start
+
+    def describe(self) -> str:
+        return f"{self.source.path}, rows {self.start}..{self.stop - 1}"
+
+
+def _npy_source(path: Path) -> Source:
+    try:
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported .npy version {version}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                else np.lib.format.read_array_header_2_0
+            header = read_header(file)
+            offset = file.tell()
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read this .npy file: {error}", where=str(path)) from None
+    shape, fortran, dtype = header
+    if dtype.hasobject or dtype.names or dtype.kind not in "fiub":
+        raise InputError(f"cannot use values of dtype {dtype} (pickled or structured data is never loaded)",
+                         where=str(path))
+    if fortran or len(shape) == 0:
+        raise InputError("a distributed run needs a C-ordered array of rows (at least 1-D)", where=str(path))
+    return Source(str(path), "npy", tuple(int(n) for n in shape), dtype.str, offset)
+
+
+def _zarr_source(path: Path) -> Source:
+    try:
+        import zarr
+    except ImportError:
+        raise InputError("reading Zarr arrays needs the zarr extra: pip install 'softmax-toolkit[zarr]'",
+                         where=str(path)) from None
+    try:
+        array = zarr.open_array(str(path), mode="r")
+    except Exception as error:  # zarr raises many types for "not an array here"; name the path and stop
+        raise InputError(f"cannot open this Zarr array: {error}", where=str(path)) from None
+    if array.ndim == 0 or array.dtype.kind not in "fiub":
+        raise InputError(f"cannot use a Zarr array of shape {array.shape} and dtype {array.dtype}", where=str(path))
+    inner = int(np.prod(array.shape[1:-1], dtype=np.int64)) if array.ndim > 1 else 1
+    chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else int(array.shape[0])
+    return Source(str(path), "zarr", tuple(int(n) for n in array.shape), np.dtype(array.dtype).str,
+                  chunk_rows=max(1, chunk_rows))
+
+
+def open_source(path: str | os.PathLike) -> Source:
+    """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
+        return _zarr_source(path)
+    if path.suffix.lower() != ".npy":
+        raise InputError("a distributed run reads .npy files and Zarr arrays", where=str(path))
+    return _npy_source(path)
+
+
+def expand_sources(inputs: list[str | os.PathLike] | str | os.PathLike) -> list[Source]:
+    """Sources of the inputs, in order; a plain directory stands for its ``.npy`` files and Zarr arrays, sorted."""
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Path] = []
+    for entry in map(Path, inputs):
+        is_array_dir = entry.suffix.lower() == ".zarr" or (entry / "zarr.json").exists()
+        if entry.is_dir() and not is_array_dir:
+            members = sorted(p for p in entry.iterdir() if p.suffix.lower() in (".npy", ".zarr"))
+            if not members:
+                raise InputError("the directory holds no .npy file or Zarr array", where=str(entry))
+            paths.extend(members)
+        else:
+            paths.append(entry)
+    sources = [open_source(p) for p in paths]
+    columns = {s.n_cols for s in sources}
+    if len(columns) > 1:
+        raise InputError(f"the shards disagree on the number of classes: {sorted(columns)}",
+                         where=", ".join(s.path for s in sources if s.n_cols != sources[0].n_cols))
+    return sources
+
+
+def plan_units(sources: list[Source], rows_per_unit: int) -> list[Unit]:
+    """Row ranges of about ``rows_per_unit`` rows covering every source in order (Zarr ranges on chunk edges)."""
+    units, first_row = [], 0
+    for index, source in enumerate(sources):
+        step = max(1, rows_per_unit)
+        if source.kind == "zarr":
+            step = max(1, round(step / source.chunk_rows)) * source.chunk_rows
+        for start in range(0, source.n_rows, step):
+            stop = min(source.n_rows, start + step)
+            units.append(Unit(source, index, start, stop, first_row + start))
+        first_row += source.n_rows
+    return units
+
+
+def rows_for_bytes(source: Source, unit_bytes: int) -> int:
+    """How many of the source's rows make about ``unit_bytes`` of input."""
+    return max(1, unit_bytes // max(1, source.n_cols * np.dtype(source.dtype).itemsize))
+
+
+def read_rows(unit: Unit) -> np.ndarray:
+    """The unit's rows as a ``(rows, classes)`` array, read by the calling worker."""
+    source = unit.source
+    if source.kind == "zarr":
+        import zarr
+
+        inner = source.n_rows // source.shape[0] if source.shape[0] else 1
+        array = zarr.open_array(source.path, mode="r")
+        block = np.asarray(array[unit.start // inner : unit.stop // inner]) if array.ndim > 1 \
+            else np.asarray(array[:])
+        return block.reshape(unit.n_rows, source.n_cols)
+    dtype = np.dtype(source.dtype)
+    row_bytes = source.n_cols * dtype.itemsize
+    block = np.empty((unit.n_rows, source.n_cols), dtype=dtype)
+    target = memoryview(block.reshape(-1)).cast("B")
+    with open(source.path, "rb", buffering=0) as file:
+        file.seek(source.offset + unit.start * row_bytes)
+        filled = 0
+        while filled < len(target):
+            count = file.readinto(target[filled:])
+            if not count:
+                raise InputError("the .npy file ends before its data does (truncated?)", where=source.path)
+            filled += count
+    return block
+
+
+@dataclass(frozen=True)
+class OutputSlot:
+    """Where a worker writes rows of one output: the temporary file, its data offset and bytes per row."""
+
+    temporary: str
+    offset: int
+    row_bytes: int
+    dtype: str
+
+    def write(self, first_row: int, rows: np.ndarray) -> None:
+        data = np.ascontiguousarray(rows, dtype=np.dtype(self.dtype))
+        with open(self.temporary, "r+b", buffering=0) as file:
+            file.seek(self.offset + first_row * self.row_bytes)
+            view = memoryview(data.reshape(-1)).cast("B")
+            while view:
+                view = view[file.write(view):]
+
+
+class NpyOutput:
+    """A ``.npy`` output made by the workers: header written and space reserved here, renamed into place at the end."""
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path = Path(path)
+        self.temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.part")
+        dtype = np.dtype(dtype)
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        try:
+            with open(self.temporary, "xb") as file:
+                np.lib.format.write_array_header_2_0(file, header) if size >= 2**32 \
+                    else np.lib.format.write_array_header_1_0(file, header)
+                offset = file.tell()
+                if size:
+                    if hasattr(os, "posix_fallocate"):
+                        os.posix_fallocate(file.fileno(), offset, size)
+                    else:
+                        file.truncate(offset + size)
+        except OSError as error:
+            self.discard()
+            raise InputError(f"cannot reserve {size} bytes for the output: {error.strerror}",
+                             where=str(self.path)) from None
+        self.slot = OutputSlot(str(self.temporary), offset, int(shape[-1]) * dtype.itemsize if shape else 0,
+                               dtype.str)
+
+    def commit(self) -> None:
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        self.temporary.unlink(missing_ok=True)
+
+
+class ExactSum:
+    """The exact sum of float64 values, mergeable in any order: an integer count of ``2**-1127``.
+
+    Every finite float64 is an integer multiple of ``2**-1074``; scaling by
+    ``2**1127`` leaves room for the 53 bits of the mantissa, so the sum is a
+    Python integer and :meth:`value` rounds it once (int division is correctly
+    rounded). The total is the same for any split of the values into parts.
+    """
+
+    _SCALE = 1127
+
+    def __init__(self, fixed: int = 0, nan: bool = False, pos_inf: bool = False, neg_inf: bool = False) -> None:
+        self.fixed, self.nan, self.pos_inf, self.neg_inf = fixed, nan, pos_inf, neg_inf
+
+    @classmethod
+    def of(cls, values) -> "ExactSum":
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        finite = np.isfinite(v)
+        total = cls(0, bool(np.isnan(v).any()), bool((v == np.inf).any()), bool((v == -np.inf).any()))
+        v = v[finite & (v != 0)]
+        if v.size == 0:
+            return total
+        fraction, exponent = np.frexp(v)
+        mantissa = (fraction * 2.0**53).astype(np.int64)
+        shift = exponent.astype(np.int64) - 53 + cls._SCALE
+        order = np.argsort(shift, kind="stable")
+        mantissa, shift = mantissa[order], shift[order]
+        starts = np.flatnonzero(np.r_[True, shift[1:] != shift[:-1]])
+        # Split each mantissa into 32-bit halves so int64 sums of up to 2**31 values cannot overflow.
+        high = np.add.reduceat(mantissa >> 32, starts)
+        low = np.add.reduceat(mantissa & 0xFFFFFFFF, starts)
+        total.fixed = sum(((int(h) << 32) + int(lo)) << int(s) for h, lo, s in zip(high, low, shift[starts]))
+        return total
+
+    def __add__(self, other: "ExactSum") -> "ExactSum":
+        return ExactSum(self.fixed + other.fixed, self.nan or other.nan, self.pos_inf or other.pos_inf,
+                        self.neg_inf or other.neg_inf)
+
+    def value(self) -> float:
+        if self.nan or (self.pos_inf and self.neg_inf):
+            return float("nan")
+        if self.pos_inf or self.neg_inf:
+            return float("inf") if self.pos_inf else float("-inf")
+        try:
+            return self.fixed / (1 << self._SCALE)
+        except OverflowError:
+            return float("inf") if self.fixed > 0 else float("-inf")
