@@ -38,8 +38,8 @@ def number_format(values, precision: int | None = None, probability: bool = Fals
 
     Fixed decimals, the same for all: enough for the largest value's four
     significant digits (``--precision N``: N). A nonzero value that would show
-    as zero is written in scientific notation instead, so ``1e-07`` never
-    reads as ``0``. With ``probability`` the decimals grow until no value
+    fewer than two significant digits is written in scientific notation
+    instead, so ``1e-07`` never reads as ``0``. With ``probability`` the decimals grow until no value
     below 1 shows as 1 (``0.9999998``).
     """
     values = np.asarray(values)
@@ -69,12 +69,17 @@ def number_format(values, precision: int | None = None, probability: bool = Fals
             return str(value)
         if scientific:
             return f"{value:.{mantissa}e}"
-        fixed = f"{value:.{decimals}f}"
-        if precision is None and value != 0 and float(fixed) == 0:
-            return f"{value:.1e}"
-        return fixed
+        if precision is None and 0 < abs(value) < 10.0 ** (1 - decimals):
+            return f"{value:.1e}"  # fewer than two significant digits would show, or none
+        return f"{value:.{decimals}f}"
 
     return text
+
+
+def texts(values, precision: int | None = None, probability: bool = False) -> list[str]:
+    """One column's values, in the format chosen for that column."""
+    format_ = number_format(values, precision, probability)
+    return [format_(value) for value in values]
 
 
 def scalar(value, precision: int | None) -> str:

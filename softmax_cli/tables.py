@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .result import Result
-from .tablecells import Column, candidates, fit, more, number_format, scalar, table_width
+from .tablecells import Column, candidates, fit, more, number_format, scalar, table_width, texts
 
 MAX_ROWS = 20
 MAX_HEATMAPS = 4
@@ -96,8 +96,8 @@ def grid(console: Console, title: str, array: np.ndarray, precision: int | None,
         row_labels = [_index_label(index) for index in np.ndindex(array.shape[:-1])][:shown] if array.ndim > 1 else ["0"]
     count = candidates(n_cols, console.width)
     block = matrix[:shown, :count]
-    format_ = number_format(block, precision, probability)
-    data = [Column(names[j] if names is not None else str(j), [format_(v) for v in block[:, j]]) for j in range(count)]
+    data = [Column(names[j] if names is not None else str(j), texts(block[:, j], precision, probability))
+            for j in range(count)]
     after = []
     for key, value in (extra or {}).items():
         value = np.asarray(value).reshape(-1)[:shown]
@@ -197,16 +197,40 @@ def topk(result: Result, console: Console, precision: int | None) -> None:
         n_rows = flat_p.shape[0]
         shown = min(n_rows, MAX_ROWS)
         ranks = candidates(k, console.width // 2)
-        format_ = number_format(flat_p[:shown, :ranks], precision, probability=True)
         format_sum = number_format(mass[:shown], precision)
         groups = [[Column(f"#{r + 1}", list(flat_labels[:shown, r]), justify="left"),
-                   Column(f"p#{r + 1}", [format_(p) for p in flat_p[:shown, r]])] for r in range(ranks)]
+                   Column(f"p#{r + 1}", texts(flat_p[:shown, r], precision, probability=True))] for r in range(ranks)]
         before = [Column("row", [_index_label(i) for i in list(np.ndindex(indices.shape[:-1]))[:shown]], style="dim")]
         after = [Column("sum", [format_sum(m) for m in mass[:shown]], style="cyan")]
-        _draw(console, f"top-{k}", fit(console.width, before, groups, after, "rank", k))
-        _rows_note(console, shown, n_rows)
+        columns = fit(console.width, before, groups, after, "rank", k)
+        if any(column.header == "#1" for column in columns):
+            _draw(console, f"top-{k}", columns)
+            _rows_note(console, shown, n_rows)
+        else:  # not one rank fits beside the row and the sum: a line per row and rank instead
+            _topk_lines(console, k, flat_labels, flat_p, cumulative.reshape(-1, k), before[0].cells, precision)
     renamed = {"top1_accuracy": "top-1 accuracy", "topk_accuracy": f"top-{k} accuracy"}
     scalars(console, {renamed.get(key, key): v for key, v in result.arrays.items() if np.ndim(v) == 0}, precision)
+
+
+def _topk_lines(console: Console, k: int, labels: np.ndarray, probs: np.ndarray, cumulative: np.ndarray,
+                row_labels: list[str], precision: int | None) -> None:
+    n_rows = probs.shape[0]
+    ranks = min(k, MAX_ROWS)
+    shown = min(n_rows, max(1, MAX_ROWS // ranks))
+    format_ = number_format(probs[:shown, :ranks], precision, probability=True)
+    format_sum = number_format(cumulative[:shown, :ranks], precision)
+    lines = [(r, rank) for r in range(shown) for rank in range(ranks)]
+    columns = [Column("row", [row_labels[r] if rank == 0 else "" for r, rank in lines], style="dim"),
+               Column("#", [str(rank + 1) for _, rank in lines]),
+               Column("class", [str(labels[r, rank]) for r, rank in lines], justify="left", wrap=True),
+               Column("p", [format_(probs[r, rank]) for r, rank in lines])]
+    # The running sum is the first thing to go: it is the p above it added up.
+    with_sum = columns + [Column("sum", [format_sum(cumulative[r, rank]) for r, rank in lines], style="cyan")]
+    columns = with_sum if table_width(with_sum) <= console.width else columns
+    _draw(console, f"top-{k}", columns, sections_after=tuple(ranks * (r + 1) - 1 for r in range(shown - 1)))
+    if ranks < k:
+        console.print(Text(f"{more(k - ranks, 'rank')} of each row", style="dim"))
+    _rows_note(console, shown, n_rows)
 
 
 def reliability(console: Console, title: str, bins, precision: int | None) -> None:
@@ -269,8 +293,8 @@ def sweep(result: Result, console: Console, precision: int | None) -> None:
         count = candidates(n_classes, console.width)
         names = result.classes or [str(j) for j in range(n_classes)]
         block = probs[:shown, :count]
-        format_ = number_format(block, precision, probability=True)
-        classes = [Column(f"p({names[j]})", [format_(v) for v in block[:, j]], style="green") for j in range(count)]
+        classes = [Column(f"p({names[j]})", texts(block[:, j], precision, probability=True), style="green")
+                   for j in range(count)]
     format_t = number_format(temperatures[:shown], precision)
     before = [Column("T", [format_t(t) for t in temperatures[:shown]], style="bold")]
     if table_width(before + metrics + classes) <= console.width and len(classes) == n_classes:
@@ -300,8 +324,7 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
     shown_i = min(n_classes, MAX_ROWS)
     matrix = values.reshape(len(rows), n_classes, n_classes)[:shown_rows, :shown_i].reshape(-1, n_classes)
     count = candidates(n_classes, console.width)
-    format_ = number_format(matrix[:, :count], precision)
-    data = [Column(names[j], [format_(v) for v in matrix[:, j]]) for j in range(count)]
+    data = [Column(names[j], texts(matrix[:, j], precision)) for j in range(count)]
     row_cells = [_index_label(rows[r]) if i == 0 else "" for r in range(shown_rows) for i in range(shown_i)]
     before = [Column("row", row_cells, style="dim"), Column("i", [names[i] for _ in range(shown_rows)
                                                                   for i in range(shown_i)], justify="left")]
@@ -318,13 +341,12 @@ def heatmap(console: Console, title: str, matrix: np.ndarray, precision: int | N
     shown = min(n_rows, MAX_ROWS)
     count = candidates(n_cols, console.width)
     block = matrix[:shown, :count]
-    format_ = number_format(block, precision, probability=True)
+    def shaded(values) -> list[Text]:
+        levels = [int(round(255 * (1 - min(max(float(v), 0.0), 1.0)))) if np.isfinite(v) else 255 for v in values]
+        return [Text(text, style=f"black on rgb({level},{level},255)")
+                for text, level in zip(texts(values, precision, probability=True), levels)]
 
-    def cell(value) -> Text:
-        level = int(round(255 * (1 - min(max(float(value), 0.0), 1.0)))) if np.isfinite(value) else 255
-        return Text(format_(value), style=f"black on rgb({level},{level},255)")
-
-    data = [Column(f"k{j}", [cell(v) for v in block[:, j]]) for j in range(count)]
+    data = [Column(f"k{j}", shaded(block[:, j])) for j in range(count)]
     before = [Column("query", [str(i) for i in range(shown)], style="dim")]
     _draw(console, title, fit(console.width, before, _single(data), [], "key", n_cols))
     _rows_note(console, shown, n_rows, "query")
@@ -363,8 +385,13 @@ def console_width(terminal: bool) -> int | None:
     return None if terminal else PIPE_WIDTH
 
 
-def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
-    console = Console(file=stream, force_terminal=terminal, width=console_width(terminal), highlight=False)
+def show(result: Result, console: Console, precision: int | None) -> None:
+    """The result's tables on ``console``, fitted to its width."""
     if result.title:
         console.print(Text(result.title, style="bold"))
     LAYOUTS[result.layout](result, console, precision)
+
+
+def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
+    show(result, Console(file=stream, force_terminal=terminal, width=console_width(terminal), highlight=False),
+         precision)
