@@ -59,6 +59,26 @@ def _rows_note(console: Console, shown: int, total: int, what: str = "row") -> N
         console.print(Text(f"{more(total - shown, what)} of {total}", style="dim"))
 
 
+def _head_and_tail(n: int) -> np.ndarray:
+    """Which rows a table shows: all that fit, else the first and the last MAX_ROWS // 2."""
+    if n <= MAX_ROWS:
+        return np.arange(n)
+    half = MAX_ROWS // 2
+    return np.r_[0:half, n - half:n]
+
+
+def _gap_note(console: Console, rows: np.ndarray, total: int, what: str = "row") -> None:
+    """The rows left out between head and tail, counted and named by range."""
+    if len(rows) < total:
+        first, last = MAX_ROWS // 2, total - MAX_ROWS // 2 - 1
+        console.print(Text(f"{more(total - len(rows), what)} ({first} to {last}) of {total}", style="dim"))
+
+
+def _gap(rows: np.ndarray, total: int) -> tuple[int, ...]:
+    """A rule under the head, where rows were left out."""
+    return (MAX_ROWS // 2 - 1,) if len(rows) < total else ()
+
+
 def _draw(console: Console, title: str | None, columns: list[Column], sections_after: tuple[int, ...] = ()) -> None:
     """Title on its own line (so it wraps at the console's width, not the table's), then the table."""
     if title:
@@ -91,37 +111,39 @@ def grid(console: Console, title: str, array: np.ndarray, precision: int | None,
     """An array as rows × last-axis columns (leading axes flattened into labelled rows)."""
     matrix = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
     n_rows, n_cols = matrix.shape
-    shown = min(n_rows, MAX_ROWS)
+    rows = _head_and_tail(n_rows)
     if row_labels is None:
-        row_labels = [_index_label(index) for index in np.ndindex(array.shape[:-1])][:shown] if array.ndim > 1 else ["0"]
+        labels = [_index_label(np.unravel_index(i, array.shape[:-1])) for i in rows] if array.ndim > 1 else ["0"]
+    else:
+        labels = [row_labels[i] for i in rows]
     count = candidates(n_cols, console.width)
-    block = matrix[:shown, :count]
+    block = matrix[rows, :count]
     data = [Column(names[j] if names is not None else str(j), texts(block[:, j], precision, probability))
             for j in range(count)]
     after = []
     for key, value in (extra or {}).items():
-        value = np.asarray(value).reshape(-1)[:shown]
+        value = np.asarray(value).reshape(-1)[rows]
         format_extra = number_format(value, precision)
         after.append(Column(key, [format_extra(v) for v in value], style="cyan"))
-    before = [Column(corner, row_labels[:shown], style="dim")]
-    _draw(console, title, fit(console.width, before, _single(data), after, what, n_cols))
-    _rows_note(console, shown, n_rows)
+    before = [Column(corner, labels, style="dim")]
+    _draw(console, title, fit(console.width, before, _single(data), after, what, n_cols), _gap(rows, n_rows))
+    _gap_note(console, rows, n_rows)
 
 
 def vector(console: Console, title: str, values: np.ndarray, precision: int | None, labels: list[str] | None = None,
            label_header: str = "index", fractions=None, probability: bool = False) -> None:
     """A 1-D array as one line per entry, with bars when ``fractions`` (0..1) are given."""
     n = values.shape[0]
-    shown = min(n, MAX_ROWS)
-    format_ = number_format(values[:shown], precision, probability)
-    names = [str(labels[i]) if labels is not None else str(i) for i in range(shown)]
+    rows = _head_and_tail(n)
+    format_ = number_format(values[rows], precision, probability)
+    names = [str(labels[i]) if labels is not None else str(i) for i in rows]
     # Names may wrap (a number never does), so a long class name cannot push the values off the line.
     columns = [Column(label_header, names, justify="left", style="bold", wrap=True),
-               Column(title, [format_(v) for v in values[:shown]])]
+               Column(title, [format_(v) for v in values[rows]])]
     if fractions is not None:
-        columns = _bars(console, columns, fractions[:shown])
-    _draw(console, None, columns)
-    _rows_note(console, shown, n)
+        columns = _bars(console, columns, np.asarray(fractions)[rows])
+    _draw(console, None, columns, _gap(rows, n))
+    _gap_note(console, rows, n)
 
 
 def scalars(console: Console, items: dict[str, np.ndarray], precision: int | None) -> None:
@@ -316,7 +338,7 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
     names = result.classes or [str(j) for j in range(n_classes)]
     title = "jacobian (i = output, j = logit)"
     if values.ndim == 2:
-        grid(console, title, values, precision, names, "class", row_labels=names[:MAX_ROWS], corner="i \\ j")
+        grid(console, title, values, precision, names, "class", row_labels=names, corner="i \\ j")
         return
     rows = list(np.ndindex(values.shape[:-2]))
     per_row = max(1, MAX_ROWS // n_classes)
@@ -338,18 +360,18 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
 def heatmap(console: Console, title: str, matrix: np.ndarray, precision: int | None) -> None:
     """A 2-D matrix of weights in [0, 1], each cell shaded by its value where colour is shown."""
     n_rows, n_cols = matrix.shape
-    shown = min(n_rows, MAX_ROWS)
+    rows = _head_and_tail(n_rows)
     count = candidates(n_cols, console.width)
-    block = matrix[:shown, :count]
+    block = matrix[rows, :count]
     def shaded(values) -> list[Text]:
         levels = [int(round(255 * (1 - min(max(float(v), 0.0), 1.0)))) if np.isfinite(v) else 255 for v in values]
         return [Text(text, style=f"black on rgb({level},{level},255)")
                 for text, level in zip(texts(values, precision, probability=True), levels)]
 
     data = [Column(f"k{j}", shaded(block[:, j])) for j in range(count)]
-    before = [Column("query", [str(i) for i in range(shown)], style="dim")]
-    _draw(console, title, fit(console.width, before, _single(data), [], "key", n_cols))
-    _rows_note(console, shown, n_rows, "query")
+    before = [Column("query", [str(i) for i in rows], style="dim")]
+    _draw(console, title, fit(console.width, before, _single(data), [], "key", n_cols), _gap(rows, n_rows))
+    _gap_note(console, rows, n_rows, "query")
 
 
 def attention(result: Result, console: Console, precision: int | None) -> None:
