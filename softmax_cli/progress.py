@@ -36,8 +36,9 @@ class Progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress as Bar, TextColumn
 
-        self._bar = Bar(TextColumn("{task.description}"), BarColumn(), *figures(self.unit),
-                        console=Console(stderr=True), transient=True)
+        # The bar takes what the figures leave, so a narrow terminal shortens the bar, never a number.
+        self._bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=None), *figures(self.unit),
+                        console=Console(stderr=True), transient=True, expand=True)
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=self.total, completed=self.done)
 
@@ -75,6 +76,7 @@ def eta_text(seconds: float | None) -> str:
 def figures(unit: str) -> list:
     """The bar's text columns: count, rate and time left. Imports Rich, so only call when drawing."""
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class Count(ProgressColumn):
@@ -89,4 +91,5 @@ def figures(unit: str) -> list:
         def render(self, task) -> Text:
             return Text(eta_text(None if task.finished else task.time_remaining), style="dim")
 
-    return [Count(), Rate(), TimeLeft()]
+    # Figures never wrap or shrink: when the line is short, the bar gives way.
+    return [figure(table_column=Column(no_wrap=True)) for figure in (Count, Rate, TimeLeft)]

@@ -177,7 +177,6 @@ def generic(result: Result, console: Console, precision: int | None) -> None:
             continue
         names = result.header if key == result.primary_name else None
         if np.ndim(value) == 1:
-            console.print(Text(key, style="bold"))
             vector(console, key, value, precision, names, "class" if names else "index")
         else:
             grid(console, key, value, precision, names, "class" if names else "column")
