@@ -1,4 +1,4 @@
-"""What goes in a table's cells, and which columns fit: per-quantity number formats and width fitting.
+"""What goes in a table's cells, and which rows and columns fit: number formats, bars, width fitting.
 
 A table never cuts or wraps a number. Every column of one quantity shares one
 format chosen from the values shown, and the columns that do not fit the
@@ -25,6 +25,11 @@ EXTRA_DECIMALS = 1
 LARGE, SMALL = 1e7, 1e-4
 # float64 needs 16 decimals to tell 1 - 2**-53 from 1.
 MAX_DECIMALS = 17
+
+# A table shows at most this many rows: the first and the last half of them.
+MAX_ROWS = 20
+BAR_WIDTH = 30
+_EIGHTHS = " ▏▎▍▌▋▊▉"
 
 Formatter = Callable[[object], str]
 
@@ -126,36 +131,75 @@ def table_width(columns: list[Column]) -> int:
     return sum(column.width + 3 for column in columns) + 1
 
 
-def fit(width: int, before: list[Column], groups: list[list[Column]], after: list[Column],
-        what: str | Callable[[int], str], total: int | None = None) -> list[Column]:
-    """``before`` + the leading ``groups`` of columns that fit in ``width`` + a "… N more" column + ``after``.
-
-    A group (a class and its probability, say) is shown whole or not at all.
-    ``total`` counts every group there is (``groups`` may hold only the
-    candidates that could possibly fit); ``what`` names a group, or says from
-    how many are shown what the hidden ones are.
-    """
-    total = len(groups) if total is None else total
-    rows = max((len(column.cells) for column in before + after), default=0)
-    used, shown = table_width(before + after), 0
+def fitting(width: int, fixed: list[Column], groups: list[list[Column]]) -> int:
+    """How many leading ``groups`` fit in ``width`` beside the ``fixed`` columns."""
+    used, shown = table_width(fixed), 0
     for group in groups:
         used += sum(column.width + 3 for column in group)
         if used > width:
             break
         shown += 1
+    return shown
+
+
+def fit(width: int, before: list[Column], groups: list[list[Column]], after: list[Column],
+        what: str | Callable[[int], str], total: int | None = None, also: str = "", give_way: bool = True
+        ) -> list[Column]:
+    """``before`` + the leading ``groups`` of columns that fit in ``width`` + a "… N more" column + ``after``.
+
+    A group (a class and its probability, say) is shown whole or not at all.
+    ``total`` counts every group there is (``groups`` may hold only the
+    candidates that could possibly fit); ``what`` names a group, or says from
+    how many are shown what the hidden ones are. When not one group fits
+    beside ``after``, the ``after`` columns give way (unless not ``give_way``),
+    named in the note.
+    """
+    total = len(groups) if total is None else total
+    rows = max((len(column.cells) for column in before + after), default=0)
+    shown = fitting(width, before + after, groups)
     if shown == total:
         return before + [column for group in groups for column in group] + after
 
     def with_note(count: int) -> list[Column]:
         noun = what(count) if callable(what) else what
-        note = Column(more(total - count, noun), ["…"] * rows, justify="left", style="dim", wrap=True)
+        note = Column(more(total - count, noun) + also, ["…"] * rows, justify="left", style="dim", wrap=True)
         return before + [column for group in groups[:count] for column in group] + [note] + after
 
     while shown > 0 and table_width(with_note(shown)) > width:
         shown -= 1
+    if shown == 0 and after and groups and give_way:
+        alone = fit(width, before, groups, [], what, total, " and " + ", ".join(column.header for column in after))
+        if len(alone) > len(before) + 1:
+            return alone
     return with_note(shown)
 
 
 def candidates(count: int, width: int) -> int:
     """How many data columns are worth formatting: none narrower than one character fits past this."""
     return min(count, max(1, width // 4))
+
+
+def head_and_tail(n: int) -> np.ndarray:
+    """Which rows a table shows: all that fit, else the first and the last MAX_ROWS // 2."""
+    if n <= MAX_ROWS:
+        return np.arange(n)
+    half = MAX_ROWS // 2
+    return np.r_[0:half, n - half:n]
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths."""
+    if not np.isfinite(fraction):
+        return ""
+    eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def line(fraction: float, width: int) -> str:
+    """A thin bar in halves of a cell: the second series of a chart, told apart without colour."""
+    if not np.isfinite(fraction):
+        return ""
+    halves = int(round(min(max(fraction, 0.0), 1.0) * width * 2))
+    full, half = divmod(halves, 2)
+    return "━" * full + ("╸" if half else "")

@@ -16,34 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .result import Result
-from .tablecells import Column, candidates, fit, more, number_format, scalar, table_width, texts
+from .tablecells import (BAR_WIDTH, MAX_ROWS, Column, bar, candidates, fit, fitting, head_and_tail, line, more,
+                         number_format, scalar, table_width, texts)
 
-MAX_ROWS = 20
 MAX_HEATMAPS = 4
-BAR_WIDTH = 30
+SWEEP_TABLES = 3
 # A bar narrower than this says too little to be worth its column.
 MIN_BAR_WIDTH = 6
 # Width of a table written to a pipe or file when COLUMNS does not say.
 PIPE_WIDTH = 100
-_EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def bar(fraction: float, width: int = BAR_WIDTH) -> str:
-    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths."""
-    if not np.isfinite(fraction):
-        return ""
-    eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
-    full, part = divmod(eighths, 8)
-    return "█" * full + (_EIGHTHS[part] if part else "")
-
-
-def line(fraction: float, width: int) -> str:
-    """A thin bar in halves of a cell: the second series of a chart, told apart without colour."""
-    if not np.isfinite(fraction):
-        return ""
-    halves = int(round(min(max(fraction, 0.0), 1.0) * width * 2))
-    full, half = divmod(halves, 2)
-    return "━" * full + ("╸" if half else "")
 
 
 def _in_colour(console: Console) -> bool:
@@ -57,14 +38,6 @@ def _index_label(index: tuple[int, ...]) -> str:
 def _rows_note(console: Console, shown: int, total: int, what: str = "row") -> None:
     if shown < total:
         console.print(Text(f"{more(total - shown, what)} of {total}", style="dim"))
-
-
-def _head_and_tail(n: int) -> np.ndarray:
-    """Which rows a table shows: all that fit, else the first and the last MAX_ROWS // 2."""
-    if n <= MAX_ROWS:
-        return np.arange(n)
-    half = MAX_ROWS // 2
-    return np.r_[0:half, n - half:n]
 
 
 def _gap_note(console: Console, rows: np.ndarray, total: int, what: str = "row") -> None:
@@ -111,7 +84,7 @@ def grid(console: Console, title: str, array: np.ndarray, precision: int | None,
     """An array as rows × last-axis columns (leading axes flattened into labelled rows)."""
     matrix = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
     n_rows, n_cols = matrix.shape
-    rows = _head_and_tail(n_rows)
+    rows = head_and_tail(n_rows)
     if row_labels is None:
         labels = [_index_label(np.unravel_index(i, array.shape[:-1])) for i in rows] if array.ndim > 1 else ["0"]
     else:
@@ -134,7 +107,7 @@ def vector(console: Console, title: str, values: np.ndarray, precision: int | No
            label_header: str = "index", fractions=None, probability: bool = False) -> None:
     """A 1-D array as one line per entry, with bars when ``fractions`` (0..1) are given."""
     n = values.shape[0]
-    rows = _head_and_tail(n)
+    rows = head_and_tail(n)
     format_ = number_format(values[rows], precision, probability)
     names = [str(labels[i]) if labels is not None else str(i) for i in rows]
     # Names may wrap (a number never does), so a long class name cannot push the values off the line.
@@ -223,7 +196,8 @@ def topk(result: Result, console: Console, precision: int | None) -> None:
                    Column(f"p#{r + 1}", texts(flat_p[:shown, r], precision, probability=True))] for r in range(ranks)]
         before = [Column("row", [_index_label(i) for i in list(np.ndindex(indices.shape[:-1]))[:shown]], style="dim")]
         after = [Column("sum", [format_sum(m) for m in mass[:shown]], style="cyan")]
-        columns = fit(console.width, before, groups, after, "rank", k)
+        # Too narrow for one rank beside the sum, the table turns to a line per rank rather than drop the sum.
+        columns = fit(console.width, before, groups, after, "rank", k, give_way=False)
         if any(column.header == "#1" for column in columns):
             _draw(console, f"top-{k}", columns)
             _rows_note(console, shown, n_rows)
@@ -298,7 +272,8 @@ def sweep(result: Result, console: Console, precision: int | None) -> None:
     """One line per temperature; then the fit's summary and the reliability diagrams."""
     arrays = result.arrays
     temperatures = np.asarray(arrays["temperatures"])
-    per_t = [name for name in ("entropy", "max_prob", "nll", "accuracy", "ece") if name in arrays]
+    # What the labels tell (nll, accuracy, ece) first: it is what a sweep with labels is run for.
+    per_t = [name for name in ("nll", "accuracy", "ece", "entropy", "max_prob") if name in arrays]
     probabilities = {"max_prob", "accuracy", "ece"}
     n = temperatures.shape[0]
     shown = min(n, MAX_ROWS)
@@ -318,12 +293,18 @@ def sweep(result: Result, console: Console, precision: int | None) -> None:
                    for j in range(count)]
     format_t = number_format(temperatures[:shown], precision)
     before = [Column("T", [format_t(t) for t in temperatures[:shown]], style="bold")]
-    if table_width(before + metrics + classes) <= console.width and len(classes) == n_classes:
-        _draw(console, "temperature sweep", before + metrics + classes)
-    else:  # the figures and the probabilities each get the whole width
-        _draw(console, "temperature sweep", fit(console.width, before, _single(metrics), [], "column"))
-        if classes:
-            _draw(console, "probabilities", fit(console.width, before, _single(classes), [], "class", n_classes))
+    # A sweep has few rows: columns that do not fit go on in a table below, up to SWEEP_TABLES of them.
+    columns, total, done = metrics + classes, len(metrics) + n_classes, 0
+    for part in range(SWEEP_TABLES):
+        title = "temperature sweep" if part == 0 else None
+        rest = _single(columns[done:])
+        take = max(1, fitting(console.width, before, rest))
+        if done + take >= total or part == SWEEP_TABLES - 1:
+            what = (lambda count, done=done: "class" if done + count >= len(metrics) else "column")
+            _draw(console, title, fit(console.width, before, rest, [], what, total - done))
+            break
+        _draw(console, title, before + columns[done:done + take])
+        done += take
     _rows_note(console, shown, n, "temperature")
     scalars(console, {k: v for k, v in arrays.items() if np.ndim(v) == 0}, precision)
     for title, bins in result.display.items():
@@ -359,7 +340,7 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
 def heatmap(console: Console, title: str, matrix: np.ndarray, precision: int | None) -> None:
     """A 2-D matrix of weights in [0, 1], each cell shaded by its value where colour is shown."""
     n_rows, n_cols = matrix.shape
-    rows = _head_and_tail(n_rows)
+    rows = head_and_tail(n_rows)
     count = candidates(n_cols, console.width)
     block = matrix[rows, :count]
     def shaded(values) -> list[Text]:

@@ -88,7 +88,7 @@ def hidden(header: list[str], what: str) -> int:
     assert len(notes) <= 1
     if not notes:
         return 0
-    match = re.fullmatch(rf"… (\d+) more {what}", notes[0])
+    match = re.fullmatch(rf"… (\d+) more {what}( and .+)?", notes[0])
     assert match, (notes[0], what)
     return int(match.group(1))
 
@@ -110,6 +110,8 @@ def check_matrix(table: dict, matrix: np.ndarray, row_labels: list[str], names: 
     assert len(data) + hidden(header, what) == len(names)
     if hidden(header, what) and data:
         assert_uses_width(table, width, data)
+    for name in extra:
+        assert name in header or name in next(n for n in header if n.startswith("…")), f"{name} dropped silently"
     for cells_ in table["rows"]:
         r = row_labels.index(cells_[0] if label_columns == 1 else cells_[label_columns - 1])
         for j in data:
@@ -329,13 +331,16 @@ def test_sweep_with_labels_and_fit(width):
     display = {"reliability before (T = 1)": reliability_of(p1.max(-1), p1.argmax(-1) == labels, 10)}
     text = render(Result(arrays, column=True, layout="sweep", display=display), width)
     assert_fits(text, width)
-    metrics, diagram = parse(text)
-    names = ["entropy", "max_prob", "nll", "accuracy", "ece"]
-    shown = [name for name in metrics["header"][1:] if not name.startswith("…")]
-    assert shown == names[: len(shown)] and len(shown) + hidden(metrics["header"], "columns") == 5
-    for i, cells_ in enumerate(metrics["rows"]):
-        for name, cell in zip(metrics["header"][1:], cells_[1:]):
-            if name in names:
+    *parts, diagram = parse(text)
+    # What the labels tell first; columns that do not fit continue in a table below, none left out.
+    names = ["nll", "accuracy", "ece", "entropy", "max_prob"]
+    shown = [name for part in parts for name in part["header"][1:]]
+    assert shown == names
+    assert len(parts) == (1 if width >= 80 else 2)
+    for part in parts:
+        for i, cells_ in enumerate(part["rows"]):
+            assert_shows(cells_[0], temperatures[i])
+            for name, cell in zip(part["header"][1:], cells_[1:]):
                 assert_shows(cell, arrays[name][i])
     assert_shows(scalar_lines(text)["fitted_temperature"], 1.2345)
     # The diagram: per bin a confidence line and an accuracy line, told apart by glyph, not colour.
@@ -420,6 +425,20 @@ def test_generic_grid_and_vector(width):
     [table] = parse(vector)
     for cells_ in table["rows"]:
         assert_shows(cells_[1], grad[0, NAMES.index(cells_[0])])
+
+
+def test_a_near_certain_class_widens_its_own_column_and_the_entropy_gives_way_by_name():
+    probs = reference_softmax(BATCH_LOGITS[:4])  # row 0: 0.9999999998 in class 0
+    ent = entropy(probs)
+    text = render(Result({"probs": probs}, layout="distribution", display={"entropy": ent}), 40)
+    assert_fits(text, 40)
+    [table] = parse(text)
+    assert table["header"][:2] == ["row", "0"] and table["rows"][0][1] == "0.9999999998"
+    assert table["header"][-1] == "… 9 more classes and entropy"
+    check_matrix(table, probs, ["0", "1", "2", "3"], [str(j) for j in range(10)], "classes", 40, extra={"entropy": ent})
+    wide = parse(render(Result({"probs": probs}, layout="distribution"), 200))[0]
+    assert len(wide["rows"][0][1]) == 12
+    assert all(len(row[2]) < 12 for row in wide["rows"])  # the other classes keep their own, shorter format
 
 
 def test_headers_are_never_split_mid_word():
