@@ -573,3 +573,20 @@ def test_every_command_fits_columns(files, command, width):
         assert "more classes" not in completed.stdout
     if width == 40 and command in ("probs", "grad", "attention"):
         assert "… " in completed.stdout and " more " in completed.stdout
+
+
+@pytest.mark.parametrize("no_color", ["", "1"])
+def test_reliability_on_a_terminal_with_and_without_colour(monkeypatch, no_color):
+    from conftest import ROOT, in_terminal
+
+    monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setenv("COLUMNS", "60")
+    data = str(ROOT / "sample_data" / "digits_val.npz")
+    completed = in_terminal("temperature-sweep", data, "--labels", data, "--temperatures", "1")
+    assert completed.returncode == 0, completed.stdout
+    text = completed.stdout.decode()
+    coloured = "\x1b[31m" in text and "\x1b[34m" in text
+    assert coloured == (not no_color)
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert "█ confidence" in plain and "━ accuracy" in plain and "━━" in plain
+    assert "red" not in plain and "blue" not in plain
