@@ -34,19 +34,11 @@ class Progress:
 
     def _start(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, ProgressColumn, TextColumn
-        from rich.progress import TimeRemainingColumn
-        from rich.text import Text
+        from rich.progress import BarColumn, Progress as Bar, TextColumn
 
-        unit = self.unit
-
-        class Throughput(ProgressColumn):
-            def render(self, task) -> Text:
-                speed = task.finished_speed or task.speed
-                return Text(f"{speed:,.0f} {unit}/s" if speed else "", style="cyan")
-
-        self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Throughput(),
-                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        # The bar takes what the figures leave, so a narrow terminal shortens the bar, never a number.
+        self._bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=None), *figures(self.unit),
+                        console=Console(stderr=True), transient=True, expand=True)
         self._bar.start()
         self._task = self._bar.add_task(self.description, total=self.total, completed=self.done)
 
@@ -60,3 +52,44 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def count_text(done: int, total: int, unit: str) -> str:
+    """``12,345/1,000,000 rows``: done and total in one unit, with thousands separators."""
+    return f"{done:,}/{total:,} {unit}"
+
+
+def rate_text(speed: float | None, unit: str) -> str:
+    """``52,000 rows/s`` in the unit of the count; nothing before there is a rate."""
+    return f"{speed:,.0f} {unit}/s" if speed else ""
+
+
+def eta_text(seconds: float | None) -> str:
+    """``eta 0:01:05``; nothing (never a ``-:--:--`` placeholder) before there is an estimate."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"eta {hours}:{minutes:02d}:{secs:02d}"
+
+
+def figures(unit: str) -> list:
+    """The bar's text columns: count, rate and time left. Imports Rich, so only call when drawing."""
+    from rich.progress import ProgressColumn
+    from rich.table import Column
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(count_text(int(task.completed), int(task.total or 0), unit), style="green")
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(rate_text(task.finished_speed or task.speed, unit), style="cyan")
+
+    class TimeLeft(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(eta_text(None if task.finished else task.time_remaining), style="dim")
+
+    # Figures never wrap or shrink: when the line is short, the bar gives way.
+    return [figure(table_column=Column(no_wrap=True)) for figure in (Count, Rate, TimeLeft)]

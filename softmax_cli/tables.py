@@ -1,297 +1,357 @@
-"""Rich tables for people. Imported only when a table is drawn.
+"""Rich tables for people, one layout per kind of result. Imported only when a table is drawn.
 
-Large arrays are elided with a visible "… N more rows/columns" note, never
-silently cut.
+Every table fits the console: numbers are never cut or wrapped, and what does
+not fit (columns, rows, heads) is left out as a block with a visible
+"… N more" note, never silently. Cell formats and the fitting live in
+``tablecells``.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .result import Result
+from .tablecells import (BAR_WIDTH, MAX_ROWS, Column, bar, candidates, fit, fitting, head_and_tail, line, more,
+                         number_format, scalar, table_width, texts)
 
-MAX_ROWS = 20
-BAR_WIDTH = 30
-_EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def number(value, precision: int | None) -> str:
-    value = value.item() if hasattr(value, "item") else value
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return str(value)
-    if precision is not None:
-        return f"{value:.{precision}f}"
-    return f"{value:.4g}"
+MAX_HEATMAPS = 4
+SWEEP_TABLES = 3
+# A bar narrower than this says too little to be worth its column.
+MIN_BAR_WIDTH = 6
+# Width of a table written to a pipe or file when COLUMNS does not say.
+PIPE_WIDTH = 100
 
 
-def bar(fraction: float, width: int = BAR_WIDTH) -> str:
-    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells, in eighths."""
-    if not np.isfinite(fraction):
-        return ""
-    eighths = int(round(min(max(fraction, 0.0), 1.0) * width * 8))
-    full, part = divmod(eighths, 8)
-    return "█" * full + (_EIGHTHS[part] if part else "")
+def _in_colour(console: Console) -> bool:
+    return console.color_system is not None and not console.no_color
 
 
-def _row_label(index: tuple[int, ...]) -> str:
-    return str(index[0]) if len(index) == 1 else str(index)
+def _index_label(index: tuple[int, ...]) -> str:
+    return str(index[0]) if len(index) == 1 else ", ".join(map(str, index))
 
 
-def _max_columns(console: Console, label_width: int = 8, cell_width: int = 11) -> int:
-    return max(2, (console.width - label_width) // cell_width)
+def _rows_note(console: Console, shown: int, total: int, what: str = "row") -> None:
+    if shown < total:
+        console.print(Text(f"{more(total - shown, what)} of {total}", style="dim"))
 
 
-def _more(count: int, what: str) -> str:
-    return f"… {count} more {what}{'s' if count != 1 else ''}"
+def _gap_note(console: Console, rows: np.ndarray, total: int, what: str = "row") -> None:
+    """The rows left out between head and tail, counted and named by range."""
+    if len(rows) < total:
+        first, last = MAX_ROWS // 2, total - MAX_ROWS // 2 - 1
+        console.print(Text(f"{more(total - len(rows), what)} ({first} to {last}) of {total}", style="dim"))
 
 
-def _fitting_columns(cells: list[list[str]], names: list[str], room: int) -> int:
-    """How many leading columns fit in ``room`` characters, each as wide as its widest cell."""
-    used = 0
-    for j, name in enumerate(names):
-        width = max([len(name)] + [len(row[j]) for row in cells]) + 3  # padding and border
-        if used + width > room:
-            return max(1, j)
-        used += width
-    return len(names)
+def _gap(rows: np.ndarray, total: int) -> tuple[int, ...]:
+    """A rule under the head, where rows were left out."""
+    return (MAX_ROWS // 2 - 1,) if len(rows) < total else ()
 
 
-def grid(
-    name: str,
-    array: np.ndarray,
-    console: Console,
-    precision: int | None,
-    column_names: list[str] | None = None,
-    extra: dict[str, np.ndarray] | None = None,
-    row_names: list[str] | None = None,
-    corner: str = "row",
-) -> None:
-    """An array as rows × last-axis columns (leading axes flattened into labelled rows).
+def _draw(console: Console, title: str | None, columns: list[Column], sections_after: tuple[int, ...] = ()) -> None:
+    """Title on its own line (so it wraps at the console's width, not the table's), then the table."""
+    if title:
+        console.print(Text(title, style="bold"))
+    table = Table()
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, style=column.style, no_wrap=not column.wrap,
+                         overflow="fold")
+    rows = max((len(column.cells) for column in columns), default=0)
+    for i in range(rows):
+        table.add_row(*(column.cells[i] for column in columns), end_section=i in sections_after)
+    console.print(table)
 
-    As many whole columns are shown as fit the console; the rest are counted
-    in a "… N more columns" column, never cut.
-    """
-    extra = extra or {}
+
+def _single(columns: list[Column]) -> list[list[Column]]:
+    return [[column] for column in columns]
+
+
+def _bars(console: Console, columns: list[Column], fractions, style: str = "green") -> list[Column]:
+    """``columns`` and, when there is room for it, a bar column filling the rest of the width."""
+    width = min(BAR_WIDTH, console.width - table_width(columns) - 3)
+    if width < MIN_BAR_WIDTH:
+        return columns
+    return columns + [Column("", [bar(float(f), width) for f in fractions], justify="left", style=style)]
+
+
+def grid(console: Console, title: str, array: np.ndarray, precision: int | None, names: list[str] | None = None,
+         what: str = "column", probability: bool = False, extra: dict[str, np.ndarray] | None = None,
+         row_labels: list[str] | None = None, corner: str = "row") -> None:
+    """An array as rows × last-axis columns (leading axes flattened into labelled rows)."""
     matrix = array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array.reshape(1, -1)
-    if row_names is not None:
-        labels = row_names
-    else:
-        labels = [_row_label(index) for index in np.ndindex(array.shape[:-1])] if array.ndim > 1 else ["0"]
     n_rows, n_cols = matrix.shape
-    shown_rows = min(n_rows, MAX_ROWS)
-    names = column_names if column_names is not None else [str(j) for j in range(n_cols)]
-    cells = [[number(v, precision) for v in matrix[i]] for i in range(shown_rows)]
-    flat_extra = {key: np.asarray(value).reshape(-1) for key, value in extra.items()}
-    extra_cells = [[number(value[i], precision) for value in flat_extra.values()] for i in range(shown_rows)]
-    label_width = max(len(corner), *(len(labels[i]) for i in range(shown_rows))) + 3
-    extra_width = sum(max([len(k)] + [len(row[j]) for row in extra_cells]) + 3 for j, k in enumerate(flat_extra))
-    room = console.width - 1 - label_width - extra_width
-    shown_cols = _fitting_columns(cells, names, room)
-    if shown_cols < n_cols:  # make room for the "… N more columns" note
-        shown_cols = _fitting_columns(cells, names, room - len(_more(n_cols, "column")) - 3)
-    table = Table(title=name, title_justify="left")
-    table.add_column(corner, style="dim", justify="right", no_wrap=True)
-    for j in range(shown_cols):
-        table.add_column(names[j], justify="right", overflow="fold")
-    if shown_cols < n_cols:
-        table.add_column(_more(n_cols - shown_cols, "column"), style="dim", no_wrap=True)
-    for key in flat_extra:
-        table.add_column(key, justify="right", style="cyan", overflow="fold")
-    for i in range(shown_rows):
-        row = cells[i][:shown_cols] + (["…"] if shown_cols < n_cols else []) + extra_cells[i]
-        table.add_row(labels[i], *row)
-    console.print(table)
-    if n_rows > MAX_ROWS:
-        console.print(f"[dim]{_more(n_rows - MAX_ROWS, 'row')} of {n_rows}[/dim]")
+    rows = head_and_tail(n_rows)
+    if row_labels is None:
+        labels = [_index_label(np.unravel_index(i, array.shape[:-1])) for i in rows] if array.ndim > 1 else ["0"]
+    else:
+        labels = [row_labels[i] for i in rows]
+    count = candidates(n_cols, console.width)
+    block = matrix[rows, :count]
+    data = [Column(names[j] if names is not None else str(j), texts(block[:, j], precision, probability))
+            for j in range(count)]
+    after = []
+    for key, value in (extra or {}).items():
+        value = np.asarray(value).reshape(-1)[rows]
+        format_extra = number_format(value, precision)
+        after.append(Column(key, [format_extra(v) for v in value], style="cyan"))
+    before = [Column(corner, labels, style="dim")]
+    _draw(console, title, fit(console.width, before, _single(data), after, what, n_cols), _gap(rows, n_rows))
+    _gap_note(console, rows, n_rows)
 
 
-def vector(
-    name: str, values: np.ndarray, console: Console, precision: int | None, labels: list[str] | None, fractions=None
-) -> None:
+def vector(console: Console, title: str, values: np.ndarray, precision: int | None, labels: list[str] | None = None,
+           label_header: str = "index", fractions=None, probability: bool = False) -> None:
     """A 1-D array as one line per entry, with bars when ``fractions`` (0..1) are given."""
-    table = Table(title=name, title_justify="left")
-    table.add_column("class" if labels is not None else "index", style="bold")
-    table.add_column(name, justify="right", overflow="fold")
-    if fractions is not None:
-        table.add_column("", style="green")
     n = values.shape[0]
-    for i in range(min(n, MAX_ROWS)):
-        cells = [labels[i] if labels is not None else str(i), number(values[i], precision)]
-        if fractions is not None:
-            cells.append(bar(float(fractions[i])))
-        table.add_row(*cells)
-    console.print(table)
-    if n > MAX_ROWS:
-        console.print(f"[dim]{_more(n - MAX_ROWS, 'row')} of {n}[/dim]")
+    rows = head_and_tail(n)
+    format_ = number_format(values[rows], precision, probability)
+    names = [str(labels[i]) if labels is not None else str(i) for i in rows]
+    # Names may wrap (a number never does), so a long class name cannot push the values off the line.
+    columns = [Column(label_header, names, justify="left", style="bold", wrap=True),
+               Column(title, [format_(v) for v in values[rows]])]
+    if fractions is not None:
+        columns = _bars(console, columns, np.asarray(fractions)[rows])
+    _draw(console, None, columns, _gap(rows, n))
+    _gap_note(console, rows, n)
 
 
-def scalars(items: dict[str, np.ndarray], console: Console, precision: int | None) -> None:
+def scalars(console: Console, items: dict[str, np.ndarray], precision: int | None) -> None:
+    """Single figures as ``name  value`` lines, each in its own format."""
+    if not items:
+        return
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
-    table.add_column(justify="right")
+    table.add_column(justify="right", no_wrap=True)
     for key, value in items.items():
-        table.add_row(key, number(value, precision))
+        table.add_row(key, scalar(value, precision))
     console.print(table)
 
 
 def distribution(result: Result, console: Console, precision: int | None) -> None:
     """Probabilities: one bar per class for a vector, rows × classes for a batch."""
     name, values = result.primary_name, result.primary
+    log = name.startswith("log")
     if values.ndim == 1:
-        fractions = np.exp(values) if name.startswith("log") else values
-        vector(name, values, console, precision, result.classes, fractions.astype(np.float64))
+        fractions = np.exp(values) if log else values
+        vector(console, name, values, precision, result.classes, "class" if result.classes else "index",
+               fractions.astype(np.float64), probability=not log)
     else:
-        grid(name, values, console, precision, result.header, result.display)
+        grid(console, name, values, precision, result.header, "class", probability=not log, extra=result.display)
 
 
 def generic(result: Result, console: Console, precision: int | None) -> None:
-    """Every array in order: scalars together, vectors and matrices as tables."""
-    zero_d = {k: v for k, v in result.arrays.items() if np.ndim(v) == 0}
+    """Every array in order: vectors and matrices as tables, then the scalars together."""
     for key, value in result.arrays.items():
         if np.ndim(value) == 0:
             continue
         names = result.header if key == result.primary_name else None
-        if np.ndim(value) == 1 and names is None:
-            vector(key, value, console, precision, None)
+        if np.ndim(value) == 1:
+            vector(console, key, value, precision, names, "class" if names else "index")
         else:
-            grid(key, value, console, precision, names)
-    if zero_d:
-        scalars(zero_d, console, precision)
+            grid(console, key, value, precision, names, "class" if names else "column")
+    scalars(console, {k: v for k, v in result.arrays.items() if np.ndim(v) == 0}, precision)
 
 
 def loss(result: Result, console: Console, precision: int | None) -> None:
     """The reduced loss and accuracy first, then the per-sample losses (elided for large N)."""
     arrays = result.arrays
-    summary = {k: v for k, v in arrays.items() if np.ndim(v) == 0}
-    scalars(summary, console, precision)
+    scalars(console, {k: v for k, v in arrays.items() if np.ndim(v) == 0}, precision)
     per_sample = np.asarray(arrays["per_sample"])
-    if per_sample.ndim >= 1 and per_sample.size > 1:
-        if per_sample.ndim == 1:
-            vector("per_sample", per_sample, console, precision, None)
-        else:
-            grid("per_sample", per_sample, console, precision)
+    if per_sample.ndim == 1 and per_sample.size > 1:
+        vector(console, "per_sample", per_sample, precision, label_header="sample")
+    elif per_sample.ndim > 1:
+        grid(console, "per_sample", per_sample, precision)
 
 
 def topk(result: Result, console: Console, precision: int | None) -> None:
-    """Ranked classes with their probabilities and the cumulative probability of the k."""
+    """Ranked classes with their probabilities; class names and probabilities in separate columns."""
     indices, probs = result.arrays["indices"], result.arrays["probs"]
     names = result.arrays.get("names")
-    label = (lambda i, at: str(names[at])) if names is not None else (lambda i, at: str(i))
+    labels = np.asarray(names if names is not None else indices).astype(str)
+    k = indices.shape[-1]
     cumulative = np.cumsum(np.asarray(probs, dtype=np.float64), axis=-1)
     if indices.ndim == 1:
-        table = Table(title="top-k", title_justify="left")
-        for column in ("rank", "class", "probability", "cumulative", ""):
-            table.add_column(column, justify="left" if column in ("class", "") else "right")
-        for rank in range(indices.shape[0]):
-            table.add_row(str(rank + 1), label(indices[rank], rank), number(probs[rank], precision),
-                          number(cumulative[rank], precision), bar(float(probs[rank])))
-        console.print(table)
+        shown = min(k, MAX_ROWS)
+        format_ = number_format(probs[:shown], precision, probability=True)
+        # A running sum reaches 1 only up to rounding: it must not ask for sixteen decimals to tell 1 - 1e-16 from 1.
+        format_sum = number_format(cumulative[:shown], precision)
+        columns = [Column("#", [str(r + 1) for r in range(shown)]),
+                   Column("class", list(labels[:shown]), justify="left", wrap=True),
+                   Column("p", [format_(p) for p in probs[:shown]]),
+                   Column("sum", [format_sum(c) for c in cumulative[:shown]])]
+        _draw(console, f"top-{k}", _bars(console, columns, probs[:shown]))
+        _rows_note(console, shown, k, "rank")
     else:
-        k = indices.shape[-1]
-        flat_i = indices.reshape(-1, k)
-        flat_p = probs.reshape(-1, k)
-        flat_names = names.reshape(-1, k) if names is not None else None
-        rows = list(np.ndindex(indices.shape[:-1]))
-        table = Table(title="top-k", title_justify="left")
-        table.add_column("row", style="dim", justify="right")
-        shown = min(k, _max_columns(console, cell_width=16) - 1)
-        for rank in range(shown):
-            table.add_column(f"#{rank + 1}", justify="right")
-        if shown < k:
-            table.add_column(_more(k - shown, "column"), style="dim")
-        table.add_column(f"top-{k} mass", justify="right", style="cyan")
-        for r in range(min(len(rows), MAX_ROWS)):
-            cells = []
-            for rank in range(shown):
-                name = str(flat_names[r, rank]) if flat_names is not None else str(flat_i[r, rank])
-                cells.append(f"{name} {number(flat_p[r, rank], precision)}")
-            if shown < k:
-                cells.append("…")
-            table.add_row(_row_label(rows[r]), *cells, number(cumulative.reshape(-1, k)[r, -1], precision))
-        console.print(table)
-        if len(rows) > MAX_ROWS:
-            console.print(f"[dim]{_more(len(rows) - MAX_ROWS, 'row')} of {len(rows)}[/dim]")
-    accuracy = {k: v for k, v in result.arrays.items() if np.ndim(v) == 0}
-    if accuracy:
-        scalars(accuracy, console, precision)
+        flat_labels, flat_p = labels.reshape(-1, k), probs.reshape(-1, k)
+        mass = cumulative.reshape(-1, k)[:, -1]
+        n_rows = flat_p.shape[0]
+        shown = min(n_rows, MAX_ROWS)
+        ranks = candidates(k, console.width // 2)
+        format_sum = number_format(mass[:shown], precision)
+        groups = [[Column(f"#{r + 1}", list(flat_labels[:shown, r]), justify="left"),
+                   Column(f"p#{r + 1}", texts(flat_p[:shown, r], precision, probability=True))] for r in range(ranks)]
+        before = [Column("row", [_index_label(i) for i in list(np.ndindex(indices.shape[:-1]))[:shown]], style="dim")]
+        after = [Column("sum", [format_sum(m) for m in mass[:shown]], style="cyan")]
+        # Too narrow for one rank beside the sum, the table turns to a line per rank rather than drop the sum.
+        columns = fit(console.width, before, groups, after, "rank", k, give_way=False)
+        if any(column.header == "#1" for column in columns):
+            _draw(console, f"top-{k}", columns)
+            _rows_note(console, shown, n_rows)
+        else:  # not one rank fits beside the row and the sum: a line per row and rank instead
+            _topk_lines(console, k, flat_labels, flat_p, cumulative.reshape(-1, k), before[0].cells, precision)
+    renamed = {"top1_accuracy": "top-1 accuracy", "topk_accuracy": f"top-{k} accuracy"}
+    scalars(console, {renamed.get(key, key): v for key, v in result.arrays.items() if np.ndim(v) == 0}, precision)
 
 
-def reliability(title: str, bins, console: Console, precision: int | None) -> None:
-    """A reliability diagram as a table: per bin its confidence, accuracy and count, as bars."""
-    table = Table(title=title, title_justify="left")
-    for column in ("bin", "count", "confidence", "accuracy", ""):
-        table.add_column(column, justify="left" if column in ("bin", "") else "right")
-    for lower, upper, conf, acc, count in zip(bins.lower, bins.upper, bins.confidence, bins.accuracy, bins.count):
-        if count == 0:
-            continue
-        table.add_row(f"({lower:.2f}, {upper:.2f}]", str(int(count)), number(conf, precision),
-                      number(acc, precision),
-                      f"[red]{bar(float(conf), 20)}[/red]\n[blue]{bar(float(acc), 20)}[/blue]")
+def _topk_lines(console: Console, k: int, labels: np.ndarray, probs: np.ndarray, cumulative: np.ndarray,
+                row_labels: list[str], precision: int | None) -> None:
+    n_rows = probs.shape[0]
+    ranks = min(k, MAX_ROWS)
+    shown = min(n_rows, max(1, MAX_ROWS // ranks))
+    format_ = number_format(probs[:shown, :ranks], precision, probability=True)
+    format_sum = number_format(cumulative[:shown, :ranks], precision)
+    lines = [(r, rank) for r in range(shown) for rank in range(ranks)]
+    columns = [Column("row", [row_labels[r] if rank == 0 else "" for r, rank in lines], style="dim"),
+               Column("#", [str(rank + 1) for _, rank in lines]),
+               Column("class", [str(labels[r, rank]) for r, rank in lines], justify="left", wrap=True),
+               Column("p", [format_(probs[r, rank]) for r, rank in lines])]
+    # The running sum is the first thing to go: it is the p above it added up.
+    with_sum = columns + [Column("sum", [format_sum(cumulative[r, rank]) for r, rank in lines], style="cyan")]
+    columns = with_sum if table_width(with_sum) <= console.width else columns
+    _draw(console, f"top-{k}", columns, sections_after=tuple(ranks * (r + 1) - 1 for r in range(shown - 1)))
+    if ranks < k:
+        console.print(Text(f"{more(k - ranks, 'rank')} of each row", style="dim"))
+    _rows_note(console, shown, n_rows)
+
+
+def reliability(console: Console, title: str, bins, precision: int | None) -> None:
+    """A reliability diagram: per bin its count, and confidence over accuracy, each as a number and a bar.
+
+    The two series differ in glyph (█ and ━), so they stay apart without colour;
+    the header is the legend and names no colour.
+    """
+    kept = [i for i, count in enumerate(bins.count) if count > 0]
+    conf, acc = np.asarray(bins.confidence)[kept], np.asarray(bins.accuracy)[kept]
+    format_ = number_format(np.concatenate([conf, acc]), precision, probability=True)
+    conf_text, acc_text = [format_(v) for v in conf], [format_(v) for v in acc]
+    number_width = max(map(len, conf_text + acc_text), default=1)
+    before = [Column("bin", [f"{bins.lower[i]:.2f}–{bins.upper[i]:.2f}" for i in kept], justify="left"),
+              Column("count", [str(int(bins.count[i])) for i in kept])]
+    legend = "█ confidence\n━ accuracy"
+    room = console.width - table_width(before) - 3 - number_width - 1
+    width = min(20, max(room, len("confidence") + 2 - number_width - 1, 0))
+    colour = _in_colour(console)
+    cells = []
+    for c, a, c_text, a_text in zip(conf, acc, conf_text, acc_text):
+        cell = Text(f"{c_text:>{number_width}} ")
+        cell.append(bar(float(c), width), style="red" if colour else None)
+        cell.append(f"\n{a_text:>{number_width}} ")
+        cell.append(line(float(a), width), style="blue" if colour else None)
+        cells.append(cell)
+    header = Text(legend)
+    if colour:
+        header.stylize("red", 0, 1)
+        header.stylize("blue", legend.index("━"), legend.index("━") + 1)
+    console.print(Text(title, style="bold"))
+    table = Table()
+    for column in before:
+        table.add_column(column.header, justify=column.justify, no_wrap=True)
+    table.add_column(header, justify="left", no_wrap=True)
+    for i, cell in enumerate(cells):
+        table.add_row(before[0].cells[i], before[1].cells[i], cell)
     console.print(table)
-    console.print("[dim]red: confidence, blue: accuracy; empty bins are not shown[/dim]")
+    if len(kept) < len(bins.count):
+        console.print(Text(f"{len(bins.count) - len(kept)} empty bins of {len(bins.count)} not shown", style="dim"))
 
 
 def sweep(result: Result, console: Console, precision: int | None) -> None:
     """One line per temperature; then the fit's summary and the reliability diagrams."""
     arrays = result.arrays
-    per_t = [name for name in ("entropy", "max_prob", "nll", "accuracy", "ece") if name in arrays]
-    table = Table(title="temperature sweep", title_justify="left")
-    table.add_column("T", justify="right", style="bold")
+    temperatures = np.asarray(arrays["temperatures"])
+    # What the labels tell (nll, accuracy, ece) first: it is what a sweep with labels is run for.
+    per_t = [name for name in ("nll", "accuracy", "ece", "entropy", "max_prob") if name in arrays]
+    probabilities = {"max_prob", "accuracy", "ece"}
+    n = temperatures.shape[0]
+    shown = min(n, MAX_ROWS)
+    metrics = []
     for name in per_t:
-        table.add_column(name, justify="right")
+        format_ = number_format(arrays[name][:shown], precision, probability=name in probabilities)
+        metrics.append(Column(name, [format_(v) for v in arrays[name][:shown]]))
     probs = arrays.get("probs")
-    classes = result.classes or ([str(j) for j in range(probs.shape[1])] if probs is not None else [])
-    shown = min(len(classes), max(0, _max_columns(console) - len(per_t) - 1)) if probs is not None else 0
-    for name in classes[:shown]:
-        table.add_column(f"p({name})", justify="right", style="green")
-    for i, t in enumerate(arrays["temperatures"]):
-        cells = [number(arrays[name][i], precision) for name in per_t]
-        cells += [number(v, precision) for v in probs[i, :shown]] if probs is not None else []
-        table.add_row(number(t, None), *cells)
-    console.print(table)
-    if probs is not None and shown < len(classes):
-        console.print(f"[dim]{_more(len(classes) - shown, 'column')} of probabilities[/dim]")
-    fitted = {k: v for k, v in arrays.items() if np.ndim(v) == 0}
-    if fitted:
-        scalars(fitted, console, precision)
+    classes = []
+    n_classes = 0
+    if probs is not None:
+        n_classes = probs.shape[1]
+        count = candidates(n_classes, console.width)
+        names = result.classes or [str(j) for j in range(n_classes)]
+        block = probs[:shown, :count]
+        classes = [Column(f"p({names[j]})", texts(block[:, j], precision, probability=True), style="green")
+                   for j in range(count)]
+    format_t = number_format(temperatures[:shown], precision)
+    before = [Column("T", [format_t(t) for t in temperatures[:shown]], style="bold")]
+    # A sweep has few rows: columns that do not fit go on in a table below, up to SWEEP_TABLES of them.
+    columns, total, done = metrics + classes, len(metrics) + n_classes, 0
+    for part in range(SWEEP_TABLES):
+        title = "temperature sweep" if part == 0 else None
+        rest = _single(columns[done:])
+        take = max(1, fitting(console.width, before, rest))
+        if done + take >= total or part == SWEEP_TABLES - 1:
+            what = (lambda count, done=done: "class" if done + count >= len(metrics) else "column")
+            _draw(console, title, fit(console.width, before, rest, [], what, total - done))
+            break
+        _draw(console, title, before + columns[done:done + take])
+        done += take
+    _rows_note(console, shown, n, "temperature")
+    scalars(console, {k: v for k, v in arrays.items() if np.ndim(v) == 0}, precision)
     for title, bins in result.display.items():
-        reliability(title, bins, console, precision)
+        reliability(console, title, bins, precision)
 
 
 def jacobian(result: Result, console: Console, precision: int | None) -> None:
-    """A single vector's matrix with class names on both axes; batches as labelled rows."""
+    """The matrix of each row: outputs i down, logits j across, class names on both axes when known."""
     values = result.primary
+    n_classes = values.shape[-1]
+    names = result.classes or [str(j) for j in range(n_classes)]
+    title = "jacobian (i = output, j = logit)"
     if values.ndim == 2:
-        names = result.classes or [str(j) for j in range(values.shape[0])]
-        grid("jacobian  d p_i / d z_j", values, console, precision, names, row_names=names, corner="i \\ j")
-    else:
-        grid("jacobian", values, console, precision, result.header)
+        grid(console, title, values, precision, names, "class", row_labels=names, corner="i \\ j")
+        return
+    rows = list(np.ndindex(values.shape[:-2]))
+    per_row = max(1, MAX_ROWS // n_classes)
+    shown_rows = min(len(rows), per_row)
+    shown_i = min(n_classes, MAX_ROWS)
+    matrix = values.reshape(len(rows), n_classes, n_classes)[:shown_rows, :shown_i].reshape(-1, n_classes)
+    count = candidates(n_classes, console.width)
+    data = [Column(names[j], texts(matrix[:, j], precision)) for j in range(count)]
+    row_cells = [_index_label(rows[r]) if i == 0 else "" for r in range(shown_rows) for i in range(shown_i)]
+    before = [Column("row", row_cells, style="dim"), Column("i", [names[i] for _ in range(shown_rows)
+                                                                  for i in range(shown_i)], justify="left")]
+    columns = fit(console.width, before, _single(data), [], "class", n_classes)
+    _draw(console, title, columns, sections_after=tuple(shown_i * (r + 1) - 1 for r in range(shown_rows - 1)))
+    if shown_i < n_classes:
+        console.print(Text(f"{more(n_classes - shown_i, 'output')} i of each row", style="dim"))
+    _rows_note(console, shown_rows, len(rows))
 
 
-MAX_HEATMAPS = 4
-
-
-def heatmap(title: str, matrix: np.ndarray, console: Console, precision: int | None) -> None:
-    """A 2-D matrix of weights in [0, 1], each cell coloured by its value."""
+def heatmap(console: Console, title: str, matrix: np.ndarray, precision: int | None) -> None:
+    """A 2-D matrix of weights in [0, 1], each cell shaded by its value where colour is shown."""
     n_rows, n_cols = matrix.shape
-    shown_cols = min(n_cols, _max_columns(console, label_width=6, cell_width=9))
-    table = Table(title=title, title_justify="left")
-    table.add_column("query", style="dim", justify="right")
-    for j in range(shown_cols):
-        table.add_column(f"k{j}", justify="right")
-    if shown_cols < n_cols:
-        table.add_column(_more(n_cols - shown_cols, "column"), style="dim")
-    for i in range(min(n_rows, MAX_ROWS)):
-        cells = []
-        for value in matrix[i, :shown_cols]:
-            level = int(round(255 * (1 - min(max(float(value), 0.0), 1.0)))) if np.isfinite(value) else 255
-            cells.append(f"[black on rgb({level},{level},255)]{number(value, precision)}[/]")
-        table.add_row(str(i), *cells, *(["…"] if shown_cols < n_cols else []))
-    console.print(table)
-    if n_rows > MAX_ROWS:
-        console.print(f"[dim]{_more(n_rows - MAX_ROWS, 'row')} of {n_rows}[/dim]")
+    rows = head_and_tail(n_rows)
+    count = candidates(n_cols, console.width)
+    block = matrix[rows, :count]
+    def shaded(values) -> list[Text]:
+        levels = [int(round(255 * (1 - min(max(float(v), 0.0), 1.0)))) if np.isfinite(v) else 255 for v in values]
+        return [Text(text, style=f"black on rgb({level},{level},255)")
+                for text, level in zip(texts(values, precision, probability=True), levels)]
+
+    data = [Column(f"k{j}", shaded(block[:, j])) for j in range(count)]
+    before = [Column("query", [str(i) for i in rows], style="dim")]
+    _draw(console, title, fit(console.width, before, _single(data), [], "key", n_cols), _gap(rows, n_rows))
+    _gap_note(console, rows, n_rows, "query")
 
 
 def attention(result: Result, console: Console, precision: int | None) -> None:
@@ -301,11 +361,11 @@ def attention(result: Result, console: Console, precision: int | None) -> None:
         matrices = weights.reshape(-1, *weights.shape[-2:])
         heads = list(np.ndindex(weights.shape[:-2]))
         for n in range(min(len(heads), MAX_HEATMAPS)):
-            where = f" {_row_label(heads[n])}" if heads[n] else ""
-            heatmap(f"weights{where}", matrices[n], console, precision)
+            where = f" {_index_label(heads[n])}" if heads[n] else ""
+            heatmap(console, f"weights{where}", matrices[n], precision)
         if len(heads) > MAX_HEATMAPS:
-            console.print(f"[dim]… {len(heads) - MAX_HEATMAPS} more weight matrices[/dim]")
-    grid("output", result.arrays["output"], console, precision)
+            console.print(Text(f"{more(len(heads) - MAX_HEATMAPS, 'weight matrix')} of {len(heads)}", style="dim"))
+    grid(console, "output", result.arrays["output"], precision)
 
 
 LAYOUTS = {
@@ -319,8 +379,21 @@ LAYOUTS = {
 }
 
 
-def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
-    console = Console(file=stream, force_terminal=terminal, width=None if terminal else 100, highlight=False)
+def console_width(terminal: bool) -> int | None:
+    """COLUMNS when set, else the terminal's width (Rich finds it), else PIPE_WIDTH for a pipe or file."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if terminal else PIPE_WIDTH
+
+
+def show(result: Result, console: Console, precision: int | None) -> None:
+    """The result's tables on ``console``, fitted to its width."""
     if result.title:
-        console.print(f"[bold]{result.title}[/bold]")
+        console.print(Text(result.title, style="bold"))
     LAYOUTS[result.layout](result, console, precision)
+
+
+def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
+    show(result, Console(file=stream, force_terminal=terminal, width=console_width(terminal), highlight=False),
+         precision)

@@ -81,7 +81,8 @@ def test_table_for_a_vector_shows_classes_values_and_bars(cli):
     text = completed.stdout
     for name in CLASSES:
         assert name in text
-    assert "0.6652" in text and "0.2447" in text and "0.09003" in text
+    # One format for the column: four decimals, as the largest value's four significant digits need.
+    assert "0.6652" in text and "0.2447" in text and "0.0900" in text
     assert "█" in text
 
 
@@ -91,7 +92,7 @@ def test_table_for_a_batch_shows_rows_and_class_headers(cli, logits_files):
     header_line = next(line for line in result.stdout.splitlines() if "cat" in line)
     assert "dog" in header_line and "bird" in header_line
     expected = reference_softmax(LOGITS)
-    assert f"{expected[0, 0]:.4g}" in result.stdout and f"{expected[1, 1]:.4g}" in result.stdout
+    assert f"{expected[0, 0]:.4f}" in result.stdout and f"{expected[1, 1]:.4f}" in result.stdout
 
 
 def test_table_is_the_default_on_a_terminal():
@@ -440,11 +441,11 @@ def test_large_batch_table_is_elided_with_notes(cli, tmp_path):
     hidden_rows = int(re.search(r"… (\d+) more rows", note).group(1))
     shown_rows = sum(1 for line in lines if line.startswith("│"))
     assert hidden_rows + shown_rows == 50
-    # Columns: a "… N more columns" header (Rich may wrap it over several header lines).
+    # Columns: a "… N more classes" header (it may wrap, at spaces, over several header lines).
     header = [line for line in lines[: next(i for i, line in enumerate(lines) if line.startswith("┡"))]
               if line.startswith("┃")]
     header_text = " ".join(" ".join(_table_cells(line)) for line in header)
-    assert "more" in header_text and "columns" in header_text
+    assert "more" in header_text and "classes" in header_text
     hidden_columns = int(re.search(r"… (\d+)", header_text).group(1))
     shown_columns = sum(1 for cell in _table_cells(header[-1]) if cell.isdigit())
     assert hidden_columns + shown_columns == 40
