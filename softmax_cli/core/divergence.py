@@ -41,7 +41,7 @@ from ._arrays import _block_origin, as_rows, block_of, check_axis, describe_posi
     row_blocks
 from .crossentropy import _check_probs
 from .ranking import check_labels
-from .softmax import MaskedRowError, MaskedRows, _check_policy, check_temperature, log_softmax
+from .softmax import NARROW_CLASSES, MaskedRowError, MaskedRows, _check_policy, check_temperature, log_softmax
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -151,6 +151,10 @@ def _log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool)
             _check_probs(src, src.shape, 1, 0)
             with np.errstate(divide="ignore"):  # log 0 = -inf is exact
                 src = np.log(src)
+        if src.shape[0] == 1 and src.shape[1] < NARROW_CLASSES:
+            # The core's narrow path sums a lone row pairwise but several rows
+            # in order; as two rows, a row gets the same bits in any block.
+            return log_softmax(np.repeat(src, 2, axis=0), axis=-1, temperature=temperature, masked_rows="zero")[:1]
         return log_softmax(src, axis=-1, temperature=temperature, masked_rows="zero")
     except SoftmaxError as error:
         raise error.located(name) from None
@@ -191,7 +195,8 @@ def _terms_with_zeros(lp, lq, p, q):
     # Where p = 0 the Bregman term is q (its share of sum q - sum p = 0); where
     # only q = 0, P has mass that Q lacks: inf. Where both are 0, nothing.
     kl = np.where(in_p, np.where(in_q, kl, np.inf), np.where(in_q, q, 0))
-    js = np.where(in_p | in_q, js, 0)
+    # Where one side is 0, m is half the other and the class gives exactly (p or q) log 2.
+    js = np.where(in_p, np.where(in_q, js, p * _LN2), np.where(in_q, q * _LN2, 0))
     return kl, js
 
 
