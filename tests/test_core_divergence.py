@@ -10,6 +10,8 @@ in nats by default), ``scipy.stats.entropy`` (which normalises its inputs) and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mpmath
 import numpy as np
 import pytest
@@ -31,6 +33,7 @@ from softmax_cli.errors import InputError, UsageError
 mpmath.mp.dps = 60
 inf = np.inf
 LN2 = float(mpmath.log(2))
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
 
 # --------------------------------------------------------------------------- independent references
@@ -481,3 +484,23 @@ def test_block_split_invariance(ref, height, seed):
     cand = (ref + rng.standard_normal(ref.shape).astype(np.float32)).astype(np.float32)
     labels = rng.integers(0, ref.shape[1], ref.shape[0])
     assert_same_bits(streamed(ref, cand, labels, height), divergence_rows(ref, cand, labels))
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def test_sample_pair_of_an_int8_quantised_model():
+    """sample_data/compare_*.npy: one MLP's logits with float32 and with int8 weights (make_compare_logits.py)."""
+    special = pytest.importorskip("scipy.special")
+    ref, cand = np.load(SAMPLE_DATA / "compare_ref.npy"), np.load(SAMPLE_DATA / "compare_cand.npy")
+    labels = np.load(SAMPLE_DATA / "digits_val_labels.npy")
+    assert ref.dtype == cand.dtype == np.float32 and ref.shape == cand.shape == (len(labels), 10)
+    summary, rows = divergence(ref, cand, labels)
+    lp, lq = special.log_softmax(ref.astype(np.float64), axis=1), special.log_softmax(cand.astype(np.float64), axis=1)
+    kl = special.rel_entr(np.exp(lp), np.exp(lq)).sum(axis=1)
+    np.testing.assert_allclose(rows.kl, kl, rtol=1e-3, atol=1e-10)
+    assert summary.kl_mean == pytest.approx(kl.mean(), rel=1e-4)
+    assert 0 < summary.kl_mean < 1e-3  # quantisation moved the distributions, a little
+    assert summary.top1_agreement == np.mean(ref.argmax(axis=1) == cand.argmax(axis=1))
+    at = np.arange(len(labels))
+    assert summary.ppl_ratio == pytest.approx(np.exp(-lq[at, labels].mean() + lp[at, labels].mean()), rel=1e-6)
