@@ -15,14 +15,13 @@ The reference's softmax is the model's ``predict_proba`` (checked below), so
 the pair is what a "did quantisation change my model?" CI check would see.
 Both files are float32 of shape ``(719, 10)``.
 
-Dev-time dependency: scikit-learn (and NumPy). It is not a run-time
-dependency of ``softmax_cli``; install it in a separate environment::
+Like ``make_digits_logits.py``, whose environment it uses, it needs
+scikit-learn at development time only, not at run time::
 
-    python -m venv /tmp/sk && /tmp/sk/bin/pip install scikit-learn numpy
     /tmp/sk/bin/python sample_data/make_compare_logits.py
 
-Everything is seeded, so the files are reproducible for a given
-scikit-learn version (written with scikit-learn 1.9.1).
+and it is seeded: the files are the same for a given scikit-learn version
+(written with 1.9.1).
 """
 
 from __future__ import annotations
