@@ -1,4 +1,4 @@
-"""core.divergence against independent references, and the laws KL, JS and TV obey.
+"""core.divergence and its summary against independent references, and the laws KL, JS and TV obey.
 
 References: mpmath at 50 digits (written out here from the definitions),
 ``torch.nn.functional.kl_div`` with ``log_target``, ``scipy.special.rel_entr``,
@@ -21,13 +21,8 @@ from hypothesis.extra.numpy import arrays
 
 from softmax_cli.core import MaskedRowError, _arrays
 from softmax_cli.core._arrays import block_of
-from softmax_cli.core.divergence import (
-    QUANTILE_LEVELS,
-    RowDivergence,
-    divergence,
-    divergence_rows,
-    divergence_summary,
-)
+from softmax_cli.core.divergence import RowDivergence, divergence_rows
+from softmax_cli.core.divergence_summary import QUANTILE_LEVELS, divergence, divergence_summary
 from softmax_cli.errors import InputError, UsageError
 
 mpmath.mp.dps = 60
@@ -386,6 +381,13 @@ def test_summary_of_no_labelled_rows_is_nan_and_one_row_has_no_stderr():
     for value in (summary.ppl_ref, summary.ppl_cand, summary.ppl_ratio, summary.dp_mean, summary.dp_rms):
         assert np.isnan(value)
     assert np.isnan(summary.dp_quantiles).all()
+
+
+def test_no_rows_give_an_all_nan_summary_without_warnings():
+    with np.errstate(all="raise"):
+        summary, rows = divergence(np.zeros((0, 5)), np.zeros((0, 5)), np.zeros(0, dtype=int))
+    assert rows.kl.shape == (0,)
+    assert all(np.isnan(value).all() for name, value in summary._asdict().items() if name != "quantile_levels")
 
 
 def test_divergence_is_rows_then_summary():
