@@ -479,6 +479,24 @@ def test_laws(ref, data):
     np.testing.assert_array_equal(same.js, 0.0)
 
 
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 300)),
+              elements=st.one_of(st.floats(-1e4, 1e4, width=32), st.just(-inf))), st.integers(0, 2**32 - 1))
+def test_laws_in_float32(ref, seed):
+    rng = np.random.default_rng(seed)
+    cand = (ref + rng.standard_normal(ref.shape).astype(np.float32) * rng.choice([1e-4, 1e-2, 1.0])).astype(np.float32)
+    if not (has_distribution(ref) and has_distribution(cand)):
+        return
+    rows = divergence_rows(ref, cand)
+    assert rows.kl.dtype == np.float32
+    assert (rows.kl >= 0).all()
+    assert ((rows.js >= 0) & (rows.js <= np.float32(LN2))).all()
+    assert ((rows.tv >= 0) & (rows.tv <= 1)).all()
+    same = divergence_rows(cand, cand.copy())
+    np.testing.assert_array_equal(same.kl, 0.0)
+    np.testing.assert_array_equal(same.tv, 0.0)
+
+
 @settings(max_examples=50, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 30), st.integers(1, 70)), elements=st.floats(-50, 50, width=32)),
        st.integers(1, 30), st.integers(0, 2**32 - 1))
