@@ -142,29 +142,40 @@ def _log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool)
         raise error.located(name) from None
 
 
-def _terms(lp, lq, p, q):
-    """KL and JS per class (see the module docstring): 2-D arrays, summed along rows by the caller.
+# Work arrays of one block, reused from block to block: a fresh 256 KiB array
+# for every step costs more (page faults) than most of the steps themselves.
+_SCRATCH = ("p", "q", "r", "clipped", "e", "u", "mass")
+
+
+def _scratch(height: int, n_classes: int, dtype: np.dtype) -> dict[str, np.ndarray]:
+    arrays = {name: np.empty((height, n_classes), dtype=dtype) for name in _SCRATCH}
+    arrays["beyond"] = np.empty((height, n_classes), dtype=bool)
+    return arrays
+
+
+def _terms(lp, lq, p, q, buf):
+    """KL and JS per class (see the module docstring), in ``buf``: summed along rows by the caller.
 
     Exact where every log-probability is finite; where one is ``-inf`` the KL
     term is NaN or inf (which sends the row to :func:`_zero_classes`).
     """
-    r = lq - lp
+    r = np.subtract(lq, lp, out=buf["r"])
     # Beyond |r| = 80 (a likelihood ratio of e^80) the smaller side's weight is
     # below e^-80 of the larger one's, so clipping changes JS by less than
     # that, and expm1 stays finite even in float32.
-    clipped = np.clip(r, -80, 80)
-    e = np.expm1(clipped)
+    clipped = np.clip(r, -80, 80, out=buf["clipped"])
+    e = np.expm1(clipped, out=buf["e"])
     # JS: with u = log(p/m) = -log1p(e/2) and log(q/m) = u + r, the class's
     # p log(p/m) + q log(q/m) is (p + q) u + q r.
-    u = np.multiply(e, 0.5)
+    u = np.multiply(e, 0.5, out=buf["u"])
     np.log1p(u, out=u)
-    u *= p + q
+    u *= np.add(p, q, out=buf["mass"])
     js = np.multiply(q, clipped, out=clipped)
     js -= u
     # KL: p (e^r - 1 - r); where e was clipped, q - p (1 + r), which cannot overflow.
     kl = np.subtract(e, r, out=e)
     kl *= p
-    beyond = r > 80
+    beyond = np.greater(r, 80, out=buf["beyond"])
     if beyond.any():
         kl[beyond] = q[beyond] - p[beyond] * (1 + r[beyond])
     return kl, js
@@ -207,8 +218,10 @@ def _overwrite_masked(figures: dict, masked_p, masked_q, masked_rows: str) -> No
     figures["top1_same"][either] = masked_p[either] & masked_q[either]
 
 
-def _block_figures(ref, cand, y, compute, temperature, from_probs, masked_rows, names) -> dict:
+def _block_figures(ref, cand, y, scratch, temperature, from_probs, masked_rows, names) -> dict:
     """Every per-row figure of one 2-D block (``y``: its labels with ignored rows set to 0, or None)."""
+    buf = {name: array[: ref.shape[0]] for name, array in scratch.items()}
+    compute = buf["p"].dtype
     ref, cand = ref.astype(compute, copy=False), cand.astype(compute, copy=False)
     lp = _log_probs(ref, names[0], temperature, from_probs)
     lq = _log_probs(cand, names[1], temperature, from_probs)
@@ -224,9 +237,9 @@ def _block_figures(ref, cand, y, compute, temperature, from_probs, masked_rows, 
         raise MaskedRowError(f"every {what}, so it has no distribution; choose --masked-rows zero or "
                              "--masked-rows nan to allow such rows",
                              where=describe_position(ref.shape, 1, row) or "the only row").located(names[side])
-    p, q = np.exp(lp), np.exp(lq)
+    p, q = np.exp(lp, out=buf["p"]), np.exp(lq, out=buf["q"])
     with np.errstate(invalid="ignore", over="ignore"):
-        kl_terms, js_terms = _terms(lp, lq, p, q)
+        kl_terms, js_terms = _terms(lp, lq, p, q, buf)
         kl, js = kl_terms.sum(axis=1), js_terms.sum(axis=1)
         careful = np.flatnonzero(~np.isfinite(kl))
         if careful.size:
@@ -358,10 +371,13 @@ def divergence_rows(
     origin = _block_origin.get() or (ref.shape, axis, 0)
 
     def work(start: int, stop: int) -> None:
+        scratch = None
         for block in row_blocks(stop, n_classes, start):
+            if scratch is None:  # the first block is the tallest
+                scratch = _scratch(block.stop - block.start, n_classes, compute)
             with block_of(origin[0], origin[1], origin[2] + block.start):
                 figures = _block_figures(ref_rows[block], cand_rows[block], None if y is None else y[block],
-                                         compute, temperature, from_probs, masked_rows, names)
+                                         scratch, temperature, from_probs, masked_rows, names)
             for name, values in figures.items():
                 out[name][block] = values
 
