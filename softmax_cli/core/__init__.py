@@ -3,7 +3,7 @@
 Everything the command line computes is callable from Python here, e.g.
 ``softmax_cli.core.softmax(array, axis=-1)``. The modules beyond softmax
 itself are imported on first use, so ``softmax probs 3 2 1`` does not pay
-for attention, calibration or cross-entropy at start-up.
+for attention, calibration, cross-entropy or divergence at start-up.
 """
 
 from importlib import import_module
@@ -24,6 +24,8 @@ _LAZY = {
     "sdpa": ("CAUSAL_ALIGNMENTS", "attention", "unattended_queries"),
     "calibration": ("ReliabilityBins", "expected_calibration_error", "fit_temperature", "nll", "reliability_bins",
                     "temperature_sweep"),
+    "divergence": ("RowDivergence", "divergence_rows"),
+    "divergence_summary": ("QUANTILE_LEVELS", "DivergenceSummary", "divergence", "divergence_summary"),
     "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_grad", "cross_entropy_terms",
                      "mean_denominator", "reduce_losses", "unnormalised_rows"),
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
