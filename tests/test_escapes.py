@@ -73,6 +73,7 @@ def tmpfs(folder: Path, options: str):
 
 DAMAGED_HEADERS = {
     "void-dtype-negative-shape": "{'descr': '|V0', 'fortran_order': False, 'shape': (-1,), }",
+    "zero-itemsize-string-negative-shape": "{'descr': 'S0', 'fortran_order': False, 'shape': (-1,), }",
     "negative-shape": "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,), }",
     "void-dtype": "{'descr': '|V0', 'fortran_order': False, 'shape': (6,), }",
     "shape-overflows-int64": "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",

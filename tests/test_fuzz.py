@@ -26,8 +26,7 @@ FOUND = [
     Case(["probs", "1", "2", "--precision", "400", "-f", "json"]),
     Case(["probs", "1e308", "-1e308"]),
     Case(["temperature-sweep", "1", "2", "--range", "1:2:99999999999999999999"]),
-    Case(["temperature-sweep", "@DIR@/input.npz", "--classes", "a,b,c"], file=("npz", with_npy_header(
-        npy_bytes(np.arange(6.0)), "{'descr': 'S0', 'fortran_order': True, 'shape': (9223372036854775807, ), }"))),
+    Case(["temperature-sweep", "@DIR@/input.npz", "--classes", "a,b,c"], file=("npz", npy_bytes(np.arange(6.0)))),
     Case(["grad", "@DIR@/input.npy", "--labels", "0"], file=("npy", with_npy_header(
         npy_bytes(np.arange(6.0)), "{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775807, ), }"))),
 ]
