@@ -3,7 +3,8 @@
 Each input gets its own output, written atomically, so a failure never leaves
 a partial or temporary file behind and finished outputs stay complete. A bad
 input stops the batch (exit 2, naming it); with ``--keep-going`` the rest are
-processed and the failures listed at the end. Without ``--out-dir``, text
+processed, each failure is a ``failed: WHY (FILE)`` line, and the one ``error:``
+line at the end counts them. Without ``--out-dir``, text
 formats are printed one input after another, each under its file name.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import render
-from .errors import GateFailed, InputError, SoftmaxError, UsageError
+from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
 from .formats.registry import SUFFIXES, batch_output
 from .inputs import Loaded, is_number_text
 from .options import BatchOutput as Outputs
@@ -100,7 +101,11 @@ def run(
             raise UsageError(f"{len(existing)} output(s) exist ({', '.join(existing[:3])}"
                              f"{', ...' if len(existing) > 3 else ''}); pass --force to replace them")
     if outputs.out_dir is not None:
-        outputs.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            outputs.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create the output folder: {error.strerror}", where=str(outputs.out_dir)) \
+                from None
     failed, gates = [], []
     with Progress(len(sources), "files", "files") as progress:
         for source, (fmt, path) in zip(sources, planned):
@@ -115,7 +120,8 @@ def run(
                 if not outputs.keep_going:
                     raise _located(error, source) from None
                 failed.append(source)
-                print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
+                # One `failed:` line per input; the single `error:` line is the summary below.
+                print(f"failed: {_located(error, source)}", file=sys.stderr)
             progress.advance()
     if failed:
         raise InputError(f"{len(failed)} of {len(sources)} inputs failed: {', '.join(failed)}")
