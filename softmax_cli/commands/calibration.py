@@ -9,6 +9,7 @@ import typer
 
 from .. import core, render
 from ..errors import UsageError
+from ..limits import MAX_BINS, check_count
 from ..inputs import DEFAULT_TEMPERATURES, load_logits, load_option_array, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Source
 from ..result import Result
@@ -47,6 +48,7 @@ def temperature_sweep(
     """
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
+    check_count(bins, MAX_BINS, "--bins")
     axis = source.axis
     logits = load_logits(inputs, key=source.key, classes=source.classes, axis=axis)
     truth = load_option_array(labels, "--labels", "labels") if labels is not None else None

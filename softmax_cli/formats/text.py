@@ -53,6 +53,8 @@ def _fields(line: str, delimiter: str | None) -> list[str]:
         return line.split()
     import csv  # imported here, like json and zipfile, to keep start-up fast
 
+    if len(line) >= csv.field_size_limit():  # a field may be as long as its line (the default stops at 131,072)
+        csv.field_size_limit(len(line) + 1)
     return [f.strip() for f in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
 
 
@@ -99,10 +101,21 @@ def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, l
 
 # ---------------------------------------------------------------- writing
 
+def round_decimals(array: np.ndarray, decimals: int) -> np.ndarray:
+    """``np.round(array, decimals)``, leaving alone values with no digits that far down.
+
+    NumPy rounds by scaling with ``10**decimals``, which overflows to inf (and
+    warns) for large values; a value at or beyond ``2**nmant / 10**decimals``
+    is already a whole number of ``10**-decimals`` and is kept as it is.
+    """
+    whole = ~(np.abs(array) < 2.0 ** np.finfo(array.dtype).nmant / 10.0**decimals)  # NaN and inf too
+    return np.where(whole, array, np.round(np.where(whole, 0, array), decimals))
+
+
 def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
     """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
     if precision is not None and array.dtype.kind == "f":
-        array = np.round(array, precision)
+        array = round_decimals(array, precision)
     return array.astype(str)
 
 
