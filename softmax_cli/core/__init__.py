@@ -21,7 +21,8 @@ from .softmax import (
 )
 
 _LAZY = {
-    "sdpa": ("CAUSAL_ALIGNMENTS", "attention", "unattended_queries"),
+    "sdpa": ("attention",),
+    "sdpa_operands": ("CAUSAL_ALIGNMENTS", "unattended_queries"),
     "calibration": ("ReliabilityBins", "expected_calibration_error", "fit_temperature", "nll", "reliability_bins",
                     "temperature_sweep"),
     "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_grad", "cross_entropy_terms",
