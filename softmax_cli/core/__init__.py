@@ -23,12 +23,14 @@ from .softmax import (
 _LAZY = {
     "sdpa": ("attention",),
     "sdpa_operands": ("CAUSAL_ALIGNMENTS", "unattended_queries"),
-    "calibration": ("ReliabilityBins", "expected_calibration_error", "fit_temperature", "nll", "reliability_bins",
-                    "temperature_sweep"),
-    "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_grad", "cross_entropy_terms",
-                     "mean_denominator", "reduce_losses", "unnormalised_rows"),
+    "reliability": ("ReliabilityBins", "expected_calibration_error", "reliability_bins"),
+    "temperature": ("fit_temperature", "nll", "temperature_sweep"),
+    "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_terms", "reduce_losses"),
+    "crossentropy_grad": ("cross_entropy_grad",),
+    "crossentropy_inputs": ("mean_denominator", "unnormalised_rows"),
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
-    "ranking": ("check_labels", "topk", "topk_accuracy"),
+    "labels": ("check_labels",),
+    "ranking": ("topk", "topk_accuracy"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

@@ -35,32 +35,41 @@ def check_temperature(temperature: float) -> float:
     return value
 
 
-def _checked_row_max(block: np.ndarray, row_max: np.ndarray, shape, axis, first_row, masked_rows):
+# What a user can do about a fully masked row, where the --masked-rows policy applies.
+MASKED_ROWS_REMEDY = "choose --masked-rows zero or --masked-rows nan to allow such rows"
+
+
+def masked_row_error(where: str | None, remedy: str = MASKED_ROWS_REMEDY) -> MaskedRowError:
+    """The error for a row whose logits are all ``-inf``, at ``where``, saying what to do about it."""
+    return MaskedRowError(f"every logit in the row is -inf, so it has no distribution; {remedy}",
+                          where=where or "the only row")
+
+
+def _checked_row_max(block, row_max, shape, axis, first_row, masked_rows, row_ids=None, remedy=MASKED_ROWS_REMEDY):
     """Validate a block by its row maxima; return the mask of all ``-inf`` rows, or None.
 
     The max finds NaN and ``+inf`` for free. A masked row's max is set to 0 in
-    place: shifting by ``-inf`` would give ``-inf - -inf = NaN``.
+    place: shifting by ``-inf`` would give ``-inf - -inf = NaN``. Block row
+    ``r`` is row ``first_row + r`` of the whole array, or ``row_ids[r]`` when
+    the block holds a subset of its rows.
     """
     if np.isfinite(row_max).all():
         return None
+
+    def where(row: int, column: int | None = None) -> str:
+        return describe_position(shape, axis, first_row + row if row_ids is None else int(row_ids[row]), column)
+
     bad_value = np.isnan(row_max) | (row_max == np.inf)
     if bad_value.any():
         row = int(np.argmax(bad_value))
         values = block[row]
         column = int(np.argmax(np.isnan(values) | (values == np.inf)))
         name = "NaN" if np.isnan(values[column]) else "+inf"
-        raise InputError(
-            f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
-            where=describe_position(shape, axis, first_row + row, column),
-        )
+        raise InputError(f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
+                         where=where(row, column))
     masked = row_max == -np.inf
     if masked_rows == "error":
-        where = describe_position(shape, axis, first_row + int(np.argmax(masked)))
-        raise MaskedRowError(
-            "every logit in the row is -inf, so it has no distribution; "
-            "choose --masked-rows zero or --masked-rows nan to allow such rows",
-            where=where or "the only row",
-        )
+        raise masked_row_error(where(int(np.argmax(masked))), remedy)
     row_max[masked] = 0
     return masked
 
@@ -196,12 +205,26 @@ def check_logits(x: npt.ArrayLike, axis: int = -1, masked_rows: MaskedRows = "er
     array, _, _ = float_dtypes(x)
     _check_policy(masked_rows)
     axis = check_axis(array.ndim, axis)
-    rows = as_rows(array, axis)
+    check_logit_rows(as_rows(array, axis), array.shape, axis, masked_rows)
+
+
+def check_logit_rows(
+    rows: np.ndarray, shape: tuple[int, ...], axis: int, masked_rows: MaskedRows = "error",
+    row_ids: np.ndarray | None = None, remedy: str = MASKED_ROWS_REMEDY,
+) -> None:
+    """:func:`check_logits` for 2-D ``rows`` of logits of ``shape``, possibly a subset of its rows.
+
+    ``row_ids[r]`` is the row (of :func:`~softmax_cli.core._arrays.as_rows`)
+    that ``rows[r]`` was taken from, so errors name the user's position;
+    without it the rows are all of them, in order. ``remedy`` says what to do
+    about a fully masked row.
+    """
     if rows.shape[1] == 0:
         return
     for block in row_blocks(*rows.shape):
         source = rows[block]
-        _checked_row_max(source, source.max(axis=1), array.shape, axis, block.start, masked_rows)
+        ids = None if row_ids is None else row_ids[block]
+        _checked_row_max(source, source.max(axis=1), shape, axis, block.start, masked_rows, ids, remedy)
 
 
 def softmax(
