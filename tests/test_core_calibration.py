@@ -22,7 +22,7 @@ from softmax_cli.core import (
     reliability_bins,
     temperature_sweep,
 )
-from softmax_cli.core.softmax import MaskedRowError, entropy, log_softmax, softmax
+from softmax_cli.core import MaskedRowError, entropy, log_softmax, softmax
 from softmax_cli.errors import InputError
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"

@@ -1,7 +1,7 @@
 """One rule, one validator: every core function that takes labels or logit rows words a problem the same way.
 
 The label rules are checked by :func:`softmax_cli.core.check_labels` and the
-logit-row rules by :func:`softmax_cli.core.softmax.check_logit_rows`; these
+logit-row rules by :func:`softmax_cli.core.logits.check_logit_rows`; these
 tests pin that cross-entropy, ranking and calibration all go through them, and
 that positions are named in the user's array when only a subset of its rows
 (the labelled ones) is checked.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from softmax_cli import core
-from softmax_cli.core.softmax import check_logit_rows
+from softmax_cli.core.logits import check_logit_rows
 from softmax_cli.errors import InputError
 
 inf = np.inf

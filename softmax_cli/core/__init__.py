@@ -9,16 +9,8 @@ for attention, calibration or cross-entropy at start-up.
 from importlib import import_module
 
 from ._arrays import available_cores, output_dtype, set_threads
-from .softmax import (
-    MASKED_ROW_POLICIES,
-    MaskedRowError,
-    check_logits,
-    check_temperature,
-    entropy,
-    log_softmax,
-    logsumexp,
-    softmax,
-)
+from .logits import MASKED_ROW_POLICIES, MaskedRowError, check_logits, check_temperature
+from .softmax import entropy, log_softmax, logsumexp, softmax
 
 _LAZY = {
     "sdpa": ("attention",),

@@ -33,7 +33,7 @@ from .crossentropy_inputs import (
     off_rows,
     target_coefficients,
 )
-from .softmax import _shifted, row_sums
+from .softmax import _shifted, log_sum_shifted
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -64,10 +64,13 @@ class CrossEntropyTerms(NamedTuple):
 
 
 def _log_inputs(setup: Setup, block: slice, kept, buf: np.ndarray, scratch: np.ndarray):
-    """Return ``(s, lse, masked)``: the block's log-domain values and per-row log-normaliser.
+    """Return ``(s, lse, masked, predicted)``: the block's log-domain values, per-row log-normaliser, argmax.
 
-    For logits ``s = (z - max) / T`` and ``lse = log(sum(exp(s)))``, so
+    For logits ``s = (z - max) / T`` and ``lse = log(sum(exp(s)))`` (a masked
+    row's is 0 and its losses are overwritten by the caller), so
     ``log p = s - lse``; for probabilities ``s = log p`` and ``lse = 0``.
+    ``predicted`` is each row's first largest logit when the shift found it
+    in the logits as given (no cast), else None.
     """
     src = setup.rows[block].astype(setup.compute, copy=False)
     s = buf[: src.shape[0]]
@@ -75,14 +78,13 @@ def _log_inputs(setup: Setup, block: slice, kept, buf: np.ndarray, scratch: np.n
         check_probs(src, setup.shape, setup.axis, block.start)
         with np.errstate(divide="ignore"):  # log(0) = -inf is the exact answer
             np.log(src if setup.eps is None else np.maximum(src, setup.eps), out=s)
-        return s, np.zeros(s.shape[0], dtype=setup.compute), None
-    masked = _shifted(src, s, setup.temperature, setup.shape, setup.axis, block.start, "nan")
+        return s, np.zeros(s.shape[0], dtype=setup.compute), None, None
+    masked, top = _shifted(src, s, setup.temperature, setup.shape, setup.axis, block.start, "nan", find_top=True)
     masked = counted_masked(masked, kept, setup, block.start)
-    exps = np.exp(s, out=scratch[: s.shape[0]])
-    # A masked row's log(0) = -inf is replaced by the caller.
-    with np.errstate(divide="ignore"):
-        lse = np.log(row_sums(exps))
-    return s, lse, masked
+    # log1p of the terms other than the maximum: a confident, correct row keeps its tiny loss.
+    lse = log_sum_shifted(np.exp(s, out=scratch[: s.shape[0]]), top)
+    # A cast (float16, integers beyond 2**53) could merge values the label is compared against.
+    return s, lse, masked, top if setup.rows.dtype == setup.compute else None
 
 
 def _dot_rows(s: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -127,9 +129,10 @@ def _block_losses(setup: Setup, block: slice, s, lse, masked):
     return loss
 
 
-def _block_hits(setup: Setup, block: slice, masked) -> tuple[int, int]:
+def _block_hits(setup: Setup, block: slice, masked, predicted=None) -> tuple[int, int]:
     """``(correct, counted)`` for the block's rows: argmax (ties to the lower index) vs the label."""
-    predicted = np.argmax(setup.rows[block], axis=1)
+    if predicted is None:
+        predicted = np.argmax(setup.rows[block], axis=1)
     if masked is not None:
         predicted[masked] = -1  # a row with no distribution predicts nothing
     if setup.index is not None:
@@ -184,11 +187,11 @@ def cross_entropy_terms(
     buf, scratch = _buffers(inputs)
     for block in row_blocks(*inputs.rows.shape):
         kept = inputs.kept[block] if inputs.kept is not None else None
-        s, lse, masked = _log_inputs(inputs, block, kept, buf, scratch)
+        s, lse, masked, predicted = _log_inputs(inputs, block, kept, buf, scratch)
         # An ignored or masked row may hold -inf - -inf = NaN until it is overwritten.
         with np.errstate(invalid="ignore"):
             per_sample[block] = _block_losses(inputs, block, s, lse, masked)
-        hits = _block_hits(inputs, block, masked)
+        hits = _block_hits(inputs, block, masked, predicted)
         correct, counted = correct + hits[0], counted + hits[1]
         if inputs.targets is not None:
             unnormalised.append(block.start + off_rows(inputs.targets[block]))

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError, UsageError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks, value_text
 from .labels import check_labels
-from .softmax import MaskedRows, _check_policy, check_temperature, masked_row_error
+from .logits import MaskedRows, _check_policy, check_temperature, masked_row_error
 
 if TYPE_CHECKING:
     import numpy.typing as npt

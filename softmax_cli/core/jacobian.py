@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
-from .softmax import MaskedRows, _check_policy, check_temperature, probs_block, row_sums
+from .logits import MaskedRows, _check_policy, check_temperature
+from .softmax import probs_block, row_sums
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -14,7 +14,8 @@ import numpy.typing as npt
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, in_row_chunks, row_blocks
 from .labels import check_labels
-from .softmax import MaskedRows, softmax
+from .logits import MaskedRows
+from .softmax import softmax
 
 
 def _check_k(k: int, n_classes: int) -> int:

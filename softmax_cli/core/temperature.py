@@ -30,7 +30,8 @@ from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes
 from .labels import check_labels
 from .reliability import check_bins, ece
-from .softmax import check_logit_rows, check_temperature, log_softmax, softmax
+from .logits import check_logit_rows, check_temperature
+from .softmax import log_softmax, softmax
 
 # Newton converges quadratically; this many steps is far more than it needs
 # and bounds the work if rounding makes NLL' flicker around its root.
