@@ -23,6 +23,7 @@ class Result:
 
     arrays: dict[str, np.ndarray]
     classes: list[str] | None = None
+    rows: list[str] | None = None
     header: list[str] | None = None
     column: bool = False
     layout: str = "grid"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Protocol
@@ -21,10 +21,17 @@ from ..result import Result
 
 @dataclass
 class Source:
-    """One input: a file, or the bytes of standard input; read and decoded at most once."""
+    """One input: a file, or the bytes of standard input; read and decoded at most once.
+
+    ``header`` and ``index_col`` are how the user asked a table to be read
+    (``--header auto|yes|no``, ``--index-col/--no-index-col``; None: decide);
+    formats without a header or an index ignore them.
+    """
 
     path: Path | None
     given: bytes | None = None  # standard input's bytes, when there is no path
+    header: str = "auto"
+    index_col: bool | None = None
 
     @cached_property
     def data(self) -> bytes:
@@ -58,6 +65,26 @@ class RowBlocks(Protocol):
     def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]: ...
 
 
+@dataclass
+class Table:
+    """What a table's reader found: the numbers, the column names, the row names (an index column).
+
+    ``index_name`` is the index column's header field ("" for pandas' unnamed
+    index); ``notes`` are lines for the user about how the file was read;
+    ``locate(index)`` names an array index as a position in the file (``line
+    2, column 3``), when the format knows it; ``numbered_first_row`` says the
+    first row was ``0..C-1`` and read as data (a header by another reading).
+    """
+
+    array: np.ndarray
+    classes: list[str] | None = None
+    rows: list[str] | None = None
+    index_name: str | None = None
+    notes: list[str] = field(default_factory=list)
+    locate: Callable[[tuple[int, ...]], str] | None = None
+    numbered_first_row: bool = False
+
+
 Read = Callable[[Source, str | None, str], tuple[np.ndarray, list[str] | None]]
 Write = Callable[[Result, IO, int | None, str | None], None]
 
@@ -86,6 +113,16 @@ class Format:
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
     row_blocks: Callable[[Path, int], RowBlocks | None] | None = None
     batch_output: str | None = None  # the format a batch writes for this input (default: its own)
+    # A format whose files are tables (a header, perhaps an index column) reads them whole with this;
+    # ``read`` then gives the same array and class names.
+    read_table: Callable[[Source, str | None, str], Table] | None = None
+
+    def table(self, source: Source, key: str | None, preferred: str) -> Table:
+        """What ``source`` holds, as a :class:`Table` (row names and notes where the format has them)."""
+        if self.read_table is not None:
+            return self.read_table(source, key, preferred)
+        array, classes = self.read(source, key, preferred)
+        return Table(array, classes)
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:
