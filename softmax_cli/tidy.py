@@ -141,17 +141,16 @@ def tidy(result: Result) -> TidyTable:
 
 # ---------------------------------------------------------------- reading the columns in chunks
 
-def _blocks(group: Group) -> Iterator[np.ndarray]:
-    """The group's values as 2-D ``(rows, width)`` blocks (a streamed array's own blocks)."""
-    values = group.values
+def blocks_of(values, rows: int, width: int) -> Iterator[np.ndarray]:
+    """An array, or a streamed one (its own blocks), as 2-D ``(rows, width)`` blocks."""
     if hasattr(values, "blocks"):
         for block in values.blocks():
-            yield np.asarray(block).reshape(-1, group.width)
+            yield np.asarray(block).reshape(-1, width)
         return
-    yield np.asarray(values).reshape(group.rows, group.width)
+    yield np.asarray(values).reshape(rows, width)
 
 
-def _rechunked(blocks: Iterator[np.ndarray], height: int) -> Iterator[np.ndarray]:
+def rechunked(blocks: Iterator[np.ndarray], height: int) -> Iterator[np.ndarray]:
     """Blocks cut and joined into pieces of exactly ``height`` rows (the last may be shorter)."""
     pending: list[np.ndarray] = []
     held = 0
@@ -179,4 +178,4 @@ def chunk_rows(width: int) -> int:
 def row_chunks(table: TidyTable) -> Iterator[list[np.ndarray]]:
     """The table in chunks of rows: per chunk, one ``(rows, width)`` array per group, all of the same height."""
     height = chunk_rows(sum(g.width for g in table.groups))
-    yield from zip(*(_rechunked(_blocks(g), height) for g in table.groups))
+    yield from zip(*(rechunked(blocks_of(g.values, g.rows, g.width), height) for g in table.groups))

@@ -7,6 +7,7 @@ and is the only place that maps extensions, magic bytes and names to formats.
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -86,6 +87,16 @@ class Format:
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
     row_blocks: Callable[[Path, int], RowBlocks | None] | None = None
     batch_output: str | None = None  # the format a batch writes for this input (default: its own)
+
+
+_noted: set[str] = set()
+
+
+def note(message: str) -> None:
+    """One ``note:`` line on standard error, once per process (a batch would repeat it per input)."""
+    if message not in _noted:
+        _noted.add(message)
+        print(f"note: {message}", file=sys.stderr)
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:
