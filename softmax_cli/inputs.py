@@ -133,7 +133,7 @@ def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
     parsed = [_typed_rows(token) for token in tokens]
     if any(rows is None for rows in parsed):
         return None
-    several = len(tokens) > 1 and any(len(rows) > 1 or len(rows[0]) > 1 for rows in parsed)  # type: ignore[union-attr, index]
+    several = len(tokens) > 1 and any(sum(map(len, rows)) > 1 for rows in parsed)  # type: ignore[arg-type]
     rows = [row for token_rows in parsed for row in token_rows] if several else _typed_rows(" ".join(tokens))
     if rows is None:
         return None

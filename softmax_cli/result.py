@@ -29,6 +29,9 @@ class Result:
     layout: str = "grid"
     title: str = ""
     display: dict[str, np.ndarray] = field(default_factory=dict)
+    # ``rows`` names each row (a pandas index, as text); ``rows_name`` is that
+    # column's header, written back over it ("" for pandas' unnamed index).
+    rows_name: str = ""
 
     @property
     def primary_name(self) -> str:

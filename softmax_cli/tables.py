@@ -143,7 +143,7 @@ def distribution(result: Result, console: Console, precision: int | None) -> Non
         fractions = np.exp(values) if name.startswith("log") else values
         vector(name, values, console, precision, result.classes, fractions.astype(np.float64))
     else:
-        grid(name, values, console, precision, result.header, result.display)
+        grid(name, values, console, precision, result.header, result.display, row_names=result.rows)
 
 
 def generic(result: Result, console: Console, precision: int | None) -> None:
@@ -156,7 +156,7 @@ def generic(result: Result, console: Console, precision: int | None) -> None:
         if np.ndim(value) == 1 and names is None:
             vector(key, value, console, precision, None)
         else:
-            grid(key, value, console, precision, names)
+            grid(key, value, console, precision, names, row_names=result.rows if key == result.primary_name else None)
     if zero_d:
         scalars(zero_d, console, precision)
 
@@ -209,7 +209,8 @@ def topk(result: Result, console: Console, precision: int | None) -> None:
                 cells.append(f"{name} {number(flat_p[r, rank], precision)}")
             if shown < k:
                 cells.append("…")
-            table.add_row(_row_label(rows[r]), *cells, number(cumulative.reshape(-1, k)[r, -1], precision))
+            table.add_row(result.rows[r] if result.rows else _row_label(rows[r]), *cells,
+                          number(cumulative.reshape(-1, k)[r, -1], precision))
         console.print(table)
         if len(rows) > MAX_ROWS:
             console.print(f"[dim]{_more(len(rows) - MAX_ROWS, 'row')} of {len(rows)}[/dim]")

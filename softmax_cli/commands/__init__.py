@@ -13,17 +13,13 @@ import sys
 import numpy as np
 
 from .. import inputs
+from ..formats.base import note
 from ..inputs import Loaded, load_logits
 from ..options import Source
 
 
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
-
-
-def note(message: str) -> None:
-    """How an input was read, when another reading was possible (``--header no`` says the other)."""
-    print(f"note: {message}", file=sys.stderr)
 
 
 def noted(loaded: Loaded) -> Loaded:
@@ -37,6 +33,11 @@ def logits_loader(source: Source):
     """What :func:`softmax_cli.batch.run` calls to read one input's logits."""
     return lambda inputs: noted(load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
                                             header=source.header.value, index_col=source.index_col))
+
+
+def named_rows(logits: Loaded) -> dict:
+    """A Result's row names, for a result whose rows are the input's rows (an index column's names)."""
+    return {"rows": logits.rows, "rows_name": logits.index_name or ""}
 
 
 def labels_for(truth: Loaded, logits: Loaded, axis: int) -> np.ndarray:

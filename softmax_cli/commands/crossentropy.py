@@ -10,7 +10,7 @@ from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin, load_labels, load_option_array
 from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SoftmaxInput
 from ..result import Result
-from . import labels_for, logits_loader, warn
+from . import labels_for, logits_loader, named_rows, warn
 
 
 def _required(value, option: str, example: str):
@@ -67,7 +67,7 @@ def loss(
             terms = core.cross_entropy_terms(logits.array, labels, axis=axis, **options)
         _warn_unnormalised(terms.unnormalised_rows)
         arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
-        render.write(Result(arrays, classes=logits.classes, rows=logits.rows, column=True, layout="loss"), sink)
+        render.write(Result(arrays, classes=logits.classes, **named_rows(logits), column=True, layout="loss"), sink)
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
@@ -133,7 +133,7 @@ def grad(
     def one(logits, sink: render.Sink) -> None:
         values = values_of(logits, sink)
         class_last = axis in (-1, values.ndim - 1)
-        render.write(Result({"grad": values}, classes=logits.classes, rows=logits.rows,
+        render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None), sink)
 
     batch.run(inputs, outputs, logits_loader(source), one, side_paths)

@@ -7,6 +7,7 @@ and is the only place that maps extensions, magic bytes and names to formats.
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -123,6 +124,16 @@ class Format:
             return self.read_table(source, key, preferred)
         array, classes = self.read(source, key, preferred)
         return Table(array, classes)
+
+
+_noted: set[str] = set()
+
+
+def note(message: str) -> None:
+    """One ``note:`` line on standard error, once per process (a batch would repeat it per input)."""
+    if message not in _noted:
+        _noted.add(message)
+        print(f"note: {message}", file=sys.stderr)
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:

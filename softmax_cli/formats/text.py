@@ -12,19 +12,15 @@ The number conversion here is shared by the JSON writer.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from typing import TextIO
 
 import numpy as np
 
+from .. import tidy
 from ..errors import InputError
-from .base import Format, Source, Table
-
-# Rows converted to text per chunk: big enough to amortise the conversion,
-# small enough that `| head` stops us early and memory stays flat.
-TEXT_CHUNK_ROWS = 4096
+from .base import Format, Source, Table, note
 
 
 def parse_number(text: str) -> float | None:
@@ -232,39 +228,42 @@ def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
     return array.astype(str)
 
 
-def _rows(array: np.ndarray, column: bool) -> np.ndarray:
-    """The array as 2-D lines of values: leading axes flattened, the last one across."""
-    if array.ndim == 0:
-        return array.reshape(1, 1)
-    if array.ndim == 1:
-        return array.reshape(-1, 1) if column else array.reshape(1, -1)
-    return array.reshape(-1, array.shape[-1])
+def _quoted(field: str, delimiter: str) -> str:
+    """A text field as the csv module writes it: quoted only when it holds a separator, quote or newline."""
+    if delimiter in field or any(c in field for c in '"\r\n'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
 
 
-def row_chunks(array, column: bool) -> Iterator[np.ndarray]:
-    """2-D chunks of at most :data:`TEXT_CHUNK_ROWS` lines, from an array or a streamed one."""
-    blocks = array.blocks() if hasattr(array, "blocks") else [_rows(array, column)]
-    for block in blocks:
-        for start in range(0, block.shape[0], TEXT_CHUNK_ROWS):
-            yield np.asarray(block[start : start + TEXT_CHUNK_ROWS])
+def _cells(block: np.ndarray, delimiter: str, precision: int | None) -> np.ndarray:
+    if block.dtype.kind in "US":  # row and class names
+        return np.array([[_quoted(str(v), delimiter) for v in row] for row in block.tolist()], dtype=object)
+    return number_strings(block, precision)
 
 
 def delimited_lines(result, delimiter: str, precision: int | None) -> Iterator[str]:
-    """CSV/TSV text of the primary array, in chunks of lines."""
-    if result.header is not None:
-        import csv  # only for quoting class names; kept off the start-up path
+    """CSV/TSV text of the result's tidy table (:func:`softmax_cli.tidy.tidy`), a bounded chunk at a time.
 
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(result.header)
-        yield buffer.getvalue()
-    for chunk in row_chunks(result.primary, result.column):
-        strings = number_strings(chunk, precision)
+    The header line when the table has one, then the rows, then the scalars
+    as ``# name: value`` lines.
+    """
+    table = tidy.tidy(result)
+    if table.left_out:
+        note(f"left out of the {'CSV' if delimiter == ',' else 'TSV'} table (their rows differ): "
+             f"{', '.join(table.left_out)}; -f json or -f npz holds every result")
+    if table.header is not None:
+        yield delimiter.join(_quoted(name, delimiter) for name in table.header) + "\n"
+    for chunk in tidy.row_chunks(table):
+        parts = [_cells(part, delimiter, precision) for part in chunk]
+        strings = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         yield "".join(delimiter.join(line) + "\n" for line in strings.tolist())
+    for name, value in table.scalars.items():
+        yield f"# {name}: {number_strings(value, precision)}\n"
 
 
 def _writer(delimiter: str):
     def write(result, stream: TextIO, precision: int | None, label: str | None) -> None:
-        """The primary array, one row per line; in a printed batch, under a ``# SOURCE`` comment line."""
+        """The result's tidy table; in a printed batch, under a ``# SOURCE`` comment line."""
         if label is not None:
             stream.write(f"# {label}\n")  # a comment line: the output still reads back
         for chunk in delimited_lines(result, delimiter, precision):
