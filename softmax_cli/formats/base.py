@@ -103,6 +103,9 @@ class Format:
     writer writes it block by block, never whole.
     ``row_blocks(path, block_bytes)`` opens a file as streamable rows (see
     :class:`.npy.NpyRows`), or gives None when it must be read whole.
+    A format whose files are tables declares ``read_table(source, key,
+    preferred)`` too, giving a :class:`Table` with row names (an index column)
+    and notes; :meth:`table` is how every input is read.
     """
 
     name: str
