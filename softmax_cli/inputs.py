@@ -195,6 +195,10 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
     rows, that is, when the classes are the last axis.
     """
     loaded = load_array(inputs, key, header=header, index_col=index_col)
+    if loaded.array.ndim == 1 and loaded.rows is not None:
+        # One column of logits is one vector (as np.loadtxt), so its index names the classes:
+        # pd.Series(logits, index=class_names).to_csv().
+        loaded.classes, loaded.rows, loaded.index_name = loaded.rows, None, None
     names = parse_class_names(classes) if classes is not None else loaded.classes
     array = loaded.array
     if not -array.ndim <= axis < array.ndim:

@@ -151,3 +151,30 @@ def test_mask_type_bool_refuses_other_numbers():
 
 def test_standard_input_feeds_one_attention_operand():
     assert_one_error_line(run("attention", "-", Q, V, "--mask", "-", input="1 0\n0 1\n"), "standard input")
+
+
+# ---------------------------------------------------------------- more pandas layouts
+
+def test_a_series_of_logits_is_one_vector_whose_index_names_the_classes(tmp_path):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "s.csv"
+    pd.Series([1.0, 2.0, 0.5], index=["cat", "dog", "bird"]).to_csv(path)  # `,0` over `cat,1.0` ...
+    completed = run("probs", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    out = json.loads(completed.stdout)
+    assert out["classes"] == ["cat", "dog", "bird"] and "rows" not in out
+    np.testing.assert_allclose(out["probs"], reference_softmax([1.0, 2.0, 0.5]), rtol=1e-12)
+
+
+def test_a_numbered_first_row_over_integers_is_data_with_a_note(tmp_path):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "ints.csv"
+    pd.DataFrame(np.array([[3, 1, 2], [0, 5, 4]])).to_csv(path, index=False)  # header `0,1,2` over integers
+    completed = run("probs", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(json.loads(completed.stdout)["probs"],
+                               reference_softmax([[0, 1, 2], [3, 1, 2], [0, 5, 4]]), rtol=1e-12)
+    assert completed.stderr.startswith("note: ") and "--header yes" in completed.stderr
+    out = json.loads(run("probs", path, "--header", "yes", "-f", "json").stdout)
+    assert out["classes"] == ["0", "1", "2"]
+    np.testing.assert_allclose(out["probs"], reference_softmax([[3, 1, 2], [0, 5, 4]]), rtol=1e-12)
