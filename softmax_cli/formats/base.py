@@ -125,8 +125,9 @@ class Format:
         """What ``source`` holds, as a :class:`Table` (row names and notes where the format has them)."""
         if self.read_table is not None:
             return self.read_table(source, key, preferred)
-        array, classes = self.read(source, key, preferred)
-        return Table(array, classes)
+        # A plain reader gives (array, classes), or (array, classes, row names) for a table it reads whole.
+        array, classes, *rows = self.read(source, key, preferred)
+        return Table(array, classes, rows[0] if rows else None)
 
 
 _noted: set[str] = set()
