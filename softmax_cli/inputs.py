@@ -131,14 +131,13 @@ def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
     row is a vector.
     """
     parsed = [_typed_rows(token) for token in tokens]
-    if any(rows is None for rows in parsed):
-        return None
-    several = len(tokens) > 1 and any(sum(map(len, rows)) > 1 for rows in parsed)  # type: ignore[arg-type]
-    rows = [row for token_rows in parsed for row in token_rows] if several else _typed_rows(" ".join(tokens))
+    several = len(tokens) > 1 and all(parsed) and any(sum(map(len, rows)) > 1 for rows in parsed if rows)
+    rows = [row for token_rows in parsed if token_rows for row in token_rows] if several else \
+        _typed_rows(" ".join(tokens))
     if rows is None:
         return None
-    width = len(rows[0])  # type: ignore[index]
-    for number, row in enumerate(rows):  # type: ignore[union-attr]
+    width = len(rows[0])
+    for number, row in enumerate(rows):
         if len(row) != width:
             if several:
                 example = "; ".join(token.strip() for token in tokens)
@@ -150,7 +149,7 @@ def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
                 where="arguments",
             )
     array = np.array(rows, dtype=np.float64)
-    return array[0] if len(rows) == 1 else array  # type: ignore[arg-type]
+    return array[0] if len(rows) == 1 else array
 
 
 # ---------------------------------------------------------------- sources
@@ -213,24 +212,25 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
     if axis % array.ndim != array.ndim - 1:
         loaded.rows = loaded.index_name = None
     if loaded.locate is not None:
-        _check_values_in_text(loaded, axis)
+        _check_values_in_text(loaded.array, axis, loaded.locate, loaded.source or "arguments")
     return loaded
 
 
-def _check_values_in_text(loaded: Loaded, axis: int) -> None:
+def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[int, ...]], str],
+                          source: str) -> None:
     """Refuse NaN and +inf in logits read from text, naming the line and column besides the array index."""
     from .core import check_logits
 
     try:
-        check_logits(loaded.array, axis=axis, masked_rows="nan")
+        check_logits(array, axis=axis, masked_rows="nan")
     except InputError as error:
         # The core names the first bad value in row order along the class axis; find the same one.
-        along = np.moveaxis(loaded.array, axis, -1)
+        along = np.moveaxis(array, axis, -1)
         flat = int(np.argmax(np.isnan(along) | (along == np.inf)))
         index = list(np.unravel_index(flat, along.shape))
-        index.insert(axis % loaded.array.ndim, index.pop())
-        error.where = f"{error.where}; {loaded.locate(tuple(int(i) for i in index))}"  # type: ignore[misc]
-        raise error.located(loaded.source or "arguments") from None
+        index.insert(axis % array.ndim, index.pop())
+        error.where = f"{error.where}; {locate(tuple(int(i) for i in index))}"
+        raise error.located(source) from None
 
 
 def load_option_array(spec: str, option: str, preferred: str, expected: str = "numbers (1,2,0.5)") -> Loaded:
