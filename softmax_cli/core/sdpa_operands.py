@@ -115,6 +115,23 @@ def _prepared_mask(mask: npt.ArrayLike, target: tuple[int, ...], group: int, com
     return np.broadcast_to(mask, mask.shape[:-2] + target[-2:])
 
 
+def _scores_fit_mask(q: np.ndarray, k: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """q and the mask such that every block of the mask fits the same block of the scores ``q k^T``.
+
+    The scores have q's and k's leading shape only; the mask is laid out for
+    the whole batch, V's dimensions included (2-D q and k with a batched v).
+    Leading dimensions of 1 the scores do not have are dropped from the mask;
+    where the mask really varies along them, q is broadcast (a view) so that
+    the scores get them too.
+    """
+    scores = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    while mask.ndim - 2 > len(scores) and mask.shape[0] == 1:
+        mask = mask[0]
+    if np.broadcast_shapes(scores, mask.shape[:-2]) != scores:
+        q = np.broadcast_to(q, np.broadcast_shapes(q.shape[:-2], mask.shape[:-2]) + q.shape[-2:])
+    return q, mask
+
+
 def _fits(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     """Whether ``shape`` broadcasts to ``target`` without enlarging it."""
     try:
@@ -141,6 +158,7 @@ def operands(q, k, v, mask, causal, causal_align, scale, enable_gqa) -> Operands
     heads_shape = batch[:-2] + (batch[-2] * batch[-1],) if group > 1 else batch
     if mask is not None:
         mask = _prepared_mask(mask, heads_shape + (length, keys), group, compute)
+        q, mask = _scores_fit_mask(q, k, mask)
     scale = _scale(scale, features)
     return Operands(q, scale, k.astype(compute, copy=False), v.astype(compute, copy=False), mask, offset,
                     batch, heads_shape + (length, v.shape[-1]), output)
