@@ -59,10 +59,7 @@ class Header:
     fortran: bool
     dtype: np.dtype
     offset: int
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+    nbytes: int  # of the data, checked against what follows the header
 
 
 def _parse_header(file) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -101,8 +98,9 @@ def check_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int) -> in
         raise InputError(f"the .npy header declares a negative dimension: shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes != data_bytes:
+        truncated = " (truncated?)" if nbytes > data_bytes else ""
         raise InputError(f"the .npy header declares shape {shape} of {dtype} ({describe_bytes(nbytes)}), "
-                         f"but {describe_bytes(data_bytes)} of data follow it" + (" (truncated?)" if nbytes > data_bytes else ""))
+                         f"but {describe_bytes(data_bytes)} of data follow it{truncated}")
     return nbytes
 
 
@@ -110,8 +108,7 @@ def header_of(file, size: int) -> Header:
     """The checked header of the ``.npy`` data of ``size`` bytes that ``file`` is at the start of."""
     shape, fortran, dtype = _parse_header(file)
     offset = file.tell()
-    check_header(shape, dtype, size - offset)
-    return Header(tuple(shape), fortran, dtype, offset)
+    return Header(tuple(shape), fortran, dtype, offset, check_header(shape, dtype, size - offset))
 
 
 def read_stream(file, size: int, what: str = "the array") -> np.ndarray:
