@@ -189,7 +189,7 @@ def parse_class_names(value: str) -> list[str]:
             name.encode("utf-8")
         except UnicodeEncodeError:  # bytes that are not UTF-8 arrive from the command line as lone surrogates
             shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            raise InputError(f"class name {shown!r} is not valid UTF-8", where="--classes") from None
+            raise InputError(f"class name '{shown}' is not valid UTF-8", where="--classes") from None
     return names
 
 
