@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import InputError, OutputError, SoftmaxError, UsageError
+from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError, end_telling
 from .options import PANELS
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
@@ -133,16 +133,24 @@ class SoftmaxCommand(TyperCommand):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except SoftmaxError as error:
+            end_telling(show=isinstance(error, GateFailed))
             _exit_with(error)
         except MemoryError as error:
+            end_telling(show=False)
             # What was checked up front (limits.check_memory) says what it needs; this is the rest.
             _exit_with(InputError(f"out of memory{': ' + str(error) if str(error) else ''}; the input or the "
                                   "result is larger than this process can hold"))
         except BrokenPipeError:
+            end_telling(show=True)
             _reader_gone()
             raise typer.Exit(0) from None
+        except BaseException:
+            end_telling(show=False)
+            raise
+        end_telling(show=True)
+        return result
 
 
 def _reader_gone() -> None:

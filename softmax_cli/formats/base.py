@@ -7,7 +7,6 @@ and is the only place that maps extensions, magic bytes and names to formats.
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +15,7 @@ from typing import IO, Protocol
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, tell
 from ..result import Result
 
 
@@ -137,7 +136,7 @@ def note(message: str) -> None:
     """One ``note:`` line on standard error, once per process (a batch would repeat it per input)."""
     if message not in _noted:
         _noted.add(message)
-        print(f"note: {message}", file=sys.stderr)
+        tell(f"note: {message}")
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:
