@@ -19,7 +19,7 @@ import numpy as np
 from .core import check_temperature
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source
+from .formats.base import Source, bfloat16, is_bfloat16
 from .formats.text import parse_number
 
 STDIN = "-"
@@ -40,11 +40,13 @@ class Loaded:
     source: str | None = None  # a file path, "<stdin>", or None for typed numbers
     classes: list[str] | None = None
     paths: list[Path] = field(default_factory=list)  # files read, never to be overwritten
+    rows: list[str] | None = None  # row names (a table's index), as text
+    key: str | None = None  # the --key it was read with, so a streamed pass reads the same member
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:
     """Refuse dtypes that are not real numbers (complex, object, strings, records, dates)."""
-    if array.dtype.kind not in "fiub":
+    if array.dtype.kind not in "fiub" and not is_bfloat16(array.dtype):
         raise InputError(f"arrays of dtype {array.dtype} are not supported; expected real numbers")
     if array.ndim == 0:
         raise InputError("expected an array, got a single scalar")
@@ -61,30 +63,51 @@ def read_stdin() -> bytes:
     return data
 
 
-def load_source(source: str, key: str | None = None, preferred: str = "logits") -> Loaded:
-    """Read one file (by extension) or ``-`` (standard input, sniffed)."""
+def read_voids(array: np.ndarray, void_as: str | None) -> np.ndarray:
+    """2-byte voids (how ``np.save`` writes ml_dtypes' bfloat16) as ``void_as``, which must be asked for."""
+    dtype = array.dtype
+    if dtype.kind != "V" or dtype.names or dtype.itemsize != 2 or is_bfloat16(dtype):
+        return array
+    if void_as is None:
+        raise InputError("the array holds 2-byte void values, which is how np.save writes bfloat16; "
+                         "read them as bfloat16 with --void-as bfloat16")
+    return array.view(bfloat16())
+
+
+def _read(fmt, given: Source, key: str | None, preferred: str, void_as: str | None):
+    """``(array, classes, rows)`` from a format's reader (row names are optional for it to give)."""
+    array, classes, *rows = fmt.read(given, key, preferred)
+    return check_dtype(read_voids(array, void_as)), classes, rows[0] if rows else None
+
+
+def load_source(source: str, key: str | None = None, preferred: str = "logits", void_as: str | None = None) -> Loaded:
+    """Read one file (by extension; sniffed like standard input without one) or ``-`` (standard input)."""
     if source == STDIN:
         try:
             given = Source(None, read_stdin())
-            array, classes = registry.sniff(given).read(given, key, preferred)
+            array, classes, rows = _read(registry.sniff(given), given, key, preferred, void_as)
         except InputError as error:
             raise error.located(STDIN_NAME) from None
-        return Loaded(check_dtype(array), STDIN_NAME, classes)
+        return Loaded(array, STDIN_NAME, classes, rows=rows, key=key)
     path = Path(source)
-    fmt = registry.by_suffix(path)
-    if fmt is None or fmt.read is None:
-        raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
-                         "or - for standard input")
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
+    refusal = registry.refusal(path)
+    if refusal is not None:
+        raise InputError(refusal, where=source)
+    fmt, given = registry.by_suffix(path), Source(path)
     try:
-        array, classes = fmt.read(Source(path), key, preferred)
-        check_dtype(array)
+        if fmt is None and not path.suffix:
+            fmt = registry.sniff(given)
+        if fmt is None or fmt.read is None:
+            raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
+                             "or - for standard input")
+        array, classes, rows = _read(fmt, given, key, preferred, void_as)
     except InputError as error:
         raise error.located(source) from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", where=source) from None
-    return Loaded(array, source, classes, [path])
+    return Loaded(array, source, classes, [path], rows=rows, key=key)
 
 
 # ---------------------------------------------------------------- numbers typed as arguments
@@ -130,12 +153,13 @@ def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
 
 # ---------------------------------------------------------------- sources
 
-def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits") -> Loaded:
+def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits",
+               void_as: str | None = None) -> Loaded:
     """The array given by positional ``INPUTS``: typed numbers, one source, or piped stdin."""
     if not inputs:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError(f"no input; {USAGE_EXAMPLE}")
-        return load_source(STDIN, key, preferred)
+        return load_source(STDIN, key, preferred, void_as)
     typed = parse_typed_numbers(inputs)
     if typed is not None:
         return Loaded(typed)
@@ -144,7 +168,7 @@ def load_array(inputs: list[str] | None, key: str | None = None, preferred: str 
         raise UsageError(f"{odd!r} is not a number; INPUTS are either all numbers or all sources")
     if len(inputs) > 1:
         raise UsageError(f"expected one source, got {len(inputs)}: {' '.join(inputs)}")
-    return load_source(inputs[0], key, preferred)
+    return load_source(inputs[0], key, preferred, void_as)
 
 
 def parse_class_names(value: str) -> list[str]:
@@ -162,9 +186,10 @@ def parse_class_names(value: str) -> list[str]:
     return names
 
 
-def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | None, axis: int) -> Loaded:
+def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | None, axis: int,
+                void_as: str | None = None) -> Loaded:
     """Logits plus class names (``--classes`` wins over a header), checked against the class axis."""
-    loaded = load_array(inputs, key)
+    loaded = load_array(inputs, key, void_as=void_as)
     names = parse_class_names(classes) if classes is not None else loaded.classes
     array = loaded.array
     if not -array.ndim <= axis < array.ndim:

@@ -20,4 +20,6 @@ def warn(message: str) -> None:
 
 def logits_loader(source: Source):
     """What :func:`softmax_cli.batch.run` calls to read one input's logits."""
-    return lambda inputs: load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis)
+    void_as = source.void_as.value if source.void_as else None
+    return lambda inputs: load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
+                                      void_as=void_as)

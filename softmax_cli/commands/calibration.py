@@ -9,10 +9,10 @@ import typer
 
 from .. import core, render
 from ..errors import UsageError
-from ..inputs import DEFAULT_TEMPERATURES, load_logits, load_option_array, parse_temperatures
+from ..inputs import DEFAULT_TEMPERATURES, load_option_array, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Source
 from ..result import Result
-from . import warn
+from . import logits_loader, warn
 
 
 def temperature_sweep(
@@ -48,7 +48,7 @@ def temperature_sweep(
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
     axis = source.axis
-    logits = load_logits(inputs, key=source.key, classes=source.classes, axis=axis)
+    logits = logits_loader(source)(inputs)
     truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
     paths = logits.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)

@@ -31,7 +31,7 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput
         class_last = axis in (-1, values.ndim - 1)
         tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
         display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
-        render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes,
+        render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes, rows=logits.rows,
                             header=logits.classes if class_last else None,
                             layout="distribution" if class_last else "grid", display=display), sink)
 

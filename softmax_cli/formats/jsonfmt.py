@@ -15,7 +15,7 @@ from typing import TextIO
 import numpy as np
 
 from ..errors import InputError
-from .base import Format, Source, pick_member
+from .base import Format, Source, is_bfloat16, pick_member
 from .text import number_strings, row_chunks
 
 # ---------------------------------------------------------------- reading
@@ -126,7 +126,7 @@ def _strings(array: np.ndarray, precision: int | None) -> np.ndarray:
         quoted = [json.dumps(str(name)) for name in array.reshape(-1)]
         return np.array(quoted, dtype=object).reshape(array.shape).astype(str)
     strings = number_strings(array, precision)
-    if array.dtype.kind == "f":
+    if array.dtype.kind == "f" or is_bfloat16(array.dtype):
         strings = np.where(np.isfinite(array), strings, "null")
     elif array.dtype.kind == "b":
         strings = np.where(array, "true", "false")
@@ -173,6 +173,8 @@ def json_lines(result, precision: int | None, label: str | None = None) -> Itera
             yield json_value(value, precision)
     if result.classes is not None:
         yield f', "classes": {json.dumps(result.classes)}'
+    if result.rows is not None:
+        yield f', "rows": {json.dumps(result.rows)}'
     yield "}\n"
 
 
