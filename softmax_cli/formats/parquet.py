@@ -77,7 +77,7 @@ def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], str | Non
         return [name], index
     others = [name for name in candidates if not _is_number(schema.field(name).type)]
     if others:
-        raise InputError(f"columns {', '.join(candidates)}: {', '.join(others)} are not numbers; "
+        raise InputError(f"not numbers: column(s) {', '.join(others)} (of {', '.join(candidates)}); "
                          "choose one list column of logits with --key NAME")
     return candidates, index
 
