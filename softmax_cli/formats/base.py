@@ -73,8 +73,22 @@ class RowBlocks(Protocol):
     def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]: ...
 
 
+class RowsOfShape:
+    """An array's ``shape`` seen as ``(rows, classes)``: the class axis last, every other index a row."""
+
+    shape: tuple[int, ...]
+
+    @property
+    def n_cols(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def n_rows(self) -> int:
+        return int(np.prod(self.shape[:-1], dtype=np.int64))
+
+
 @dataclass
-class FileRows:
+class FileRows(RowsOfShape):
     """C-ordered data at ``offset`` in a file, seen as ``(rows, classes)``, read about ``block_bytes`` at a time.
 
     ``np.load(mmap_mode="r")`` keeps every page it touches in the resident set
@@ -88,14 +102,6 @@ class FileRows:
     dtype: np.dtype
     offset: int
     block_bytes: int
-
-    @property
-    def n_cols(self) -> int:
-        return self.shape[-1]
-
-    @property
-    def n_rows(self) -> int:
-        return int(np.prod(self.shape[:-1], dtype=np.int64))
 
     def block_rows(self) -> int:
         return max(1, self.block_bytes // max(1, self.n_cols * self.dtype.itemsize))
