@@ -1,4 +1,4 @@
-"""Files larger than memory: logits read in row blocks (:class:`~.formats.npy.NpyRows`) through the same core.
+"""Files larger than memory: logits read in row blocks (:class:`~.formats.base.FileRows`) through the same core.
 
 Each block of rows is read into one reused buffer and its result written out
 (or reduced) before the next is read, so the peak stays at a few blocks
@@ -7,14 +7,15 @@ whatever the file's size. Errors still name positions in the whole file
 one in-memory pass because every row's arithmetic is the same in any block.
 
 A source that cannot be streamed (text, ``.npz``, standard input, Fortran
-order, a class axis that is not the last) is one in-memory block.
+order, a class axis that is not the last) is one in-memory block. Streamed
+files are ``.npy`` and ``.safetensors`` (their registry entries' ``row_blocks``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from . import core
 from .core._arrays import block_of
 from .errors import InputError
 from .formats import registry
-from .formats.npy import NpyRows
+from .formats.base import FileRows
 from .inputs import Loaded
 from .render import OutputFormat, Sink
 
@@ -33,21 +34,22 @@ from .render import OutputFormat, Sink
 STREAM_BLOCK_BYTES = int(os.environ.get("SOFTMAX_BLOCK_BYTES", 16 << 20))
 
 
-def npy_rows(loaded: Loaded, axis: int) -> NpyRows | None:
+def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
     """The logits' file as streamable rows, or None when it must be read whole (see the module docstring)."""
     if loaded.source is None or not loaded.paths:
         return None
     fmt = registry.by_suffix(loaded.paths[0])
     if fmt is None or fmt.row_blocks is None:
         return None
-    rows = fmt.row_blocks(loaded.paths[0], STREAM_BLOCK_BYTES)
+    rows = fmt.row_blocks(loaded.paths[0], STREAM_BLOCK_BYTES, loaded.key)
     if rows is None or axis not in (-1, len(rows.shape) - 1):
         return None
-    return rows
+    # The loader may have read the bytes as another dtype of the same size (--void-as bfloat16).
+    return rows if rows.dtype == loaded.array.dtype else replace(rows, dtype=loaded.array.dtype)
 
 
-def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str) -> NpyRows | None:
-    """The logits' ``.npy`` as streamable rows when the output is a machine format, else None.
+def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str) -> FileRows | None:
+    """The logits' file as streamable rows when the output is a machine format, else None.
 
     A pipe cannot take back what it was sent, so a streamed result to standard
     output is preceded by a validation pass.
@@ -79,7 +81,7 @@ class LazyArray:
         return np.concatenate(list(self.blocks())).reshape(self.shape)
 
 
-def map_rows(source: NpyRows, function: Callable[[np.ndarray, slice], np.ndarray], dtype: np.dtype) -> LazyArray:
+def map_rows(source: FileRows, function: Callable[[np.ndarray, slice], np.ndarray], dtype: np.dtype) -> LazyArray:
     """``function(block, rows)`` over every block, lazily; its result has the logits' shape.
 
     ``rows`` is the block's slice of the flattened rows, for per-row side
@@ -94,7 +96,7 @@ def map_rows(source: NpyRows, function: Callable[[np.ndarray, slice], np.ndarray
     return LazyArray(source.shape, np.dtype(dtype), produce)
 
 
-def check_logits(source: NpyRows, masked_rows: str) -> None:
+def check_logits(source: FileRows, masked_rows: str) -> None:
     """Validate every block (NaN, +inf, masked rows) before anything goes to a pipe.
 
     Standard output cannot be taken back, so a streamed result sent there is
@@ -106,7 +108,7 @@ def check_logits(source: NpyRows, masked_rows: str) -> None:
             core.check_logits(block, masked_rows=masked_rows)
 
 
-def per_row_labels(labels: np.ndarray, source: NpyRows) -> np.ndarray:
+def per_row_labels(labels: np.ndarray, source: FileRows) -> np.ndarray:
     """Labels as one entry (index) or one row (distribution) per flattened logits row."""
     if labels.shape == source.shape:
         return labels.reshape(source.n_rows, source.n_cols)
@@ -118,7 +120,7 @@ def per_row_labels(labels: np.ndarray, source: NpyRows) -> np.ndarray:
     )
 
 
-def cross_entropy_terms(source: NpyRows, labels: np.ndarray, **options) -> core.CrossEntropyTerms:
+def cross_entropy_terms(source: FileRows, labels: np.ndarray, **options) -> core.CrossEntropyTerms:
     """:func:`core.cross_entropy_terms` over a streamed file, one block at a time."""
     reduction = options.pop("reduction")
     denominator = core.mean_denominator(labels, source.shape, weights=options.get("weights"),
@@ -145,7 +147,7 @@ def cross_entropy_terms(source: NpyRows, labels: np.ndarray, **options) -> core.
     )
 
 
-def topk(source: NpyRows, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
+def topk(source: FileRows, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
     """:func:`core.topk` over a streamed file; the ``(..., k)`` results are small and kept."""
     indices, probs = [], []
     for start, block in source.blocks():

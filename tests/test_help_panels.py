@@ -13,7 +13,8 @@ import re
 import pytest
 from conftest import run
 
-INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input"}
+INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input",
+         "--void-as": "Input"}
 OUTPUT = {"--format": "Output", "--output": "Output", "--force": "Output", "--precision": "Output"}
 BATCH = {"--out-dir": "Output", "--keep-going": "Input"}
 THREADS = {"--threads": "Performance"}

@@ -76,12 +76,15 @@ def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) ->
 def float_dtypes(x: npt.ArrayLike) -> tuple[np.ndarray, np.dtype, np.dtype]:
     """Return ``(array, compute_dtype, output_dtype)`` under the contract's dtype rules.
 
-    float32/float64 are computed and returned as themselves; float16 is computed
-    in float32 (half precision loses digits in the sums) and returned as float16;
-    integers and booleans become float64. Everything else is refused.
+    float32/float64 are computed and returned as themselves; float16 and
+    ml_dtypes' bfloat16 are computed in float32 (half precision loses digits in
+    the sums) and returned as themselves; integers and booleans become float64.
+    Everything else is refused.
     """
     array = np.asarray(x)
     kind = array.dtype.kind
+    if kind == "V" and array.dtype.name == "bfloat16":
+        return array, np.dtype(np.float32), array.dtype
     if kind == "f":
         if array.dtype == np.float16:
             return array, np.dtype(np.float32), np.dtype(np.float16)
