@@ -62,7 +62,7 @@ class Group:
 
 @dataclass
 class TidyTable:
-    """A result as groups of columns (the row names first, when written), the scalars after it, and what fits neither."""
+    """A result as groups of columns (row names first, when written), the scalars after it, and what fits neither."""
 
     groups: list[Group]
     header: list[str] | None  # every column's name in order, or None (a one-name result without class names)
