@@ -73,7 +73,7 @@ class SoftmaxGroup(TyperGroup):
     """The top level: an unknown command or option is one ``error: ...`` line too."""
 
     def parse_args(self, ctx, args):
-        if not args:  # plain `softmax`: the help, as a start, not as an error
+        if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
             print(ctx.get_help())
             raise typer.Exit(0)
         try:
@@ -143,8 +143,13 @@ app = typer.Typer(
     cls=SoftmaxGroup,
     help="The softmax function and everything around it: probabilities, losses, gradients, "
     "Jacobians, temperature, top-k and attention, exact and fast.",
+    epilog="""\b
+Typical pipelines:
+  cat logits.csv | softmax probs -f json
+  softmax loss val.npy --labels val_labels.npy --max-loss 0.35  # CI gate
+  softmax probs runs/ --out-dir probs/ -f npy                   # a batch""",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

@@ -15,8 +15,9 @@ from . import logits_loader
 
 def topk(
     inputs: InputsArg = None,
-    k: int = typer.Option(None, "-k", "--k", help="How many classes per row, 1..C.  [default: min(5, C)]",
+    k: int = typer.Option(None, "-k", "--top", help="How many classes per row, 1..C.  [default: min(5, C)]",
                           show_default=False, rich_help_panel=COMPUTATION),
+    k_old: int = typer.Option(None, "--k", hidden=True),  # the spelling before --top
     labels: LabelsOpt = None,
     min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A.",
                                        show_default=False, rich_help_panel=GATES),
@@ -31,9 +32,10 @@ def topk(
 
     \b
     Example:
-      softmax topk sample_data/logits.csv -k 2
+      softmax topk sample_data/logits.csv --top 2
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
+    k = k if k is not None else k_old
     truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
     if min_accuracy is not None and truth is None:
         raise UsageError("--min-accuracy needs --labels")
