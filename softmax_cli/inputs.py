@@ -175,8 +175,19 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
             f"{len(names)} class names for {array.shape[axis]} classes (shape {array.shape}, axis {axis})",
             where=where,
         )
+    if names is not None:
+        check_unique_names(names, "--classes" if classes is not None else "header")
     loaded.classes = names
     return loaded
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Refuse a class name given twice: names pick classes, so each must pick one."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"class name {name!r} is given twice; each class needs its own name", where=where)
+        seen.add(name)
 
 
 def load_option_array(spec: str, option: str, preferred: str) -> Loaded:
@@ -203,7 +214,10 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
         raise UsageError("give --temperatures or --range, not both")
     if temperature_range is None:
         values = []
-        for text in (temperatures or DEFAULT_TEMPERATURES).split(","):
+        if temperatures is not None and not temperatures.strip():
+            raise UsageError("--temperatures is empty; give temperatures such as 0.5,1,2 (or leave the option out "
+                             f"for {DEFAULT_TEMPERATURES})")
+        for text in (DEFAULT_TEMPERATURES if temperatures is None else temperatures).split(","):
             try:
                 values.append(check_temperature(float(text)))
             except ValueError:

@@ -85,7 +85,7 @@ class Format:
     magic: bytes | None = None  # how standard input is recognised: its first bytes
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
     row_blocks: Callable[[Path, int], RowBlocks | None] | None = None
-    batch_output: str | None = None  # the format a batch writes for this input (default: its own)
+    batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:
