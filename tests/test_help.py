@@ -140,3 +140,6 @@ def test_completion_of_file_paths(tmp_path):
     assert completed.returncode == 0, completed.stderr
     offered = completed.stdout.split()
     assert offered in ([], [f"{tmp_path}/logits.npy"]), offered
+    # zsh: Typer answers "_files" (zsh's own file completion) when the command offers nothing.
+    zsh = run(env={"_SOFTMAX_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": f"softmax probs -o {tmp_path}/lo"})
+    assert zsh.stdout.strip() == "_files", zsh.stdout
