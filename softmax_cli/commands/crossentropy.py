@@ -46,7 +46,7 @@ def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example
 def loss(
     inputs: InputsArg = None,
     max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X (>= 0).",
-                                   show_default=False, callback=lambda value: _loss_bound(value),
+                                   show_default=False, callback=_loss_bound,
                                    rich_help_panel=GATES),
     *,
     criterion: LossOptions,

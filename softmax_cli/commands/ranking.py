@@ -28,7 +28,7 @@ def topk(
     labels: LabelsOpt = None,
     min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A, "
                                        "a fraction 0..1 (0.95, not 95); needs -k/--top.", show_default=False,
-                                       callback=lambda value: _fraction(value), rich_help_panel=GATES),
+                                       callback=_fraction, rich_help_panel=GATES),
     ignore_index: IgnoreIndexOpt = -100,
     *,
     source: SoftmaxInput,
