@@ -12,9 +12,9 @@ def main() -> None:
     # before NumPy is imported; a user's own setting wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # The last resort of "no raw warning reaches the user": the core keeps its
-    # arithmetic quiet on purpose (see core._arrays.overflow_is_the_limit, tested
-    # with warnings as errors), and anything a path still lets through is
-    # dropped here, unless asked for with -W / PYTHONWARNINGS or SOFTMAX_DEBUG=1.
+    # arithmetic quiet where it knows an overflow is the answer, and anything a
+    # path still lets through is dropped here, unless asked for with -W /
+    # PYTHONWARNINGS or SOFTMAX_DEBUG=1.
     if not sys.warnoptions and os.environ.get("SOFTMAX_DEBUG") != "1":
         warnings.simplefilter("ignore")
     from .cli import main as run

@@ -15,7 +15,6 @@ import numpy as np
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
-from ._arrays import overflow_is_the_limit
 from .softmax import MaskedRows, _check_policy, check_temperature, probs_block, row_sums
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ def _softmax_setup(logits, axis, temperature, masked_rows):
     return array, compute, output, temperature, axis
 
 
-@overflow_is_the_limit
 def softmax_vjp(
     logits: npt.ArrayLike,
     upstream: npt.ArrayLike,
@@ -112,7 +110,6 @@ def jacobian_nbytes(shape: tuple[int, ...], dtype: npt.DTypeLike, axis: int = -1
     return count * output.itemsize
 
 
-@overflow_is_the_limit
 def softmax_jacobian_into(
     out: np.ndarray,
     logits: npt.ArrayLike,
@@ -154,7 +151,7 @@ def softmax_jacobian_into(
             matrices[...] = (p / -temperature)[:, None, :]
         else:
             np.multiply(p[:, :, None], p[:, None, :], out=matrices)
-            matrices /= -temperature  # not * (-1 / T): 0 * inf would be NaN for a tiny T
+            matrices *= -1 / temperature
         diagonal = matrices.reshape(len(p), n_cols * n_cols)[:, :: n_cols + 1]
         diagonal[...] = (1 - p) / temperature if log else p * (1 - p) / temperature
         if masked is not None:
