@@ -189,6 +189,10 @@ class ShownRows:
         n_rows = int(np.prod(self.shape[: self.ndim - len(row_shape)], dtype=np.int64))
         return ShownRows((n_rows, *row_shape), self.dtype, self.rows)
 
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray would need every row; say so rather than let NumPy make an object array of this.
+        raise TypeError("ShownRows holds only the rows a table shows; index it by those rows")
+
     def __getitem__(self, key) -> np.ndarray:
         index, *rest = key if isinstance(key, tuple) else (key,)
         picked = np.stack([self.rows[int(i)] for i in np.atleast_1d(index)])
