@@ -234,6 +234,8 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
             f"{len(names)} class names for {array.shape[axis]} classes (shape {array.shape}, axis {axis})",
             where=where,
         )
+    if names is not None:
+        check_unique_names(names, "--classes" if classes is not None else "header")
     loaded.classes = names
     if axis % array.ndim != array.ndim - 1:
         loaded.rows = loaded.index_name = None
@@ -257,6 +259,15 @@ def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[
         index.insert(axis % array.ndim, index.pop())
         error.where = f"{error.where}; {locate(tuple(int(i) for i in index))}"
         raise error.located(source) from None
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Refuse a class name given twice: names pick classes, so each must pick one."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"class name {name!r} is given twice; each class needs its own name", where=where)
+        seen.add(name)
 
 
 def load_option_array(spec: str, option: str, preferred: str, expected: str = "numbers (1,2,0.5)") -> Loaded:
@@ -286,7 +297,10 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
         raise UsageError("give --temperatures or --range, not both")
     if temperature_range is None:
         values = []
-        for text in (temperatures or DEFAULT_TEMPERATURES).split(","):
+        if temperatures is not None and not temperatures.strip():
+            raise UsageError("--temperatures is empty; give temperatures such as 0.5,1,2 (or leave the option out "
+                             f"for {DEFAULT_TEMPERATURES})")
+        for text in (DEFAULT_TEMPERATURES if temperatures is None else temperatures).split(","):
             try:
                 values.append(check_temperature(float(text)))
             except ValueError:

@@ -9,6 +9,10 @@ one in-memory pass because every row's arithmetic is the same in any block.
 A source that cannot be streamed (text, ``.npz``, standard input, Fortran
 order, a class axis that is not the last) is one in-memory block. Streamed
 files are ``.npy`` and ``.safetensors`` (their registry entries' ``row_blocks``).
+
+A table shows only a file's first and last rows: :func:`for_table` computes
+just those (:class:`ShownRows`) and streams the file once to check every row
+and to sum the figures the table summarises.
 """
 
 from __future__ import annotations
@@ -158,3 +162,82 @@ def topk(source: FileRows, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
     lead = source.shape[:-1]
     return (np.concatenate(indices).reshape(lead + (indices[0].shape[-1],)),
             np.concatenate(probs).reshape(lead + (probs[0].shape[-1],)))
+
+
+@dataclass
+class ShownRows:
+    """The rows of a result that a table shows, standing for the whole result of ``shape``.
+
+    A table draws the first and last rows of a batch (``tablecells.head_and_tail``),
+    so for a file larger than memory only those are computed. Like an array, it
+    has the whole result's ``shape``, flattens to rows with ``reshape(-1, C)``
+    (or ``reshape(-1)`` for one value a row), and gives rows by index; any other
+    row was never computed.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    rows: dict[int, np.ndarray]  # flat row index -> that row of the result
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def reshape(self, *shape) -> ShownRows:
+        flat = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
+        row_shape = self.shape[-1:] if len(flat) > 1 else ()
+        if len(flat) > 2 or row_shape and flat[-1] != self.shape[-1]:
+            raise ValueError(f"ShownRows flattens to rows only, not to {flat}")
+        n_rows = int(np.prod(self.shape[: self.ndim - len(row_shape)], dtype=np.int64))
+        return ShownRows((n_rows, *row_shape), self.dtype, self.rows)
+
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray would need every row; say so rather than let NumPy make an object array of this.
+        raise TypeError("ShownRows holds only the rows a table shows; index it by those rows")
+
+    def __getitem__(self, key) -> np.ndarray:
+        index, *rest = key if isinstance(key, tuple) else (key,)
+        picked = np.stack([self.rows[int(i)] for i in np.atleast_1d(index)])
+        return picked[(slice(None), *rest)]
+
+
+def for_table(logits: Loaded, axis: int, function: Callable[[np.ndarray], np.ndarray], masked_rows: str,
+              temperature: float, entropy: bool) -> tuple[ShownRows, dict] | None:
+    """A streamable batch's values as a table shows them, and its entropy column and mean; else None.
+
+    ``function(rows)`` computes result rows from logits rows. One pass over the
+    file checks every row (as the core would) and, with ``entropy``, sums the
+    rows' entropies; then only the shown rows are read again and computed.
+    """
+    rows = npy_rows(logits, axis)
+    if rows is None or len(rows.shape) < 2:
+        return None
+    from .tablecells import head_and_tail  # a table is being drawn: Rich is loaded for it anyway
+
+    total, counted = 0.0, 0
+    for start, block in rows.blocks("summarising" if entropy else "checking"):
+        with block_of(rows.shape, -1, start):
+            core.check_logits(block, masked_rows=masked_rows)
+        if entropy:
+            block_total, block_count = known_sum(core.entropy(block, temperature=temperature))
+            total, counted = total + block_total, counted + block_count
+    shown = head_and_tail(rows.n_rows)
+    logits_rows = np.asarray(logits.array.reshape(rows.n_rows, rows.n_cols)[shown])
+    values = function(logits_rows)
+    result = ShownRows(rows.shape, values.dtype, dict(zip(shown.tolist(), values)))
+    if not entropy:
+        return result, {}
+    per_row = core.entropy(logits_rows, temperature=temperature)
+    return result, entropy_display(ShownRows(rows.shape[:-1], per_row.dtype, dict(zip(shown.tolist(), per_row))),
+                                   total, counted)
+
+
+def known_sum(per_row: np.ndarray) -> tuple[float, int]:
+    """The sum and count of the values that are not NaN (a masked row, allowed by --masked-rows, has none)."""
+    known = per_row[~np.isnan(per_row)]
+    return float(known.sum(dtype=np.float64)), int(known.size)
+
+
+def entropy_display(per_row, total: float, counted: int) -> dict:
+    """A table's entropy column and, below it, the mean over the rows that have one."""
+    return {"entropy": per_row, "mean entropy": np.float64(total / counted if counted else np.nan)}

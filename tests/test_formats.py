@@ -38,7 +38,7 @@ def expected_row(fmt) -> list[str]:
         ", ".join(f"`{suffix}`" for suffix in fmt.extensions),
         "—" if fmt.magic is None else f"`{repr(fmt.magic)[2:-1]}`",
         "yes" if fmt.read else "no",
-        "yes" if fmt.write else f"no (a batch writes {fmt.batch_output})" if fmt.batch_output else "no",
+        "yes" if fmt.write else f"no (-o and a batch write {fmt.batch_output})" if fmt.batch_output else "no",
         "yes" if fmt.row_blocks else "no",
     ]
 
@@ -81,14 +81,13 @@ def test_standard_input_is_sniffed_by_the_registry(data, name):
     assert registry.sniff(Source(None, data)).name == name
 
 
-@pytest.mark.parametrize(("suffix", "batch", "output"), [
-    (".npy", "npy", "npy"), (".NPZ", "npz", "npz"), (".csv", "csv", "csv"), (".tsv", "tsv", "tsv"),
-    (".txt", "tsv", None), (".json", "json", "json"), (".jsonl", "json", None), (".parquet", "parquet", "parquet"),
-    (".feather", "arrow", "arrow"), (".safetensors", "safetensors", "safetensors"), (".pt", None, None),
+@pytest.mark.parametrize(("suffix", "output"), [
+    (".npy", "npy"), (".NPZ", "npz"), (".csv", "csv"), (".tsv", "tsv"), (".txt", "tsv"), (".json", "json"),
+    (".jsonl", "json"), (".parquet", "parquet"), (".feather", "arrow"), (".safetensors", "safetensors"), (".pt", None),
 ])
-def test_batch_naming_and_o_inference(suffix, batch, output):
-    by_batch, by_output = registry.batch_output(f"x{suffix}"), registry.output_for_path(f"x{suffix}")
-    assert (by_batch and by_batch.name) == batch and (by_output and by_output.name) == output
+def test_batch_naming_and_o_inference(suffix, output):
+    by_output = registry.output_for_path(f"x{suffix}")
+    assert (by_output and by_output.name) == output
 
 
 def _written(fmt, result: Result) -> bytes:

@@ -228,7 +228,7 @@ class Format:
     magic: bytes | None = None  # how standard input is recognised: its first bytes
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
     row_blocks: Callable[[Path, int, str | None], RowBlocks | None] | None = None
-    batch_output: str | None = None  # the format a batch writes for this input (default: its own)
+    batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
     # A format whose files are tables (a header, perhaps an index column) reads them whole with this;
     # ``read`` then gives the same array and class names.
     read_table: Callable[[Source, str | None, str], Table] | None = None

@@ -88,14 +88,13 @@ def sniff(source: Source) -> Format:
 
 
 def output_for_path(path: str | Path) -> Format | None:
-    """The format ``-o PATH`` is written in: the one its extension names, if we write it."""
-    fmt = by_suffix(path)
-    return fmt if fmt is not None and fmt.write is not None else None
+    """The format written for ``path`` without ``-f``: its extension's own, or the nearest we write.
 
-
-def batch_output(path: str | Path) -> Format | None:
-    """The format a batch writes for input ``path`` without ``-f``: its own, or the nearest we write."""
+    ``-o out.txt`` and a batch's output for ``in.txt`` are both tsv (``.jsonl``: json).
+    """
     fmt = by_suffix(path)
     if fmt is None:
         return None
-    return named(fmt.batch_output) if fmt.batch_output else output_for_path(path)
+    if fmt.batch_output:
+        return named(fmt.batch_output)
+    return fmt if fmt.write is not None else None
