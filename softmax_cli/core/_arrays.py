@@ -23,6 +23,15 @@ BLOCK_ELEMENTS = 1 << 16
 PARALLEL_MIN_ELEMENTS = 1 << 20
 
 
+# Logits 2e308 apart, or (x - max) / T for a tiny T, shift below -1.8e308 and
+# overflow to -inf: that is their correctly rounded value and exp of it is the
+# exact 0, so the overflow is the answer, not a fault to warn about. (The row's
+# max shifts to exactly 0 and never overflows, so no row turns to NaN.) A
+# derivative divided by a tiny T overflows to +-inf the same way. Functions doing
+# that arithmetic are decorated with this.
+overflow_is_the_limit = np.errstate(over="ignore")
+
+
 def available_cores() -> int:
     """The cores this process may run on (its affinity mask, not the machine's count)."""
     try:
