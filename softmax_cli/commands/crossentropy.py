@@ -26,14 +26,14 @@ def _warn_unnormalised(rows: np.ndarray) -> None:
 
 
 def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str):
-    """The labels (indices or distributions), the core's loss options, and the files read for them."""
+    """The labels (indices or distributions), the core's loss options, and the operands by the core's names."""
     truth = load_option_array(_required(criterion.labels, "--labels", example), "--labels", "labels")
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
     options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction.value,
                    label_smoothing=criterion.label_smoothing, temperature=source.temperature,
                    from_probs=criterion.from_probs, eps=criterion.eps, masked_rows=source.masked_rows.value,
                    weights=None if weights is None else weights.array)
-    return truth, options, truth.paths + (weights.paths if weights else [])
+    return truth, options, {"labels": truth, "weights": weights}
 
 
 def loss(
@@ -55,7 +55,7 @@ def loss(
       softmax loss sample_data/logits.csv --labels sample_data/labels.txt
     """
     axis = source.axis
-    truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0")
+    truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0")
 
     def one(logits, sink: render.Sink) -> None:
         rows = stream.npy_rows(logits, axis)
@@ -73,7 +73,7 @@ def loss(
                 what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
                 raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
 
-    batch.run(inputs, outputs, logits_loader(source), one, side_paths)
+    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
 
 
 def grad(
@@ -106,11 +106,11 @@ def grad(
             return core.softmax_vjp(logits.array, g.array, axis=axis, temperature=source.temperature, log=log,
                                     masked_rows=masked_rows.value)
 
-        side_paths = g.paths
+        operands = {"upstream": g}
     else:
         if log:
             raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
-        truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0")
+        truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0")
 
         def values_of(logits, sink):
             if truth.array.shape == logits.array.shape:
@@ -132,4 +132,4 @@ def grad(
         render.write(Result({"grad": values}, classes=logits.classes,
                             header=logits.classes if class_last else None), sink)
 
-    batch.run(inputs, outputs, logits_loader(source), one, side_paths)
+    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
