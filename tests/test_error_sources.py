@@ -154,3 +154,9 @@ def test_streamed_labels_name_the_labels_file(softmax, folder, streamed):
     save(folder, "y.npy", y)
     completed = softmax("loss", "big.npy", "--labels", "y.npy", "-f", "json", env=streamed, cwd=folder)
     assert error_line(completed) == "error: label 3 is out of range for 3 classes (y.npy, row 38)"
+
+
+def test_flat_labels_of_nd_logits_are_named_by_their_own_row(cli, folder):
+    save(folder, "y.npy", np.array([0, 1, 5, 2]))  # one label per row of the (2, 2) rows of z.npy, flat
+    line = error_line(cli("topk", "z.npy", "-k", "2", "--labels", "y.npy", "-f", "json", cwd=folder))
+    assert line == "error: label 5 is out of range for 3 classes (y.npy, row 2)"
