@@ -65,7 +65,7 @@ LogOpt = Annotated[
 ]
 ExactOpt = Annotated[
     bool, typer.Option("--exact", help="Probabilities within 4 ULP of the exact value in float64 (float32: 1 ULP "
-                       "of the correctly rounded one) by carrying the rounding of x - max; about twice the time.",
+                       "of the correctly rounded one) by carrying the rounding of x - max; 2-3x the time.",
                        rich_help_panel=COMPUTATION)
 ]
 MaskedRowsOpt = Annotated[
