@@ -16,7 +16,7 @@ from pathlib import Path
 from . import render
 from .errors import GateFailed, InputError, SoftmaxError, UsageError
 from .formats.registry import SUFFIXES, output_for_path
-from .inputs import Loaded, is_number_text
+from .inputs import Loaded, Operands, is_number_text, locate
 from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
@@ -70,33 +70,38 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
     return planned
 
 
-def _located(error: SoftmaxError, source: str) -> SoftmaxError:
-    return error if source in (error.where or "") else error.located(source)
-
-
 def run(
     inputs: list[str] | None,
     outputs: Outputs,
     load: Callable[[list[str] | None], Loaded],
     process: Callable[[Loaded, render.Sink], None],
     side_inputs: Sequence[Path] = (),
+    *,
+    operands: Operands | None = None,
 ) -> None:
-    """Load, process and write every input; ``side_inputs`` (labels, ...) are never overwritten."""
+    """Load, process and write every input; ``side_inputs`` and ``operands`` are never overwritten.
+
+    ``operands`` are what the logits are scored against, by the name the core
+    gives them (``{"labels": ..., "weights": ...}``): an error about one of
+    them names its source, any other error the input's.
+    """
+    operands = operands or {}
+    side_inputs = [*side_inputs, *(path for operand in operands.values() if operand for path in operand.paths)]
     sources = batch_sources(inputs)
     if sources is None and outputs.out_dir is None:
         loaded = load(inputs)
         try:
             process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
-                                             loaded.paths + list(side_inputs)))
+                                             loaded.paths + side_inputs))
         except SoftmaxError as error:  # name the file, as a batch does
-            raise (_located(error, loaded.source) if loaded.source else error) from None
+            raise locate(error, loaded.source, operands) from None
         return
     if sources is None:
         if not inputs or any(is_number_text(token) for token in inputs):
             raise UsageError("--out-dir needs input files")
         sources = list(inputs)
     planned = _planned_outputs(sources, outputs)
-    protected = [Path(s) for s in sources] + list(side_inputs)
+    protected = [Path(s) for s in sources] + side_inputs
     if not outputs.force and not outputs.keep_going:
         # Refuse before writing anything rather than stop half-way through.
         existing = [str(path) for _, path in planned if path is not None and path.exists()]
@@ -114,12 +119,12 @@ def run(
                 process(load([source]), sink)
             except GateFailed as error:
                 gates.append(source)
-                print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
+                print(f"{error.prefix}: {locate(error, source, operands)}", file=sys.stderr)
             except SoftmaxError as error:
                 if not outputs.keep_going:
-                    raise _located(error, source) from None
+                    raise locate(error, source, operands) from None
                 failed.append(source)
-                print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
+                print(f"{error.prefix}: {locate(error, source, operands)}", file=sys.stderr)
             progress.advance()
     if failed:
         raise InputError(f"{len(failed)} of {len(sources)} inputs failed: {', '.join(failed)}")

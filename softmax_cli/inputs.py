@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .core import check_temperature
-from .errors import InputError, UsageError
+from .errors import InputError, SoftmaxError, UsageError
 from .formats import registry
 from .formats.base import Source, Table, bfloat16, is_bfloat16
 from .formats.text import parse_number
@@ -54,6 +55,38 @@ class Loaded:
     def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
         return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
                    table.notes, from_text, table.numbered_first_row, table.locate, key)
+
+
+Operands = Mapping[str, "Loaded | None"]
+
+
+def locate(error: SoftmaxError, logits_source: str | None, operands: Operands) -> SoftmaxError:
+    """Name the source that holds the bad value: the operand's the error is about, else the logits'.
+
+    The core tags errors about an input other than the logits with ``operand``
+    (``labels``, ``weights``, ``upstream``, ``mask``, ``q``...); ``operands``
+    maps those names to what was loaded for them. An operand the command did
+    not load names no file rather than the wrong one. A source already named
+    (by the loader) is not named twice.
+    """
+    if error.operand is None:
+        name = logits_source
+    else:
+        holder = operands.get(error.operand)
+        name = holder.source if holder is not None else None
+    where = error.where or ""
+    if not name or where == name or where.startswith(f"{name}, "):
+        return error
+    return error.located(name)
+
+
+@contextmanager
+def naming_sources(logits: Loaded | None, operands: Operands) -> Iterator[None]:
+    """Within this block, errors name the source holding the bad value (see :func:`locate`)."""
+    try:
+        yield
+    except SoftmaxError as error:
+        raise locate(error, logits.source if logits else None, operands) from None
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:

@@ -90,6 +90,11 @@ TemperatureOpt = Annotated[
 LogOpt = Annotated[
     bool, typer.Option("--log", help="Log-softmax instead of softmax.", rich_help_panel=COMPUTATION)
 ]
+ExactOpt = Annotated[
+    bool, typer.Option("--exact", help="Probabilities within 4 ULP of the exact value in float64 (float32: 1 ULP "
+                       "of the correctly rounded one) by carrying the rounding of x - max; 2-3x the time.",
+                       rich_help_panel=COMPUTATION)
+]
 MaskedRowsOpt = Annotated[
     MaskedRows,
     typer.Option("--masked-rows", help="A row whose logits are all -inf: refuse it, or give zeros, or NaN.",

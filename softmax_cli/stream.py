@@ -120,7 +120,7 @@ def per_row_labels(labels: np.ndarray, source: FileRows) -> np.ndarray:
         return labels.reshape(source.n_rows)
     raise InputError(
         f"labels of shape {labels.shape} do not fit logits of shape {source.shape}: expected "
-        f"{source.shape[:-1]} (class indices) or {source.shape} (target distributions)"
+        f"{source.shape[:-1]} (class indices) or {source.shape} (target distributions)", operand="labels",
     )
 
 

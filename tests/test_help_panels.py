@@ -23,7 +23,7 @@ ROW_COMMAND = INPUT | OUTPUT | BATCH | THREADS | SOFTMAX
 
 # command -> {shared option: the panel it is listed under}
 SHARED = {
-    "probs": ROW_COMMAND | {"--log": "Computation"},
+    "probs": ROW_COMMAND | {"--log": "Computation", "--exact": "Computation"},
     "jacobian": ROW_COMMAND | {"--log": "Computation"},
     "loss": ROW_COMMAND | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
                            "--ignore-index": "Computation", "--max-loss": "Gates"},

@@ -8,7 +8,7 @@ import numpy as np
 import typer
 
 from .. import core, render
-from ..inputs import load_attention_operands
+from ..inputs import load_attention_operands, naming_sources
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, MaskedRowsOpt, Output, Performance
 from ..result import Result
 
@@ -57,8 +57,9 @@ def attention(
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     bias_array = None if bias is None else bias.array
-    result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
-                            causal_align=causal_align.value, scale=scale, return_weights=weights)
+    with naming_sources(None, {"q": q, "k": k, "v": v, "mask": bias}):
+        result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
+                                causal_align=causal_align.value, scale=scale, return_weights=weights)
     out, attention_weights = result if weights else (result, None)
     if masked_rows is not MaskedRows.zero:
         unattended = np.broadcast_to(core.unattended_queries(q.array.shape[-2], k.array.shape[-2], bias_array, causal,

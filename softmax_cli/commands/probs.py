@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 from .. import batch, core, render, stream
 from ..errors import UsageError
-from ..options import BatchOutput, InputsArg, LogOpt, SoftmaxInput
+from ..options import BatchOutput, ExactOpt, InputsArg, LogOpt, SoftmaxInput
 from ..result import Result
 from . import logits_loader, named_rows
 
 
-def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
+def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, *, source: SoftmaxInput,
+          outputs: BatchOutput) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
     \b
@@ -18,9 +21,11 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput
       softmax probs logits.csv -f json
       softmax probs runs/*.npy --out-dir probs/
     """
+    if exact and log:
+        raise UsageError("--exact applies to probabilities, not to --log (see Exactness in the README)")
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows.value)
-    function = core.log_softmax if log else core.softmax
+    function = core.log_softmax if log else functools.partial(core.softmax, exact=exact)
 
     def one(logits, sink: render.Sink) -> None:
         table = sink.fmt is render.OutputFormat.table

@@ -72,4 +72,4 @@ def topk(
             raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
                              f"< --min-accuracy {min_accuracy:g}")
 
-    batch.run(inputs, outputs, logits_loader(source), one, truth.paths if truth else ())
+    batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth})

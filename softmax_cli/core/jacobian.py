@@ -89,9 +89,10 @@ def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpac
     array, compute, output, axis, temperature, log, masked_rows = _checked(logits, **options)
     g_all = np.asarray(upstream)
     if g_all.dtype.kind not in "biuf":
-        raise InputError(f"the upstream gradient must be real numbers, got dtype {g_all.dtype}")
+        raise InputError(f"the upstream gradient must be real numbers, got dtype {g_all.dtype}", operand="upstream")
     if g_all.shape != array.shape:
-        raise InputError(f"upstream gradient of shape {g_all.shape} does not match logits of shape {array.shape}")
+        raise InputError(f"upstream gradient of shape {g_all.shape} does not match logits of shape {array.shape}",
+                         operand="upstream")
     rows, g_rows = as_rows(array, axis), as_rows(g_all, axis)
     result = np.empty(rows.shape, dtype=compute)
     for block in row_blocks(*rows.shape):
@@ -101,7 +102,8 @@ def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpac
         if not np.isfinite(g).all():
             row, column = (int(i) for i in np.unravel_index(int(np.argmax(~np.isfinite(g))), g.shape))
             raise InputError("the upstream gradient must be finite",
-                             where=describe_position(array.shape, axis, block.start + row, column) or None)
+                             where=describe_position(array.shape, axis, block.start + row, column) or None,
+                             operand="upstream")
         if log:
             p *= -row_sums(g)[:, None]
             p += g
