@@ -15,7 +15,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +77,17 @@ def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) ->
         compute = None
     peak_kib = int(stderr.decode().split()[-1])
     return Run(wall, peak_kib / 1024, compute, text)
+
+
+@contextmanager
+def work_folder(given: Path | None, keep: bool, prefix: str) -> Iterator[Path]:
+    """The folder for a benchmark's big files: ``given`` or a new one in /tmp, removed afterwards unless ``keep``."""
+    folder = given or Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -37,16 +37,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _measure import Run, measure, softmax_command
+from _measure import Run, measure, softmax_command, work_folder
 
 SCIPY_PROBS = """
 import sys, time
@@ -148,17 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=["a", "b", "c"], nargs="+", default=["a", "b", "c"])
     args = parser.parse_args(argv)
 
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="softmax-e2e-", dir="/tmp"))
-    folder.mkdir(parents=True, exist_ok=True)
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(not set)')}; "
           f"{len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.2f}")
-    try:
+    with work_folder(args.dir, args.keep, "softmax-e2e-") as folder:
         run_cases(folder, args)
-    finally:
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_cases(folder: Path, args) -> None:

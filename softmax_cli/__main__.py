@@ -58,9 +58,10 @@ def main() -> None:
         if _arrived:
             raise Interrupted(_arrived[0])
         _hold_closed_streams()
-        # The core keeps its arithmetic quiet on purpose (np.errstate where it
-        # overflows by design); a warning a path still lets through is dropped
-        # here, unless asked for with -W / PYTHONWARNINGS or SOFTMAX_DEBUG=1.
+        # The last resort of "no raw warning reaches the user": the core keeps its
+        # arithmetic quiet where it knows an overflow is the answer, and anything a
+        # path still lets through is dropped here, unless asked for with -W /
+        # PYTHONWARNINGS or SOFTMAX_DEBUG=1.
         if not sys.warnoptions and os.environ.get("SOFTMAX_DEBUG") != "1":
             warnings.simplefilter("ignore")
         # The command shares work out over the cores with its own threads; OpenBLAS

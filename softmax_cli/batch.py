@@ -16,8 +16,8 @@ from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
-from .formats.registry import SUFFIXES, batch_output
-from .inputs import Loaded, is_number_text
+from .formats.registry import SUFFIXES, output_for_path
+from .inputs import Loaded, Operands, is_number_text, locate
 from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
@@ -34,6 +34,10 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
         path = Path(item)
         if path.is_dir():
             found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            folders = sum(1 for p in path.iterdir() if p.is_dir())
+            if folders:  # a batch reads one folder, not a tree: say so rather than skip them unseen
+                print(f"note: {folders} subfolder{'s' if folders > 1 else ''} of {item} not read "
+                      "(a batch reads the files directly in a folder)", file=sys.stderr)
             if not found:
                 raise InputError(f"no files ending in {', '.join(SUFFIXES)}", where=item)
             sources += found
@@ -55,7 +59,7 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
     planned, seen = [], {}
     for source in sources:
         # Without -f each output keeps its input's format, or the nearest one we write.
-        own = batch_output(source)
+        own = output_for_path(source)
         fmt = outputs.fmt or (OutputFormat(own.name) if own else OutputFormat.csv)
         if fmt is OutputFormat.table:
             raise UsageError("--out-dir writes files; choose a file format with -f")
@@ -67,33 +71,38 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
     return planned
 
 
-def _located(error: SoftmaxError, source: str) -> SoftmaxError:
-    return error if source in (error.where or "") else error.located(source)
-
-
 def run(
     inputs: list[str] | None,
     outputs: Outputs,
     load: Callable[[list[str] | None], Loaded],
     process: Callable[[Loaded, render.Sink], None],
     side_inputs: Sequence[Path] = (),
+    *,
+    operands: Operands | None = None,
 ) -> None:
-    """Load, process and write every input; ``side_inputs`` (labels, ...) are never overwritten."""
+    """Load, process and write every input; ``side_inputs`` and ``operands`` are never overwritten.
+
+    ``operands`` are what the logits are scored against, by the name the core
+    gives them (``{"labels": ..., "weights": ...}``): an error about one of
+    them names its source, any other error the input's.
+    """
+    operands = operands or {}
+    side_inputs = [*side_inputs, *(path for operand in operands.values() if operand for path in operand.paths)]
     sources = batch_sources(inputs)
     if sources is None and outputs.out_dir is None:
         loaded = load(inputs)
         try:
             process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
-                                             loaded.paths + list(side_inputs)))
+                                             loaded.paths + side_inputs))
         except SoftmaxError as error:  # name the file, as a batch does
-            raise (_located(error, loaded.source) if loaded.source else error) from None
+            raise locate(error, loaded.source, operands) from None
         return
     if sources is None:
         if not inputs or any(is_number_text(token) for token in inputs):
             raise UsageError("--out-dir needs input files")
         sources = list(inputs)
     planned = _planned_outputs(sources, outputs)
-    protected = [Path(s) for s in sources] + list(side_inputs)
+    protected = [Path(s) for s in sources] + side_inputs
     if not outputs.force and not outputs.keep_going:
         # Refuse before writing anything rather than stop half-way through.
         existing = [str(path) for _, path in planned if path is not None and path.exists()]
@@ -115,13 +124,13 @@ def run(
                 process(load([source]), sink)
             except GateFailed as error:
                 gates.append(source)
-                print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
+                print(f"{error.prefix}: {locate(error, source, operands)}", file=sys.stderr)
             except SoftmaxError as error:
                 if not outputs.keep_going:
-                    raise _located(error, source) from None
+                    raise locate(error, source, operands) from None
                 failed.append(source)
                 # One `failed:` line per input; the single `error:` line is the summary below.
-                print(f"failed: {_located(error, source)}", file=sys.stderr)
+                print(f"failed: {locate(error, source, operands)}", file=sys.stderr)
             progress.advance()
     if failed:
         raise InputError(f"{len(failed)} of {len(sources)} inputs failed: {', '.join(failed)}")

@@ -20,10 +20,13 @@ class SoftmaxError(Exception):
     exit_code = 2
     prefix = "error"
 
-    def __init__(self, message: str, *, where: str | None = None) -> None:
+    def __init__(self, message: str, *, where: str | None = None, operand: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
+        # Which input holds the bad value ("labels", "weights", "upstream", "mask", "q", ...), when it
+        # is not the logits: the command layer names that input's source (see inputs.naming_sources).
+        self.operand = operand
 
     def located(self, where: str) -> "SoftmaxError":
         """Prefix the location (a file name, say) to whatever is known already."""

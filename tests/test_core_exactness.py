@@ -15,11 +15,14 @@ inputs, independently of the code under test.
 
 from __future__ import annotations
 
+import io
 import json
 
 import mpmath
 import numpy as np
 import pytest
+
+from conftest import assert_one_error_line
 
 from softmax_cli import core
 from softmax_cli.core import _arrays
@@ -236,3 +239,44 @@ def test_exact_keeps_the_other_promises():
     assert np.isnan(core.softmax(rows, exact=True)[1]).all()
     np.testing.assert_allclose(core.softmax(rows[0], temperature=0.5, exact=True),
                                core.softmax(rows[0], temperature=0.5), rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- 2. through the command line: --exact
+
+
+def mixed_scale_file(tmp_path, dtype, classes: int = 200) -> tuple[str, np.ndarray]:
+    rows = np.concatenate([mixed_scale_rows(12, classes, seed=11),
+                           np.pad(SATURATED, ((0, 0), (0, classes - 4)), constant_values=-inf)]).astype(dtype)
+    np.save(tmp_path / "mixed.npy", rows)
+    return str(tmp_path / "mixed.npy"), rows
+
+
+@pytest.mark.parametrize("route", ["streamed", "stdin"])  # NpyRows blocks to a file, and one in-memory block
+def test_cli_exact_float64_probabilities_within_4_ulp(softmax, tmp_path, route):
+    path, rows = mixed_scale_file(tmp_path, np.float64)
+    exact = [v for row in rows for v in mp_softmax(row)]
+    out = tmp_path / "p.npy"
+    if route == "streamed":
+        completed = softmax("probs", path, "--exact", "-o", out, env={"SOFTMAX_BLOCK_BYTES": str(5 * 200 * 8)})
+    else:
+        completed = softmax("probs", "-", "--exact", "-o", out, input=(tmp_path / "mixed.npy").read_bytes())
+    assert completed.returncode == 0, completed.stderr
+    got = np.load(out)
+    assert got.dtype == np.float64
+    assert ulps(got, exact).max() <= 4
+    # Without --exact the same rows are hundreds of ULP off, as scipy and torch: the flag is what buys it.
+    assert softmax("probs", path, "-o", out, "--force").returncode == 0
+    assert ulps(np.load(out), exact).max() > 4
+
+
+def test_cli_exact_float32_probabilities_within_1_ulp_of_the_correctly_rounded_value(softmax, tmp_path):
+    path, rows = mixed_scale_file(tmp_path, np.float32, classes=40)
+    completed = softmax("probs", path, "--exact", "-f", "npy", text=False)
+    assert completed.returncode == 0, completed.stderr
+    got = np.load(io.BytesIO(completed.stdout))
+    assert got.dtype == np.float32
+    assert ulps(got, [v for row in rows for v in mp_softmax(row)], np.float32).max() < 1
+
+
+def test_cli_exact_refuses_log(softmax):
+    assert_one_error_line(softmax("probs", "--exact", "--log", "1", "2"), "--exact applies to probabilities")

@@ -13,7 +13,8 @@ import re
 import pytest
 from conftest import run
 
-INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input"}
+INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input",
+         "--void-as": "Input"}
 OUTPUT = {"--format": "Output", "--output": "Output", "--force": "Output", "--precision": "Output"}
 BATCH = {"--out-dir": "Output", "--keep-going": "Input"}
 THREADS = {"--threads": "Performance"}
@@ -22,7 +23,7 @@ ROW_COMMAND = INPUT | OUTPUT | BATCH | THREADS | SOFTMAX
 
 # command -> {shared option: the panel it is listed under}
 SHARED = {
-    "probs": ROW_COMMAND | {"--log": "Computation"},
+    "probs": ROW_COMMAND | {"--log": "Computation", "--exact": "Computation"},
     "jacobian": ROW_COMMAND | {"--log": "Computation"},
     "loss": ROW_COMMAND | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
                            "--ignore-index": "Computation", "--max-loss": "Gates"},
@@ -98,7 +99,9 @@ def test_top_level_help_keeps_each_summary_whole():
         if entry:
             name = entry.group(1)
             summaries[name] = entry.group(2)
-        elif line.strip():
+        elif not line.strip():
+            break  # the typical pipelines follow the commands
+        else:
             summaries[name] += " " + line.strip()
     assert set(summaries) == set(SHARED)
     for name, summary in summaries.items():

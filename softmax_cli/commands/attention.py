@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from .. import core, render
-from ..inputs import load_attention_operands
+from ..inputs import load_attention_operands, naming_sources
 from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, MaskedRowsOpt, Output, Performance
 from ..result import Result
@@ -47,8 +47,9 @@ def attention(
                                              "is the decoding alignment.", rich_help_panel=COMPUTATION),
     scale: float = typer.Option(None, "--scale", help="Multiplies q k^T.  [default: 1/sqrt(E)]",
                                 show_default=False, rich_help_panel=COMPUTATION),
-    weights: bool = typer.Option(False, "--weights", help="Also output the attention weights (..., L, S); "
-                                 "this holds the full score matrix.", rich_help_panel=OUTPUT),
+    return_weights: bool = typer.Option(False, "--return-weights", help="Also output the attention weights "
+                                        "(..., L, S); this holds the full score matrix.", rich_help_panel=OUTPUT),
+    weights_old: bool = typer.Option(False, "--weights", hidden=True),  # the spelling before --return-weights
     masked_rows: MaskedRowsOpt = MaskedRows.zero,
     *,
     outputs: Output,
@@ -56,21 +57,23 @@ def attention(
 ) -> None:
     """Scaled dot-product attention, as torch.nn.functional.scaled_dot_product_attention.
 
-    Without --weights the (L, S) score matrix is never held (online softmax over key blocks).
+    Without --return-weights the (L, S) score matrix is never held (online softmax over key blocks).
     A query row that can attend no key gives zeros (--masked-rows zero, the default, as torch).
 
     \b
     Example:
       softmax attention sample_data/attention.npz --causal
     """
+    weights = return_weights or weights_old
     (q, k, v), bias = load_attention_operands(inputs, mask, mask_type.value)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     bias_array = None if bias is None else bias.array
     if weights:
         _check_weights_fit(q.array, k.array, v.array)
-    result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
-                            causal_align=causal_align.value, scale=scale, return_weights=weights)
+    with naming_sources(None, {"q": q, "k": k, "v": v, "mask": bias}):
+        result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
+                                causal_align=causal_align.value, scale=scale, return_weights=weights)
     out, attention_weights = result if weights else (result, None)
     if masked_rows is not MaskedRows.zero:
         unattended = np.broadcast_to(core.unattended_queries(q.array.shape[-2], k.array.shape[-2], bias_array, causal,

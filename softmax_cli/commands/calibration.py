@@ -10,7 +10,7 @@ import typer
 
 from .. import core, render
 from ..errors import UsageError
-from ..inputs import DEFAULT_TEMPERATURES, check_one_stdin, load_labels, parse_temperatures
+from ..inputs import DEFAULT_TEMPERATURES, check_one_stdin, load_labels, naming_sources, parse_temperatures
 from ..limits import MAX_BINS, check_count
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Source
 from ..result import Result
@@ -63,28 +63,30 @@ def temperature_sweep(
 
         plots.check_destination(plot, outputs.force, paths + ([sink.path] if sink.path else []))
     grid = parse_temperatures(temperatures, temperature_range, log_space)
-    arrays = core.temperature_sweep(logits.array, grid, None if truth is None else truth.array, bins=bins,
-                                    axis=axis, ignore_index=ignore_index)
-    display = {}
-    shown = {"(T = 1)": 1.0}
-    if fit:
-        fitted = core.fit_temperature(logits.array, truth.array, axis=axis, ignore_index=ignore_index)
-        # The same sweep code scores both ends, so before/after match the sweep's own figures.
-        ends = core.temperature_sweep(logits.array, [1.0, fitted], truth.array, bins=bins, axis=axis,
-                                      ignore_index=ignore_index)
-        arrays["fitted_temperature"] = np.float64(fitted)
-        for name in ("nll", "ece"):
-            arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
-        if arrays["ece_after"] > arrays["ece_before"]:
-            warn(f"ECE rose from {arrays['ece_before']:.4g} to {arrays['ece_after']:.4g} at the NLL-optimal "
-                 f"temperature {fitted:.4g} (NLL fell from {arrays['nll_before']:.4g} to {arrays['nll_after']:.4g})")
-        shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
-    if truth is not None:
-        logits64 = np.asarray(logits.array, dtype=np.float64)
-        for title, t in shown.items():
-            probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
-            display[f"reliability {title}"] = core.reliability_bins(probs_t, truth.array, bins=bins, axis=axis,
-                                                                   ignore_index=ignore_index)
+    with naming_sources(logits, {"labels": truth}):
+        arrays = core.temperature_sweep(logits.array, grid, None if truth is None else truth.array, bins=bins,
+                                        axis=axis, ignore_index=ignore_index)
+        display = {}
+        shown = {"(T = 1)": 1.0}
+        if fit:
+            fitted = core.fit_temperature(logits.array, truth.array, axis=axis, ignore_index=ignore_index)
+            # The same sweep code scores both ends, so before/after match the sweep's own figures.
+            ends = core.temperature_sweep(logits.array, [1.0, fitted], truth.array, bins=bins, axis=axis,
+                                          ignore_index=ignore_index)
+            arrays["fitted_temperature"] = np.float64(fitted)
+            for name in ("nll", "ece"):
+                arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
+            if arrays["ece_after"] > arrays["ece_before"]:
+                warn(f"ECE rose from {arrays['ece_before']:.4g} to {arrays['ece_after']:.4g} at the NLL-optimal "
+                     f"temperature {fitted:.4g} (NLL fell from {arrays['nll_before']:.4g} to "
+                     f"{arrays['nll_after']:.4g})")
+            shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
+        if truth is not None:
+            logits64 = np.asarray(logits.array, dtype=np.float64)
+            for title, t in shown.items():
+                probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
+                display[f"reliability {title}"] = core.reliability_bins(probs_t, truth.array, bins=bins, axis=axis,
+                                                                       ignore_index=ignore_index)
     render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)

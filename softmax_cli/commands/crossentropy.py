@@ -13,6 +13,13 @@ from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
 
+def _loss_bound(value: float | None) -> float | None:
+    if value is not None and not value >= 0:  # NaN too: no loss is ever <= NaN
+        raise typer.BadParameter(f"{value:g} can never pass; a cross-entropy is 0 or more, so give a bound >= 0, "
+                                 f"e.g. 0.35")
+    return value
+
+
 def _required(value, option: str, example: str):
     if value is None:
         raise UsageError(f"{option} is required; for example: {example}")
@@ -26,7 +33,7 @@ def _warn_unnormalised(rows: np.ndarray) -> None:
 
 
 def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str, inputs: list[str] | None):
-    """The labels (indices or distributions), the core's loss options, and the files read for them."""
+    """The labels (indices or distributions), the core's loss options, and the operands by the core's names."""
     check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
     truth = load_labels(_required(criterion.labels, "--labels", example))
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
@@ -34,13 +41,14 @@ def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example
                    label_smoothing=criterion.label_smoothing, temperature=source.temperature,
                    from_probs=criterion.from_probs, eps=criterion.eps, masked_rows=source.masked_rows.value,
                    weights=None if weights is None else weights.array)
-    return truth, options, truth.paths + (weights.paths if weights else [])
+    return truth, options, {"labels": truth, "weights": weights}
 
 
 def loss(
     inputs: InputsArg = None,
-    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X.",
-                                   show_default=False, rich_help_panel=GATES),
+    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X (>= 0).",
+                                   show_default=False, callback=_loss_bound,
+                                   rich_help_panel=GATES),
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
@@ -56,7 +64,7 @@ def loss(
       softmax loss sample_data/logits.csv --labels sample_data/labels.txt
     """
     axis = source.axis
-    truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
+    truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
 
     def one(logits, sink: render.Sink) -> None:
         labels = labels_for(truth, logits, axis)
@@ -75,7 +83,7 @@ def loss(
                 what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
                 raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
 
-    batch.run(inputs, outputs, logits_loader(source), one, side_paths)
+    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
 
 
 def grad(
@@ -109,11 +117,11 @@ def grad(
             return core.softmax_vjp(logits.array, g.array, axis=axis, temperature=source.temperature, log=log,
                                     masked_rows=masked_rows.value)
 
-        side_paths = g.paths
+        operands = {"upstream": g}
     else:
         if log:
             raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
-        truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
+        truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
 
         def values_of(logits, sink):
             labels = labels_for(truth, logits, axis)
@@ -136,4 +144,4 @@ def grad(
         render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None), sink)
 
-    batch.run(inputs, outputs, logits_loader(source), one, side_paths)
+    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 from .. import batch, core, render, stream
 from ..errors import UsageError
-from ..options import BatchOutput, InputsArg, LogOpt, SoftmaxInput
+from ..options import BatchOutput, ExactOpt, InputsArg, LogOpt, SoftmaxInput
 from ..result import Result
 from . import logits_loader, named_rows
 
 
-def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
+def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, *, source: SoftmaxInput,
+          outputs: BatchOutput) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
     \b
@@ -18,19 +21,30 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput
       softmax probs logits.csv -f json
       softmax probs runs/*.npy --out-dir probs/
     """
+    if exact and log:
+        raise UsageError("--exact applies to probabilities, not to --log (see Exactness in the README)")
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows.value)
-    function = core.log_softmax if log else core.softmax
+    function = core.log_softmax if log else functools.partial(core.softmax, exact=exact)
 
     def one(logits, sink: render.Sink) -> None:
+        table = sink.fmt is render.OutputFormat.table
+        # A table of a batch shows an entropy column and its mean (a batch: 2-D with the classes last).
+        entropy = table and not log and logits.array.ndim == 2 and axis in (-1, 1)
         rows = stream.rows_for_output(logits, axis, sink, masked_rows.value)
-        if rows is not None:
-            values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
+        shown = stream.for_table(logits, axis, lambda block: function(block, **options), masked_rows.value,
+                                 temperature, entropy) if table else None
+        if shown is not None:  # a table of a file: only the rows it shows are computed
+            values, display = shown
         else:
-            values = function(logits.array, axis=axis, **options)
+            if rows is not None:
+                values = stream.map_rows(rows, lambda block, _: function(block, **options),
+                                         core.output_dtype(rows.dtype))
+            else:
+                values = function(logits.array, axis=axis, **options)
+            per_row = core.entropy(logits.array, axis=axis, temperature=temperature) if entropy else None
+            display = stream.entropy_display(per_row, *stream.known_sum(per_row)) if entropy else {}
         class_last = axis in (-1, values.ndim - 1)
-        tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
-        display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
         render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None,
                             layout="distribution" if class_last else "grid", display=display), sink)

@@ -108,14 +108,15 @@ def _check_weights(weights: npt.ArrayLike | None, n_classes: int, compute: np.dt
         return None
     w = np.asarray(weights)
     if w.dtype.kind not in "biuf":
-        raise InputError(f"class weights must be real numbers, got dtype {w.dtype}")
+        raise InputError(f"class weights must be real numbers, got dtype {w.dtype}", operand="weights")
     if w.ndim != 1 or w.size != n_classes:
-        raise InputError(f"class weights have shape {w.shape}; expected {n_classes} values, one per class")
+        raise InputError(f"class weights have shape {w.shape}; expected {n_classes} values, one per class",
+                         operand="weights")
     w = w.astype(np.float64)
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
         c = int(np.argmax(bad))
-        raise InputError(f"class weight {value_text(w[c])} for class {c} must be finite and >= 0")
+        raise InputError(f"class weight {value_text(w[c])} for class {c} must be finite and >= 0", operand="weights")
     return w.astype(compute)
 
 
@@ -130,7 +131,7 @@ def _label_kind(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> str:
         return "index"
     raise InputError(
         f"labels of shape {labels.shape} do not fit logits of shape {shape}: expected {index_shape} "
-        f"(class indices) or {shape} (target distributions)"
+        f"(class indices) or {shape} (target distributions)", operand="labels",
     )
 
 
@@ -148,7 +149,8 @@ def _check_targets(t: np.ndarray, shape, axis, start: int) -> None:
         row, column = (int(i) for i in np.unravel_index(int(np.argmax(bad)), t.shape))
         value = t[row, column]
         what = "negative" if value < 0 else "not finite"
-        raise InputError(f"target probability {value_text(value)} is {what}", where=_where(shape, axis, start + row, column))
+        raise InputError(f"target probability {value_text(value)} is {what}",
+                         where=_where(shape, axis, start + row, column), operand="labels")
 
 
 def check_probs(p: np.ndarray, shape, axis, start: int) -> None:
@@ -174,7 +176,9 @@ def off_rows(t: np.ndarray) -> np.ndarray:
 def unnormalised_rows(targets: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     """Flat indices of the rows of ``targets`` that do not sum to 1 (within 1e-6).
 
-    The core does no I/O; the command line turns these into a warning.
+    The core does no I/O; the command line turns these into a warning. A
+    negative or non-finite target is refused here already, so that a caller
+    that warns first and computes later never warns about a row it refuses.
 
     Examples
     --------
@@ -182,8 +186,12 @@ def unnormalised_rows(targets: npt.ArrayLike, axis: int = -1) -> np.ndarray:
     array([1])
     """
     array = np.asarray(targets)
-    rows = as_rows(array, check_axis(array.ndim, axis))
-    found = [block.start + off_rows(rows[block]) for block in row_blocks(*rows.shape)]
+    axis = check_axis(array.ndim, axis)
+    rows = as_rows(array, axis)
+    found = []
+    for block in row_blocks(*rows.shape):
+        _check_targets(rows[block], array.shape, axis, block.start)
+        found.append(block.start + off_rows(rows[block]))
     return np.concatenate(found) if found else np.empty(0, dtype=np.intp)
 
 
@@ -240,7 +248,7 @@ def checked_inputs(
         index, kept = _index_labels(labels, shape, axis, ignore_index)
     else:
         if labels.dtype.kind not in "biuf":
-            raise InputError(f"target distributions must be real numbers, got dtype {labels.dtype}")
+            raise InputError(f"target distributions must be real numbers, got dtype {labels.dtype}", operand="labels")
         targets = as_rows(labels, axis)
     if denominator is None:
         denominator = _denominator(index, kept, w, rows.shape[0])

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
+from ._arrays import overflow_is_the_limit
 from .logits import MaskedRows, _check_policy, check_temperature
 from .softmax import probs_block, row_sums
 
@@ -54,6 +55,7 @@ def _checked(
     return _Setup(array, compute, output, axis, temperature, bool(log), masked_rows)
 
 
+@overflow_is_the_limit
 def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Vector-Jacobian product of softmax (or log-softmax) at ``logits``: ``g^T J`` per row.
 
@@ -87,9 +89,10 @@ def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpac
     array, compute, output, axis, temperature, log, masked_rows = _checked(logits, **options)
     g_all = np.asarray(upstream)
     if g_all.dtype.kind not in "biuf":
-        raise InputError(f"the upstream gradient must be real numbers, got dtype {g_all.dtype}")
+        raise InputError(f"the upstream gradient must be real numbers, got dtype {g_all.dtype}", operand="upstream")
     if g_all.shape != array.shape:
-        raise InputError(f"upstream gradient of shape {g_all.shape} does not match logits of shape {array.shape}")
+        raise InputError(f"upstream gradient of shape {g_all.shape} does not match logits of shape {array.shape}",
+                         operand="upstream")
     rows, g_rows = as_rows(array, axis), as_rows(g_all, axis)
     result = np.empty(rows.shape, dtype=compute)
     for block in row_blocks(*rows.shape):
@@ -99,7 +102,8 @@ def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpac
         if not np.isfinite(g).all():
             row, column = (int(i) for i in np.unravel_index(int(np.argmax(~np.isfinite(g))), g.shape))
             raise InputError("the upstream gradient must be finite",
-                             where=describe_position(array.shape, axis, block.start + row, column) or None)
+                             where=describe_position(array.shape, axis, block.start + row, column) or None,
+                             operand="upstream")
         if log:
             p *= -row_sums(g)[:, None]
             p += g
@@ -133,6 +137,7 @@ def jacobian_nbytes(shape: tuple[int, ...], dtype: npt.DTypeLike, axis: int = -1
     return count * output.itemsize
 
 
+@overflow_is_the_limit
 def softmax_jacobian_into(out: np.ndarray, logits: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Fill ``out`` with :func:`softmax_jacobian` block by block; return ``out``.
 
@@ -167,7 +172,7 @@ def softmax_jacobian_into(out: np.ndarray, logits: npt.ArrayLike, **options: Unp
             matrices[...] = (p / -temperature)[:, None, :]
         else:
             np.multiply(p[:, :, None], p[:, None, :], out=matrices)
-            matrices *= -1 / temperature
+            matrices /= -temperature  # not * (-1 / T): 0 * inf would be NaN for a tiny T
         diagonal = matrices.reshape(len(p), n_cols * n_cols)[:, :: n_cols + 1]
         diagonal[...] = (1 - p) / temperature if log else p * (1 - p) / temperature
         if masked is not None:

@@ -29,7 +29,8 @@ def check_labels(
     accepted. Whole-number floats (as read from CSV) become integers.
     ``ignore_index`` is allowed anywhere and kept as it is; any other label
     must lie in ``[0, n_classes)`` (only ``>= 0`` is checked when
-    ``n_classes`` is None). Errors name the label's row.
+    ``n_classes`` is None). Errors name the label's row in the labels as
+    given (flat labels by their flat index) and have ``operand="labels"``.
 
     Examples
     --------
@@ -42,7 +43,7 @@ def check_labels(
     if array.shape != lead_shape and not (array.ndim == 1 and array.size == n_rows):
         raise InputError(
             f"labels have shape {array.shape} but the logits have {n_rows} row(s) of shape {lead_shape}; "
-            "give one class index per row"
+            "give one class index per row", operand="labels",
         )
     flat = array.reshape(-1)
     if flat.dtype.kind == "f":
@@ -50,18 +51,19 @@ def check_labels(
         if not whole.all():
             row = int(np.argmin(whole))
             raise InputError(f"label {value_text(flat[row])} is not a class index (a whole number)",
-                             where=_row(lead_shape, row))
+                             where=_row(array.shape, row), operand="labels")
     elif flat.dtype.kind not in "iu":
-        raise InputError(f"class indices must be integers, got dtype {flat.dtype}")
+        raise InputError(f"class indices must be integers, got dtype {flat.dtype}", operand="labels")
     upper = np.iinfo(np.int64).max if n_classes is None else n_classes
     bad = (flat != ignore_index) & ((flat < 0) | (flat >= upper))
     if bad.any():
         row = int(np.argmax(bad))
         limit = f"for {n_classes} classes" if n_classes is not None else "(class indices are 0 or more)"
-        raise InputError(f"label {value_text(flat[row])} is out of range {limit}", where=_row(lead_shape, row))
+        raise InputError(f"label {value_text(flat[row])} is out of range {limit}", where=_row(array.shape, row),
+                         operand="labels")
     return flat.astype(np.int64)
 
 
-def _row(lead_shape: tuple[int, ...], row: int) -> str | None:
-    """The flat ``row``'s position in rows of ``lead_shape`` (None for a single 1-D row)."""
-    return describe_position(lead_shape + (1,), len(lead_shape), row) or None
+def _row(shape: tuple[int, ...], row: int) -> str | None:
+    """The flat ``row``'s position in labels of ``shape`` (None for a single label)."""
+    return describe_position(shape + (1,), len(shape), row) or None

@@ -43,9 +43,11 @@ def _checked(x: npt.ArrayLike, name: str) -> tuple[np.ndarray, np.dtype, np.dtyp
     try:
         array, compute, output = float_dtypes(x)
     except InputError:
-        raise InputError(f"{name} has dtype {np.asarray(x).dtype}; {name} must hold real numbers") from None
+        raise InputError(f"{name} has dtype {np.asarray(x).dtype}; {name} must hold real numbers",
+                         operand=name) from None
     if array.ndim < 2:
-        raise InputError(f"{name} must have at least 2 dimensions (..., rows, features), got shape {array.shape}")
+        raise InputError(f"{name} must have at least 2 dimensions (..., rows, features), got shape {array.shape}",
+                         operand=name)
     # min and max see NaN and infinities without a boolean copy of the array;
     # only a bad array pays for finding the first position.
     if array.size and not (np.isfinite(array.min()) and np.isfinite(array.max())):
@@ -54,7 +56,7 @@ def _checked(x: npt.ArrayLike, name: str) -> tuple[np.ndarray, np.dtype, np.dtyp
         value = array[position]
         kind = "NaN" if np.isnan(value) else f"{'+' if value > 0 else '-'}inf"
         raise InputError(f"{kind} in {name}; attention inputs must be finite (use a mask to hide keys)",
-                         where=f"{name} index {position}")
+                         where=f"{name} index {position}", operand=name)
     return array, compute, output
 
 
@@ -99,12 +101,16 @@ def _prepared_mask(mask: npt.ArrayLike, target: tuple[int, ...], group: int, com
     mask = np.asarray(mask)
     if mask.dtype.kind not in "bf":
         raise InputError(f"mask must be boolean (True attends) or floating point (added to the scores), "
-                         f"got dtype {mask.dtype}")
+                         f"got dtype {mask.dtype}", operand="mask")
     if not _fits(mask.shape, target):
-        raise InputError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {target}")
+        raise InputError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {target}",
+                         operand="mask")
     if mask.dtype.kind == "f":
-        if np.isnan(mask).any() or (mask == np.inf).any():
-            raise InputError("the float mask holds NaN or +inf; only finite values and -inf (hide) are allowed")
+        bad = np.isnan(mask) | (mask == np.inf)
+        if bad.any():
+            position = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), mask.shape))
+            raise InputError("the float mask holds NaN or +inf; only finite values and -inf (hide) are allowed",
+                             where=f"index {position}", operand="mask")
         mask = mask.astype(compute, copy=False)
     else:
         mask = ~mask
