@@ -24,7 +24,7 @@ from .errors import InputError, SoftmaxError, UsageError
 from .formats import registry
 from .formats.base import Source, Table, bfloat16, is_bfloat16
 from .formats.text import parse_number
-from .limits import MAX_TEMPERATURES, check_count
+from .limits import MAX_TEMPERATURES, check_count, describe_bytes
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -159,6 +159,10 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
         raise error.located(source) from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", where=source) from None
+    except MemoryError:
+        # A text file's numbers take many times its size while parsed; binary sizes are checked up front.
+        raise InputError(f"the file ({describe_bytes(path.stat().st_size)}) does not fit in the memory this "
+                         "process can use once parsed; a large input is best given as .npy", where=source) from None
 
 
 # ---------------------------------------------------------------- numbers typed as arguments
