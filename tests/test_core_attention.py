@@ -444,3 +444,18 @@ def test_threaded_query_blocks_are_bit_identical(monkeypatch):
             np.testing.assert_array_equal(attention(q, k, v, causal=True, block_size=(16, 32)), single)
     finally:
         _arrays.set_threads(_arrays.available_cores())
+
+
+@pytest.mark.parametrize("return_weights", [False, True])
+def test_scores_beyond_the_float_range_are_refused(return_weights):
+    # Issue 10's fuzz: q·kᵀ of 1.6e289 squared is inf, and inf - inf gave NaN weights or, online, a wrong row.
+    q = np.array([[1.5707066227491946e289, -4.0], [4.0, -46.9]])
+    with pytest.raises(InputError, match="too large"):
+        attention(q, q, q, return_weights=return_weights)
+
+
+def test_scores_near_the_float_range_are_computed():
+    # E·max|q|·max|k|·scale just below float64's largest: accepted, and one-hot on the largest score.
+    q = np.array([[1e150, 0.0], [0.0, 1e150]])
+    out = attention(q, q, np.eye(2), scale=1e-2)
+    np.testing.assert_array_equal(out, np.eye(2))

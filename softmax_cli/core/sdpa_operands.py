@@ -166,6 +166,7 @@ def operands(q, k, v, mask, causal, causal_align, scale, enable_gqa) -> Operands
         mask = _prepared_mask(mask, heads_shape + (length, keys), group, compute)
         q, mask = _scores_fit_mask(q, k, mask)
     scale = _scale(scale, features)
+    _check_scores_fit(q, k, scale, mask, compute)
     return Operands(q, scale, k.astype(compute, copy=False), v.astype(compute, copy=False), mask, offset,
                     batch, heads_shape + (length, v.shape[-1]), output)
 
@@ -179,6 +180,29 @@ def _scale(scale: float | None, features: int) -> float:
     if not np.isfinite(value):
         raise InputError(f"scale must be finite, got {scale!r}")
     return value
+
+
+def _check_scores_fit(q: np.ndarray, k: np.ndarray, scale: float, mask: np.ndarray | None,
+                      compute: np.dtype) -> None:
+    """Refuse q and k so large that a score ``q·kᵀ·scale`` (plus a float mask) could pass the float range.
+
+    An infinite score gives ``inf - inf = NaN`` in the softmax: NaN weights, or
+    a silently wrong row on the online path. ``E·max|q|·max|k|·|scale|`` bounds
+    every score; it is computed with Python floats, which overflow to inf
+    without a warning.
+    """
+    largest = float(np.finfo(compute).max)
+    bound = q.shape[-1] * _largest_magnitude(q) * _largest_magnitude(k) * abs(scale)
+    if mask is not None and mask.dtype.kind == "f":
+        bound += _largest_magnitude(np.where(np.isfinite(mask), mask, 0))
+    if not bound < largest:
+        raise InputError(f"q and k are too large: a score q·kᵀ·scale could pass {compute}'s largest value "
+                         f"{largest:.3g} (the softmax of an infinite score is NaN); scale q or k down, or give a "
+                         "smaller scale")
+
+
+def _largest_magnitude(array: np.ndarray) -> float:
+    return float(np.max(np.abs(array))) if array.size else 0.0
 
 
 def _causal_offset(causal: bool, causal_align: CausalAlign, length: int, keys: int) -> int | None:
