@@ -69,7 +69,13 @@ def _exit_with(error: SoftmaxError) -> NoReturn:
 def _report(error: SoftmaxError) -> None:
     if os.environ.get("SOFTMAX_DEBUG") == "1":
         traceback.print_exc()
-    print(f"{error.prefix}: {error}", file=sys.stderr)
+    print(f"{error.prefix}: {_one_line(str(error))}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with what would break or hide the line escaped (a file name holding ``\\r``, ``\\x1e``, ``\\u2028``)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 def _owners(option: str, ctx) -> list[str]:
