@@ -41,7 +41,8 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     return sources
 
 
-def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFormat, Path | None]]:
+def planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFormat, Path | None]]:
+    """The format and file (None: standard output) of each source's output, refusing clashes."""
     if outputs.out_dir is None:
         if outputs.output is not None:
             raise UsageError("-o names one output; for several inputs use --out-dir DIR")
@@ -64,6 +65,11 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
         seen[path] = source
         planned.append((fmt, path))
     return planned
+
+
+def inputs_failed(failed: list[str], total: int) -> InputError:
+    """The last word of a batch whose inputs ``failed`` (each already reported on its own line)."""
+    return InputError(f"{len(failed)} of {total} inputs failed: {', '.join(failed)}")
 
 
 def _located(error: SoftmaxError, source: str) -> SoftmaxError:
@@ -91,7 +97,7 @@ def run(
         if not inputs or any(is_number_text(token) for token in inputs):
             raise UsageError("--out-dir needs input files")
         sources = list(inputs)
-    planned = _planned_outputs(sources, outputs)
+    planned = planned_outputs(sources, outputs)
     protected = [Path(s) for s in sources] + list(side_inputs)
     if not outputs.force and not outputs.keep_going:
         # Refuse before writing anything rather than stop half-way through.
@@ -118,6 +124,6 @@ def run(
                 print(f"{error.prefix}: {_located(error, source)}", file=sys.stderr)
             progress.advance()
     if failed:
-        raise InputError(f"{len(failed)} of {len(sources)} inputs failed: {', '.join(failed)}")
+        raise inputs_failed(failed, len(sources))
     if gates:
         raise GateFailed(f"{len(gates)} of {len(sources)} inputs failed their gate: {', '.join(gates)}")

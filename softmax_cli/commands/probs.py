@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from .. import batch, core, render, stream
+from .. import batch, core, render, scheduled, stream
 from ..errors import UsageError
-from ..options import BatchOutput, InputsArg, LogOpt, SoftmaxInput
+from ..options import BatchOutput, InputsArg, LogOpt, SchedulerOpt, SoftmaxInput
 from ..result import Result
 from . import logits_loader
 
 
-def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
+def probs(inputs: InputsArg = None, log: LogOpt = False, scheduler: SchedulerOpt = None, *, source: SoftmaxInput,
+          outputs: BatchOutput) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
     \b
@@ -17,9 +18,14 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput
       softmax probs 3 2 1
       softmax probs logits.csv -f json
       softmax probs runs/*.npy --out-dir probs/
+      softmax probs shards/ --out-dir probs/ --scheduler tcp://scheduler:8786
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows.value)
+    if (cluster := scheduled.address(scheduler)) is not None:
+        scheduled.map_arrays(cluster, scheduled.sources_of(inputs, source), outputs,
+                             "log_softmax" if log else "softmax", "log_probs" if log else "probs", **options)
+        return
     function = core.log_softmax if log else core.softmax
 
     def one(logits, sink: render.Sink) -> None:
