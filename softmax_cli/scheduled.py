@@ -25,6 +25,7 @@ A new command (``compare``) follows the same steps: ``address``, then
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -101,6 +102,13 @@ def array_destinations(sources: list, outputs: BatchOutput, side_inputs: Sequenc
     return [path for _, path in paths]
 
 
+def unit_bytes() -> int:
+    """Input bytes per work unit: ``$SOFTMAX_UNIT_BYTES`` (the tests split small files with it), else the engine's."""
+    from .distributed import DEFAULT_UNIT_BYTES
+
+    return int(os.environ.get("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES))
+
+
 @contextmanager
 def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1) -> Iterator:
     """A planned run of ``sources`` on the cluster, with the dashboard's link and a progress bar in rows.
@@ -117,7 +125,7 @@ def session(scheduler: str, sources: list, keep_going: bool, description: str, p
         n_rows = sum(s.n_rows for s in sources)
         with Progress(n_rows * passes or None, "rows", description) as bar:
             engine = distributed.Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
-            yield distributed.Run.plan(engine, sources)
+            yield distributed.Run.plan(engine, sources, unit_bytes=unit_bytes())
 
 
 def raise_failures(outcome, sources: list) -> None:

@@ -16,11 +16,23 @@ the client connects, retries and collects failures per shard (:mod:`.cluster`)::
 The commands reach it through :mod:`softmax_cli.scheduled`.
 """
 
+import os
 from importlib import import_module
+
+SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
+
+
+def scheduler_address(option: str | None) -> str | None:
+    """The scheduler to use: the option, else ``$SOFTMAX_SCHEDULER``, else None (the in-process engine)."""
+    chosen = option if option else os.environ.get(SCHEDULER_VARIABLE) or None
+    if chosen is not None and not chosen.strip():
+        return None
+    return chosen
+
 
 _LAZY = {
     "calibration": ("fit_temperature", "temperature_sweep"),
-    "cluster": ("DEFAULT_RETRIES", "SCHEDULER_VARIABLE", "Engine", "connect", "dashboard_link", "scheduler_address"),
+    "cluster": ("DEFAULT_RETRIES", "Engine", "connect", "dashboard_link"),
     "operations": ("DEFAULT_UNIT_BYTES", "Outcome", "Run", "cross_entropy_terms", "expected_calibration_error",
                    "map_to_npy", "topk"),
     "units": ("ExactSum", "Source", "Unit", "expand_sources", "plan_units"),
@@ -36,4 +48,4 @@ def __getattr__(name: str):
     return value
 
 
-__all__ = sorted(_MODULE_OF)
+__all__ = sorted([*_MODULE_OF, "SCHEDULER_VARIABLE", "scheduler_address"])
