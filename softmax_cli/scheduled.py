@@ -38,11 +38,13 @@ from .progress import Progress
 from .render import OutputFormat
 
 
+SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
+
+
 def address(option: str | None) -> str | None:
     """The scheduler of this run (``--scheduler``, else ``$SOFTMAX_SCHEDULER``), or None: run in process."""
-    from .distributed import scheduler_address
-
-    return scheduler_address(option)
+    chosen = option or os.environ.get(SCHEDULER_VARIABLE) or None
+    return chosen if chosen is None or chosen.strip() else None
 
 
 def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[tuple[str, object]] = ()) -> list:

@@ -23,8 +23,11 @@ from .cluster import Engine
 from .units import ExactSum, NpyOutput, OutputSlot, Source, Unit, plan_units, read_rows, rows_for_bytes
 
 # Input bytes per unit: large enough that Dask's per-task cost is noise, small
-# enough that a worker holds a few units well inside the streaming memory budget.
-DEFAULT_UNIT_BYTES = 32 << 20
+# enough that a worker holds a few units well inside the streaming memory budget,
+# and below glibc's largest mmap threshold (32 MiB): a larger block is a fresh
+# mapping at every unit, and its page faults made 32 MiB units 2-4x slower than
+# 16 MiB ones here (benchmarks/scheduler.py).
+DEFAULT_UNIT_BYTES = 16 << 20
 
 
 @dataclass
