@@ -20,7 +20,7 @@ afterwards: each worker's ``VmHWM`` from ``/proc`` (the high-water mark of
 the worker's own address space, reset at exec, so the nanny's memory does not
 leak into it).
 Mode ``units``: ``loss`` through the Python API on the running cluster with
-units of 16 to 4096 rows; a least-squares line ``time = a + b * tasks`` gives
+units of 0.5 to 16 MiB; a least-squares line ``time = a + b * tasks`` gives
 the per-task overhead ``b * workers`` (each worker runs ``tasks / workers`` of
 them) and the throughput per worker.
 """
@@ -103,7 +103,9 @@ def units_sweep(client, logits: Path, labels: Path, runs: int) -> None:
     sources = expand_sources(logits)
     size = sources[0].n_rows * sources[0].n_cols * np.dtype(sources[0].dtype).itemsize
     points = []
-    for rows in (16, 64, 256, 1024, 4096):
+    row_bytes = sources[0].n_cols * np.dtype(sources[0].dtype).itemsize
+    # Up to 16 MiB: larger blocks are fresh mappings at every unit (see DEFAULT_UNIT_BYTES), a cost of their own.
+    for rows in sorted({max(1, int(mib * 2**20) // row_bytes) for mib in (0.5, 2, 8, 16)}):
         if rows > sources[0].n_rows:
             continue
         n_tasks = len(Run.plan(Engine(client), sources, rows_per_unit=rows).units)

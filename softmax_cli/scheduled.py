@@ -12,14 +12,16 @@ temporary files next to their destinations and renamed into place only when
 every unit of that output succeeded.
 
 A command asks :func:`address` first; None means the in-process path,
-unchanged, and then neither ``dask`` nor the engine's modules are imported.
-A new command (``compare``) follows the same steps: ``address``, then
-:func:`session` around an engine call, then its own renderer::
+unchanged, and then neither ``dask`` nor the engine's package is imported.
+A new command (``compare``) follows the same steps as ``loss``::
 
-    if (scheduler := scheduled.address(options.scheduler)) is not None:
-        with scheduled.session(scheduler, inputs, outputs.keep_going, "compare") as run:
-            outcome = distributed.<operation>(run, ...)
-        scheduled.raise_failures(outcome, run)
+    if (cluster := scheduled.address(scheduler)) is not None:
+        sources = scheduled.sources_of(inputs, source)             # refusals, headers
+        sink = scheduled.result_sink(sources, outputs, side_paths)  # render's destination rules
+        with scheduled.session(cluster, sources, outputs.keep_going, "compare") as run:
+            outcome = distributed.<operation>(run, ...)             # an Outcome(value, failures)
+        render.write(Result(...), sink)
+        scheduled.raise_failures(outcome, sources)
 """
 
 from __future__ import annotations
