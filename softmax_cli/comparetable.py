@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .result import Result
-from .tablecells import Column, bar, head_and_tail, number_format, scalar, table_width, texts
+from .tablecells import Column, bar, head_and_tail, number_format, table_width
 
 # The histogram's bars never grow past this, however wide the console.
 HISTOGRAM_BAR = 60
@@ -163,7 +163,7 @@ def compare(result: Result, console: Console, precision: int | None) -> None:
         lines += [("perplexity ref", ppl(a["ppl_ref"])), ("perplexity cand", ppl(a["ppl_cand"])),
                   ("perplexity ratio", ppl(a["ppl_ratio"]))]
     lines += [("mean JS", _scientific(a["js_mean"], precision)), ("mean TV", _scientific(a["tv_mean"], precision)),
-              ("max |Δp|", scalar(a["max_abs_dp"], precision))]
+              ("max |Δp|", _scientific(a["max_abs_dp"], precision))]
     console.print(_figures(lines))
     columns = _statistics(a, precision)
     if "dp_quantiles" in a and table_width(columns) - len(columns) - 1 > console.width:

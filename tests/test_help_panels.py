@@ -31,11 +31,16 @@ SHARED = {
     "topk": ROW_COMMAND | {"--labels": "Input", "--ignore-index": "Computation", "--min-accuracy": "Gates"},
     "temperature-sweep": INPUT | OUTPUT | {"--labels": "Input", "--ignore-index": "Computation"},
     "attention": OUTPUT | THREADS | {"--masked-rows": "Computation"},
+    "compare": INPUT | OUTPUT | THREADS | SOFTMAX | {"--labels": "Input", "--ignore-index": "Computation",
+                                                     "--from-probs": "Input", "--per-row": "Output",
+                                                     "--max-kl": "Gates", "--max-kl-quantile": "Gates",
+                                                     "--min-agreement": "Gates", "--max-ppl-ratio": "Gates"},
 }
 # Options a command must not take (the contract leaves them out).
 ABSENT = {
     "temperature-sweep": ["--out-dir", "--keep-going", "--threads", "--masked-rows", "--temperature"],
     "attention": ["--out-dir", "--keep-going", "--key", "--classes", "--axis", "--temperature"],
+    "compare": ["--out-dir", "--keep-going"],  # two inputs make one comparison
 }
 PANEL_ORDER = ["Arguments", "Input", "Computation", "Output", "Gates", "Performance", "Options"]
 

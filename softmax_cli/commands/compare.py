@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
@@ -188,7 +189,8 @@ def compare(
     rows = _rows(ref, cand, (ref_name, cand_name), None if truth is None else truth.array, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
-    title = f"{ref_name} vs {cand_name}: {int(np.ravel(rows.kl).size):,} rows of {shape[source.axis]:,} classes"
+    title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {int(np.ravel(rows.kl).size):,} rows, "
+             f"{shape[source.axis]:,} classes")
     written = per_row or sink.fmt not in _ON_REQUEST
     render.write(_result(summary, rows, written, title), sink)
     if not written and sink.fmt is not OutputFormat.table:
