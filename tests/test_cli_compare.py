@@ -216,6 +216,26 @@ def test_per_row_figures_are_never_silently_dropped(softmax, pair, fmt):
     assert "note: the per-row" not in with_rows.stderr
 
 
+def test_csv_per_row_is_one_line_per_compared_row(softmax, pair):
+    pytest.importorskip("softmax_cli.tidy")  # CSV as a tidy table with trailing '# name: value' lines (issue 11)
+    folder, a, b, _ = pair
+    completed = softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "csv",
+                        "--per-row")
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].split(",") == PER_ROW + LABEL_PER_ROW
+    table = [line.split(",") for line in lines[1:] if not line.startswith("#")]
+    assert len(table) == len(a)
+    out = loads(softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "json",
+                        "--per-row"))
+    assert [float(row[0]) for row in table] == out["kl"]
+    scalars = dict(line[2:].split(": ") for line in lines if line.startswith("# "))
+    assert list(scalars) == [name for name in SUMMARY + LABEL_SUMMARY if not name.endswith(("quantiles", "levels"))]
+    assert float(scalars["kl_mean"]) == out["kl_mean"]
+    # The quantiles do not fit a table of rows: named on stderr, never dropped unseen.
+    assert "kl_quantiles" in completed.stderr and "note: the per-row" not in completed.stderr
+
+
 # --------------------------------------------------------------------------- streaming
 
 
@@ -333,4 +353,5 @@ def test_table_fits_the_terminal(softmax, columns):
         assert fragment in text, (fragment, text)
     assert "…" not in text  # nothing cut
     bins = [line for line in lines if line.startswith("│ 1e")]
-    assert len(bins) == 10 and all(any(glyph in line for glyph in "█▉▊▋▌▍▎▏") for line in bins)  # every bin a bar
+    assert len(bins) == 10  # every bin drawn, each with a bar
+    assert all(any(glyph in line for glyph in "█▉▊▋▌▍▎▏") for line in bins)

@@ -34,6 +34,7 @@ PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
 # Formats that hold the per-row figures only when asked (--per-row): they are long.
 _ON_REQUEST = (OutputFormat.json, OutputFormat.csv, OutputFormat.tsv, OutputFormat.table)
+_ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv)
 
 MaxKlOpt = Annotated[
     Optional[float],
@@ -136,13 +137,24 @@ def _rows(reference: Loaded, candidate: Loaded, names, labels, options) -> core.
     return stream.divergence_rows(*pair, flat, **options)
 
 
-def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, title: str) -> Result:
-    """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat."""
+def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
+            title: str) -> Result:
+    """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
+
+    CSV and TSV write one table whose rows are those of its first 1-D array:
+    with the per-row figures, those go first so that each line is a compared
+    row (the 9-entry quantile arrays are then named as left out).
+    """
     labelled = rows.labelled is not None
     arrays = {name: np.asarray(getattr(summary, name), dtype=np.float64)
               for name in SUMMARY + (LABEL_SUMMARY if labelled else ())}
     if per_row:
-        arrays |= {name: np.ravel(getattr(rows, name)) for name in PER_ROW + (LABEL_PER_ROW if labelled else ())}
+        per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in PER_ROW + (LABEL_PER_ROW if labelled else ())}
+        if fmt in _ONE_TABLE:
+            quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
+            arrays |= per_row_arrays | quantiles
+        else:
+            arrays |= per_row_arrays
     return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)})
 
 
@@ -192,7 +204,7 @@ def compare(
     title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {int(np.ravel(rows.kl).size):,} rows, "
              f"{shape[source.axis]:,} classes")
     written = per_row or sink.fmt not in _ON_REQUEST
-    render.write(_result(summary, rows, written, title), sink)
+    render.write(_result(summary, rows, written, sink.fmt, title), sink)
     if not written and sink.fmt is not OutputFormat.table:
         note(f"the per-row figures ({', '.join(PER_ROW + (LABEL_PER_ROW if truth else ()))}) are in -f npz, "
              f"or in {sink.fmt.value.upper()} with --per-row")
