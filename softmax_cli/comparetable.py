@@ -78,8 +78,9 @@ def _draw_columns(console: Console, columns: list[Column]) -> None:
 def histogram_bins(kl: np.ndarray) -> tuple[list[str], np.ndarray]:
     """Bin labels and counts: exact zeros, log-spaced bins over the positive finite rows, inf, NaN.
 
-    The edges are powers of ten split into 1, 2 or 5 bins per decade, so at most
-    :data:`MAX_BINS` bins cover the rows' range; a bin holds ``[lower, upper)``.
+    The edges are 1, 2 and 5 times powers of ten (or whole decades when the rows
+    span more than :data:`MAX_BINS` // 3 of them), so every label is exact and
+    at most :data:`MAX_BINS` bins cover the rows' range; a bin holds ``[lower, upper)``.
     """
     kl = np.asarray(kl, dtype=np.float64)
     positive = kl[np.isfinite(kl) & (kl > 0)]
@@ -90,10 +91,11 @@ def histogram_bins(kl: np.ndarray) -> tuple[list[str], np.ndarray]:
     if positive.size:
         low, high = math.floor(math.log10(positive.min())), math.floor(math.log10(positive.max())) + 1
         decades = high - low
-        per_decade = next(n for n in (5, 2, 1) if n * decades <= MAX_BINS or n == 1)
-        step = max(1, math.ceil(decades / MAX_BINS))
-        exponents = np.arange(low * per_decade, high * per_decade + 1, step) / per_decade
-        edges = 10.0 ** exponents
+        if 3 * decades <= MAX_BINS:
+            edges = np.array([m * 10.0 ** e for e in range(low, high) for m in (1, 2, 5)] + [10.0 ** high])
+        else:
+            step = math.ceil(decades / MAX_BINS)
+            edges = 10.0 ** np.arange(low, high + step, step)
         found, _ = np.histogram(positive, bins=edges)
         # np.histogram closes the last bin; the top edge lies above every value, so none sits on it.
         first, last = np.flatnonzero(found)[[0, -1]]
@@ -148,7 +150,7 @@ def per_row(console: Console, arrays: dict[str, np.ndarray], names: list[str], p
     left = [name for name in names if name not in [c.header for c in columns]]
     if len(rows) < n or left:
         shown = f"rows {rows[:len(rows) // 2][-1] + 1} to {rows[len(rows) // 2] - 1} not shown" if len(rows) < n else ""
-        hidden = f"{', '.join(left)} do not fit" if left else ""
+        hidden = f"too wide to show: {', '.join(left)}" if left else ""
         console.print(Text("; ".join(filter(None, (shown, hidden))) + "; -f npz holds every row", style="dim"))
 
 

@@ -145,6 +145,28 @@ def test_identical_inputs_give_exactly_zero(softmax, pair):
     assert out["top1_agreement"] == 1.0
 
 
+def test_from_probs_with_zeros_is_exact(softmax, tmp_path):
+    special = pytest.importorskip("scipy.special")
+    p = np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [0.0, 0.0, 1.0]])
+    q = np.array([[0.25, 0.5, 0.25], [0.2, 0.3, 0.5], [0.5, 0.0, 0.5]])
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    out = loads(softmax("compare", tmp_path / "p.npy", tmp_path / "q.npy", "--from-probs", "-f", "json", "--per-row"))
+    np.testing.assert_allclose(out["kl"], special.rel_entr(p, q).sum(-1), rtol=1e-12, atol=1e-300)
+    assert out["kl"][1] == 0
+
+
+def test_temperature_applies_to_both_and_axis_picks_the_classes(softmax, pair):
+    folder, a, b, _ = pair
+    a, b = a[2:], b[2:]
+    np.save(folder / "a.npy", a.T.copy())  # classes along axis 0
+    np.save(folder / "b.npy", b.T.copy())
+    out = loads(softmax("compare", folder / "a.npy", folder / "b.npy", "--axis", "0", "-t", "2", "-f", "json",
+                        "--per-row"))
+    log_p, log_q = reference_log_softmax(a, temperature=2), reference_log_softmax(b, temperature=2)
+    np.testing.assert_allclose(out["kl"], (np.exp(log_p) * (log_p - log_q)).sum(-1), rtol=1e-9)
+
+
 def test_same_file_twice_is_a_warning(softmax, pair):
     folder = pair[0]
     completed = softmax("compare", folder / "a.npy", folder / "a.npy", "-f", "json")
@@ -337,6 +359,31 @@ def test_bad_gate_values_are_usage_errors(softmax, gate, fragment):
 
 
 # --------------------------------------------------------------------------- the table
+
+
+def test_histogram_counts_every_row_in_1_2_5_bins(softmax, tmp_path):
+    rng = np.random.default_rng(9)
+    a = rng.normal(size=(60, 5))
+    b = a + rng.normal(size=a.shape) * np.logspace(-4, 0, 60)[:, None]
+    b[:7] = a[:7]  # seven rows of exactly 0
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    completed = softmax("compare", tmp_path / "a.npy", tmp_path / "b.npy", "-f", "table", env={"COLUMNS": "80"})
+    assert completed.returncode == 0, completed.stderr
+    bins = {}
+    for line in completed.stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        if line.startswith("│ ") and len(cells) == 3 and cells[1].isdigit():
+            bins[cells[0]] = int(cells[1])
+    assert bins.pop("0") == 7 and sum(bins.values()) == 53
+    for label in bins:  # 1-2-5 edges: every label is exact
+        low, high = (float(edge) for edge in label.split("–"))
+        assert f"{low:.0e}"[0] in "125" and np.isclose(high / low, [2, 2.5, 10]).any(), label
+    log_p, log_q = reference_log_softmax(a), reference_log_softmax(b)
+    kl = (np.exp(log_p) * (log_p - log_q)).sum(-1)[7:]
+    for label, count in bins.items():
+        low, high = (float(edge) for edge in label.split("–"))
+        assert count == ((kl >= low) & (kl < high)).sum(), label
 
 
 @pytest.mark.parametrize("columns", [40, 80, 200])

@@ -126,9 +126,8 @@ def _same_file(reference: Loaded, candidate: Loaded) -> bool:
         return False
 
 
-def _rows(reference: Loaded, candidate: Loaded, names, labels, options) -> core.RowDivergence:
+def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, options) -> core.RowDivergence:
     """Per-row figures: streamed when both are C-ordered ``.npy`` files, else in memory."""
-    axis = options.pop("axis")
     pair = [stream.npy_rows(side, axis) for side in (reference, candidate)]
     if None in pair:
         return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, **options)
@@ -196,12 +195,13 @@ def compare(
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
-    options = dict(axis=source.axis, temperature=source.temperature, from_probs=from_probs,
-                   masked_rows=source.masked_rows.value, ignore_index=ignore_index)
-    rows = _rows(ref, cand, (ref_name, cand_name), None if truth is None else truth.array, options)
+    options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
+                   ignore_index=ignore_index)
+    rows = _rows(ref, cand, (ref_name, cand_name), None if truth is None else truth.array, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
-    title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {int(np.ravel(rows.kl).size):,} rows, "
+    n_rows = int(np.ravel(rows.kl).size)
+    title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
              f"{shape[source.axis]:,} classes")
     written = per_row or sink.fmt not in _ON_REQUEST
     render.write(_result(summary, rows, written, sink.fmt, title), sink)
