@@ -296,6 +296,19 @@ def test_streaming_equals_in_memory_exactly(softmax, tmp_path, rows_per_block):
         assert streamed[name].tobytes() == whole[name].tobytes(), name
 
 
+def test_thread_count_and_block_size_change_no_bit(softmax, tmp_path):
+    # Over a million elements per block: the core splits each block over the threads.
+    rng = np.random.default_rng(6)
+    a = (rng.normal(size=(4200, 256)) * 3).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", a.astype(np.float16).astype(np.float32))
+    args = ["compare", tmp_path / "a.npy", tmp_path / "b.npy", "-f", "npz"]
+    one = npz_members(softmax(*args, "--threads", "1", text=False))
+    two = npz_members(softmax(*args, "--threads", "2", env=block_env(1000, 256), text=False))
+    for name in one:
+        assert one[name].tobytes() == two[name].tobytes(), name
+
+
 def test_streamed_errors_name_the_file_and_row(softmax, tmp_path):
     a = np.zeros((9, 4), dtype=np.float32)
     b = a.copy()
