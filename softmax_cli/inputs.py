@@ -9,8 +9,10 @@ in :mod:`softmax_cli.formats.registry`). Either way the result is an ndarray
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 from .core import check_temperature
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source
+from .formats.base import Source, Table
 from .formats.text import parse_number
 
 STDIN = "-"
@@ -40,6 +42,17 @@ class Loaded:
     source: str | None = None  # a file path, "<stdin>", or None for typed numbers
     classes: list[str] | None = None
     paths: list[Path] = field(default_factory=list)  # files read, never to be overwritten
+    rows: list[str] | None = None  # row names from an index column, as the file writes them
+    index_name: str | None = None  # the index column's header field ("" for pandas' unnamed index)
+    notes: list[str] = field(default_factory=list)  # how the source was read, for the user
+    from_text: bool = False  # numbers written as text (typed, or a text file), so no dtype says what they are
+    numbered_first_row: bool = False  # a first row 0..C-1 read as data (see Table)
+    locate: Callable[[tuple[int, ...]], str] | None = None  # an array index as a position in the text
+
+    @classmethod
+    def of(cls, table: Table, source: str, paths: list[Path], from_text: bool) -> Loaded:
+        return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
+                   table.notes, from_text, table.numbered_first_row, table.locate)
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:
@@ -61,15 +74,19 @@ def read_stdin() -> bytes:
     return data
 
 
-def load_source(source: str, key: str | None = None, preferred: str = "logits") -> Loaded:
-    """Read one file (by extension) or ``-`` (standard input, sniffed)."""
+def load_source(source: str, key: str | None = None, preferred: str = "logits", **choices) -> Loaded:
+    """Read one file (by extension) or ``-`` (standard input, sniffed).
+
+    ``choices`` are how a table is read (:class:`~softmax_cli.formats.base.Source`'s
+    ``header`` and ``index_col``).
+    """
     if source == STDIN:
         try:
-            given = Source(None, read_stdin())
-            array, classes = registry.sniff(given).read(given, key, preferred)
+            given = Source(None, read_stdin(), **choices)
+            fmt = registry.sniff(given)
+            return Loaded.of(fmt.table(given, key, preferred), STDIN_NAME, [], not fmt.binary)
         except InputError as error:
             raise error.located(STDIN_NAME) from None
-        return Loaded(check_dtype(array), STDIN_NAME, classes)
     path = Path(source)
     fmt = registry.by_suffix(path)
     if fmt is None or fmt.read is None:
@@ -78,13 +95,11 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits") 
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
     try:
-        array, classes = fmt.read(Source(path), key, preferred)
-        check_dtype(array)
+        return Loaded.of(fmt.table(Source(path, **choices), key, preferred), source, [path], not fmt.binary)
     except InputError as error:
         raise error.located(source) from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", where=source) from None
-    return Loaded(array, source, classes, [path])
 
 
 # ---------------------------------------------------------------- numbers typed as arguments
@@ -110,16 +125,25 @@ def is_number_text(token: str) -> bool:
 def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
     """The array typed as arguments, or None if the tokens are not all numbers.
 
-    Arguments are joined, so ``3 2 1``, ``3,2,1`` and ``"3 2 1"`` are one row;
-    ``;`` splits rows: ``"1 2 3; 4 5 6"``. One row is a vector.
+    Single numbers are joined, so ``3 2 1``, ``3, 2, 1`` and ``"3 2 1"`` are one
+    row; ``;`` splits rows: ``"1 2 3; 4 5 6"``. Arguments that each hold several
+    numbers (``1,2,3 4,5,6``) are rows each, never run together into one. One
+    row is a vector.
     """
-    joined = " ".join(tokens)
-    rows = _typed_rows(joined)
+    parsed = [_typed_rows(token) for token in tokens]
+    several = len(tokens) > 1 and all(parsed) and any(sum(map(len, rows)) > 1 for rows in parsed if rows)
+    rows = [row for token_rows in parsed if token_rows for row in token_rows] if several else \
+        _typed_rows(" ".join(tokens))
     if rows is None:
         return None
     width = len(rows[0])
     for number, row in enumerate(rows):
         if len(row) != width:
+            if several:
+                example = "; ".join(token.strip() for token in tokens)
+                raise InputError(f"rows of {width} and {len(row)} numbers: an argument holding several numbers is "
+                                 f'one row, and rows need the same length (as one argument: "{example}")',
+                                 where="arguments")
             raise InputError(
                 f"row {number} has {len(row)} numbers but row 0 has {width}; rows are split by ';'",
                 where="arguments",
@@ -130,21 +154,21 @@ def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
 
 # ---------------------------------------------------------------- sources
 
-def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits") -> Loaded:
+def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits", **choices) -> Loaded:
     """The array given by positional ``INPUTS``: typed numbers, one source, or piped stdin."""
     if not inputs:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError(f"no input; {USAGE_EXAMPLE}")
-        return load_source(STDIN, key, preferred)
+        return load_source(STDIN, key, preferred, **choices)
     typed = parse_typed_numbers(inputs)
     if typed is not None:
-        return Loaded(typed)
+        return Loaded(typed, from_text=True)
     if any(is_number_text(token) for token in inputs):
         odd = next(token for token in inputs if not is_number_text(token))
         raise UsageError(f"{odd!r} is not a number; INPUTS are either all numbers or all sources")
     if len(inputs) > 1:
         raise UsageError(f"expected one source, got {len(inputs)}: {' '.join(inputs)}")
-    return load_source(inputs[0], key, preferred)
+    return load_source(inputs[0], key, preferred, **choices)
 
 
 def parse_class_names(value: str) -> list[str]:
@@ -162,9 +186,18 @@ def parse_class_names(value: str) -> list[str]:
     return names
 
 
-def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | None, axis: int) -> Loaded:
-    """Logits plus class names (``--classes`` wins over a header), checked against the class axis."""
-    loaded = load_array(inputs, key)
+def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | None, axis: int,
+                header: str = "auto", index_col: bool | None = None) -> Loaded:
+    """Logits plus class names (``--classes`` wins over a header), checked against the class axis.
+
+    Row names (an index column) are kept only while the rows are the file's
+    rows, that is, when the classes are the last axis.
+    """
+    loaded = load_array(inputs, key, header=header, index_col=index_col)
+    if loaded.array.ndim == 1 and loaded.rows is not None:
+        # One column of logits is one vector (as np.loadtxt), so its index names the classes:
+        # pd.Series(logits, index=class_names).to_csv().
+        loaded.classes, loaded.rows, loaded.index_name = loaded.rows, None, None
     names = parse_class_names(classes) if classes is not None else loaded.classes
     array = loaded.array
     if not -array.ndim <= axis < array.ndim:
@@ -176,18 +209,42 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
             where=where,
         )
     loaded.classes = names
+    if axis % array.ndim != array.ndim - 1:
+        loaded.rows = loaded.index_name = None
+    if loaded.locate is not None:
+        _check_values_in_text(loaded.array, axis, loaded.locate, loaded.source or "arguments")
     return loaded
 
 
-def load_option_array(spec: str, option: str, preferred: str) -> Loaded:
+def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[int, ...]], str],
+                          source: str) -> None:
+    """Refuse NaN and +inf in logits read from text, naming the line and column besides the array index."""
+    from .core import check_logits
+
+    try:
+        check_logits(array, axis=axis, masked_rows="nan")
+    except InputError as error:
+        # The core names the first bad value in row order along the class axis; find the same one.
+        along = np.moveaxis(array, axis, -1)
+        flat = int(np.argmax(np.isnan(along) | (along == np.inf)))
+        index = list(np.unravel_index(flat, along.shape))
+        index.insert(axis % array.ndim, index.pop())
+        error.where = f"{error.where}; {locate(tuple(int(i) for i in index))}"
+        raise error.located(source) from None
+
+
+def load_option_array(spec: str, option: str, preferred: str, expected: str = "numbers (1,2,0.5)") -> Loaded:
     """An array given to an option (``--labels 0,2,1``, ``--weights w.npy``): numbers or a source.
 
     From an ``.npz`` or a JSON object, the array named ``preferred`` is taken
-    when there are several.
+    when there are several. A value that is neither numbers nor a file is
+    refused saying what ``option`` takes (``expected``).
     """
     typed = parse_typed_numbers([spec])
     if typed is not None:
-        return Loaded(typed, option)
+        return Loaded(typed, option, from_text=True)
+    if spec != STDIN and registry.by_suffix(spec) is None and not Path(spec).exists():
+        raise UsageError(f"{option} takes {expected} or a file; {spec!r} is neither")
     try:
         return load_source(spec, None, preferred=preferred)
     except InputError as error:
@@ -223,18 +280,95 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
     return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
 
 
-def load_attention_operands(inputs: list[str] | None, mask: str | None) -> tuple[list[Loaded], Loaded | None]:
+def load_labels(spec: str) -> Loaded:
+    """``--labels``: class indices (or, for loss and grad, target distributions), typed or from a source."""
+    return load_option_array(spec, "--labels", "labels", expected="class indices (0,2,1)")
+
+
+def labels_for(truth: Loaded, logits: Loaded, axis: int) -> Loaded:
+    """The labels as they fit these logits.
+
+    One column whose first value is ``0`` and which holds exactly one label
+    more than the logits have rows is ``y.to_csv(index=False)`` of an unnamed
+    Series: that ``0`` is its header, and is dropped with a note.
+    """
+    rows = tuple(np.delete(np.array(logits.array.shape), axis % logits.array.ndim))
+    if truth.numbered_first_row and truth.array.ndim == 1 and rows == (truth.array.shape[0] - 1,):
+        note = f"first row 0 read as the column name: {rows[0]} labels for {rows[0]} rows"
+        return dataclasses.replace(truth, array=truth.array[1:], classes=["0"], notes=[*truth.notes, note])
+    return truth
+
+
+def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:
+    """Refuse two readers of standard input (``softmax loss - --labels -``) before either reads it."""
+    takers = [what] if not inputs or STDIN in inputs else []
+    takers += [f"--{name.replace('_', '-')}" for name, value in options.items() if value == STDIN]
+    if len(takers) > 1:
+        raise UsageError(f"standard input can feed only one of {' and '.join(takers)}; give the other as a file")
+
+
+def _boolean_rows(text: str) -> np.ndarray | None:
+    """``True``/``False`` literals (rows split by ``;`` or lines) as a boolean array, else None."""
+    literals = {"true": True, "false": False}
+    rows = []
+    for part in re.split(r"[;\n]", text):
+        words = [f for f in _FIELD_SPLIT.split(part.split("#", 1)[0].strip()) if f]
+        if any(word.lower() not in literals for word in words):
+            return None
+        if words:
+            rows.append([literals[word.lower()] for word in words])
+    if not rows or len({len(row) for row in rows}) != 1:
+        return None
+    return np.array(rows[0] if len(rows) == 1 else rows, dtype=bool)
+
+
+def _mask_literals(spec: str) -> Loaded | None:
+    """A mask written as ``True``/``False`` literals, typed or in a text file."""
+    fmt = registry.by_suffix(spec)
+    if fmt is not None and not fmt.binary and Path(spec).is_file():
+        booleans = _boolean_rows(Source(Path(spec)).text)
+        return None if booleans is None else Loaded(booleans, spec, paths=[Path(spec)])
+    booleans = _boolean_rows(spec)
+    return None if booleans is None else Loaded(booleans, "--mask")
+
+
+def typed_mask(mask: Loaded, mask_type: str) -> Loaded:
+    """The mask as ``--mask-type`` says: boolean (True attends) or additive; ``auto`` refuses 0/1 given as text.
+
+    Text has no dtype, and 0/1 is a complete boolean mask and a (useless)
+    additive one alike, so that reading must be chosen, not guessed.
+    """
+    array = mask.array
+    zero_one = array.dtype == bool or bool(np.isin(array, (0, 1)).all())
+    if mask_type == "auto":
+        if mask.from_text and array.dtype != bool and zero_one:
+            raise UsageError("--mask holds only 0 and 1, which reads as a boolean mask (1 attends) or as one added "
+                             "to the scores; choose --mask-type bool or --mask-type additive (or write True/False)")
+        return mask
+    if mask_type == "bool":
+        if not zero_one:
+            raise UsageError("--mask-type bool takes a mask of 0 and 1 (or True/False)", where="--mask")
+        return dataclasses.replace(mask, array=array.astype(bool))
+    return dataclasses.replace(mask, array=array.astype(np.float64) if array.dtype.kind in "biu" else array)
+
+
+def load_attention_operands(inputs: list[str] | None, mask: str | None,
+                            mask_type: str = "auto") -> tuple[list[Loaded], Loaded | None]:
     """Q, K and V (and the mask) from three sources or numbers, or one .npz holding q, k, v (and mask)."""
+    check_one_stdin(inputs, "Q K V", mask=mask)
+    bias = None
     if inputs and len(inputs) == 1 and registry.by_suffix(inputs[0]) is registry.named("npz"):
         operands = [load_source(inputs[0], name, name) for name in ("q", "k", "v")]
         if mask is None:
             try:
-                return operands, load_source(inputs[0], "mask", "mask")
+                bias = load_source(inputs[0], "mask", "mask")
             except InputError:  # the archive has no mask: none was asked for
-                return operands, None
+                pass
     elif inputs and len(inputs) == 3:
         operands = [load_option_array(item, name, name) for item, name in zip(inputs, ("Q", "K", "V"))]
     else:
         raise UsageError("give Q K V (three sources or quoted numbers like '1 0; 0 1'), or one .npz holding "
                          "q, k and v")
-    return operands, None if mask is None else load_option_array(mask, "--mask", "mask")
+    if mask is not None:
+        bias = _mask_literals(mask) or load_option_array(mask, "--mask", "mask")
+    return operands, None if bias is None else typed_mask(bias, mask_type)

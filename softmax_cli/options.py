@@ -29,6 +29,12 @@ from .render import OutputFormat
 INPUT, COMPUTATION, OUTPUT, GATES, PERFORMANCE = PANELS = ("Input", "Computation", "Output", "Gates", "Performance")
 
 
+class HeaderRow(str, Enum):
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
 class MaskedRows(str, Enum):
     error = "error"
     zero = "zero"
@@ -55,6 +61,17 @@ ClassesOpt = Annotated[
     Optional[str],
     typer.Option("--classes", help="Class names: a,b,c or a file with one name a line (wins over a CSV header).",
                  show_default=False, rich_help_panel=INPUT),
+]
+HeaderOpt = Annotated[
+    HeaderRow,
+    typer.Option("--header", help="Is a text file's first row column names? auto: when a field is not a number, "
+                 "or it is 0..C-1 over rows not all integers (pandas' header).", rich_help_panel=INPUT),
+]
+IndexColOpt = Annotated[
+    Optional[bool],
+    typer.Option("--index-col/--no-index-col", help="Is a text file's first column row names?  [default: under an "
+                 "empty header field (pandas' index), or text under a named one]", show_default=False,
+                 rich_help_panel=INPUT),
 ]
 TemperatureOpt = Annotated[
     float, typer.Option("--temperature", "-t", help="Divide the logits by T (finite, > 0) before the softmax.",
@@ -148,11 +165,13 @@ class CausalAlign(str, Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where the logits are in their source: the array, the class names, the class axis."""
+    """Where the logits are in their source: the array, the class names, the class axis, a table's header and index."""
 
     key: KeyOpt = None
     classes: ClassesOpt = None
     axis: AxisOpt = -1
+    header: HeaderOpt = HeaderRow.auto
+    index_col: IndexColOpt = None
 
 
 @dataclasses.dataclass(frozen=True)

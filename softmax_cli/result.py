@@ -23,11 +23,15 @@ class Result:
 
     arrays: dict[str, np.ndarray]
     classes: list[str] | None = None
+    rows: list[str] | None = None
     header: list[str] | None = None
     column: bool = False
     layout: str = "grid"
     title: str = ""
     display: dict[str, np.ndarray] = field(default_factory=dict)
+    # ``rows`` names each row (a pandas index, as text); ``rows_name`` is that
+    # column's header, written back over it ("" for pandas' unnamed index).
+    rows_name: str = ""
 
     @property
     def primary_name(self) -> str:

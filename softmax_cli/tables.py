@@ -141,7 +141,8 @@ def distribution(result: Result, console: Console, precision: int | None) -> Non
         vector(console, name, values, precision, result.classes, "class" if result.classes else "index",
                fractions.astype(np.float64), probability=not log)
     else:
-        grid(console, name, values, precision, result.header, "class", probability=not log, extra=result.display)
+        grid(console, name, values, precision, result.header, "class", probability=not log, extra=result.display,
+             row_labels=result.rows)
 
 
 def generic(result: Result, console: Console, precision: int | None) -> None:
@@ -153,7 +154,8 @@ def generic(result: Result, console: Console, precision: int | None) -> None:
         if np.ndim(value) == 1:
             vector(console, key, value, precision, names, "class" if names else "index")
         else:
-            grid(console, key, value, precision, names, "class" if names else "column")
+            grid(console, key, value, precision, names, "class" if names else "column",
+                 row_labels=result.rows if key == result.primary_name else None)
     scalars(console, {k: v for k, v in result.arrays.items() if np.ndim(v) == 0}, precision)
 
 
@@ -195,7 +197,8 @@ def topk(result: Result, console: Console, precision: int | None) -> None:
         format_sum = number_format(mass[:shown], precision)
         groups = [[Column(f"#{r + 1}", list(flat_labels[:shown, r]), justify="left"),
                    Column(f"p#{r + 1}", texts(flat_p[:shown, r], precision, probability=True))] for r in range(ranks)]
-        before = [Column("row", [_index_label(i) for i in list(np.ndindex(indices.shape[:-1]))[:shown]], style="dim")]
+        row_labels = result.rows or [_index_label(i) for i in np.ndindex(indices.shape[:-1])]
+        before = [Column("row", list(row_labels[:shown]), style="dim")]
         after = [Column("sum", [format_sum(m) for m in mass[:shown]], style="cyan")]
         # Too narrow for one rank beside the sum, the table turns to a line per rank rather than drop the sum.
         columns = fit(console.width, before, groups, after, "rank", k, give_way=False)

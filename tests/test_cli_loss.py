@@ -228,10 +228,15 @@ def test_reduction_none_shapes_for_nd_logits_with_axis(cli, tmp_path):
 
 
 def test_reduction_none_csv_has_one_loss_per_row(softmax):
+    """Several names make a tidy table: loss and per_sample columns, accuracy as a trailing comment."""
     completed = softmax("loss", Z_ARG, "--labels", "0,1,-100", "--reduction", "none", "-f", "csv")
     assert completed.returncode == 0, completed.stderr
-    values = [float(v) for v in completed.stdout.split()]
-    np.testing.assert_allclose(values, [0.41703, 0.22005, 0.0], atol=1e-5)
+    header, *rows, accuracy = completed.stdout.splitlines()
+    assert header == "loss,per_sample"
+    values = np.array([[float(v) for v in row.split(",")] for row in rows])
+    np.testing.assert_allclose(values[:, 0], [0.41703, 0.22005, 0.0], atol=1e-5)
+    np.testing.assert_array_equal(values[:, 0], values[:, 1])
+    assert accuracy.startswith("# accuracy: ")
 
 
 # --------------------------------------------------------------------------- loss: extremes and --from-probs

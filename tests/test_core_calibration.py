@@ -1,4 +1,4 @@
-"""Tests of softmax_cli.core.calibration: ECE, reliability bins, NLL, sweeps, fitted temperature.
+"""Tests of softmax_cli.core.reliability and .temperature: ECE, reliability bins, NLL, sweeps, fitted temperature.
 
 References are independent of the code under test: a per-bin loop written
 out as in the gpleiss/temperature_scaling script, log-softmax and
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from softmax_cli.core.calibration import (
+from softmax_cli.core import (
     ReliabilityBins,
     expected_calibration_error,
     fit_temperature,
@@ -22,7 +22,7 @@ from softmax_cli.core.calibration import (
     reliability_bins,
     temperature_sweep,
 )
-from softmax_cli.core.softmax import MaskedRowError, entropy, log_softmax, softmax
+from softmax_cli.core import MaskedRowError, entropy, log_softmax, softmax
 from softmax_cli.errors import InputError
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -135,7 +135,7 @@ def test_bad_bins_are_input_errors(bins):
 
 
 def test_ece_bad_labels_and_probabilities():
-    with pytest.raises(InputError, match=r"label 2 is out of range.*\[0, 2\)"):
+    with pytest.raises(InputError, match=r"label 2 is out of range for 2 classes"):
         expected_calibration_error([[0.6, 0.4]], [2])
     with pytest.raises(InputError, match=r"labels have shape \(2,\)"):
         expected_calibration_error([[0.6, 0.4]], [0, 1])

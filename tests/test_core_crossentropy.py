@@ -16,19 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from softmax_cli.core import MaskedRowError, _arrays
-from softmax_cli.core.crossentropy import (
+from softmax_cli.core import (
+    MaskedRowError,
+    _arrays,
     cross_entropy,
     cross_entropy_grad,
     cross_entropy_terms,
-    unnormalised_rows,
-)
-from softmax_cli.core.jacobian import (
     jacobian_nbytes,
     jacobian_shape,
     softmax_jacobian,
     softmax_jacobian_into,
     softmax_vjp,
+    unnormalised_rows,
 )
 from softmax_cli.errors import InputError, SoftmaxError, UsageError
 

@@ -13,7 +13,7 @@ import re
 import pytest
 from conftest import run
 
-INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input"}
+INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input"}
 OUTPUT = {"--format": "Output", "--output": "Output", "--force": "Output", "--precision": "Output"}
 BATCH = {"--out-dir": "Output", "--keep-going": "Input"}
 THREADS = {"--threads": "Performance"}
@@ -30,7 +30,7 @@ SHARED = {
                            "--ignore-index": "Computation", "--log": "Computation"},
     "topk": ROW_COMMAND | {"--labels": "Input", "--ignore-index": "Computation", "--min-accuracy": "Gates"},
     "temperature-sweep": INPUT | OUTPUT | {"--labels": "Input", "--ignore-index": "Computation"},
-    "attention": OUTPUT | THREADS | {"--masked-rows": "Computation"},
+    "attention": OUTPUT | THREADS | {"--masked-rows": "Computation", "--mask-type": "Input"},
     "compare": INPUT | OUTPUT | THREADS | SOFTMAX | {"--labels": "Input", "--ignore-index": "Computation",
                                                      "--from-probs": "Input", "--per-row": "Output",
                                                      "--max-kl": "Gates", "--max-kl-quantile": "Gates",
@@ -39,7 +39,8 @@ SHARED = {
 # Options a command must not take (the contract leaves them out).
 ABSENT = {
     "temperature-sweep": ["--out-dir", "--keep-going", "--threads", "--masked-rows", "--temperature"],
-    "attention": ["--out-dir", "--keep-going", "--key", "--classes", "--axis", "--temperature"],
+    "attention": ["--out-dir", "--keep-going", "--key", "--classes", "--axis", "--temperature", "--header",
+                  "--index-col"],
     "compare": ["--out-dir", "--keep-going"],  # two inputs make one comparison
 }
 PANEL_ORDER = ["Arguments", "Input", "Computation", "Output", "Gates", "Performance", "Options"]

@@ -475,13 +475,14 @@ def _returns_array_or_input_error(function, *args):
 @example("#\n#\n")
 @example(";;;\n;;;\n")
 def test_parse_delimited_parses_or_raises_input_error(text):
-    value = _returns_array_or_input_error(parse_delimited, text)
-    if value is not None:
-        array, header = value
-        assert isinstance(array, np.ndarray)
-        assert array.dtype == np.float64
-        assert array.ndim in (1, 2)
-        assert header is None or all(isinstance(name, str) for name in header)
+    table = _returns_array_or_input_error(parse_delimited, text)
+    if table is not None:
+        assert isinstance(table.array, np.ndarray)
+        assert table.array.dtype == np.float64
+        assert table.array.ndim in (1, 2)
+        assert table.classes is None or all(isinstance(name, str) for name in table.classes)
+        if table.rows is not None:  # row names name the first axis
+            assert len(table.rows) == table.array.shape[0] and all(isinstance(name, str) for name in table.rows)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

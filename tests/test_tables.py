@@ -22,7 +22,7 @@ from rich.console import Console
 
 from conftest import reference_log_softmax, reference_softmax, run
 from softmax_cli import tables
-from softmax_cli.core.calibration import ReliabilityBins
+from softmax_cli.core import ReliabilityBins
 from softmax_cli.progress import count_text, eta_text, figures, rate_text
 from softmax_cli.result import Result
 from softmax_cli.tablecells import number_format

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import sys
 
-from ..inputs import load_logits
+import numpy as np
+
+from .. import inputs
+from ..formats.base import note
+from ..inputs import Loaded, load_logits
 from ..options import Source
 
 
@@ -18,11 +22,24 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def note(message: str) -> None:
-    """Where to find what this output leaves out: one ``note:`` line on standard error."""
-    print(f"note: {message}", file=sys.stderr)
+def noted(loaded: Loaded) -> Loaded:
+    """``loaded``, after its notes are shown."""
+    for message in loaded.notes:
+        note(message)
+    return loaded
 
 
 def logits_loader(source: Source):
     """What :func:`softmax_cli.batch.run` calls to read one input's logits."""
-    return lambda inputs: load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis)
+    return lambda inputs: noted(load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
+                                            header=source.header.value, index_col=source.index_col))
+
+
+def named_rows(logits: Loaded) -> dict:
+    """A Result's row names, for a result whose rows are the input's rows (an index column's names)."""
+    return {"rows": logits.rows, "rows_name": logits.index_name or ""}
+
+
+def labels_for(truth: Loaded, logits: Loaded, axis: int) -> np.ndarray:
+    """The labels' array as it fits these logits (see :func:`softmax_cli.inputs.labels_for`)."""
+    return noted(inputs.labels_for(truth, logits, axis)).array

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 import typer
 
@@ -11,12 +13,21 @@ from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, Maske
 from ..result import Result
 
 
+class MaskType(str, Enum):
+    auto = "auto"
+    bool = "bool"
+    additive = "additive"
+
+
 def attention(
     inputs: list[str] = typer.Argument(None, metavar="Q K V | QKV.npz", show_default=False,
                                        help="Queries (..., L, E), keys (..., S, E), values (..., S, Ev): three "
                                        "sources or quoted numbers, or one .npz with q, k, v (and mask)."),
     mask: str = typer.Option(None, "--mask", help="Boolean (True attends) or float (added to the scores) mask, "
                              "broadcastable to (..., L, S).", show_default=False, rich_help_panel=INPUT),
+    mask_type: MaskType = typer.Option(MaskType.auto, "--mask-type", help="How --mask is read: bool (nonzero "
+                                       "attends), additive (added to the scores), or auto: by its dtype, and 0/1 "
+                                       "given as text is refused as ambiguous.", rich_help_panel=INPUT),
     causal: bool = typer.Option(False, "--causal", help="Query i attends keys j <= i (torch's is_causal).",
                                 rich_help_panel=COMPUTATION),
     causal_align: CausalAlign = typer.Option(CausalAlign.upper_left, "--causal-align",
@@ -40,7 +51,7 @@ def attention(
     Example:
       softmax attention sample_data/attention.npz --causal
     """
-    (q, k, v), bias = load_attention_operands(inputs, mask)
+    (q, k, v), bias = load_attention_operands(inputs, mask, mask_type.value)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     bias_array = None if bias is None else bias.array

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,10 @@ import typer
 
 from .. import core, render
 from ..errors import UsageError
-from ..inputs import DEFAULT_TEMPERATURES, load_logits, load_option_array, parse_temperatures
+from ..inputs import DEFAULT_TEMPERATURES, check_one_stdin, load_labels, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Source
 from ..result import Result
-from . import warn
+from . import labels_for, logits_loader, warn
 
 
 def temperature_sweep(
@@ -48,8 +49,11 @@ def temperature_sweep(
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
     axis = source.axis
-    logits = load_logits(inputs, key=source.key, classes=source.classes, axis=axis)
-    truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
+    check_one_stdin(inputs, labels=labels)
+    logits = logits_loader(source)(inputs)
+    truth = load_labels(labels) if labels is not None else None
+    if truth is not None:
+        truth = dataclasses.replace(truth, array=labels_for(truth, logits, axis))
     paths = logits.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     if plot is not None:

@@ -21,11 +21,12 @@ import typer
 
 from .. import core, render, stream
 from ..errors import GateFailed, UsageError
-from ..inputs import STDIN, Loaded, load_logits, load_option_array
+from ..formats.base import note
+from ..inputs import STDIN, Loaded, load_labels
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
 from ..render import OutputFormat
 from ..result import Result
-from . import note, warn
+from . import labels_for, logits_loader, named_rows, warn
 
 SUMMARY = ("kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
            "tv_mean", "max_abs_dp")
@@ -115,7 +116,7 @@ class DivergenceGates:
 
 def _load(spec: str, role: str, source: SoftmaxInput) -> tuple[Loaded, str]:
     """One side's logits and the name errors give it: its file, or REFERENCE/CANDIDATE for typed numbers."""
-    loaded = load_logits([spec], key=source.key, classes=source.classes, axis=source.axis)
+    loaded = logits_loader(source)([spec])
     return loaded, loaded.source or role
 
 
@@ -137,12 +138,13 @@ def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, option
 
 
 def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
-            title: str) -> Result:
+            title: str, row_names: dict) -> Result:
     """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
 
     CSV and TSV write one table whose rows are those of its first 1-D array:
     with the per-row figures, those go first so that each line is a compared
-    row (the 9-entry quantile arrays are then named as left out).
+    row (the 9-entry quantile arrays are then named as left out). The input's
+    row names (a pandas index) go with the per-row figures only.
     """
     labelled = rows.labelled is not None
     arrays = {name: np.asarray(getattr(summary, name), dtype=np.float64)
@@ -154,7 +156,8 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
             arrays |= per_row_arrays | quantiles
         else:
             arrays |= per_row_arrays
-    return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)})
+    return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)},
+                  **(row_names if per_row else {}))
 
 
 def compare(
@@ -184,27 +187,30 @@ def compare(
     Example:
       softmax compare sample_data/compare_ref.npy sample_data/compare_cand.npy --max-kl 0.001
     """
-    if reference == STDIN and candidate == STDIN:
-        raise UsageError("standard input can be read once: give - for REFERENCE or for CANDIDATE, not both")
+    takers = [name for name, spec in (("REFERENCE", reference), ("CANDIDATE", candidate), ("--labels", labels))
+              if spec == STDIN]
+    if len(takers) > 1:
+        raise UsageError(f"standard input can feed only one of {' and '.join(takers)}; give the other as a file")
     if gates.max_ppl_ratio is not None and labels is None:
         raise UsageError("--max-ppl-ratio needs --labels")
     ref, ref_name = _load(reference, "REFERENCE", source)
     cand, cand_name = _load(candidate, "CANDIDATE", source)
-    truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
+    truth = load_labels(labels) if labels is not None else None
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
-    rows = _rows(ref, cand, (ref_name, cand_name), None if truth is None else truth.array, source.axis, options)
+    labels_array = None if truth is None else labels_for(truth, ref, source.axis)
+    rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
     n_rows = int(np.ravel(rows.kl).size)
     title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
              f"{shape[source.axis]:,} classes")
     written = per_row or sink.fmt not in _ON_REQUEST
-    render.write(_result(summary, rows, written, sink.fmt, title), sink)
+    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref)), sink)
     if not written and sink.fmt is not OutputFormat.table:
         note(f"the per-row figures ({', '.join(PER_ROW + (LABEL_PER_ROW if truth else ()))}) are in -f npz, "
              f"or in {sink.fmt.value.upper()} with --per-row")

@@ -7,10 +7,10 @@ import typer
 
 from .. import batch, core, render, stream
 from ..errors import GateFailed, UsageError
-from ..inputs import load_option_array
+from ..inputs import check_one_stdin, load_labels, load_option_array
 from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SoftmaxInput
 from ..result import Result
-from . import logits_loader, warn
+from . import labels_for, logits_loader, named_rows, warn
 
 
 def _required(value, option: str, example: str):
@@ -25,9 +25,10 @@ def _warn_unnormalised(rows: np.ndarray) -> None:
         warn(f"{len(rows)} target row(s) do not sum to 1 (rows {shown}); computed as given")
 
 
-def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str):
+def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str, inputs: list[str] | None):
     """The labels (indices or distributions), the core's loss options, and the files read for them."""
-    truth = load_option_array(_required(criterion.labels, "--labels", example), "--labels", "labels")
+    check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
+    truth = load_labels(_required(criterion.labels, "--labels", example))
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
     options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction.value,
                    label_smoothing=criterion.label_smoothing, temperature=source.temperature,
@@ -55,17 +56,18 @@ def loss(
       softmax loss sample_data/logits.csv --labels sample_data/labels.txt
     """
     axis = source.axis
-    truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0")
+    truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
 
     def one(logits, sink: render.Sink) -> None:
+        labels = labels_for(truth, logits, axis)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
-            terms = stream.cross_entropy_terms(rows, truth.array, **options)
+            terms = stream.cross_entropy_terms(rows, labels, **options)
         else:
-            terms = core.cross_entropy_terms(logits.array, truth.array, axis=axis, **options)
+            terms = core.cross_entropy_terms(logits.array, labels, axis=axis, **options)
         _warn_unnormalised(terms.unnormalised_rows)
         arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
-        render.write(Result(arrays, classes=logits.classes, column=True, layout="loss"), sink)
+        render.write(Result(arrays, classes=logits.classes, **named_rows(logits), column=True, layout="loss"), sink)
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
@@ -100,6 +102,7 @@ def grad(
     if upstream is not None:
         if criterion.labels is not None:
             raise UsageError("give --labels (loss gradient) or --upstream (vector-Jacobian product), not both")
+        check_one_stdin(inputs, upstream=upstream)
         g = load_option_array(upstream, "--upstream", "upstream")
 
         def values_of(logits, sink):
@@ -110,17 +113,18 @@ def grad(
     else:
         if log:
             raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
-        truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0")
+        truth, options, side_paths = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
 
         def values_of(logits, sink):
-            if truth.array.shape == logits.array.shape:
-                _warn_unnormalised(core.unnormalised_rows(truth.array, axis=axis))
+            labels = labels_for(truth, logits, axis)
+            if labels.shape == logits.array.shape:
+                _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             rows = stream.rows_for_output(logits, axis, sink, masked_rows.value) if not criterion.from_probs else None
             if rows is None:
-                return core.cross_entropy_grad(logits.array, truth.array, axis=axis, **options)
-            per_row = stream.per_row_labels(truth.array, rows)
+                return core.cross_entropy_grad(logits.array, labels, axis=axis, **options)
+            per_row = stream.per_row_labels(labels, rows)
             # Every block is scaled by the whole batch's mean denominator.
-            denominator = core.mean_denominator(truth.array, rows.shape, weights=options["weights"],
+            denominator = core.mean_denominator(labels, rows.shape, weights=options["weights"],
                                                 ignore_index=criterion.ignore_index)
             return stream.map_rows(
                 rows, lambda block, at: core.cross_entropy_grad(block, per_row[at], denominator=denominator, **options),
@@ -129,7 +133,7 @@ def grad(
     def one(logits, sink: render.Sink) -> None:
         values = values_of(logits, sink)
         class_last = axis in (-1, values.ndim - 1)
-        render.write(Result({"grad": values}, classes=logits.classes,
+        render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None), sink)
 
     batch.run(inputs, outputs, logits_loader(source), one, side_paths)

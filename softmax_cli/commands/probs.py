@@ -6,7 +6,7 @@ from .. import batch, core, render, stream
 from ..errors import UsageError
 from ..options import BatchOutput, InputsArg, LogOpt, SoftmaxInput
 from ..result import Result
-from . import logits_loader
+from . import logits_loader, named_rows
 
 
 def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput, outputs: BatchOutput) -> None:
@@ -31,7 +31,7 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput
         class_last = axis in (-1, values.ndim - 1)
         tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
         display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
-        render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes,
+        render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None,
                             layout="distribution" if class_last else "grid", display=display), sink)
 

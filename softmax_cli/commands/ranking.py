@@ -7,10 +7,10 @@ import typer
 
 from .. import batch, core, render, stream
 from ..errors import GateFailed, UsageError
-from ..inputs import load_option_array
+from ..inputs import check_one_stdin, load_labels
 from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, SoftmaxInput
 from ..result import Result
-from . import logits_loader
+from . import labels_for, logits_loader, named_rows
 
 
 def topk(
@@ -34,7 +34,8 @@ def topk(
       softmax topk sample_data/logits.csv -k 2
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
-    truth = load_option_array(labels, "--labels", "labels") if labels is not None else None
+    check_one_stdin(inputs, labels=labels)
+    truth = load_labels(labels) if labels is not None else None
     if min_accuracy is not None and truth is None:
         raise UsageError("--min-accuracy needs --labels")
 
@@ -49,11 +50,12 @@ def topk(
             indices, top_probs = core.topk(logits.array, axis=axis, **options)
         arrays = {"indices": indices, "probs": top_probs}
         if truth is not None:
-            top1, top_k = core.topk_accuracy(indices, truth.array, ignore_index, num_classes=n_classes)
+            labels = labels_for(truth, logits, axis)
+            top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if logits.classes is not None:
             arrays["names"] = np.asarray(logits.classes)[indices]
-        render.write(Result(arrays, classes=logits.classes, layout="topk"), sink)
+        render.write(Result(arrays, classes=logits.classes, **named_rows(logits), layout="topk"), sink)
         if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
             raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
                              f"< --min-accuracy {min_accuracy:g}")

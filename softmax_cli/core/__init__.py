@@ -9,27 +9,22 @@ for attention, calibration, cross-entropy or divergence at start-up.
 from importlib import import_module
 
 from ._arrays import available_cores, output_dtype, set_threads
-from .softmax import (
-    MASKED_ROW_POLICIES,
-    MaskedRowError,
-    check_logits,
-    check_temperature,
-    entropy,
-    log_softmax,
-    logsumexp,
-    softmax,
-)
+from .logits import MASKED_ROW_POLICIES, MaskedRowError, check_logits, check_temperature
+from .softmax import entropy, log_softmax, logsumexp, softmax
 
 _LAZY = {
-    "sdpa": ("CAUSAL_ALIGNMENTS", "attention", "unattended_queries"),
-    "calibration": ("ReliabilityBins", "expected_calibration_error", "fit_temperature", "nll", "reliability_bins",
-                    "temperature_sweep"),
+    "sdpa": ("attention",),
+    "sdpa_operands": ("CAUSAL_ALIGNMENTS", "unattended_queries"),
+    "reliability": ("ReliabilityBins", "expected_calibration_error", "reliability_bins"),
+    "temperature": ("fit_temperature", "nll", "temperature_sweep"),
     "divergence": ("RowDivergence", "divergence_rows"),
     "divergence_summary": ("QUANTILE_LEVELS", "DivergenceSummary", "divergence", "divergence_summary"),
-    "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_grad", "cross_entropy_terms",
-                     "mean_denominator", "reduce_losses", "unnormalised_rows"),
+    "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_terms", "reduce_losses"),
+    "crossentropy_grad": ("cross_entropy_grad",),
+    "crossentropy_inputs": ("mean_denominator", "unnormalised_rows"),
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
-    "ranking": ("check_labels", "topk", "topk_accuracy"),
+    "labels": ("check_labels",),
+    "ranking": ("topk", "topk_accuracy"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

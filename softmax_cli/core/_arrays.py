@@ -164,3 +164,14 @@ def describe_position(shape: tuple[int, ...], axis: int, flat_row: int, column: 
     if column is not None:
         parts.append(f"column {column}")
     return ", ".join(parts)
+
+
+def value_text(value) -> str:
+    """A value as an error message shows it: ``5`` for a whole number, ``1.5``/``nan``/``1e+30`` otherwise.
+
+    Never ``np.float64(1.5)``; whole floats beyond int64 keep their float form.
+    """
+    value = np.asarray(value).item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return str(int(value))
+    return repr(value)

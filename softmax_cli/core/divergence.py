@@ -48,9 +48,10 @@ import numpy as np
 from ..errors import InputError, SoftmaxError, UsageError
 from ._arrays import _block_origin, as_rows, block_of, check_axis, describe_position, float_dtypes, in_row_chunks, \
     row_blocks
-from .crossentropy import _check_probs
-from .ranking import check_labels
-from .softmax import NARROW_CLASSES, MaskedRowError, MaskedRows, _check_policy, check_temperature, log_softmax
+from .crossentropy_inputs import check_probs
+from .labels import check_labels
+from .logits import MaskedRowError, MaskedRows, _check_policy, check_temperature
+from .softmax import NARROW_CLASSES, log_softmax
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -130,7 +131,7 @@ def _log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool)
     """Log-probabilities of a 2-D block in its compute dtype; a fully masked row comes back all ``-inf``."""
     try:
         if from_probs:
-            _check_probs(src, src.shape, 1, 0)
+            check_probs(src, src.shape, 1, 0)
             with np.errstate(divide="ignore"):  # log 0 = -inf is exact
                 src = np.log(src)
         if src.shape[0] == 1 and src.shape[1] < NARROW_CLASSES:
@@ -317,7 +318,7 @@ def divergence_rows(
         with ``"zero"``, the formulas applied to the zero vector (KL(0‖Q) = 0,
         KL(P‖0) = inf, JS = ½ log 2, TV = ½, an infinite NLL; 0 and
         ``top1_same`` True when both sides are masked); or a
-        :class:`~softmax_cli.core.softmax.MaskedRowError`.
+        :class:`~softmax_cli.core.logits.MaskedRowError`.
     ignore_index : int
         Rows with this label get 0 in the label figures and ``labelled``
         False, as rows the loss ignores.

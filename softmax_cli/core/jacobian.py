@@ -9,34 +9,52 @@ for memory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 import numpy as np
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
-from .softmax import MaskedRows, _check_policy, check_temperature, probs_block, row_sums
+from .logits import MaskedRows, _check_policy, check_temperature
+from .softmax import probs_block, row_sums
 
 if TYPE_CHECKING:
     import numpy.typing as npt
+    from typing_extensions import Unpack
 
 
-def _softmax_setup(logits, axis, temperature, masked_rows):
+class DerivativeOptions(TypedDict, total=False):
+    """The keyword options of the vector-Jacobian product and the Jacobian; defaults and meaning in :func:`softmax_vjp`."""
+
+    axis: int
+    temperature: float
+    log: bool
+    masked_rows: MaskedRows
+
+
+class _Setup(NamedTuple):
+    array: np.ndarray
+    compute: np.dtype
+    output: np.dtype
+    axis: int
+    temperature: float
+    log: bool
+    masked_rows: str
+
+
+def _checked(
+    logits: npt.ArrayLike, *, axis: int = -1, temperature: float = 1.0, log: bool = False,
+    masked_rows: MaskedRows = "nan",
+) -> _Setup:
+    """Validate the logits and options (the one place the options' defaults live)."""
     array, compute, output = float_dtypes(logits)
     _check_policy(masked_rows)
     temperature = check_temperature(temperature)
     axis = check_axis(array.ndim, axis)
-    return array, compute, output, temperature, axis
+    return _Setup(array, compute, output, axis, temperature, bool(log), masked_rows)
 
 
-def softmax_vjp(
-    logits: npt.ArrayLike,
-    upstream: npt.ArrayLike,
-    axis: int = -1,
-    temperature: float = 1.0,
-    log: bool = False,
-    masked_rows: MaskedRows = "nan",
-) -> np.ndarray:
+def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Vector-Jacobian product of softmax (or log-softmax) at ``logits``: ``g^T J`` per row.
 
     With ``s = softmax(z / T)`` and the chain rule's ``1 / T``:
@@ -50,18 +68,23 @@ def softmax_vjp(
         Logits; every index but ``axis`` is a row.
     upstream : array_like
         ``g``, the gradient flowing back into the outputs; the logits' shape.
-    axis, temperature, masked_rows
-        As in :func:`~softmax_cli.core.softmax.softmax`; a masked row's output
-        does not depend on the logits, so ``"zero"`` gives a zero row.
+    axis : int
+        The class axis (default -1).
+    temperature : float
+        ``T > 0`` (default 1), as in :func:`~softmax_cli.core.softmax.softmax`.
     log : bool
-        Differentiate log-softmax instead.
+        Differentiate log-softmax instead (default False).
+    masked_rows : {"nan", "zero", "error"}
+        As in :func:`~softmax_cli.core.softmax.softmax` (default "nan"); a
+        masked row's output does not depend on the logits, so ``"zero"`` gives
+        a zero row.
 
     Examples
     --------
     >>> softmax_vjp([0.0, 0.0], [1.0, 0.0])
     array([ 0.25, -0.25])
     """
-    array, compute, output, temperature, axis = _softmax_setup(logits, axis, temperature, masked_rows)
+    array, compute, output, axis, temperature, log, masked_rows = _checked(logits, **options)
     g_all = np.asarray(upstream)
     if g_all.dtype.kind not in "biuf":
         raise InputError(f"the upstream gradient must be real numbers, got dtype {g_all.dtype}")
@@ -110,21 +133,14 @@ def jacobian_nbytes(shape: tuple[int, ...], dtype: npt.DTypeLike, axis: int = -1
     return count * output.itemsize
 
 
-def softmax_jacobian_into(
-    out: np.ndarray,
-    logits: npt.ArrayLike,
-    axis: int = -1,
-    temperature: float = 1.0,
-    log: bool = False,
-    masked_rows: MaskedRows = "nan",
-) -> np.ndarray:
+def softmax_jacobian_into(out: np.ndarray, logits: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Fill ``out`` with :func:`softmax_jacobian` block by block; return ``out``.
 
     ``out`` may be a memory map (``np.lib.format.open_memmap``): only
     O(block) memory is used beyond it, so a Jacobian larger than memory can be
     streamed to a ``.npy`` file. It must be C-contiguous with shape
     :func:`jacobian_shape` (its dtype may differ from the logits'; values
-    are cast on writing).
+    are cast on writing). Options as in :func:`softmax_vjp`.
 
     Examples
     --------
@@ -132,7 +148,7 @@ def softmax_jacobian_into(
     array([[ 0.25, -0.25],
            [-0.25,  0.25]])
     """
-    array, compute, _, temperature, axis = _softmax_setup(logits, axis, temperature, masked_rows)
+    array, compute, _, axis, temperature, log, masked_rows = _checked(logits, **options)
     expected = jacobian_shape(array.shape, axis)
     if out.shape != expected or not out.flags.c_contiguous:
         raise InputError(f"the Jacobian needs a C-contiguous output of shape {expected}, got {out.shape}")
@@ -159,13 +175,7 @@ def softmax_jacobian_into(
     return out
 
 
-def softmax_jacobian(
-    logits: npt.ArrayLike,
-    axis: int = -1,
-    temperature: float = 1.0,
-    log: bool = False,
-    masked_rows: MaskedRows = "nan",
-) -> np.ndarray:
+def softmax_jacobian(logits: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Jacobian of softmax (or log-softmax) per row, ``J[..., i, j] = d out_i / d z_j``.
 
     .. math:: J = \frac{\mathrm{diag}(s) - s s^\top}{T}, \qquad
@@ -175,8 +185,9 @@ def softmax_jacobian(
     The class axis moves last and becomes two: shape ``(..., C, C)``. Check
     :func:`jacobian_nbytes` first for large inputs, and use
     :func:`softmax_jacobian_into` with a memory map to stream one to disk.
-    Masked rows follow ``masked_rows`` (``"zero"`` gives a zero matrix: a
-    masked row's output does not depend on the logits).
+    Options as in :func:`softmax_vjp`; masked rows follow ``masked_rows``
+    (``"zero"`` gives a zero matrix: a masked row's output does not depend on
+    the logits).
 
     Examples
     --------
@@ -184,6 +195,6 @@ def softmax_jacobian(
     array([[ 0.25, -0.25],
            [-0.25,  0.25]])
     """
-    array, _, output, _, axis_ = _softmax_setup(logits, axis, temperature, masked_rows)
-    out = np.empty(jacobian_shape(array.shape, axis_), dtype=output)
-    return softmax_jacobian_into(out, array, axis_, temperature, log, masked_rows)
+    inputs = _checked(logits, **options)
+    out = np.empty(jacobian_shape(inputs.array.shape, inputs.axis), dtype=inputs.output)
+    return softmax_jacobian_into(out, inputs.array, **options)

@@ -12,53 +12,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, describe_position, in_row_chunks, row_blocks
-from .softmax import MaskedRows, softmax
-
-
-def check_labels(
-    labels: npt.ArrayLike, lead_shape: tuple[int, ...], n_classes: int | None, ignore_index: int = -100
-) -> np.ndarray:
-    """Return index labels as a flat int64 array, one per row, or raise.
-
-    ``lead_shape`` is the shape of the rows (every axis but the class axis).
-    Labels of that shape, or flat with one label per row in C order, are
-    accepted. Whole-number floats (as read from CSV) become integers.
-    ``ignore_index`` is allowed anywhere; any other label must lie in
-    ``[0, n_classes)`` (only ``>= 0`` is checked when ``n_classes`` is None).
-    """
-    array = np.asarray(labels)
-    n_rows = int(np.prod(lead_shape, dtype=np.int64))
-    if array.shape != lead_shape and not (array.ndim == 1 and array.size == n_rows):
-        raise InputError(
-            f"labels have shape {array.shape} but the logits have {n_rows} row(s) of shape {lead_shape}; "
-            "give one class index per row"
-        )
-    flat = array.reshape(-1)
-    if flat.dtype.kind == "f":
-        whole = np.isfinite(flat) & (flat == np.round(flat))
-        if not whole.all():
-            row = int(np.argmin(whole))
-            raise InputError(
-                f"label {float(flat[row])!r} is not a class index",
-                where=describe_position(lead_shape + (1,), len(lead_shape), row) or None,
-            )
-    elif flat.dtype.kind not in "iu":
-        raise InputError(f"labels must be integer class indices, got dtype {flat.dtype}")
-    # Compared in the labels' own dtype: a cast first could wrap 1e30 or 2**64 - 1 into range.
-    upper = np.iinfo(np.int64).max if n_classes is None else n_classes
-    bad = (flat != ignore_index) & ((flat < 0) | (flat >= upper))
-    if bad.any():
-        row = int(np.argmax(bad))
-        value = flat[row].item()
-        limit = f"[0, {n_classes})" if n_classes is not None else "non-negative"
-        raise InputError(
-            f"label {int(value) if abs(value) < 2**63 else value} is out of range: class indices must be "
-            f"{limit} (or the ignore index {ignore_index})",
-            where=describe_position(lead_shape + (1,), len(lead_shape), row) or None,
-        )
-    flat = flat.astype(np.int64)
-    return flat
+from ._arrays import as_rows, check_axis, in_row_chunks, row_blocks
+from .labels import check_labels
+from .logits import MaskedRows
+from .softmax import softmax
 
 
 def _check_k(k: int, n_classes: int) -> int:

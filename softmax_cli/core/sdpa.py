@@ -6,25 +6,23 @@ head, as ``torch.nn.functional.scaled_dot_product_attention``. Without
 walked against key blocks with the online-softmax recurrence of FlashAttention
 (a running row maximum and running sum, rescaled whenever the maximum grows),
 so memory grows with ``L`` times the block size instead of ``L · S``, and key
-blocks that the causal mask hides entirely are never computed.
+blocks that the causal mask hides entirely are never computed. The operands
+are checked and laid out in :mod:`.sdpa_operands`.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import PARALLEL_MIN_ELEMENTS, float_dtypes, thread_count
+from ._arrays import PARALLEL_MIN_ELEMENTS, thread_count
+from .sdpa_operands import CausalAlign, Operands, operands
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-
-CausalAlign = Literal["upper-left", "lower-right"]
-CAUSAL_ALIGNMENTS: tuple[str, ...] = ("upper-left", "lower-right")
 
 # Default (query rows, key columns) of one block, chosen by measurement at
 # B=1, H=8, L=S=4096, E=64 float32, causal, on a shared 2-core AMD EPYC
@@ -41,145 +39,7 @@ DEFAULT_BLOCK_SIZE = (256, 512)
 BLOCK_BUDGET = 1 << 23
 
 
-@dataclass
-class _Operands:
-    """q, k, v and the mask in the GQA layout; k and v in the compute dtype."""
-
-    q: np.ndarray  # as given: each block is scaled and cast on its own, no full copy
-    scale: float
-    k: np.ndarray
-    v: np.ndarray
-    mask: np.ndarray | None  # bool (True attends) or float (added), shape (..., L, S) as a view
-    offset: int | None  # causal: query i sees key j iff j <= i + offset; None without causal
-    batch: tuple[int, ...]  # broadcast leading shape in the GQA layout (..., Hkv, group)
-    out_shape: tuple[int, ...]  # the output's shape, heads folded back
-    output: np.dtype
-
-
-def _checked(x: npt.ArrayLike, name: str) -> tuple[np.ndarray, np.dtype, np.dtype]:
-    """Apply the dtype rules to one operand and refuse NaN, infinities and scalars."""
-    try:
-        array, compute, output = float_dtypes(x)
-    except InputError:
-        raise InputError(f"{name} has dtype {np.asarray(x).dtype}; {name} must hold real numbers") from None
-    if array.ndim < 2:
-        raise InputError(f"{name} must have at least 2 dimensions (..., rows, features), got shape {array.shape}")
-    # min and max see NaN and infinities without a boolean copy of the array;
-    # only a bad array pays for finding the first position.
-    if array.size and not (np.isfinite(array.min()) and np.isfinite(array.max())):
-        bad = ~np.isfinite(array)
-        position = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), array.shape))
-        value = array[position]
-        kind = "NaN" if np.isnan(value) else f"{'+' if value > 0 else '-'}inf"
-        raise InputError(f"{kind} in {name}; attention inputs must be finite (use a mask to hide keys)",
-                         where=f"{name} index {position}")
-    return array, compute, output
-
-
-def _broadcast_batch(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> tuple[int, ...]:
-    """The broadcast leading shape of the three operands, or an error naming their shapes."""
-    try:
-        return np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except ValueError:
-        raise InputError(
-            f"leading dimensions of q {q.shape}, k {k.shape} and v {v.shape} do not broadcast"
-        ) from None
-
-
-def _gqa_group(q: np.ndarray, k: np.ndarray, v: np.ndarray, enable_gqa: bool) -> int:
-    """How many query heads share one key/value head (1 when GQA does not apply).
-
-    As torch's ``enable_gqa``: the heads are dimension -3, key and value have
-    the same number of heads, and that number divides the query heads. A single
-    key/value head is left to ordinary broadcasting.
-    """
-    if not enable_gqa or min(q.ndim, k.ndim, v.ndim) < 3:
-        return 1
-    hq, hk, hv = q.shape[-3], k.shape[-3], v.shape[-3]
-    if hk != hv or hk in (1, hq) or hq % hk:
-        return 1
-    return hq // hk
-
-
-def _grouped(array: np.ndarray, group: int) -> np.ndarray:
-    """Split the heads (dim -3) of a query-side array into (kv heads, group)."""
-    shape = array.shape
-    return array.reshape(shape[:-3] + (shape[-3] // group, group) + shape[-2:])
-
-
-def _prepared_mask(mask: npt.ArrayLike, target: tuple[int, ...], group: int, compute: np.dtype) -> np.ndarray:
-    """Check the mask against ``target = (..., L, S)`` and bring it to the compute layout.
-
-    A boolean mask is returned inverted (True = hidden), ready for ``np.copyto``;
-    a float mask in the compute dtype, ready to add. The last two dimensions
-    are broadcast as a view, so slicing a block of it costs nothing.
-    """
-    mask = np.asarray(mask)
-    if mask.dtype.kind not in "bf":
-        raise InputError(f"mask must be boolean (True attends) or floating point (added to the scores), "
-                         f"got dtype {mask.dtype}")
-    if not _fits(mask.shape, target):
-        raise InputError(f"mask of shape {mask.shape} does not broadcast to the scores' shape {target}")
-    if mask.dtype.kind == "f":
-        if np.isnan(mask).any() or (mask == np.inf).any():
-            raise InputError("the float mask holds NaN or +inf; only finite values and -inf (hide) are allowed")
-        mask = mask.astype(compute, copy=False)
-    else:
-        mask = ~mask
-    # Full rank, so that the heads (dim -3) and the (L, S) dimensions exist.
-    mask = mask.reshape((1,) * (len(target) - mask.ndim) + mask.shape)
-    if group > 1:
-        mask = _grouped(mask, group) if mask.shape[-3] != 1 else mask[..., None, :, :]
-    return np.broadcast_to(mask, mask.shape[:-2] + target[-2:])
-
-
-def _fits(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """Whether ``shape`` broadcasts to ``target`` without enlarging it."""
-    try:
-        return np.broadcast_shapes(shape, target) == target
-    except ValueError:
-        return False
-
-
-def _operands(q, k, v, mask, causal, causal_align, scale, enable_gqa) -> _Operands:
-    """Validate everything and lay the operands out for the block loops."""
-    (q, cq, oq), (k, ck, ok), (v, cv, ov) = _checked(q, "q"), _checked(k, "k"), _checked(v, "v")
-    compute, output = np.result_type(cq, ck, cv), np.result_type(oq, ok, ov)
-    if q.shape[-1] != k.shape[-1]:
-        raise InputError(f"q {q.shape} and k {k.shape} must have the same feature size (last dimension)")
-    if k.shape[-2] != v.shape[-2]:
-        raise InputError(f"k {k.shape} and v {v.shape} must have the same number of keys (dimension -2)")
-    if causal_align not in CAUSAL_ALIGNMENTS:
-        raise InputError(f"causal_align must be one of {', '.join(CAUSAL_ALIGNMENTS)}, got {causal_align!r}")
-    group = _gqa_group(q, k, v, enable_gqa)
-    if group > 1:
-        q = _grouped(q, group)
-        k, v = k[..., None, :, :], v[..., None, :, :]
-    batch = _broadcast_batch(q, k, v)
-    (length, features), keys = q.shape[-2:], k.shape[-2]
-    heads_shape = batch[:-2] + (batch[-2] * batch[-1],) if group > 1 else batch
-    if mask is not None:
-        mask = _prepared_mask(mask, heads_shape + (length, keys), group, compute)
-    scale = _scale(scale, features)
-    offset = None
-    if causal:
-        offset = 0 if causal_align == "upper-left" else keys - length
-    return _Operands(q, scale, k.astype(compute, copy=False), v.astype(compute, copy=False), mask, offset,
-                     batch, heads_shape + (length, v.shape[-1]), output)
-
-
-def _scale(scale: float | None, features: int) -> float:
-    """``1/sqrt(E)`` by default; a given scale must be finite."""
-    if scale is None:
-        # With no features every score is 0 whatever the scale; avoid 1/sqrt(0).
-        return 1.0 / np.sqrt(features) if features else 1.0
-    value = float(scale)
-    if not np.isfinite(value):
-        raise InputError(f"scale must be finite, got {scale!r}")
-    return value
-
-
-def _hide(scores: np.ndarray, ops: _Operands, rows: slice, cols: slice) -> None:
+def _hide(scores: np.ndarray, ops: Operands, rows: slice, cols: slice) -> None:
     """Apply the user mask and the causal mask to one block of scores, in place."""
     if ops.mask is not None:
         block = ops.mask[..., rows, cols]
@@ -202,7 +62,7 @@ def _safe_max(row_max: np.ndarray) -> np.ndarray:
     return np.where(row_max == -np.inf, 0, row_max)
 
 
-def _scaled(ops: _Operands, q: np.ndarray) -> np.ndarray:
+def _scaled(ops: Operands, q: np.ndarray) -> np.ndarray:
     """``q · scale`` in the compute dtype.
 
     Scaling q (L·E values) instead of the scores (L·S values) saves a pass
@@ -211,7 +71,7 @@ def _scaled(ops: _Operands, q: np.ndarray) -> np.ndarray:
     return np.multiply(q, ops.scale, dtype=ops.k.dtype)
 
 
-def _direct(ops: _Operands) -> tuple[np.ndarray, np.ndarray]:
+def _direct(ops: Operands) -> tuple[np.ndarray, np.ndarray]:
     """Weights ``(..., L, S)`` and output, holding the whole score matrix."""
     length, keys = ops.q.shape[-2], ops.k.shape[-2]
     scores = _scaled(ops, ops.q) @ np.swapaxes(ops.k, -1, -2)
@@ -226,7 +86,7 @@ def _direct(ops: _Operands) -> tuple[np.ndarray, np.ndarray]:
     return weights, weights @ ops.v
 
 
-def _online_rows(ops: _Operands, rows: slice, key_block: int, out: np.ndarray, scratch: np.ndarray) -> None:
+def _online_rows(ops: Operands, rows: slice, key_block: int, out: np.ndarray, scratch: np.ndarray) -> None:
     """Attention for one block of query rows, walking the visible key blocks once.
 
     The FlashAttention recurrence: with running max ``m``, running sum ``l``
@@ -290,7 +150,7 @@ def _block_sizes(block_size: int | tuple[int, int] | None, rows_per_query: int) 
     return int(sizes[0]), int(sizes[1])
 
 
-def _online(ops: _Operands, query_block: int, key_block: int) -> np.ndarray:
+def _online(ops: Operands, query_block: int, key_block: int) -> np.ndarray:
     """The output without the score matrix: query blocks times visible key blocks.
 
     Query blocks are independent, so they are shared out over threads (each
@@ -410,7 +270,7 @@ def attention(
     array([[1.    , 2.    ],
            [2.3395, 3.3395]])
     """
-    ops = _operands(q, k, v, mask, causal, causal_align, scale, enable_gqa)
+    ops = operands(q, k, v, mask, causal, causal_align, scale, enable_gqa)
     blocks = _block_sizes(block_size, int(np.prod(ops.batch)))
     if not return_weights:
         return _online(ops, *blocks).reshape(ops.out_shape).astype(ops.output, copy=False)
@@ -418,33 +278,3 @@ def attention(
     # Broadcast to every batch entry (v alone may add some), then fold GQA back.
     weights = np.broadcast_to(weights, ops.batch + weights.shape[-2:]).reshape(ops.out_shape[:-1] + weights.shape[-1:])
     return out.reshape(ops.out_shape).astype(ops.output, copy=False), weights.astype(ops.output, copy=False)
-
-
-def unattended_queries(
-    length: int,
-    keys: int,
-    mask: npt.ArrayLike | None = None,
-    causal: bool = False,
-    causal_align: CausalAlign = "upper-left",
-) -> np.ndarray:
-    """Which query rows can attend no key at all (their output is zeros).
-
-    Returns a boolean array of the mask's leading dimensions plus ``(L,)``
-    (just ``(L,)`` without a mask); it broadcasts against the output's
-    ``(..., L)``.
-
-    Examples
-    --------
-    >>> unattended_queries(3, 2, causal=True, causal_align="lower-right")
-    array([ True, False, False])
-    """
-    if causal_align not in CAUSAL_ALIGNMENTS:
-        raise InputError(f"causal_align must be one of {', '.join(CAUSAL_ALIGNMENTS)}, got {causal_align!r}")
-    visible = np.ones((length, keys), dtype=bool)
-    if causal:
-        offset = 0 if causal_align == "upper-left" else keys - length
-        visible = np.arange(keys)[None, :] <= np.arange(length)[:, None] + offset
-    if mask is not None:
-        mask = np.asarray(mask)
-        visible = visible & (mask if mask.dtype == bool else mask > -np.inf)
-    return ~visible.any(axis=-1)

@@ -2,81 +2,98 @@
 
 Every function shifts each row by its maximum before exponentiating, so no
 finite input overflows, and log-probabilities are computed as
-``x - max - log(sum(exp(x - max)))``: never as ``log(softmax(x))``, which is
-``-inf`` wherever a probability underflows (``[1000, 1]`` gives
-``log_softmax = [0, -999]`` but ``log(softmax) = [0, -inf]``).
+``x - max - log1p(sum of exp(x - max) over the other terms)``: never as
+``log(softmax(x))``, which is ``-inf`` wherever a probability underflows
+(``[1000, 1]`` gives ``log_softmax = [0, -999]`` but ``log(softmax) = [0, -inf]``),
+and never as ``log(1 + s)``, which is 0 for a confident row (scipy gh-18295).
+The logits are checked by :mod:`.logits` on the way.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InputError
+from ._arrays import as_rows, check_axis, float_dtypes, from_rows, in_row_chunks, row_blocks
+from .logits import MaskedRows, _check_policy, _checked_row_max, check_temperature
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, in_row_chunks, row_blocks
 
-MaskedRows = Literal["error", "zero", "nan"]
-MASKED_ROW_POLICIES: tuple[str, ...] = ("error", "zero", "nan")
+def _shifted(block, out, temperature, shape, axis, first_row, masked_rows, find_top=False, remainder=None):
+    """Write ``(block - rowmax) / T`` into ``out``; return ``(masked, top)``.
 
-
-class MaskedRowError(InputError):
-    """A row has every logit ``-inf``, so it has no distribution."""
-
-
-def check_temperature(temperature: float) -> float:
-    """Return ``temperature`` as a float if it is finite and positive, else raise."""
-    value = float(temperature)
-    if not (np.isfinite(value) and value > 0):
-        raise InputError(f"temperature must be finite and > 0, got {temperature!r}")
-    return value
-
-
-def _checked_row_max(block: np.ndarray, row_max: np.ndarray, shape, axis, first_row, masked_rows):
-    """Validate a block by its row maxima; return the mask of all ``-inf`` rows, or None.
-
-    The max finds NaN and ``+inf`` for free. A masked row's max is set to 0 in
-    place: shifting by ``-inf`` would give ``-inf - -inf = NaN``.
+    ``masked`` is the mask of all ``-inf`` rows (or None) and ``top``, with
+    ``find_top``, each row's first maximum, where ``out`` is exactly 0 (see
+    :func:`log_sum_shifted`), else None. With ``remainder``, the subtraction's
+    rounding error (over ``T``) is written there too (see
+    :func:`_subtraction_error`). Raises on NaN or ``+inf`` and, with
+    ``masked_rows="error"``, on a row whose logits are all ``-inf``.
     """
-    if np.isfinite(row_max).all():
-        return None
-    bad_value = np.isnan(row_max) | (row_max == np.inf)
-    if bad_value.any():
-        row = int(np.argmax(bad_value))
-        values = block[row]
-        column = int(np.argmax(np.isnan(values) | (values == np.inf)))
-        name = "NaN" if np.isnan(values[column]) else "+inf"
-        raise InputError(
-            f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
-            where=describe_position(shape, axis, first_row + row, column),
-        )
-    masked = row_max == -np.inf
-    if masked_rows == "error":
-        where = describe_position(shape, axis, first_row + int(np.argmax(masked)))
-        raise MaskedRowError(
-            "every logit in the row is -inf, so it has no distribution; "
-            "choose --masked-rows zero or --masked-rows nan to allow such rows",
-            where=where or "the only row",
-        )
-    row_max[masked] = 0
-    return masked
-
-
-def _shifted(block: np.ndarray, out: np.ndarray, temperature: float, shape, axis, first_row, masked_rows):
-    """Write ``(block - rowmax) / T`` into ``out``; return the mask of all ``-inf`` rows.
-
-    Raises on NaN or ``+inf`` and, with ``masked_rows="error"``, on a row
-    whose logits are all ``-inf``.
-    """
-    row_max = block.max(axis=1)
+    if find_top:
+        # Along rows argmax costs what max costs, and finds the NaN or +inf a max would.
+        top = block.argmax(axis=1)
+        row_max = block[np.arange(block.shape[0]), top]
+    else:
+        top, row_max = None, block.max(axis=1)
     masked = _checked_row_max(block, row_max, shape, axis, first_row, masked_rows)
     np.subtract(block, row_max[:, None], out=out)
+    if remainder is not None:
+        _subtraction_error(block, row_max[:, None], out, remainder)
     if temperature != 1.0:
         np.divide(out, temperature, out=out)
-    return masked
+        if remainder is not None:
+            np.divide(remainder, temperature, out=remainder)
+    return masked, top
+
+
+def log_sum_shifted(exps: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """``log(sum(exps))`` per row for the exponentials of max-shifted rows, ``exps`` being overwritten.
+
+    Each row's entry at ``top`` is ``exp(0) = 1``, so the sum is ``1 + s`` with
+    ``s`` the other entries' sum; when ``s`` is below half an ULP of 1, ``log``
+    rounds ``1 + s`` to 1 and gives 0, and a confident row's loss is lost
+    (scipy gh-18295: ``[0, -40]`` gives 0, not ``4.25e-18``). ``log1p(s)``
+    keeps it. Only the one entry at ``top`` is taken out: a tie with the
+    maximum still counts as 1. A fully masked row (all 0) gives 0; callers
+    overwrite it.
+    """
+    exps[np.arange(exps.shape[0]), top] = 0
+    return np.log1p(row_sums(exps))
+
+
+def _log_sum_shifted_columns(exps: np.ndarray) -> np.ndarray:
+    """:func:`log_sum_shifted` for the narrow kernel's columns, where an argmax across rows is slow.
+
+    Every entry that is exactly 1 (the maximum and any tie) leaves the sum,
+    and all but one come back as a whole number, which the sum holds exactly.
+    ``floor`` finds them without a boolean mask (entries are in ``[0, 1]``);
+    masked selections cost 5-10 times as much here. A masked row (no such
+    entry) gives ``-inf``; callers overwrite it.
+    """
+    ones = np.floor(exps)
+    exps -= ones
+    with np.errstate(divide="ignore"):
+        return np.log1p(exps.sum(axis=0) + (ones.sum(axis=0) - 1))
+
+
+def _subtraction_error(x: np.ndarray, m: np.ndarray, hi: np.ndarray, out: np.ndarray) -> None:
+    """Write into ``out`` the exact error of ``hi = fl(x - m)``, so that ``x - m = hi + out`` exactly.
+
+    Knuth's TwoSum, branch-free, so it holds whether ``x`` or ``m`` is larger
+    in magnitude. ``exp(x - m) = exp(hi) (1 + out)`` to within ``out**2``
+    (``|out| <= 2**-53 |hi|``), which removes the error ``exp`` amplifies
+    from the rounded shift: ``|x - m| * 2**-53`` relative, 1000 x 2**-53 on a
+    row spanning 1000. A masked logit (``-inf``) gives NaN here; its error is 0.
+    """
+    with np.errstate(invalid="ignore"):
+        np.subtract(hi, x, out=out)  # the part of hi that came from x...
+        x_part = np.subtract(hi, out)
+        np.subtract(x, x_part, out=x_part)  # ...what of x it missed...
+        np.subtract(-m, out, out=out)  # ...and what of -m
+        np.add(out, x_part, out=out)
+    np.nan_to_num(out, copy=False, nan=0.0)
 
 
 def row_sums(block: np.ndarray) -> np.ndarray:
@@ -90,55 +107,65 @@ def row_sums(block: np.ndarray) -> np.ndarray:
     return block.sum(axis=1)
 
 
-def _check_policy(masked_rows: str) -> None:
-    if masked_rows not in MASKED_ROW_POLICIES:
-        raise InputError(f"masked_rows must be one of {', '.join(MASKED_ROW_POLICIES)}, got {masked_rows!r}")
-
-
 # Below this many classes a row is too short for NumPy's per-row reductions to
 # run at speed; the block is transposed so max and sum run across rows instead.
 NARROW_CLASSES = 64
 
 
-def _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log):
+def _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log, exact):
     """:func:`normalise_block` for few classes, on the transposed block (4x faster at C = 10)."""
     # Always a copy: for a single row, source.T is already contiguous, and a
     # view would let the arithmetic below overwrite the caller's logits.
-    columns = source.T.copy()
-    row_max = columns.max(axis=0)
+    logits = source.T.copy()
+    row_max = logits.max(axis=0)
     masked = _checked_row_max(source, row_max, shape, axis, first_row, masked_rows)
-    columns -= row_max
+    columns = np.subtract(logits, row_max, out=None if exact else logits)
+    if exact:
+        remainder = np.empty_like(columns)
+        _subtraction_error(logits, row_max, columns, remainder)
     if temperature != 1.0:
         columns /= temperature
-    # A masked row's log(0) or 0/0 is overwritten by the caller.
-    with np.errstate(divide="ignore", invalid="ignore"):
+        if exact:
+            remainder /= temperature
+    # A masked row's 0/0 is overwritten by the caller.
+    with np.errstate(invalid="ignore"):
         if log:
-            columns -= np.log(np.exp(columns).sum(axis=0))
+            columns -= _log_sum_shifted_columns(np.exp(columns))
         else:
             np.exp(columns, out=columns)
+            if exact:
+                _times_one_plus(columns, remainder)
             columns /= columns.sum(axis=0)
     out[...] = columns.T
     return masked
 
 
-def normalise_block(source, out, temperature, shape, axis, first_row, masked_rows, log, scratch=None):
+def _times_one_plus(p: np.ndarray, remainder: np.ndarray) -> None:
+    """``p *= 1 + remainder`` in place, as ``p + p * remainder`` (rounded once, not twice); ``remainder`` is overwritten."""
+    np.multiply(p, remainder, out=remainder)
+    np.add(p, remainder, out=p)
+
+
+def normalise_block(source, out, temperature, shape, axis, first_row, masked_rows, log, scratch=None, exact=False):
     """Softmax (or log-softmax) of the 2-D row block ``source`` into ``out``.
 
     ``shape``, ``axis`` and ``first_row`` place the block in the whole array so
     that errors name the user's position. ``scratch`` (the block's shape) is
-    needed for ``log``. Returns the mask of fully masked rows, or None.
+    needed for ``log`` and ``exact`` (probabilities that carry the shift's
+    rounding error). Returns the mask of fully masked rows, or None.
     """
     if source.shape[1] < NARROW_CLASSES:
-        masked = _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log)
+        masked = _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log, exact)
     else:
-        masked = _shifted(source, out, temperature, shape, axis, first_row, masked_rows)
+        remainder = scratch[: out.shape[0]] if exact and not log else None
+        masked, top = _shifted(source, out, temperature, shape, axis, first_row, masked_rows, log, remainder)
         if log:
             exps = np.exp(out, out=scratch[: out.shape[0]])
-            # A masked row's log(0) is overwritten just below.
-            with np.errstate(divide="ignore", invalid="ignore"):
-                np.subtract(out, np.log(row_sums(exps))[:, None], out=out)
+            np.subtract(out, log_sum_shifted(exps, top)[:, None], out=out)
         else:
             np.exp(out, out=out)
+            if remainder is not None:
+                _times_one_plus(out, remainder)
             # A masked row sums to 0; its 0/0 is overwritten just below.
             with np.errstate(invalid="ignore"):
                 np.divide(out, row_sums(out)[:, None], out=out)
@@ -163,49 +190,42 @@ def probs_block(rows, block, compute, temperature, shape, axis, masked_rows, buf
     return p, masked
 
 
-def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, log: bool) -> np.ndarray:
+def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, log: bool,
+             exact: bool = False) -> np.ndarray:
     array, compute, output = float_dtypes(x)
+    if exact:
+        compute = np.dtype(np.float64)  # float32 and float16 are then correctly rounded to within 1 ULP
     _check_policy(masked_rows)
     temperature = check_temperature(temperature)
     axis = check_axis(array.ndim, axis)
     shape = array.shape
     rows = as_rows(array, axis)
     n_rows, n_cols = rows.shape
-    result = np.empty((n_rows, n_cols), dtype=compute)
+    # exact computes float32 in float64 block by block, rounding each block into the result once.
+    staged = exact and output != compute
+    result = np.empty((n_rows, n_cols), dtype=output if staged else compute)
     if n_cols == 0:  # no classes: an empty result, as torch gives
         return from_rows(result, shape, axis).astype(output, copy=False)
 
     def work(start: int, stop: int) -> None:
-        scratch = None
+        scratch = staging = None
         for block in row_blocks(stop, n_cols, start):
-            if log and scratch is None:
+            if (log or exact) and scratch is None:
                 scratch = np.empty((block.stop - block.start, n_cols), dtype=compute)
+                staging = np.empty_like(scratch) if staged else None
             source = rows[block].astype(compute, copy=False)
-            normalise_block(source, result[block], temperature, shape, axis, block.start, masked_rows, log, scratch)
+            out = staging[: block.stop - block.start] if staged else result[block]
+            normalise_block(source, out, temperature, shape, axis, block.start, masked_rows, log, scratch, exact)
+            if staged:
+                result[block] = out
 
     in_row_chunks(n_rows, n_cols, work)
     return from_rows(result, shape, axis).astype(output, copy=False)
 
 
-def check_logits(x: npt.ArrayLike, axis: int = -1, masked_rows: MaskedRows = "error") -> None:
-    """Raise on what :func:`softmax` would refuse (NaN, ``+inf``, masked rows under "error").
-
-    One max per row and nothing else: cheap enough to run over a whole file
-    before a streamed result goes anywhere it cannot be taken back from.
-    """
-    array, _, _ = float_dtypes(x)
-    _check_policy(masked_rows)
-    axis = check_axis(array.ndim, axis)
-    rows = as_rows(array, axis)
-    if rows.shape[1] == 0:
-        return
-    for block in row_blocks(*rows.shape):
-        source = rows[block]
-        _checked_row_max(source, source.max(axis=1), array.shape, axis, block.start, masked_rows)
-
-
 def softmax(
-    x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan"
+    x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan",
+    exact: bool = False,
 ) -> np.ndarray:
     r"""Softmax along ``axis``: probabilities that sum to one per row.
 
@@ -224,7 +244,18 @@ def softmax(
         (ties share the mass), never NaN.
     masked_rows : {"nan", "zero", "error"}
         What a row whose logits are all ``-inf`` gives: NaN as scipy/torch,
-        zeros as torch's attention, or an :class:`MaskedRowError`.
+        zeros as torch's attention, or a :class:`~softmax_cli.core.logits.MaskedRowError`.
+    exact : bool
+        Carry the rounding error of ``x - m`` into the exponential (see
+        :func:`_subtraction_error`), computing in float64 whatever the input.
+        With ``T = 1``, float64 probabilities are then within 4 ULP of the
+        exact value on rows spanning up to +-1000 (hundreds of ULP without,
+        as scipy and torch), and float32/float16 ones within 1 ULP of the correctly
+        rounded value. It costs about 2x the time in float64 (4x in float32),
+        which is why it is not the default. With
+        ``T != 1`` the division ``(x - m) / T`` is itself rounded, so the
+        result is the exact softmax of those rounded quotients only to
+        ``|x - m| / T * 2**-53`` relative, as without ``exact``.
 
     Raises
     ------
@@ -236,7 +267,7 @@ def softmax(
     >>> softmax([3.0, 2.0, 1.0]).round(4)
     array([0.6652, 0.2447, 0.09  ])
     """
-    return _blocked(x, axis, temperature, masked_rows, log=False)
+    return _blocked(x, axis, temperature, masked_rows, log=False, exact=exact)
 
 
 def log_softmax(
@@ -260,25 +291,36 @@ def log_softmax(
 def logsumexp(x: npt.ArrayLike, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     r"""``log(sum(exp(x)))`` along ``axis`` without overflow.
 
-    .. math:: \mathrm{LSE}(x) = m + \log\sum_j e^{x_j - m}, \quad m = \max_j x_j
+    .. math:: \mathrm{LSE}(x) = m + \operatorname{log1p}\sum_{j \ne k} e^{x_j - m}, \quad m = x_k = \max_j x_j
 
-    Matches ``scipy.special.logsumexp``: an all ``-inf`` row gives ``-inf``,
-    a row holding ``+inf`` gives ``inf``, NaN propagates.
+    Matches ``scipy.special.logsumexp`` (also its gh-18295 fix: the terms
+    other than the maximum are summed into ``log1p``, so ``[0, -40]`` gives
+    ``4.25e-18``, not 0): an all ``-inf`` row gives ``-inf``, a row holding
+    ``+inf`` gives ``inf``, NaN propagates.
 
     Examples
     --------
     >>> float(logsumexp([1000.0, 1000.0]))
     1000.6931471805599
+    >>> float(logsumexp([0.0, -40.0]))
+    4.248354255291589e-18
     """
     array, compute, output = float_dtypes(x)
     axis = check_axis(array.ndim, axis)
     work = array.astype(compute, copy=False)
-    row_max = np.max(work, axis=axis, keepdims=True)
+    top = np.argmax(work, axis=axis, keepdims=True)
+    row_max = np.take_along_axis(work, top, axis)
+    finite = np.isfinite(row_max)
     # Shifting by a non-finite max would turn -inf - -inf and inf - inf into NaN;
     # shifting by 0 instead leaves those rows to the exp/log below.
-    safe_max = np.where(np.isfinite(row_max), row_max, 0)
+    safe_max = np.where(finite, row_max, 0)
+    exps = np.exp(work - safe_max)
+    # A finite row drops its one exp(0) = 1 for log1p (see log_sum_shifted); a
+    # row whose max is not finite keeps it, so its inf, -inf or NaN comes through the log.
+    np.put_along_axis(exps, top, np.where(finite, 0, np.take_along_axis(exps, top, axis)), axis)
+    total = np.sum(exps, axis=axis, keepdims=True)
     with np.errstate(divide="ignore"):
-        result = np.log(np.sum(np.exp(work - safe_max), axis=axis, keepdims=True)) + safe_max
+        result = np.where(finite, np.log1p(total), np.log(total)) + safe_max
     if not keepdims:
         result = np.squeeze(result, axis=axis)
     return result.astype(output, copy=False)

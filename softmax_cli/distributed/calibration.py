@@ -21,11 +21,11 @@ from .units import ExactSum, Unit, read_rows
 
 def _shifted_rows(unit: Unit, labels, ignore_index: int):
     """The unit's labelled rows shifted to max 0 (masked logits as 0), their mask and label logits."""
-    from ..core.calibration import _check_logit_rows, _labelled_rows
+    from ..core.temperature import _check_labelled_rows, _labelled_rows
 
     with _located_block(unit):
         rows, flat, shape, axis, row_ids = _labelled_rows(read_rows(unit), labels, -1, ignore_index)
-        _check_logit_rows(rows, flat, shape, axis, row_ids)
+        _check_labelled_rows(rows, flat, shape, axis, row_ids)
     rows = rows - rows.max(axis=1, keepdims=True) if rows.shape[0] else rows
     finite = np.isfinite(rows)
     rows = np.where(finite, rows, 0.0)
@@ -87,12 +87,14 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
 
 def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, bins: int, ignore_index: int):
     """Per temperature: exact sums of entropy and confidence, and with labels of NLL and the ECE bins."""
-    from ..core.calibration import _bin_index, _check_logit_rows, _log_probs, _sweep_labels
+    from ..core.logits import check_logit_rows
+    from ..core.reliability import _bin_index
+    from ..core.temperature import _MASKED_REMEDY, _log_probs, _sweep_labels
 
     with _located_block(unit):
         rows = read_rows(unit).astype(np.float64)
         shape = (unit.source.n_rows, unit.source.n_cols)
-        _check_logit_rows(rows, np.argmax(rows, axis=1), shape, 1, np.arange(rows.shape[0]))
+        check_logit_rows(rows, shape, 1, remedy=_MASKED_REMEDY)
         labelled = None if labels is None else _sweep_labels(rows, labels, rows.shape, 1, ignore_index)
     sums = []
     for t in temperatures:
@@ -117,9 +119,10 @@ def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignor
     ``accuracy`` and ``ece``; not ``probs`` (the core gives it for a single
     row only, which needs no cluster).
     """
-    from ..core.calibration import _check_bins, _check_temperatures
+    from ..core.reliability import check_bins
+    from ..core.temperature import _check_temperatures
 
-    temps, bins = _check_temperatures(temperatures), _check_bins(bins)
+    temps, bins = _check_temperatures(temperatures), check_bins(bins)
     arguments = run.labels_for(labels)
     parts = run.engine.run(run.units, _sweep_unit, lambda u: (*arguments(u), temps, bins, ignore_index))
     ordered = [parts[p] for p in sorted(parts)]
@@ -150,7 +153,7 @@ def _sweep_ece(at_t: list[dict], bins: int, labelled: int) -> float:
 def solve_beta(derivatives, rtol: float = 1e-13, max_steps: int = 200) -> float:
     """Root of a nondecreasing ``NLL'(β)`` in ``(0, ∞)``, given ``derivatives(β) -> (NLL', NLL'')``.
 
-    The bracket-then-safeguarded-Newton of ``core.calibration._solve_beta``,
+    The bracket-then-safeguarded-Newton of ``core.temperature._solve_beta``,
     with the derivatives supplied by the caller.
     """
     beta = 1.0

@@ -217,7 +217,7 @@ def topk(run: Run, k: int, **options) -> Outcome:
 
 
 def _calibration_unit(unit: Unit, labels, bins: int, ignore_index: int):
-    from ..core.calibration import _bin_index, _confidence_and_correct
+    from ..core.reliability import _bin_index, _confidence_and_correct
 
     rows = read_rows(unit)
     with _located_block(unit):
@@ -233,9 +233,9 @@ def expected_calibration_error(run: Run, labels, bins: int = 15, ignore_index: i
 
     ``value`` is ``(ece, count, sum_confidence, correct)`` (per bin).
     """
-    from ..core.calibration import _check_bins
+    from ..core.reliability import check_bins
 
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     arguments = run.labels_for(labels)
     parts = run.engine.run(run.units, _calibration_unit, lambda u: (*arguments(u), bins, ignore_index))
     count = np.zeros(bins, dtype=np.int64)

@@ -7,8 +7,9 @@ and is the only place that maps extensions, magic bytes and names to formats.
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Protocol
@@ -21,10 +22,17 @@ from ..result import Result
 
 @dataclass
 class Source:
-    """One input: a file, or the bytes of standard input; read and decoded at most once."""
+    """One input: a file, or the bytes of standard input; read and decoded at most once.
+
+    ``header`` and ``index_col`` are how the user asked a table to be read
+    (``--header auto|yes|no``, ``--index-col/--no-index-col``; None: decide);
+    formats without a header or an index ignore them.
+    """
 
     path: Path | None
     given: bytes | None = None  # standard input's bytes, when there is no path
+    header: str = "auto"
+    index_col: bool | None = None
 
     @cached_property
     def data(self) -> bytes:
@@ -58,6 +66,26 @@ class RowBlocks(Protocol):
     def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]: ...
 
 
+@dataclass
+class Table:
+    """What a table's reader found: the numbers, the column names, the row names (an index column).
+
+    ``index_name`` is the index column's header field ("" for pandas' unnamed
+    index); ``notes`` are lines for the user about how the file was read;
+    ``locate(index)`` names an array index as a position in the file (``line
+    2, column 3``), when the format knows it; ``numbered_first_row`` says the
+    first row was ``0..C-1`` and read as data (a header by another reading).
+    """
+
+    array: np.ndarray
+    classes: list[str] | None = None
+    rows: list[str] | None = None
+    index_name: str | None = None
+    notes: list[str] = field(default_factory=list)
+    locate: Callable[[tuple[int, ...]], str] | None = None
+    numbered_first_row: bool = False
+
+
 Read = Callable[[Source, str | None, str], tuple[np.ndarray, list[str] | None]]
 Write = Callable[[Result, IO, int | None, str | None], None]
 
@@ -75,6 +103,9 @@ class Format:
     writer writes it block by block, never whole.
     ``row_blocks(path, block_bytes)`` opens a file as streamable rows (see
     :class:`.npy.NpyRows`), or gives None when it must be read whole.
+    A format whose files are tables declares ``read_table(source, key,
+    preferred)`` too, giving a :class:`Table` with row names (an index column)
+    and notes; :meth:`table` is how every input is read.
     """
 
     name: str
@@ -86,6 +117,27 @@ class Format:
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
     row_blocks: Callable[[Path, int], RowBlocks | None] | None = None
     batch_output: str | None = None  # the format a batch writes for this input (default: its own)
+    # A format whose files are tables (a header, perhaps an index column) reads them whole with this;
+    # ``read`` then gives the same array and class names.
+    read_table: Callable[[Source, str | None, str], Table] | None = None
+
+    def table(self, source: Source, key: str | None, preferred: str) -> Table:
+        """What ``source`` holds, as a :class:`Table` (row names and notes where the format has them)."""
+        if self.read_table is not None:
+            return self.read_table(source, key, preferred)
+        # A plain reader gives (array, classes), or (array, classes, row names) for a table it reads whole.
+        array, classes, *rows = self.read(source, key, preferred)
+        return Table(array, classes, rows[0] if rows else None)
+
+
+_noted: set[str] = set()
+
+
+def note(message: str) -> None:
+    """One ``note:`` line on standard error, once per process (a batch would repeat it per input)."""
+    if message not in _noted:
+        _noted.add(message)
+        print(f"note: {message}", file=sys.stderr)
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:

@@ -16,7 +16,9 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Format, Source, pick_member
-from .text import number_strings, row_chunks
+from .. import tidy
+from ..tidy import CHUNK_VALUES, chunk_rows
+from .text import number_strings
 
 # ---------------------------------------------------------------- reading
 
@@ -138,12 +140,27 @@ def json_value(array: np.ndarray, precision: int | None) -> str:
     return _nested(_strings(np.asarray(array), precision))
 
 
-def _streamed(array, precision: int | None) -> Iterator[str]:
-    """Nested lists of a streamed array, row by row: brackets open and close where its index rolls over."""
-    lead = array.shape[:-1]
+def _nested_chunks(array, precision: int | None) -> Iterator[str]:
+    """Nested lists written row by row: brackets open and close where the row index rolls over.
+
+    Only a bounded chunk of rows is text at any time, so a streamed array or
+    millions of per-sample losses never become one string.
+    """
+    shape = tuple(array.shape)
+    if len(shape) == 0 or 0 in shape:  # nothing large
+        yield json_value(array.materialise() if hasattr(array, "blocks") else array, precision)
+        return
+    if len(shape) == 1 and not hasattr(array, "blocks"):
+        yield "["
+        for start in range(0, shape[0], CHUNK_VALUES):
+            yield ("," if start else "") + ",".join(_strings(array[start : start + CHUNK_VALUES], precision).tolist())
+        yield "]"
+        return
+    lead = shape[:-1]  # a streamed 1-D array is one row
     index = [0] * len(lead)
     first = True
-    for chunk in row_chunks(array, column=False):
+    width = shape[-1]
+    for chunk in tidy.rechunked(tidy.blocks_of(array, int(np.prod(lead, dtype=np.int64)), width), chunk_rows(width)):
         pieces = []
         for line in _strings(chunk, precision).tolist():
             opens = next((n for n, i in enumerate(reversed(index)) if i != 0), len(index))
@@ -167,17 +184,16 @@ def json_lines(result, precision: int | None, label: str | None = None) -> Itera
     yield "{" if label is None else f'{{"source": {json.dumps(label)}, '
     for position, (name, value) in enumerate(result.arrays.items()):
         yield ("" if position == 0 else ", ") + f"{json.dumps(name)}: "
-        if hasattr(value, "blocks"):
-            yield from _streamed(value, precision)
-        else:
-            yield json_value(value, precision)
+        yield from _nested_chunks(value, precision)
     if result.classes is not None:
         yield f', "classes": {json.dumps(result.classes)}'
+    if result.rows is not None:
+        yield f', "rows": {json.dumps(result.rows)}'
     yield "}\n"
 
 
 def write(result, stream: TextIO, precision: int | None, label: str | None) -> None:
-    """Every named array, scalar and the class names as one JSON object."""
+    """Every named array, scalar, the class names and the row names as one JSON object."""
     for chunk in json_lines(result, precision, label):
         stream.write(chunk)
 

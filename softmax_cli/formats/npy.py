@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import Progress
-from .base import Format, Source
+from .base import Format, Source, note
 
 MAGIC = b"\x93NUMPY"
 
@@ -179,7 +179,13 @@ def _write_behind(stream: BinaryIO, blocks: Iterator[np.ndarray]) -> None:
 
 
 def write(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
-    """The primary array (``precision`` is for text; binary outputs keep every bit)."""
+    """The primary array (``precision`` is for text; binary outputs keep every bit).
+
+    Any other result is named on one ``note:`` line, so none is lost unseen.
+    """
+    left_out = list(result.arrays)[1:]
+    if left_out:
+        note(f"-f npy holds {result.primary_name} only; left out: {', '.join(left_out)} (-f npz holds every result)")
     write_array(stream, result.primary)
 
 

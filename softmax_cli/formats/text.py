@@ -1,8 +1,10 @@
 """Delimited text (``.csv``, ``.tsv``, ``.txt``): parsed with the separator detected, and written.
 
-Reading: ``#`` starts a comment, blank lines are skipped, a first row with any
-non-numeric field is a header giving the class names; every problem is an
-:class:`InputError` naming the line and column. Writing: every float in the
+Reading: ``#`` starts a comment, blank lines are skipped, a header gives the
+class names and an index column the row names (pandas' ``to_csv`` layouts,
+see :func:`parse_delimited`); an array as Python or NumPy print it is read
+too. Every problem is an :class:`InputError` naming the line and column as an
+editor counts them. Writing: every float in the
 shortest form that reads back to the same value *of its dtype* (float32
 ``0.66524094``, not ``0.6652409434318542``); ``--precision N`` rounds first.
 The number conversion here is shared by the JSON writer.
@@ -10,18 +12,15 @@ The number conversion here is shared by the JSON writer.
 
 from __future__ import annotations
 
-import io
+import re
 from collections.abc import Iterator
 from typing import TextIO
 
 import numpy as np
 
+from .. import tidy
 from ..errors import InputError
-from .base import Format, Source
-
-# Rows converted to text per chunk: big enough to amortise the conversion,
-# small enough that `| head` stops us early and memory stays flat.
-TEXT_CHUNK_ROWS = 4096
+from .base import Format, Source, Table, note
 
 
 def parse_number(text: str) -> float | None:
@@ -37,12 +36,19 @@ def parse_number(text: str) -> float | None:
 # ---------------------------------------------------------------- reading
 
 def _split_comment(line: str) -> str:
-    return line.split("#", 1)[0].strip()
+    # A leading tab is kept: it is the empty first field of pandas' TSV header (its index column's).
+    return line.split("#", 1)[0].rstrip().lstrip(" ")
 
 
 def _delimiter(lines: list[str]) -> str | None:
-    """The field separator of delimited text: tab, comma, semicolon, else white space (None)."""
-    for candidate in ("\t", ",", ";"):
+    """The field separator of delimited text: tab, comma, semicolon, else white space (None).
+
+    Tab separates only when every line of several fields has one: ``1 2 3`` over
+    ``4<TAB>5<TAB>6`` is white space (any run of spaces and tabs, as np.loadtxt).
+    """
+    if any("\t" in line for line in lines) and all("\t" in line for line in lines if len(line.split()) > 1):
+        return "\t"
+    for candidate in (",", ";"):
         if any(candidate in line for line in lines):
             return candidate
     return None
@@ -56,45 +62,161 @@ def _fields(line: str, delimiter: str | None) -> list[str]:
     return [f.strip() for f in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
 
 
-def parse_delimited(text: str) -> tuple[np.ndarray, list[str] | None]:
+def _numbered(fields: list[str]) -> bool:
+    """Whether a row is exactly ``0,1,...,C-1``: the header pandas writes for unnamed columns."""
+    return fields == [str(i) for i in range(len(fields))]
+
+
+def _is_header(first: list[str], below: list[list[str]], choice: str, notes: list[str]) -> bool:
+    """Whether the first row names the columns (``--header yes|no|auto``)."""
+    if choice != "auto":
+        return choice == "yes"
+    if any(parse_number(f) is None for f in first):
+        return True
+    if not _numbered(first) or not below:
+        return False
+    span = f"0..{len(first) - 1}"
+    if not all((v := parse_number(f)) is not None and v.is_integer() for row in below for f in row):
+        notes.append(f"first row {span} read as column names; --header no to read it as data")
+        return True
+    if len(first) > 1:  # one column of integers is a label file; its header is settled against the logits
+        notes.append(f"first row {span} read as data, as every row is integers; --header yes to read it as names")
+    return False
+
+
+def _is_index(header: list[str] | None, rows: list[list[str]], choice: bool | None) -> bool:
+    """Whether the first column holds row names: pandas' unnamed index, or text under a named header."""
+    if choice is not None:
+        return choice
+    if header is None or len(header) < 2:
+        return False
+    return header[0] == "" or any(parse_number(row[0]) is None for row in rows if row)
+
+
+def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None) -> Table:
     """Parse comma/tab/semicolon/white-space separated numbers.
 
-    ``#`` starts a comment; blank lines are skipped; a first row with any
-    non-numeric field is a header giving the class names. One data row, or
-    one column, is a vector, as ``np.loadtxt`` gives.
+    ``#`` starts a comment; blank lines are skipped. The first row is a header
+    (giving the class names) if any field is not a number, or if it is exactly
+    ``0..C-1`` over rows that are not all integers (``pd.DataFrame(a).to_csv()``);
+    ``header`` ("yes"/"no") decides instead. The first column is an index (row
+    names) under an empty header field (``df.to_csv()``) or when it holds text
+    under a named one; ``index_col`` decides instead. One data row, or one
+    column, is a vector, as ``np.loadtxt`` gives (a single named row stays a row).
     """
     numbered = [(n, _split_comment(line)) for n, line in enumerate(text.splitlines(), start=1)]
     numbered = [(n, line) for n, line in numbered if line]
+    if not numbered:
+        raise InputError("no numbers found")
     delimiter = _delimiter([line for _, line in numbered])
-    header: list[str] | None = None
-    rows: list[list[float]] = []
-    width = None
-    for index, (line_no, line) in enumerate(numbered):
-        fields = _fields(line, delimiter)
-        values = [parse_number(f) for f in fields]
-        if index == 0 and any(v is None for v in values):
-            header = fields
-            width = len(fields)
-            continue
-        if width is None:
-            width = len(fields)
+    lines = [n for n, _ in numbered]
+    rows = [_fields(line, delimiter) for _, line in numbered]
+    notes: list[str] = []
+    names = rows[0] if _is_header(rows[0], rows[1:], header, notes) else None
+    if names is not None:
+        lines, rows = lines[1:], rows[1:]
+    indexed = _is_index(names, rows, index_col)
+    first = 1 if indexed else 0
+    width = len(names) if names is not None else len(rows[0]) if rows else 0
+    values: list[list[float]] = []
+    for line_no, fields in zip(lines, rows):
         if len(fields) != width:
-            raise InputError(f"{len(fields)} fields where the first row has {width}", where=f"line {line_no}")
-        for column, (text_field, value) in enumerate(zip(fields, values), start=1):
+            raise InputError(f"{len(fields)} fields where the {'header' if names else 'first row'} has {width}",
+                             where=f"line {line_no}")
+        row = []
+        for column, text_field in enumerate(fields[first:], start=first + 1):
+            value = parse_number(text_field)
             if value is None:
                 what = "an empty field" if not text_field else f"{text_field!r} is not a number"
                 raise InputError(what, where=f"line {line_no}, column {column}")
-        rows.append(values)  # type: ignore[arg-type]
-    if not rows:
-        raise InputError("no numbers found" + (" below the header" if header else ""))
-    array = np.array(rows, dtype=np.float64)
+            row.append(value)
+        values.append(row)
+    if not values or not values[0]:
+        raise InputError("no numbers found" + (" below the header" if names else ""))
+    array = np.array(values, dtype=np.float64)
+    row_names = [fields[0] for fields in rows] if indexed else None
     # As np.loadtxt: one row or one column is a vector (labels one per line, a
-    # single row of logits).
-    return (array.reshape(-1) if 1 in array.shape else array), header
+    # single row of logits); a named row keeps its row axis for its name.
+    vector = array.shape[1] == 1 or (array.shape[0] == 1 and not indexed)
+    shape = array.shape
+
+    def locate(index: tuple[int, ...]) -> str:
+        row, column = (index[0], 0) if shape[1] == 1 else (0, index[0]) if len(index) == 1 else index
+        return f"line {lines[row]}, column {column + first + 1}"
+
+    index_name = (names[0] if names else "") if indexed else None
+    return Table(array.reshape(-1) if vector else array, classes=None if names is None else names[first:],
+                 rows=row_names, index_name=index_name, notes=notes, locate=locate,
+                 numbered_first_row=names is None and _numbered(rows[0]))
+
+
+# ---------------------------------------------------------------- Python's and NumPy's printed arrays
+
+# print((1, 2, 3)), print([(1, 2), (3, 4)]), NumPy's print(a) `[[0.1 0.2]\n [0.3 0.4]]`, repr(a) `array([...])`.
+_WRAPPER = re.compile(r"^(?:array|tensor)\((.*?)(?:,\s*dtype=[\w.]+)?\)$", re.DOTALL)
+_TOKEN = re.compile(r"[\[\]()]|,|[^\s\[\](),]+")
+_NUMBERS_APART = re.compile(r"[\w.][ \t\n]+[-+\w.]")
+_PYTHON_SPECIAL = re.compile(r"(?<![A-Za-z])(?:nan|inf)(?![A-Za-z])")
+
+
+def looks_printed(source: Source) -> bool:
+    """Text that is an array as Python or NumPy print it, not JSON: ``(1, 2)``, ``[0.1 0.2]``, ``[nan, 1.0]``."""
+    text = source.text.strip()
+    if text.startswith(("(", "array(", "tensor(")):
+        return True
+    return text.startswith("[") and bool("(" in text or _NUMBERS_APART.search(text) or _PYTHON_SPECIAL.search(text))
+
+
+def parse_printed(text: str) -> np.ndarray:
+    """Nested brackets of numbers separated by commas and/or white space, as Python and NumPy print them."""
+    text = text.strip()
+    wrapped = _WRAPPER.match(text)
+    if wrapped:
+        text = wrapped.group(1)
+    stack: list[list] = [[]]
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "[(":
+            stack.append([])
+        elif token in "])":
+            if len(stack) == 1:
+                raise InputError(f"unmatched {token!r}", where=_text_position(text, match.start()))
+            closed = stack.pop()
+            stack[-1].append(closed)
+        elif token != ",":
+            value = parse_number(token)
+            if value is None:
+                what = ("NumPy left values out ('...'); print with np.set_printoptions(threshold=sys.maxsize) or "
+                        "save with np.save" if token == "..." else f"{token!r} is not a number")
+                raise InputError(what, where=_text_position(text, match.start()))
+            stack[-1].append(value)
+    if len(stack) != 1:
+        raise InputError("a bracket is not closed; expected an array as Python or NumPy prints it")
+    value = stack[0][0] if len(stack[0]) == 1 and isinstance(stack[0][0], list) else stack[0]
+    try:
+        array = np.array(value, dtype=np.float64)
+    except ValueError:
+        raise InputError("brackets of unequal lengths; expected a rectangular array") from None
+    if array.size == 0:
+        raise InputError("no numbers found in the brackets")
+    return array
+
+
+def _text_position(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    return f"line {line}, column {offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
+
+
+def read_table(source: Source, key: str | None, preferred: str) -> Table:
+    """Delimited text, or an array as Python or NumPy print it."""
+    if looks_printed(source):
+        return Table(parse_printed(source.text))
+    return parse_delimited(source.text, source.header, source.index_col)
 
 
 def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
-    return parse_delimited(source.text)
+    table = read_table(source, key, preferred)
+    return table.array, table.classes
 
 
 # ---------------------------------------------------------------- writing
@@ -106,39 +228,42 @@ def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
     return array.astype(str)
 
 
-def _rows(array: np.ndarray, column: bool) -> np.ndarray:
-    """The array as 2-D lines of values: leading axes flattened, the last one across."""
-    if array.ndim == 0:
-        return array.reshape(1, 1)
-    if array.ndim == 1:
-        return array.reshape(-1, 1) if column else array.reshape(1, -1)
-    return array.reshape(-1, array.shape[-1])
+def _quoted(field: str, delimiter: str) -> str:
+    """A text field as the csv module writes it: quoted only when it holds a separator, quote or newline."""
+    if delimiter in field or any(c in field for c in '"\r\n'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
 
 
-def row_chunks(array, column: bool) -> Iterator[np.ndarray]:
-    """2-D chunks of at most :data:`TEXT_CHUNK_ROWS` lines, from an array or a streamed one."""
-    blocks = array.blocks() if hasattr(array, "blocks") else [_rows(array, column)]
-    for block in blocks:
-        for start in range(0, block.shape[0], TEXT_CHUNK_ROWS):
-            yield np.asarray(block[start : start + TEXT_CHUNK_ROWS])
+def _cells(block: np.ndarray, delimiter: str, precision: int | None) -> np.ndarray:
+    if block.dtype.kind in "US":  # row and class names
+        return np.array([[_quoted(str(v), delimiter) for v in row] for row in block.tolist()], dtype=object)
+    return number_strings(block, precision)
 
 
 def delimited_lines(result, delimiter: str, precision: int | None) -> Iterator[str]:
-    """CSV/TSV text of the primary array, in chunks of lines."""
-    if result.header is not None:
-        import csv  # only for quoting class names; kept off the start-up path
+    """CSV/TSV text of the result's tidy table (:func:`softmax_cli.tidy.tidy`), a bounded chunk at a time.
 
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerow(result.header)
-        yield buffer.getvalue()
-    for chunk in row_chunks(result.primary, result.column):
-        strings = number_strings(chunk, precision)
+    The header line when the table has one, then the rows, then the scalars
+    as ``# name: value`` lines.
+    """
+    table = tidy.tidy(result)
+    if table.left_out:
+        note(f"left out of the {'CSV' if delimiter == ',' else 'TSV'} table (their rows differ): "
+             f"{', '.join(table.left_out)}; -f json or -f npz holds every result")
+    if table.header is not None:
+        yield delimiter.join(_quoted(name, delimiter) for name in table.header) + "\n"
+    for chunk in tidy.row_chunks(table):
+        parts = [_cells(part, delimiter, precision) for part in chunk]
+        strings = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         yield "".join(delimiter.join(line) + "\n" for line in strings.tolist())
+    for name, value in table.scalars.items():
+        yield f"# {name}: {number_strings(value, precision)}\n"
 
 
 def _writer(delimiter: str):
     def write(result, stream: TextIO, precision: int | None, label: str | None) -> None:
-        """The primary array, one row per line; in a printed batch, under a ``# SOURCE`` comment line."""
+        """The result's tidy table; in a printed batch, under a ``# SOURCE`` comment line."""
         if label is not None:
             stream.write(f"# {label}\n")  # a comment line: the output still reads back
         for chunk in delimited_lines(result, delimiter, precision):
@@ -148,8 +273,9 @@ def _writer(delimiter: str):
 
 
 FORMATS = (
-    Format("csv", (".csv",), binary=False, read=read, write=_writer(",")),
-    Format("tsv", (".tsv",), binary=False, read=read, write=_writer("\t")),
+    Format("csv", (".csv",), binary=False, read=read, read_table=read_table, write=_writer(",")),
+    Format("tsv", (".tsv",), binary=False, read=read, read_table=read_table, write=_writer("\t")),
     # White-space text is read like the others; a batch writes it as TSV, the nearest format we write.
-    Format("txt", (".txt",), binary=False, read=read, batch_output="tsv"),
+    # Standard input printed by Python or NumPy is read here too (tried before JSON, whose brackets it shares).
+    Format("txt", (".txt",), binary=False, read=read, read_table=read_table, batch_output="tsv", sniff=looks_printed),
 )

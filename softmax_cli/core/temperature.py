@@ -1,4 +1,4 @@
-r"""Calibration: negative log-likelihood, expected calibration error, temperature scaling.
+r"""Temperature scaling: the NLL at a temperature, the sweep over temperatures, the fitted temperature.
 
 Temperature scaling (Guo et al. 2017, arXiv:1706.04599) divides every logit by
 one ``T > 0``. Writing ``β = 1/T``, the mean negative log-likelihood
@@ -16,21 +16,22 @@ safeguarded Newton iteration on it: the global minimum, to machine precision,
 where the reference script's 50 LBFGS steps on ``T`` may stop short or leave
 ``T`` negative.
 
-Scalar summaries are computed in float64 whatever the logits' dtype, so a
+The ECE of each temperature comes from :mod:`.reliability`. Scalar summaries
+are computed in float64 whatever the logits' dtype, so a
 float32 model's NLL and ECE are not blurred by float32 sums.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes
-from .ranking import check_labels
-from .softmax import MaskedRowError, check_temperature, log_softmax, softmax
+from .labels import check_labels
+from .reliability import check_bins, ece
+from .logits import check_logit_rows, check_temperature
+from .softmax import log_softmax, softmax
 
 # Newton converges quadratically; this many steps is far more than it needs
 # and bounds the work if rounding makes NLL' flicker around its root.
@@ -38,26 +39,8 @@ _MAX_NEWTON_STEPS = 200
 # Stop when a step moves β by less than this relative amount (T = 1/β moves
 # by the same relative amount), well inside the promised 1e-8.
 _BETA_RTOL = 1e-13
-
-
-class ReliabilityBins(NamedTuple):
-    """Per-bin summary of a reliability diagram; empty bins hold NaN confidence and accuracy."""
-
-    lower: np.ndarray
-    upper: np.ndarray
-    confidence: np.ndarray
-    accuracy: np.ndarray
-    count: np.ndarray
-
-
-def _check_bins(bins: int) -> int:
-    try:
-        whole = not isinstance(bins, (bool, np.bool_)) and float(bins) == int(bins)
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or int(bins) < 1:
-        raise InputError(f"bins must be a whole number >= 1, got {bins!r}")
-    return int(bins)
+# Calibration has no --masked-rows policy: a fully masked row can only be left out.
+_MASKED_REMEDY = "remove the row (or give it the ignore index) to score or calibrate the others"
 
 
 def _labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_index: int):
@@ -72,29 +55,15 @@ def _labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_in
     return rows, flat[kept], shape, axis, np.flatnonzero(kept)
 
 
-def _check_logit_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_ids) -> None:
-    """Refuse NaN/+inf, fully masked rows, and labels whose logit is ``-inf`` (infinite NLL).
+def _check_labelled_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_ids) -> None:
+    """Refuse what has no NLL: bad logit rows and labels whose logit is ``-inf`` (infinite NLL).
 
     ``rows`` may be a subset (the labelled rows); ``row_ids`` maps them back
     to the original row numbers so that errors name the user's position.
     """
+    check_logit_rows(rows, shape, axis, row_ids=row_ids, remedy=_MASKED_REMEDY)
     if rows.shape[0] == 0:
         return
-    bad = np.isnan(rows) | (rows == np.inf)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        name = "NaN" if np.isnan(rows[row, column]) else "+inf"
-        raise InputError(
-            f"{name} in logits; only finite values and -inf (a masked logit) are allowed",
-            where=describe_position(shape, axis, int(row_ids[row]), column),
-        )
-    masked = np.isneginf(rows).all(axis=1)
-    if masked.any():
-        row = int(np.argmax(masked))
-        raise MaskedRowError(
-            "every logit in the row is -inf, so it has no distribution to score or calibrate",
-            where=describe_position(shape, axis, int(row_ids[row])) or "the only row",
-        )
     at_label = np.isneginf(rows[np.arange(rows.shape[0]), labels])
     if at_label.any():
         row = int(np.argmax(at_label))
@@ -102,127 +71,6 @@ def _check_logit_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_ids
             "the label's logit is -inf (a masked class), so its NLL is infinite at every temperature",
             where=describe_position(shape, axis, int(row_ids[row]), int(labels[row])),
         )
-
-
-def _bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
-    """Bin of each confidence among ``bins`` equal-width bins ``(lower, upper]`` of ``[0, 1]``."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    # side="left" puts a value equal to an edge into the bin that edge closes,
-    # the (lower, upper] of the reference script; a confidence of exactly 0
-    # (only an all-zero row) joins the first bin rather than vanishing.
-    return np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
-
-
-def _reliability(confidence: np.ndarray, correct: np.ndarray, bins: int) -> ReliabilityBins:
-    index = _bin_index(confidence, bins)
-    count = np.bincount(index, minlength=bins)
-    sum_conf = np.bincount(index, weights=confidence, minlength=bins)
-    sum_acc = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.where(count > 0, sum_conf / count, np.nan)
-        mean_acc = np.where(count > 0, sum_acc / count, np.nan)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    return ReliabilityBins(edges[:-1], edges[1:], mean_conf, mean_acc, count.astype(np.int64))
-
-
-def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int) -> float:
-    if confidence.size == 0:
-        return float("nan")
-    index = _bin_index(confidence, bins)
-    sum_conf = np.bincount(index, weights=confidence, minlength=bins)
-    sum_acc = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
-    # |B|/n · |acc(B) - conf(B)| = |Σ_B correct - Σ_B conf| / n; an empty bin adds 0.
-    return float(np.abs(sum_acc - sum_conf).sum() / confidence.size)
-
-
-def _confidence_and_correct(probs: npt.ArrayLike, labels, axis: int, ignore_index: int):
-    array = np.asarray(probs)
-    if array.dtype.kind not in "fiub":
-        raise InputError(f"cannot use probabilities of dtype {array.dtype}")
-    axis = check_axis(array.ndim, axis)
-    shape = array.shape
-    lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
-    flat = check_labels(labels, lead, shape[axis], ignore_index)
-    rows = as_rows(array, axis).astype(np.float64)
-    if rows.shape[1] == 0:
-        raise InputError("probabilities have no classes")
-    bad = ~((rows >= 0) & (rows <= 1))
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise InputError(
-            f"probability {float(rows[row, column])!r} is outside [0, 1]",
-            where=describe_position(shape, axis, row, column) or None,
-        )
-    kept = flat != ignore_index
-    rows, flat = rows[kept], flat[kept]
-    # argmax takes the first maximum: ties to the lower class, as topk does.
-    predicted = np.argmax(rows, axis=1)
-    return rows[np.arange(rows.shape[0]), predicted], predicted == flat
-
-
-def expected_calibration_error(
-    probs: npt.ArrayLike, labels: npt.ArrayLike, bins: int = 15, axis: int = -1, ignore_index: int = -100
-) -> float:
-    r"""Expected calibration error of predicted probabilities over equal-width bins.
-
-    .. math:: \mathrm{ECE} = \sum_{m=1}^{M} \frac{|B_m|}{n}\,\bigl|\mathrm{acc}(B_m) - \mathrm{conf}(B_m)\bigr|
-
-    where ``B_m`` holds the rows whose confidence (largest probability) lies in
-    ``((m-1)/M, m/M]``, ``acc`` is the fraction of them whose most probable
-    class (the lower index on ties) is the label and ``conf`` their mean
-    confidence; empty bins add nothing. This is the reference script's and
-    torchmetrics' ``l1`` ECE with ``M = 15``.
-
-    Parameters
-    ----------
-    probs : array_like
-        Probabilities in ``[0, 1]``, e.g. from :func:`softmax`.
-    labels : array_like of int
-        One class index per row.
-    bins : int
-        Number of bins ``M >= 1``.
-    axis : int
-        The class axis.
-    ignore_index : int
-        Rows with this label are left out.
-
-    Returns
-    -------
-    float
-        ECE in ``[0, 1]``; NaN when every row is ignored.
-
-    Examples
-    --------
-    >>> round(expected_calibration_error([[0.9, 0.1], [0.6, 0.4]], [0, 1], bins=10), 6)
-    0.35
-    """
-    confidence, correct = _confidence_and_correct(probs, labels, axis, ignore_index)
-    return _ece(confidence, correct, _check_bins(bins))
-
-
-def reliability_bins(
-    probs: npt.ArrayLike, labels: npt.ArrayLike, bins: int = 15, axis: int = -1, ignore_index: int = -100
-) -> ReliabilityBins:
-    r"""Per-bin confidence, accuracy and count: the data of a reliability diagram.
-
-    Bins are those of :func:`expected_calibration_error`, and
-
-    .. math:: \mathrm{ECE} = \sum_m \frac{\mathrm{count}_m}{n}\,|\mathrm{accuracy}_m - \mathrm{confidence}_m|
-
-    Returns
-    -------
-    ReliabilityBins
-        ``lower``, ``upper`` (bin edges), ``confidence`` and ``accuracy`` (means
-        over the bin, NaN for an empty bin), ``count`` (int64); each of length ``bins``.
-
-    Examples
-    --------
-    >>> r = reliability_bins([[0.9, 0.1], [0.6, 0.4]], [0, 1], bins=2)
-    >>> r.count, r.confidence, r.accuracy
-    (array([0, 2]), array([ nan, 0.75]), array([nan, 0.5]))
-    """
-    confidence, correct = _confidence_and_correct(probs, labels, axis, ignore_index)
-    return _reliability(confidence, correct, _check_bins(bins))
 
 
 def _log_probs(rows: np.ndarray, temperature: float) -> np.ndarray:
@@ -261,7 +109,7 @@ def nll(
     rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
     if rows.shape[0] == 0:
         return float("nan")
-    _check_logit_rows(rows, flat, shape, axis, row_ids)
+    _check_labelled_rows(rows, flat, shape, axis, row_ids)
     log_p = _log_probs(rows, temperature)
     return float(-log_p[np.arange(rows.shape[0]), flat].mean())
 
@@ -316,13 +164,13 @@ def temperature_sweep(
            [0.5   , 0.5   ]])
     """
     temps = _check_temperatures(temperatures)
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     array, _, output = float_dtypes(logits)
     axis = check_axis(array.ndim, axis)
     rows = as_rows(array, axis).astype(np.float64)
     if rows.shape[1] == 0:
         raise InputError("logits have no classes")
-    _check_logit_rows(rows, np.argmax(rows, axis=1), array.shape, axis, np.arange(rows.shape[0]))
+    check_logit_rows(rows, array.shape, axis, remedy=_MASKED_REMEDY)
     labelled = None if labels is None else _sweep_labels(rows, labels, array.shape, axis, ignore_index)
     per_t = [_summaries_at(rows, t, labelled, bins) for t in temps]
     result: dict[str, np.ndarray] = {"temperatures": temps}
@@ -337,7 +185,7 @@ def _sweep_labels(rows: np.ndarray, labels: npt.ArrayLike, shape, axis: int, ign
     lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
     flat = check_labels(labels, lead, shape[axis], ignore_index)
     kept = np.flatnonzero(flat != ignore_index)
-    _check_logit_rows(rows[kept], flat[kept], shape, axis, kept)
+    _check_labelled_rows(rows[kept], flat[kept], shape, axis, kept)
     # Dividing by one T > 0 never moves the argmax, so correctness is fixed for the sweep.
     return kept, flat[kept], np.argmax(rows[kept], axis=1) == flat[kept]
 
@@ -356,7 +204,7 @@ def _summaries_at(rows: np.ndarray, temperature: float, labelled, bins: int) -> 
             return summary
         summary["nll"] = float(-log_p[kept, flat].mean())
         summary["accuracy"] = float(correct.mean())
-        summary["ece"] = _ece(confidence[kept], correct, bins)
+        summary["ece"] = ece(confidence[kept], correct, bins)
     return summary
 
 
@@ -429,7 +277,7 @@ def fit_temperature(
     rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
     if rows.shape[0] == 0:
         raise InputError("no labelled rows to fit a temperature on (every label is the ignore index)")
-    _check_logit_rows(rows, flat, shape, axis, row_ids)
+    _check_labelled_rows(rows, flat, shape, axis, row_ids)
     # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
     rows = rows - rows.max(axis=1, keepdims=True)
     finite = np.isfinite(rows)

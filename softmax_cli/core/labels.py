@@ -1,0 +1,67 @@
+"""Class-index labels: the one validator of the label rules, shared by every command that takes labels.
+
+A label is a class index: an integer (or a float holding a whole number, as
+read from text) in ``[0, C)``, or the ignore index, allowed anywhere. The
+range is compared in the labels' own dtype, before any cast could wrap a huge
+value (``1e30``, ``2**64 - 1``) into range.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import InputError
+from ._arrays import describe_position, value_text
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+
+def check_labels(
+    labels: npt.ArrayLike, lead_shape: tuple[int, ...], n_classes: int | None, ignore_index: int = -100
+) -> np.ndarray:
+    """Return index labels as a flat int64 array, one per row, or raise.
+
+    ``lead_shape`` is the shape of the rows (every axis but the class axis).
+    Labels of that shape, or flat with one label per row in C order, are
+    accepted. Whole-number floats (as read from CSV) become integers.
+    ``ignore_index`` is allowed anywhere and kept as it is; any other label
+    must lie in ``[0, n_classes)`` (only ``>= 0`` is checked when
+    ``n_classes`` is None). Errors name the label's row.
+
+    Examples
+    --------
+    >>> check_labels([2.0, -100], (2,), 3)
+    array([   2, -100])
+    """
+    array = np.asarray(labels)
+    lead_shape = tuple(lead_shape)
+    n_rows = int(np.prod(lead_shape, dtype=np.int64))
+    if array.shape != lead_shape and not (array.ndim == 1 and array.size == n_rows):
+        raise InputError(
+            f"labels have shape {array.shape} but the logits have {n_rows} row(s) of shape {lead_shape}; "
+            "give one class index per row"
+        )
+    flat = array.reshape(-1)
+    if flat.dtype.kind == "f":
+        whole = np.isfinite(flat) & (flat == np.trunc(flat))
+        if not whole.all():
+            row = int(np.argmin(whole))
+            raise InputError(f"label {value_text(flat[row])} is not a class index (a whole number)",
+                             where=_row(lead_shape, row))
+    elif flat.dtype.kind not in "iu":
+        raise InputError(f"class indices must be integers, got dtype {flat.dtype}")
+    upper = np.iinfo(np.int64).max if n_classes is None else n_classes
+    bad = (flat != ignore_index) & ((flat < 0) | (flat >= upper))
+    if bad.any():
+        row = int(np.argmax(bad))
+        limit = f"for {n_classes} classes" if n_classes is not None else "(class indices are 0 or more)"
+        raise InputError(f"label {value_text(flat[row])} is out of range {limit}", where=_row(lead_shape, row))
+    return flat.astype(np.int64)
+
+
+def _row(lead_shape: tuple[int, ...], row: int) -> str | None:
+    """The flat ``row``'s position in rows of ``lead_shape`` (None for a single 1-D row)."""
+    return describe_position(lead_shape + (1,), len(lead_shape), row) or None
