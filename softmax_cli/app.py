@@ -54,6 +54,8 @@ def separate_numbers(args: list[str], value_options: set[str]) -> list[str]:
 # Typer exports BadParameter but not its base, Click's UsageError, from which
 # every argument-parsing error (unknown option, bad choice, bad number) derives.
 _ParserError = typer.BadParameter.__base__
+# An unknown option is Click's NoSuchOption; Typer exports none of them, so it is found by name.
+_NoSuchOption = next(kind for kind in _ParserError.__subclasses__() if kind.__name__ == "NoSuchOption")
 
 
 def _exit_with(error: SoftmaxError) -> NoReturn:
@@ -64,8 +66,21 @@ def _exit_with(error: SoftmaxError) -> NoReturn:
     raise typer.Exit(error.exit_code) from None
 
 
+def _owners(option: str, ctx) -> list[str]:
+    """The other commands that take ``option`` (visibly), for an unknown option's message."""
+    root = ctx.find_root()
+    return [f"{root.command_path} {name}" for name, command in root.command.commands.items()
+            if name != ctx.info_name and any(option in param.opts and not getattr(param, "hidden", False)
+                                             for param in command.params)]
+
+
 def _from_parser(error, ctx) -> UsageError:
-    path = (error.ctx or ctx).command_path
+    context = error.ctx or ctx
+    path = context.command_path
+    owners = _owners(error.option_name, context) if isinstance(error, _NoSuchOption) else []
+    if owners:
+        return UsageError(f"{error.option_name} is an option of {' and '.join(owners)}, not of {path}",
+                          where=f"see '{owners[0]} --help'")
     return UsageError(error.format_message(), where=f"see '{path} --help'")
 
 
@@ -73,7 +88,7 @@ class SoftmaxGroup(TyperGroup):
     """The top level: an unknown command or option is one ``error: ...`` line too."""
 
     def parse_args(self, ctx, args):
-        if not args:  # plain `softmax`: the help, as a start, not as an error
+        if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
             print(ctx.get_help())
             raise typer.Exit(0)
         try:
@@ -143,8 +158,13 @@ app = typer.Typer(
     cls=SoftmaxGroup,
     help="The softmax function and everything around it: probabilities, losses, gradients, "
     "Jacobians, temperature, top-k and attention, exact and fast.",
+    epilog="""\b
+Typical pipelines:
+  cat logits.csv | softmax probs -f json
+  softmax loss val.npy --labels val_labels.npy --max-loss 0.35  # CI gate
+  softmax probs runs/ --out-dir probs/ -f npy                   # a batch""",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

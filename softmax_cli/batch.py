@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, SoftmaxError, UsageError
-from .formats.registry import SUFFIXES, batch_output
+from .formats.registry import SUFFIXES, output_for_path
 from .inputs import Loaded, is_number_text
 from .options import BatchOutput as Outputs
 from .progress import Progress
@@ -33,6 +33,10 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
         path = Path(item)
         if path.is_dir():
             found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            folders = sum(1 for p in path.iterdir() if p.is_dir())
+            if folders:  # a batch reads one folder, not a tree: say so rather than skip them unseen
+                print(f"note: {folders} subfolder{'s' if folders > 1 else ''} of {item} not read "
+                      "(a batch reads the files directly in a folder)", file=sys.stderr)
             if not found:
                 raise InputError(f"no files ending in {', '.join(SUFFIXES)}", where=item)
             sources += found
@@ -54,7 +58,7 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
     planned, seen = [], {}
     for source in sources:
         # Without -f each output keeps its input's format, or the nearest one we write.
-        own = batch_output(source)
+        own = output_for_path(source)
         fmt = outputs.fmt or (OutputFormat(own.name) if own else OutputFormat.csv)
         if fmt is OutputFormat.table:
             raise UsageError("--out-dir writes files; choose a file format with -f")

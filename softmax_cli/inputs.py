@@ -21,7 +21,7 @@ import numpy as np
 from .core import check_temperature
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, Table
+from .formats.base import Source, Table, bfloat16, is_bfloat16
 from .formats.text import parse_number
 
 STDIN = "-"
@@ -48,16 +48,17 @@ class Loaded:
     from_text: bool = False  # numbers written as text (typed, or a text file), so no dtype says what they are
     numbered_first_row: bool = False  # a first row 0..C-1 read as data (see Table)
     locate: Callable[[tuple[int, ...]], str] | None = None  # an array index as a position in the text
+    key: str | None = None  # the --key it was read with, so a streamed pass reads the same member
 
     @classmethod
-    def of(cls, table: Table, source: str, paths: list[Path], from_text: bool) -> Loaded:
+    def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
         return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
-                   table.notes, from_text, table.numbered_first_row, table.locate)
+                   table.notes, from_text, table.numbered_first_row, table.locate, key)
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:
     """Refuse dtypes that are not real numbers (complex, object, strings, records, dates)."""
-    if array.dtype.kind not in "fiub":
+    if array.dtype.kind not in "fiub" and not is_bfloat16(array.dtype):
         raise InputError(f"arrays of dtype {array.dtype} are not supported; expected real numbers")
     if array.ndim == 0:
         raise InputError("expected an array, got a single scalar")
@@ -74,28 +75,52 @@ def read_stdin() -> bytes:
     return data
 
 
-def load_source(source: str, key: str | None = None, preferred: str = "logits", **choices) -> Loaded:
-    """Read one file (by extension) or ``-`` (standard input, sniffed).
+def read_voids(array: np.ndarray, void_as: str | None) -> np.ndarray:
+    """2-byte voids (how ``np.save`` writes ml_dtypes' bfloat16) as ``void_as``, which must be asked for."""
+    dtype = array.dtype
+    if dtype.kind != "V" or dtype.names or dtype.itemsize != 2 or is_bfloat16(dtype):
+        return array
+    if void_as is None:
+        raise InputError("the array holds 2-byte void values, which is how np.save writes bfloat16; "
+                         "read them as bfloat16 with --void-as bfloat16")
+    return array.view(bfloat16())
+
+
+def _loaded(fmt, given: Source, key: str | None, preferred: str, void_as: str | None, name: str,
+            paths: list[Path]) -> Loaded:
+    """What ``fmt`` reads from ``given``, its voids read as ``void_as``, named ``name``."""
+    table = fmt.table(given, key, preferred)
+    table.array = read_voids(table.array, void_as)
+    return Loaded.of(table, name, paths, not fmt.binary, key)
+
+
+def load_source(source: str, key: str | None = None, preferred: str = "logits", void_as: str | None = None,
+                **choices) -> Loaded:
+    """Read one file (by extension; sniffed like standard input without one) or ``-`` (standard input).
 
     ``choices`` are how a table is read (:class:`~softmax_cli.formats.base.Source`'s
-    ``header`` and ``index_col``).
+    ``header`` and ``index_col``); ``void_as`` is the dtype 2-byte voids are read as.
     """
     if source == STDIN:
         try:
             given = Source(None, read_stdin(), **choices)
-            fmt = registry.sniff(given)
-            return Loaded.of(fmt.table(given, key, preferred), STDIN_NAME, [], not fmt.binary)
+            return _loaded(registry.sniff(given), given, key, preferred, void_as, STDIN_NAME, [])
         except InputError as error:
             raise error.located(STDIN_NAME) from None
     path = Path(source)
-    fmt = registry.by_suffix(path)
-    if fmt is None or fmt.read is None:
-        raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
-                         "or - for standard input")
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
+    refusal = registry.refusal(path)
+    if refusal is not None:
+        raise InputError(refusal, where=source)
+    fmt, given = registry.by_suffix(path), Source(path, **choices)
     try:
-        return Loaded.of(fmt.table(Source(path, **choices), key, preferred), source, [path], not fmt.binary)
+        if fmt is None and not path.suffix:
+            fmt = registry.sniff(given)
+        if fmt is None or fmt.read is None:
+            raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
+                             "or - for standard input")
+        return _loaded(fmt, given, key, preferred, void_as, source, [path])
     except InputError as error:
         raise error.located(source) from None
     except OSError as error:
@@ -154,12 +179,13 @@ def parse_typed_numbers(tokens: list[str]) -> np.ndarray | None:
 
 # ---------------------------------------------------------------- sources
 
-def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits", **choices) -> Loaded:
+def load_array(inputs: list[str] | None, key: str | None = None, preferred: str = "logits",
+               void_as: str | None = None, **choices) -> Loaded:
     """The array given by positional ``INPUTS``: typed numbers, one source, or piped stdin."""
     if not inputs:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError(f"no input; {USAGE_EXAMPLE}")
-        return load_source(STDIN, key, preferred, **choices)
+        return load_source(STDIN, key, preferred, void_as, **choices)
     typed = parse_typed_numbers(inputs)
     if typed is not None:
         return Loaded(typed, from_text=True)
@@ -168,7 +194,7 @@ def load_array(inputs: list[str] | None, key: str | None = None, preferred: str 
         raise UsageError(f"{odd!r} is not a number; INPUTS are either all numbers or all sources")
     if len(inputs) > 1:
         raise UsageError(f"expected one source, got {len(inputs)}: {' '.join(inputs)}")
-    return load_source(inputs[0], key, preferred, **choices)
+    return load_source(inputs[0], key, preferred, void_as, **choices)
 
 
 def parse_class_names(value: str) -> list[str]:
@@ -187,13 +213,13 @@ def parse_class_names(value: str) -> list[str]:
 
 
 def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | None, axis: int,
-                header: str = "auto", index_col: bool | None = None) -> Loaded:
+                void_as: str | None = None, header: str = "auto", index_col: bool | None = None) -> Loaded:
     """Logits plus class names (``--classes`` wins over a header), checked against the class axis.
 
     Row names (an index column) are kept only while the rows are the file's
     rows, that is, when the classes are the last axis.
     """
-    loaded = load_array(inputs, key, header=header, index_col=index_col)
+    loaded = load_array(inputs, key, void_as=void_as, header=header, index_col=index_col)
     if loaded.array.ndim == 1 and loaded.rows is not None:
         # One column of logits is one vector (as np.loadtxt), so its index names the classes:
         # pd.Series(logits, index=class_names).to_csv().
@@ -208,6 +234,8 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
             f"{len(names)} class names for {array.shape[axis]} classes (shape {array.shape}, axis {axis})",
             where=where,
         )
+    if names is not None:
+        check_unique_names(names, "--classes" if classes is not None else "header")
     loaded.classes = names
     if axis % array.ndim != array.ndim - 1:
         loaded.rows = loaded.index_name = None
@@ -231,6 +259,15 @@ def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[
         index.insert(axis % array.ndim, index.pop())
         error.where = f"{error.where}; {locate(tuple(int(i) for i in index))}"
         raise error.located(source) from None
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Refuse a class name given twice: names pick classes, so each must pick one."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"class name {name!r} is given twice; each class needs its own name", where=where)
+        seen.add(name)
 
 
 def load_option_array(spec: str, option: str, preferred: str, expected: str = "numbers (1,2,0.5)") -> Loaded:
@@ -260,7 +297,10 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
         raise UsageError("give --temperatures or --range, not both")
     if temperature_range is None:
         values = []
-        for text in (temperatures or DEFAULT_TEMPERATURES).split(","):
+        if temperatures is not None and not temperatures.strip():
+            raise UsageError("--temperatures is empty; give temperatures such as 0.5,1,2 (or leave the option out "
+                             f"for {DEFAULT_TEMPERATURES})")
+        for text in (DEFAULT_TEMPERATURES if temperatures is None else temperatures).split(","):
             try:
                 values.append(check_temperature(float(text)))
             except ValueError:

@@ -54,7 +54,17 @@ AxisOpt = Annotated[int, typer.Option("--axis", help="The class axis; every othe
                                       rich_help_panel=INPUT)]
 KeyOpt = Annotated[
     Optional[str],
-    typer.Option("--key", help="Array to read from an .npz or a JSON object (default: the only one, else 'logits').",
+    typer.Option("--key", help="Array to read from an .npz, .safetensors or JSON object, or column of a table "
+                 "(default: the only one, else 'logits').",
+                 show_default=False, rich_help_panel=INPUT),
+]
+class VoidAs(str, Enum):
+    bfloat16 = "bfloat16"
+
+
+VoidAsOpt = Annotated[
+    Optional[VoidAs],
+    typer.Option("--void-as", help="Read 2-byte void values (how np.save writes ml_dtypes' bfloat16) as this dtype.",
                  show_default=False, rich_help_panel=INPUT),
 ]
 ClassesOpt = Annotated[
@@ -165,13 +175,15 @@ class CausalAlign(str, Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where the logits are in their source: the array, the class names, the class axis, a table's header and index."""
+    """Where the logits are in their source: the array, the class names, the class axis, a table's header and index,
+    the dtype of voids."""
 
     key: KeyOpt = None
     classes: ClassesOpt = None
     axis: AxisOpt = -1
     header: HeaderOpt = HeaderRow.auto
     index_col: IndexColOpt = None
+    void_as: VoidAsOpt = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,7 +96,7 @@ def grid(console: Console, title: str, array: np.ndarray, precision: int | None,
             for j in range(count)]
     after = []
     for key, value in (extra or {}).items():
-        value = np.asarray(value).reshape(-1)[rows]
+        value = value.reshape(-1)[rows]
         format_extra = number_format(value, precision)
         after.append(Column(key, [format_extra(v) for v in value], style="cyan"))
     before = [Column(corner, labels, style="dim")]
@@ -141,8 +141,10 @@ def distribution(result: Result, console: Console, precision: int | None) -> Non
         vector(console, name, values, precision, result.classes, "class" if result.classes else "index",
                fractions.astype(np.float64), probability=not log)
     else:
-        grid(console, name, values, precision, result.header, "class", probability=not log, extra=result.display,
+        columns = {key: value for key, value in result.display.items() if np.ndim(value)}
+        grid(console, name, values, precision, result.header, "class", probability=not log, extra=columns,
              row_labels=result.rows)
+        scalars(console, {key: value for key, value in result.display.items() if not np.ndim(value)}, precision)
 
 
 def generic(result: Result, console: Console, precision: int | None) -> None:

@@ -54,7 +54,6 @@ class Group:
     names: list[str]
     values: object  # an array, or a streamed one with ``blocks()`` yielding (rows, width) blocks
     rows: int
-    column: bool = False  # a 1-D array read as one column (else as one row)
 
     @property
     def width(self) -> int:
@@ -63,7 +62,7 @@ class Group:
 
 @dataclass
 class TidyTable:
-    """A result as groups of columns, row names, the scalars after it, and what fits neither."""
+    """A result as groups of columns (row names first, when written), the scalars after it, and what fits neither."""
 
     groups: list[Group]
     header: list[str] | None  # every column's name in order, or None (a one-name result without class names)
@@ -90,7 +89,7 @@ def _one_name(result: Result) -> TidyTable:
     else:
         rows, width = _rows_of(array), shape[-1]
     names = list(result.header) if result.header is not None and len(result.header) == width else None
-    group = Group(result.primary_name, names or [str(j) for j in range(width)], array, rows, column=result.column)
+    group = Group(result.primary_name, names or [str(j) for j in range(width)], array, rows)
     return TidyTable([group], names, {})
 
 
@@ -98,7 +97,7 @@ def _topk_groups(arrays: dict[str, np.ndarray]) -> list[Group]:
     present = [name for name in TOPK_SUFFIXES if name in arrays]
     k = arrays["indices"].shape[-1]
     flat = {name: np.asarray(arrays[name]).reshape(-1, k) for name in present}
-    return [Group(name, [f"rank{r + 1}_{TOPK_SUFFIXES[name]}"], flat[name][:, r], flat[name].shape[0], column=True)
+    return [Group(name, [f"rank{r + 1}_{TOPK_SUFFIXES[name]}"], flat[name][:, r], flat[name].shape[0])
             for r in range(k) for name in present]
 
 
@@ -117,7 +116,7 @@ def _several_names(result: Result) -> TidyTable:
             if name == "indices":
                 groups.extend(_topk_groups(result.arrays))
         elif len(array.shape) == 1:
-            groups.append(Group(name, [COLUMN_NAMES.get(name, name)], array, array.shape[0], column=True))
+            groups.append(Group(name, [COLUMN_NAMES.get(name, name)], array, array.shape[0]))
         else:
             width = array.shape[-1]
             per_class = name in PER_CLASS and result.classes is not None and len(result.classes) == width
@@ -126,14 +125,14 @@ def _several_names(result: Result) -> TidyTable:
     rows = groups[0].rows if groups else 0
     left_out = list(dict.fromkeys(g.source for g in groups if g.rows != rows))
     groups = [g for g in groups if g.rows == rows]
-    return TidyTable(groups, [n for g in groups for n in g.names], scalars, left_out)
+    return TidyTable(groups, [n for g in groups for n in g.names] or None, scalars, left_out)
 
 
 def tidy(result: Result) -> TidyTable:
     """The table CSV/TSV/Parquet write for ``result`` (see the module docstring)."""
     table = _one_name(result) if len(result.arrays) == 1 else _several_names(result)
     if result.rows is not None and table.groups and len(result.rows) == table.rows:
-        names = Group("rows", [result.rows_name], np.asarray(result.rows, dtype=str), table.rows, column=True)
+        names = Group("rows", [result.rows_name], np.asarray(result.rows, dtype=str), table.rows)
         table.groups.insert(0, names)
         table.header = [result.rows_name, *(table.header or table.groups[1].names)]
     return table

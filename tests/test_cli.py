@@ -304,9 +304,9 @@ def test_no_arguments_on_a_terminal_is_a_usage_error_with_an_example(tmp_path):
 
 
 def test_unknown_file_extension(softmax, tmp_path):
-    path = tmp_path / "logits.parquet"
-    path.write_bytes(b"PAR1")
-    line = assert_one_error_line(softmax("probs", path), "logits.parquet")
+    path = tmp_path / "logits.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n")
+    line = assert_one_error_line(softmax("probs", path), "logits.h5")
     assert ".npy" in line and ".csv" in line
 
 

@@ -56,7 +56,7 @@ def npz_of(completed) -> dict:
                                      ["--scale", "0.3"]])
 def test_three_npy_files_match_the_reference(softmax, qkv, options):
     q, k, v, paths = qkv
-    result = npz_of(softmax("attention", paths["q"], paths["k"], paths["v"], *options, "--weights", "-f", "npz",
+    result = npz_of(softmax("attention", paths["q"], paths["k"], paths["v"], *options, "--return-weights", "-f", "npz",
                         text=False))
     expected, weights = reference(q, k, v, causal="--causal" in options, lower_right="lower-right" in options,
                                   scale=0.3 if "--scale" in options else None)
@@ -88,7 +88,7 @@ def test_float_mask_combines_with_causal(softmax, qkv, tmp_path):
 
 
 def test_typed_numbers_and_json(softmax):
-    completed = softmax("attention", "1 0; 0 1", "1 0; 0 1", "1 2; 3 4", "--causal", "--weights", "-f", "json")
+    completed = softmax("attention", "1 0; 0 1", "1 0; 0 1", "1 2; 3 4", "--causal", "--return-weights", "-f", "json")
     assert completed.returncode == 0, completed.stderr
     data = json.loads(completed.stdout)
     expected, weights = reference([[1, 0], [0, 1]], [[1, 0], [0, 1]], [[1, 2], [3, 4]], causal=True)

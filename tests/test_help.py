@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -72,3 +73,73 @@ def test_subcommand_has_a_readme_example(name):
     assert any(line == f"softmax {name}" or line.startswith(f"softmax {name} ") for line in lines), (
         f"README.md needs a fenced example line starting with 'softmax {name}'"
     )
+
+
+# ----------------------------------------------------------- names that explain themselves (issue 12)
+
+def test_topk_takes_top_and_keeps_k_as_a_hidden_alias(cli):
+    by_top, by_short, by_old = (cli("topk", "1 5 3 4", flag, "2", "-f", "json") for flag in ("--top", "-k", "--k"))
+    assert by_top.returncode == 0, by_top.stderr
+    assert by_top.stdout == by_short.stdout == by_old.stdout
+    assert json.loads(by_top.stdout)["indices"] == [1, 3]
+    text = cli("topk", "--help").stdout
+    assert "-k, --top" in text and "--k " not in text
+
+
+def test_attention_return_weights_and_the_hidden_old_spelling(cli):
+    operands = ("1 0; 0 1", "1 0; 0 1", "1 2; 3 4")
+    new, old = (cli("attention", *operands, flag, "-f", "json") for flag in ("--return-weights", "--weights"))
+    assert new.returncode == 0, new.stderr
+    assert '"weights"' in new.stdout and new.stdout == old.stdout
+    text = cli("attention", "--help").stdout
+    assert "--return-weights" in text and " --weights" not in text
+
+
+def test_top_level_help_gives_whole_summaries_and_typical_pipelines():
+    text = run("--help").stdout
+    flat = " ".join(text.split())
+    for name in SUBCOMMANDS:
+        summary = " ".join(run(name, "--help").stdout.split("\n\n")[1].split())
+        assert summary in flat, (name, summary)
+    assert "cat logits.csv | softmax probs -f json" in text
+    assert "--max-loss" in text and "--out-dir" in text  # a CI gate line and a batch line
+    for line in text.splitlines():
+        if line.strip().startswith(("cat ", "softmax ")):
+            assert len(line) <= 80, line  # whole lines, never wrapped mid-command
+
+
+def test_completion_options_are_offered():
+    text = run("--help").stdout
+    assert "--install-completion" in text and "--show-completion" in text
+    script = run("--show-completion", "bash")
+    assert script.returncode == 0, script.stderr
+    assert "_SOFTMAX_COMPLETE" in script.stdout
+
+
+def complete(words: str) -> list[str]:
+    """What bash completion offers after ``words`` (Typer's protocol, as its bash script calls it)."""
+    completed = run(env={"_SOFTMAX_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                         "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))})
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.split()
+
+
+def test_completion_of_subcommands_options_and_choices():
+    assert "probs" in complete("softmax pr") and "temperature-sweep" in complete("softmax te")
+    assert "--format" in complete("softmax probs --for")
+    assert {"table", "csv", "json", "npy"} <= set(complete("softmax probs -f "))
+    assert {"mean", "sum", "none"} <= set(complete("softmax loss --reduction "))
+
+
+def test_completion_of_file_paths(tmp_path):
+    (tmp_path / "logits.npy").write_bytes(b"")
+    completed = run(env={"_SOFTMAX_COMPLETE": "complete_bash", "COMP_WORDS": f"softmax probs {tmp_path}/lo",
+                         "COMP_CWORD": "2"})
+    # Typer's bash script completes files itself (complete -o default) when the command offers
+    # nothing, or the command offers the path; either way no option or command name is offered.
+    assert completed.returncode == 0, completed.stderr
+    offered = completed.stdout.split()
+    assert offered in ([], [f"{tmp_path}/logits.npy"]), offered
+    # zsh: Typer answers "_files" (zsh's own file completion) when the command offers nothing.
+    zsh = run(env={"_SOFTMAX_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": f"softmax probs -o {tmp_path}/lo"})
+    assert zsh.stdout.strip() == "_files", zsh.stdout

@@ -13,7 +13,8 @@ import re
 import pytest
 from conftest import run
 
-INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input"}
+INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input",
+         "--void-as": "Input"}
 OUTPUT = {"--format": "Output", "--output": "Output", "--force": "Output", "--precision": "Output"}
 BATCH = {"--out-dir": "Output", "--keep-going": "Input"}
 THREADS = {"--threads": "Performance"}
@@ -103,7 +104,9 @@ def test_top_level_help_keeps_each_summary_whole():
         if entry:
             name = entry.group(1)
             summaries[name] = entry.group(2)
-        elif line.strip():
+        elif not line.strip():
+            break  # the typical pipelines follow the commands
+        else:
             summaries[name] += " " + line.strip()
     assert set(summaries) == set(SHARED)
     for name, summary in summaries.items():

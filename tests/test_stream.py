@@ -60,7 +60,7 @@ class BlockSpy:
 
     def __init__(self, monkeypatch):
         self.blocks: list[tuple[int, int]] = []
-        original = stream_module.NpyRows.blocks
+        original = stream_module.FileRows.blocks
         spy = self
 
         def blocks(self, task: str = ""):
@@ -68,7 +68,7 @@ class BlockSpy:
                 spy.blocks.append((start, block.shape[0]))
                 yield start, block
 
-        monkeypatch.setattr(stream_module.NpyRows, "blocks", blocks)
+        monkeypatch.setattr(stream_module.FileRows, "blocks", blocks)
 
     def clear(self) -> None:
         self.blocks.clear()

@@ -549,7 +549,7 @@ COMMANDS = {
     "jacobian": ["jacobian", "1", "2", "3", "4", "5", "6", "7"],
     "topk": ["topk", "{batch}", "-k", "4", "--labels", "{labels}"],
     "temperature-sweep": ["temperature-sweep", "{batch}", "--labels", "{labels}", "--fit"],
-    "attention": ["attention", "{qkv}", "--weights"],
+    "attention": ["attention", "{qkv}", "--return-weights"],
 }
 
 

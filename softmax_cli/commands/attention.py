@@ -35,8 +35,9 @@ def attention(
                                              "is the decoding alignment.", rich_help_panel=COMPUTATION),
     scale: float = typer.Option(None, "--scale", help="Multiplies q k^T.  [default: 1/sqrt(E)]",
                                 show_default=False, rich_help_panel=COMPUTATION),
-    weights: bool = typer.Option(False, "--weights", help="Also output the attention weights (..., L, S); "
-                                 "this holds the full score matrix.", rich_help_panel=OUTPUT),
+    return_weights: bool = typer.Option(False, "--return-weights", help="Also output the attention weights "
+                                        "(..., L, S); this holds the full score matrix.", rich_help_panel=OUTPUT),
+    weights_old: bool = typer.Option(False, "--weights", hidden=True),  # the spelling before --return-weights
     masked_rows: MaskedRowsOpt = MaskedRows.zero,
     *,
     outputs: Output,
@@ -44,13 +45,14 @@ def attention(
 ) -> None:
     """Scaled dot-product attention, as torch.nn.functional.scaled_dot_product_attention.
 
-    Without --weights the (L, S) score matrix is never held (online softmax over key blocks).
+    Without --return-weights the (L, S) score matrix is never held (online softmax over key blocks).
     A query row that can attend no key gives zeros (--masked-rows zero, the default, as torch).
 
     \b
     Example:
       softmax attention sample_data/attention.npz --causal
     """
+    weights = return_weights or weights_old
     (q, k, v), bias = load_attention_operands(inputs, mask, mask_type.value)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)

@@ -13,6 +13,13 @@ from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
 
+def _loss_bound(value: float | None) -> float | None:
+    if value is not None and not value >= 0:  # NaN too: no loss is ever <= NaN
+        raise typer.BadParameter(f"{value:g} can never pass; a cross-entropy is 0 or more, so give a bound >= 0, "
+                                 f"e.g. 0.35")
+    return value
+
+
 def _required(value, option: str, example: str):
     if value is None:
         raise UsageError(f"{option} is required; for example: {example}")
@@ -39,8 +46,9 @@ def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example
 
 def loss(
     inputs: InputsArg = None,
-    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X.",
-                                   show_default=False, rich_help_panel=GATES),
+    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X (>= 0).",
+                                   show_default=False, callback=_loss_bound,
+                                   rich_help_panel=GATES),
     *,
     criterion: LossOptions,
     source: SoftmaxInput,

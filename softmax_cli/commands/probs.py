@@ -23,14 +23,23 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxInput
     function = core.log_softmax if log else core.softmax
 
     def one(logits, sink: render.Sink) -> None:
+        table = sink.fmt is render.OutputFormat.table
+        # A table of a batch shows an entropy column and its mean (a batch: 2-D with the classes last).
+        entropy = table and not log and logits.array.ndim == 2 and axis in (-1, 1)
         rows = stream.rows_for_output(logits, axis, sink, masked_rows.value)
-        if rows is not None:
-            values = stream.map_rows(rows, lambda block, _: function(block, **options), core.output_dtype(rows.dtype))
+        shown = stream.for_table(logits, axis, lambda block: function(block, **options), masked_rows.value,
+                                 temperature, entropy) if table else None
+        if shown is not None:  # a table of a file: only the rows it shows are computed
+            values, display = shown
         else:
-            values = function(logits.array, axis=axis, **options)
+            if rows is not None:
+                values = stream.map_rows(rows, lambda block, _: function(block, **options),
+                                         core.output_dtype(rows.dtype))
+            else:
+                values = function(logits.array, axis=axis, **options)
+            per_row = core.entropy(logits.array, axis=axis, temperature=temperature) if entropy else None
+            display = stream.entropy_display(per_row, *stream.known_sum(per_row)) if entropy else {}
         class_last = axis in (-1, values.ndim - 1)
-        tabled_batch = sink.fmt is render.OutputFormat.table and values.ndim == 2 and class_last and not log
-        display = {"entropy": core.entropy(logits.array, axis=axis, temperature=temperature)} if tabled_batch else {}
         render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None,
                             layout="distribution" if class_last else "grid", display=display), sink)

@@ -13,13 +13,22 @@ from ..result import Result
 from . import labels_for, logits_loader, named_rows
 
 
+def _fraction(value: float | None) -> float | None:
+    if value is not None and not 0 <= value <= 1:
+        raise typer.BadParameter(f"{value:g} is not a fraction; give the accuracy as a fraction from 0 to 1, "
+                                 f"e.g. 0.95 for 95%")
+    return value
+
+
 def topk(
     inputs: InputsArg = None,
-    k: int = typer.Option(None, "-k", "--k", help="How many classes per row, 1..C.  [default: min(5, C)]",
+    k: int = typer.Option(None, "-k", "--top", help="How many classes per row, 1..C.  [default: min(5, C)]",
                           show_default=False, rich_help_panel=COMPUTATION),
+    k_old: int = typer.Option(None, "--k", hidden=True),  # the spelling before --top
     labels: LabelsOpt = None,
-    min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A.",
-                                       show_default=False, rich_help_panel=GATES),
+    min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A, "
+                                       "a fraction 0..1 (0.95, not 95); needs -k/--top.", show_default=False,
+                                       callback=_fraction, rich_help_panel=GATES),
     ignore_index: IgnoreIndexOpt = -100,
     *,
     source: SoftmaxInput,
@@ -31,13 +40,16 @@ def topk(
 
     \b
     Example:
-      softmax topk sample_data/logits.csv -k 2
+      softmax topk sample_data/logits.csv --top 2
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
+    k = k if k is not None else k_old
     check_one_stdin(inputs, labels=labels)
     truth = load_labels(labels) if labels is not None else None
     if min_accuracy is not None and truth is None:
         raise UsageError("--min-accuracy needs --labels")
+    if min_accuracy is not None and k is None:
+        raise UsageError("--min-accuracy needs -k/--top K: the gate holds top-K accuracy to the bound")
 
     def one(logits, sink: render.Sink) -> None:
         n_classes = logits.array.shape[axis]

@@ -23,6 +23,15 @@ BLOCK_ELEMENTS = 1 << 16
 PARALLEL_MIN_ELEMENTS = 1 << 20
 
 
+# Logits 2e308 apart, or (x - max) / T for a tiny T, shift below -1.8e308 and
+# overflow to -inf: that is their correctly rounded value and exp of it is the
+# exact 0, so the overflow is the answer, not a fault to warn about. (The row's
+# max shifts to exactly 0 and never overflows, so no row turns to NaN.) A
+# derivative divided by a tiny T overflows to +-inf the same way. Functions doing
+# that arithmetic are decorated with this.
+overflow_is_the_limit = np.errstate(over="ignore")
+
+
 def available_cores() -> int:
     """The cores this process may run on (its affinity mask, not the machine's count)."""
     try:
@@ -76,12 +85,15 @@ def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) ->
 def float_dtypes(x: npt.ArrayLike) -> tuple[np.ndarray, np.dtype, np.dtype]:
     """Return ``(array, compute_dtype, output_dtype)`` under the contract's dtype rules.
 
-    float32/float64 are computed and returned as themselves; float16 is computed
-    in float32 (half precision loses digits in the sums) and returned as float16;
-    integers and booleans become float64. Everything else is refused.
+    float32/float64 are computed and returned as themselves; float16 and
+    ml_dtypes' bfloat16 are computed in float32 (half precision loses digits in
+    the sums) and returned as themselves; integers and booleans become float64.
+    Everything else is refused.
     """
     array = np.asarray(x)
     kind = array.dtype.kind
+    if kind == "V" and array.dtype.name == "bfloat16":
+        return array, np.dtype(np.float32), array.dtype
     if kind == "f":
         if array.dtype == np.float16:
             return array, np.dtype(np.float32), np.dtype(np.float16)

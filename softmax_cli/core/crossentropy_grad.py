@@ -110,7 +110,6 @@ def cross_entropy_grad(
     result = np.empty((n_rows, n_cols), dtype=inputs.compute)
     # Every row ignored makes D = 0; those rows are zeroed below all the same.
     scale = (1.0 / inputs.denominator if inputs.denominator else np.inf) if inputs.reduction == "mean" else 1.0
-    scale /= inputs.temperature
     for block in row_blocks(n_rows, n_cols):
         kept = inputs.kept[block] if inputs.kept is not None else None
         out = result[block]
@@ -121,6 +120,9 @@ def cross_entropy_grad(
                 _grad_from_logits(inputs, block, kept, out)
             if scale != 1.0:
                 out *= scale
+            if inputs.temperature != 1.0:  # divided, not times 1 / T: that overflows to inf, and 0 * inf is NaN
+                with np.errstate(over="ignore"):
+                    out /= inputs.temperature
         if kept is not None:
             out[~kept] = 0
     return from_rows(result, inputs.shape, inputs.axis).astype(inputs.output, copy=False)

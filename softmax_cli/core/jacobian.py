@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, row_blocks
+from ._arrays import overflow_is_the_limit
 from .logits import MaskedRows, _check_policy, check_temperature
 from .softmax import probs_block, row_sums
 
@@ -54,6 +55,7 @@ def _checked(
     return _Setup(array, compute, output, axis, temperature, bool(log), masked_rows)
 
 
+@overflow_is_the_limit
 def softmax_vjp(logits: npt.ArrayLike, upstream: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Vector-Jacobian product of softmax (or log-softmax) at ``logits``: ``g^T J`` per row.
 
@@ -133,6 +135,7 @@ def jacobian_nbytes(shape: tuple[int, ...], dtype: npt.DTypeLike, axis: int = -1
     return count * output.itemsize
 
 
+@overflow_is_the_limit
 def softmax_jacobian_into(out: np.ndarray, logits: npt.ArrayLike, **options: Unpack[DerivativeOptions]) -> np.ndarray:
     r"""Fill ``out`` with :func:`softmax_jacobian` block by block; return ``out``.
 
@@ -167,7 +170,7 @@ def softmax_jacobian_into(out: np.ndarray, logits: npt.ArrayLike, **options: Unp
             matrices[...] = (p / -temperature)[:, None, :]
         else:
             np.multiply(p[:, :, None], p[:, None, :], out=matrices)
-            matrices *= -1 / temperature
+            matrices /= -temperature  # not * (-1 / T): 0 * inf would be NaN for a tiny T
         diagonal = matrices.reshape(len(p), n_cols * n_cols)[:, :: n_cols + 1]
         diagonal[...] = (1 - p) / temperature if log else p * (1 - p) / temperature
         if masked is not None:

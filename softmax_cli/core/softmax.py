@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._arrays import as_rows, check_axis, float_dtypes, from_rows, in_row_chunks, row_blocks
+from ._arrays import overflow_is_the_limit
 from .logits import MaskedRows, _check_policy, _checked_row_max, check_temperature
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+@overflow_is_the_limit
 def _shifted(block, out, temperature, shape, axis, first_row, masked_rows, find_top=False, remainder=None):
     """Write ``(block - rowmax) / T`` into ``out``; return ``(masked, top)``.
 
@@ -112,6 +114,7 @@ def row_sums(block: np.ndarray) -> np.ndarray:
 NARROW_CLASSES = 64
 
 
+@overflow_is_the_limit
 def _normalise_narrow(source, out, temperature, shape, axis, first_row, masked_rows, log, exact):
     """:func:`normalise_block` for few classes, on the transposed block (4x faster at C = 10)."""
     # Always a copy: for a single row, source.T is already contiguous, and a
@@ -288,6 +291,7 @@ def log_softmax(
     return _blocked(x, axis, temperature, masked_rows, log=True)
 
 
+@overflow_is_the_limit
 def logsumexp(x: npt.ArrayLike, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     r"""``log(sum(exp(x)))`` along ``axis`` without overflow.
 

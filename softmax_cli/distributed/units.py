@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats.base import RowsOfShape
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(RowsOfShape):
     """One input seen as ``(rows, classes)``: a C-ordered ``.npy`` file or a Zarr array."""
 
     path: str
@@ -32,14 +33,6 @@ class Source:
     dtype: str
     offset: int = 0  # .npy: where the data starts
     chunk_rows: int = 1  # rows per Zarr chunk along the first axis (units align to it)
-
-    @property
-    def n_cols(self) -> int:
-        return self.shape[-1]
-
-    @property
-    def n_rows(self) -> int:
-        return int(np.prod(self.shape[:-1], dtype=np.int64))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""What a file format declares (:class:`Format`) and what a reader is given (:class:`Source`).
+"""What a file format declares (:class:`Format`), what a reader is given (:class:`Source`), and rows read from a file.
 
 A format module builds :class:`Format` values; :mod:`.registry` collects them
 and is the only place that maps extensions, magic bytes and names to formats.
+:class:`FileRows` streams C-ordered data stored raw at an offset, which is
+what both ``.npy`` and ``.safetensors`` hold; :func:`bfloat16` is the one
+place the optional ``ml_dtypes`` is imported.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ from typing import IO, Protocol
 import numpy as np
 
 from ..errors import InputError
+from ..progress import Progress
 from ..result import Result
+
+
+HEAD_BYTES = 64
 
 
 @dataclass
@@ -39,6 +46,14 @@ class Source:
         return self.given if self.path is None else self.path.read_bytes()
 
     @cached_property
+    def head(self) -> bytes:
+        """The first bytes, where magic numbers are: a file is not read whole to sniff it."""
+        if self.path is None or "data" in self.__dict__:
+            return self.data[:HEAD_BYTES]
+        with open(self.path, "rb") as file:
+            return file.read(HEAD_BYTES)
+
+    @cached_property
     def text(self) -> str:
         try:
             return self.data.decode("utf-8-sig")
@@ -51,7 +66,7 @@ class Source:
 
 
 class RowBlocks(Protocol):
-    """A file seen as ``(rows, classes)`` and read a block of rows at a time (:class:`.npy.NpyRows`)."""
+    """A file seen as ``(rows, classes)`` and read a block of rows at a time (:class:`FileRows`)."""
 
     path: Path
     shape: tuple[int, ...]  # the whole array's; the class axis is the last
@@ -86,7 +101,104 @@ class Table:
     numbered_first_row: bool = False
 
 
-Read = Callable[[Source, str | None, str], tuple[np.ndarray, list[str] | None]]
+class RowsOfShape:
+    """An array's ``shape`` seen as ``(rows, classes)``: the class axis last, every other index a row."""
+
+    shape: tuple[int, ...]
+
+    @property
+    def n_cols(self) -> int:
+        return self.shape[-1]
+
+    @property
+    def n_rows(self) -> int:
+        return int(np.prod(self.shape[:-1], dtype=np.int64))
+
+
+@dataclass
+class FileRows(RowsOfShape):
+    """C-ordered data at ``offset`` in a file, seen as ``(rows, classes)``, read about ``block_bytes`` at a time.
+
+    ``np.load(mmap_mode="r")`` keeps every page it touches in the resident set
+    (a 2 GiB file peaks at over 4 GiB by the end); each block here is read with
+    ``readinto`` into one reused buffer instead, so the peak stays at a few
+    blocks whatever the file's size.
+    """
+
+    path: Path
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int
+    block_bytes: int
+
+    def block_rows(self) -> int:
+        return max(1, self.block_bytes // max(1, self.n_cols * self.dtype.itemsize))
+
+    def blocks(self, task: str | None = "") -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_row, block)`` pairs; a block is only valid until the next is read.
+
+        A progress bar (``task`` and the file name) appears on a terminal when
+        the pass takes over a second; ``task=None`` draws none (a second file
+        read in lockstep with one that has a bar).
+        """
+        height = min(self.block_rows(), self.n_rows)
+        buffer = np.empty(height * self.n_cols, dtype=self.dtype)
+        with open(self.path, "rb", buffering=0) as file, \
+                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip(), shown=task is not None) as progress:
+            file.seek(self.offset)
+            for start in range(0, self.n_rows, height):
+                rows = min(height, self.n_rows - start)
+                view = buffer[: rows * self.n_cols]
+                _read_exactly(file, view.view(np.uint8), self.path)
+                yield start, view.reshape(rows, self.n_cols)
+                progress.advance(rows)
+
+
+def _read_exactly(file, target: np.ndarray, path: Path) -> None:
+    filled = 0
+    while filled < len(target):
+        count = file.readinto(memoryview(target[filled:]))
+        if not count:
+            raise InputError("the file ends before its data does (truncated?)", where=str(path))
+        filled += count
+
+
+EXTRA_HINT = "pip install 'softmax-toolkit[{extra}]'"
+
+
+def bfloat16() -> np.dtype:
+    """ml_dtypes' bfloat16 (JAX's and TensorFlow's), imported only when a bfloat16 array is met."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise InputError(f"bfloat16 needs ml_dtypes: {EXTRA_HINT.format(extra='bfloat16')}") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_bfloat16(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is ml_dtypes' bfloat16 (told by name, so ml_dtypes need not be imported)."""
+    return dtype.kind == "V" and dtype.name == "bfloat16"
+
+
+def bfloat16_strings(array: np.ndarray) -> np.ndarray:
+    """Shortest strings that read back to the same bfloat16 (NumPy's own formatting cannot cast it to text).
+
+    8 significant bits never need more than 4 significant digits; each value
+    takes the fewest that round-trip, in NumPy's style (``3.0``, not ``3``).
+    """
+    values = array.astype(np.float32)
+    bits = array.view(np.uint16)
+    strings = np.char.mod("%.4g", values)
+    for digits in (3, 2, 1):
+        shorter = np.char.mod(f"%.{digits}g", values)
+        exact = shorter.astype(np.float32).astype(array.dtype).view(np.uint16) == bits
+        strings = np.where(exact, shorter, strings)
+    bare = ~(np.char.find(strings, ".") >= 0) & ~(np.char.find(strings, "e") >= 0) & ~(np.char.find(strings, "n") >= 0)
+    return np.where(bare, np.char.add(strings, ".0"), strings)
+
+
+# A reader gives (array, class names or None), or, for a table with row names, (array, classes, rows).
+Read = Callable[[Source, str | None, str], tuple]
 Write = Callable[[Result, IO, int | None, str | None], None]
 
 
@@ -101,8 +213,9 @@ class Format:
     input a result comes from when a batch prints several to one stream. An
     array may be streamed (it has ``blocks()``, see ``stream.LazyArray``): a
     writer writes it block by block, never whole.
-    ``row_blocks(path, block_bytes)`` opens a file as streamable rows (see
-    :class:`.npy.NpyRows`), or gives None when it must be read whole.
+    ``row_blocks(path, block_bytes, key)`` opens a file (``key``: the
+    member, as ``read`` takes it) as streamable rows (see :class:`FileRows`),
+    or gives None when it must be read whole.
     A format whose files are tables declares ``read_table(source, key,
     preferred)`` too, giving a :class:`Table` with row names (an index column)
     and notes; :meth:`table` is how every input is read.
@@ -115,8 +228,8 @@ class Format:
     write: Write | None = None
     magic: bytes | None = None  # how standard input is recognised: its first bytes
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
-    row_blocks: Callable[[Path, int], RowBlocks | None] | None = None
-    batch_output: str | None = None  # the format a batch writes for this input (default: its own)
+    row_blocks: Callable[[Path, int, str | None], RowBlocks | None] | None = None
+    batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
     # A format whose files are tables (a header, perhaps an index column) reads them whole with this;
     # ``read`` then gives the same array and class names.
     read_table: Callable[[Source, str | None, str], Table] | None = None

@@ -15,7 +15,7 @@ from typing import TextIO
 import numpy as np
 
 from ..errors import InputError
-from .base import Format, Source, pick_member
+from .base import Format, Source, is_bfloat16, pick_member
 from .. import tidy
 from ..tidy import CHUNK_VALUES, chunk_rows
 from .text import number_strings
@@ -128,7 +128,7 @@ def _strings(array: np.ndarray, precision: int | None) -> np.ndarray:
         quoted = [json.dumps(str(name)) for name in array.reshape(-1)]
         return np.array(quoted, dtype=object).reshape(array.shape).astype(str)
     strings = number_strings(array, precision)
-    if array.dtype.kind == "f":
+    if array.dtype.kind == "f" or is_bfloat16(array.dtype):
         strings = np.where(np.isfinite(array), strings, "null")
     elif array.dtype.kind == "b":
         strings = np.where(array, "true", "false")

@@ -1,11 +1,9 @@
 """NumPy ``.npy``: read (memory-mapped, pickles disallowed), read in row blocks, and written.
 
-Streaming: ``np.load(mmap_mode="r")`` keeps every page it touches in the
-resident set (a 2 GiB file peaks at over 4 GiB by the end). :class:`NpyRows`
-instead reads each block of rows with ``readinto`` into one reused buffer, so
-the peak stays at a few blocks whatever the file's size. Writing a streamed
-array reserves the file's size up front and writes each block on a second
-thread while the next is computed.
+Streaming reads the data after the header as :class:`.base.FileRows`.
+Writing a streamed array reserves the file's size up front and writes each
+block on a second thread while the next is computed (:func:`write_data`, which
+``.safetensors`` shares).
 """
 
 from __future__ import annotations
@@ -13,15 +11,13 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import InputError
-from ..progress import Progress
-from .base import Format, Source, note
+from .base import FileRows, Format, Source, note
 
 MAGIC = b"\x93NUMPY"
 
@@ -40,56 +36,6 @@ def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, N
 
 # ---------------------------------------------------------------- reading in row blocks
 
-@dataclass
-class NpyRows:
-    """A C-ordered ``.npy`` file seen as ``(rows, classes)``, read a block of about ``block_bytes`` at a time."""
-
-    path: Path
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    offset: int
-    block_bytes: int
-
-    @property
-    def n_cols(self) -> int:
-        return self.shape[-1]
-
-    @property
-    def n_rows(self) -> int:
-        return int(np.prod(self.shape[:-1], dtype=np.int64))
-
-    def block_rows(self) -> int:
-        return max(1, self.block_bytes // max(1, self.n_cols * self.dtype.itemsize))
-
-    def blocks(self, task: str | None = "") -> Iterator[tuple[int, np.ndarray]]:
-        """``(first_row, block)`` pairs; a block is only valid until the next is read.
-
-        A progress bar (``task`` and the file name) appears on a terminal when
-        the pass takes over a second; ``task=None`` draws none (a second file
-        read in lockstep with one that has a bar).
-        """
-        height = min(self.block_rows(), self.n_rows)
-        buffer = np.empty(height * self.n_cols, dtype=self.dtype)
-        with open(self.path, "rb", buffering=0) as file, \
-                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip(), shown=task is not None) as progress:
-            file.seek(self.offset)
-            for start in range(0, self.n_rows, height):
-                rows = min(height, self.n_rows - start)
-                view = buffer[: rows * self.n_cols]
-                _read_exactly(file, memoryview(view).cast("B"), self.path)
-                yield start, view.reshape(rows, self.n_cols)
-                progress.advance(rows)
-
-
-def _read_exactly(file, target: memoryview, path: Path) -> None:
-    filled = 0
-    while filled < len(target):
-        count = file.readinto(target[filled:])
-        if not count:
-            raise InputError("the .npy file ends before its data does (truncated?)", where=str(path))
-        filled += count
-
-
 def _header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
     with open(path, "rb") as file:
         try:
@@ -105,7 +51,7 @@ def _header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
         return shape, fortran, dtype, file.tell()
 
 
-def row_blocks(path: Path, block_bytes: int) -> NpyRows | None:
+def row_blocks(path: Path, block_bytes: int, key: str | None = None) -> FileRows | None:
     """The file as streamable rows (class axis last), or None when it must be read whole."""
     header = _header(path)
     if header is None:
@@ -113,7 +59,7 @@ def row_blocks(path: Path, block_bytes: int) -> NpyRows | None:
     shape, fortran, dtype, offset = header
     if fortran or len(shape) == 0 or dtype.hasobject or dtype.names or 0 in shape:
         return None  # Fortran order, a scalar, records, or nothing to stream
-    return NpyRows(path, tuple(shape), dtype, offset, block_bytes)
+    return FileRows(path, tuple(shape), dtype, offset, block_bytes)
 
 
 # ---------------------------------------------------------------- writing
@@ -129,8 +75,21 @@ def write_array(stream: BinaryIO, array) -> None:
         np.lib.format.write_array_header_1_0(stream, header)
     except ValueError:  # a header over 64 KiB (a very long shape) needs version 2.0
         np.lib.format.write_array_header_2_0(stream, header)
+    write_data(stream, array)
+
+
+def write_data(stream: BinaryIO, array) -> None:
+    """An array's raw C-ordered bytes, or a streamed one's block by block (reserved, written behind)."""
+    if not hasattr(array, "blocks"):
+        stream.write(_bytes_of(array))
+        return
     _reserve(stream, int(np.prod(array.shape)) * array.dtype.itemsize)
     _write_behind(stream, (np.ascontiguousarray(block, dtype=array.dtype) for block in array.blocks()))
+
+
+def _bytes_of(array) -> memoryview:
+    # As bytes: a buffer of ml_dtypes' bfloat16 cannot be exported as it is.
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
 
 
 def _reserve(stream: BinaryIO, size: int) -> None:
@@ -160,7 +119,7 @@ def _write_behind(stream: BinaryIO, blocks: Iterator[np.ndarray]) -> None:
         while (block := pending.get()) is not None:
             if not failure:
                 try:
-                    stream.write(block.data)
+                    stream.write(_bytes_of(block))
                 except BaseException as error:  # handed to the main thread below
                     failure.append(error)
 

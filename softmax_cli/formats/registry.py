@@ -30,12 +30,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import jsonfmt, npy, npz, text
+from . import jsonfmt, npy, npz, parquet, safetensors, text
 from .base import Format, Source
 
 # The order is the order standard input is sniffed in (magic bytes first) and
-# suffixes are listed in messages.
-FORMATS: tuple[Format, ...] = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS)
+# suffixes are listed in messages. Binary formats come first, so a content test
+# of text (JSON) never sees binary data.
+FORMATS: tuple[Format, ...] = (*npy.FORMATS, *npz.FORMATS, *safetensors.FORMATS, *parquet.FORMATS, *text.FORMATS,
+                               *jsonfmt.FORMATS)
+
+# Files that are pickles: loading one can run any code it holds, so they are never read.
+PICKLES = (".pt", ".pth", ".bin", ".pkl", ".pickle")
 
 # Standard input matching no magic and no sniff is delimited text of any separator.
 STDIN_FALLBACK = "txt"
@@ -59,10 +64,22 @@ def by_suffix(path: str | Path) -> Format | None:
     return _BY_SUFFIX.get(Path(path).suffix.lower())
 
 
+def refusal(path: str | Path) -> str | None:
+    """Why a file is never read (a pickle), with how to save the logits safely; None for any other file."""
+    if Path(path).suffix.lower() not in PICKLES:
+        return None
+    return ("a PyTorch or Python pickle is not read, because loading a pickle can run any code it holds; "
+            "save the logits with safetensors.torch.save_file({'logits': t}, 'logits.safetensors') "
+            "or np.save(t.numpy()) as .npy")
+
+
 def sniff(source: Source) -> Format:
-    """Standard input's format by its content: magic bytes, then content tests, else delimited text."""
+    """The format of standard input, or of a file without an extension, by its content.
+
+    Magic bytes, then content tests, else delimited text.
+    """
     for fmt in FORMATS:  # magic first, so binary data is never decoded as text
-        if fmt.magic is not None and source.data.startswith(fmt.magic):
+        if fmt.magic is not None and source.head.startswith(fmt.magic):
             return fmt
     for fmt in FORMATS:
         if fmt.sniff is not None and fmt.sniff(source):
@@ -71,14 +88,13 @@ def sniff(source: Source) -> Format:
 
 
 def output_for_path(path: str | Path) -> Format | None:
-    """The format ``-o PATH`` is written in: the one its extension names, if we write it."""
-    fmt = by_suffix(path)
-    return fmt if fmt is not None and fmt.write is not None else None
+    """The format written for ``path`` without ``-f``: its extension's own, or the nearest we write.
 
-
-def batch_output(path: str | Path) -> Format | None:
-    """The format a batch writes for input ``path`` without ``-f``: its own, or the nearest we write."""
+    ``-o out.txt`` and a batch's output for ``in.txt`` are both tsv (``.jsonl``: json).
+    """
     fmt = by_suffix(path)
     if fmt is None:
         return None
-    return named(fmt.batch_output) if fmt.batch_output else output_for_path(path)
+    if fmt.batch_output:
+        return named(fmt.batch_output)
+    return fmt if fmt.write is not None else None

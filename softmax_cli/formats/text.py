@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import tidy
 from ..errors import InputError
-from .base import Format, Source, Table, note
+from .base import Format, Source, Table, bfloat16_strings, is_bfloat16, note
 
 
 def parse_number(text: str) -> float | None:
@@ -223,6 +223,8 @@ def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, l
 
 def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
     """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
+    if is_bfloat16(array.dtype):  # ml_dtypes' type: rounded as float32, else in its own shortest form
+        return number_strings(array.astype(np.float32), precision) if precision is not None else bfloat16_strings(array)
     if precision is not None and array.dtype.kind == "f":
         array = np.round(array, precision)
     return array.astype(str)

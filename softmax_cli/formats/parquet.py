@@ -1,0 +1,231 @@
+"""Parquet (``.parquet``) and Arrow IPC (``.arrow``, ``.feather``) tables: read a row group at a time, and written.
+
+Needs the optional ``pyarrow``, imported only here and only when such a file
+is met. A table is read as one of:
+
+- its numeric columns, which are the classes (column names -> class names);
+  a pandas index, or else a first column of text, gives the row names;
+- one list or fixed-size-list column of logits per row (``--key COLUMN``, or
+  the only column besides the row names);
+- one numeric column: a vector, as a one-column CSV is (labels, say).
+
+Other columns are refused rather than guessed at. The array is allocated once
+and filled a row group (Parquet) or a record batch (Arrow) at a time, so the
+whole table is never held beside it. Writing gives the tidy table of
+:func:`softmax_cli.tidy.tidy` (scalars as text in the schema metadata);
+Arrow has no bfloat16, so bfloat16 columns are written as float32 (exactly).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
+
+import numpy as np
+
+from ..errors import InputError
+from .base import EXTRA_HINT, Format, Source, is_bfloat16, pick_member
+
+# Rows per written batch are gathered up to about this many bytes, so row groups are not tiny.
+WRITE_BATCH_BYTES = 16 << 20
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+    except ImportError:
+        raise InputError(f"Parquet and Arrow files need pyarrow: {EXTRA_HINT.format(extra='parquet')}") from None
+    return pyarrow
+
+
+# ---------------------------------------------------------------- reading
+
+def _is_list(kind) -> bool:
+    import pyarrow.types as types
+
+    return types.is_list(kind) or types.is_large_list(kind) or types.is_fixed_size_list(kind)
+
+
+def _is_number(kind) -> bool:
+    import pyarrow.types as types
+
+    return types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind)
+
+
+def _index_column(schema) -> str | None:
+    """The row names' column: a stored pandas index, else a first column of text."""
+    import pyarrow.types as types
+
+    stored = [name for name in ((schema.pandas_metadata or {}).get("index_columns") or [])
+              if isinstance(name, str) and name in schema.names]  # a RangeIndex is not stored
+    if stored:
+        return stored[0]
+    first = schema.field(0)
+    return first.name if types.is_string(first.type) or types.is_large_string(first.type) else None
+
+
+def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], str | None]:
+    """The value columns to read and the row names' column."""
+    index = _index_column(schema)
+    candidates = [name for name in schema.names if name != index]
+    if key is not None or len(candidates) == 1 or preferred in candidates:
+        name = pick_member(candidates, key, preferred)
+        kind = schema.field(name).type
+        if not (_is_number(kind) or _is_list(kind) and _is_number(kind.value_type)):
+            raise InputError(f"column {name!r} holds {kind}, not numbers or lists of numbers")
+        return [name], index
+    others = [name for name in candidates if not _is_number(schema.field(name).type)]
+    if others:
+        raise InputError(f"not numbers: column(s) {', '.join(others)} (of {', '.join(candidates)}); "
+                         "choose one list column of logits with --key NAME")
+    return candidates, index
+
+
+def _values(column, name: str) -> np.ndarray:
+    """One column of a row group as NumPy: numbers, or lists of equal length as rows."""
+    import pyarrow.compute as compute
+
+    if hasattr(column, "combine_chunks"):
+        column = column.combine_chunks()
+    if column.null_count:
+        raise InputError(f"column {name!r} has missing values (null); write -inf for a masked logit")
+    if not _is_list(column.type):
+        return column.to_numpy(zero_copy_only=False)
+    lengths = compute.list_value_length(column).to_numpy(zero_copy_only=False)
+    width = int(lengths[0]) if len(lengths) else 0
+    if len(lengths) and (lengths != width).any():
+        row = int(np.argmax(lengths != width))
+        raise InputError(f"lists of unequal lengths in column {name!r}: {lengths[row]} in a row where the first "
+                         f"has {width}")
+    values = column.flatten()
+    if values.null_count:
+        raise InputError(f"column {name!r} has missing values (null) in its lists")
+    return values.to_numpy(zero_copy_only=False).reshape(len(column), width)
+
+
+def _numpy_dtype(kind) -> np.dtype:
+    return np.dtype((kind.value_type if _is_list(kind) else kind).to_pandas_dtype())
+
+
+def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, key: str | None,
+           preferred: str) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
+    """``(array, classes, rows)`` from ``parts(columns)``: the table's row groups or batches, in order."""
+    columns, index = _plan(schema, key, preferred)
+    dtype = np.result_type(*(_numpy_dtype(schema.field(name).type) for name in columns))
+    pieces, rows, filled = [], [], 0
+    array = np.empty((n_rows, len(columns)), dtype) if n_rows is not None and len(columns) > 1 else None
+    for part in parts(columns + ([index] if index else [])):
+        if array is not None:  # classes as columns: each goes straight into its place
+            for j, name in enumerate(columns):
+                array[filled : filled + part.num_rows, j] = _values(part.column(name), name)
+        else:
+            pieces.append(_values(part.column(columns[0]), columns[0]) if len(columns) == 1
+                          else np.column_stack([_values(part.column(name), name) for name in columns]))
+        if index:
+            rows += ["" if value is None else str(value) for value in part.column(index).to_pylist()]
+        filled += part.num_rows
+    if array is None:
+        array = np.concatenate(pieces) if pieces else np.empty((0, len(columns)), dtype)
+        if len(columns) == 1 and array.ndim == 2 and not _is_list(schema.field(columns[0]).type):
+            array = array.reshape(-1)
+    classes = columns if len(columns) > 1 else None
+    return array.astype(dtype, copy=False), classes, rows if index else None
+
+
+def read_parquet(source: Source, key: str | None, preferred: str):
+    pa = _pyarrow()
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(source.path if source.path is not None else pa.BufferReader(source.data))
+        parts = lambda columns: (file.read_row_group(i, columns=columns) for i in range(file.num_row_groups))
+        return _table(file.schema_arrow, parts, file.metadata.num_rows, key, preferred)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"cannot read this Parquet file: {error}") from None
+
+
+def read_arrow(source: Source, key: str | None, preferred: str):
+    """The Arrow IPC file format (Feather v2), or its stream format (as Hugging Face datasets cache)."""
+    pa = _pyarrow()
+    try:
+        data = pa.memory_map(str(source.path)) if source.path is not None else pa.BufferReader(source.data)
+        try:
+            reader = pa.ipc.open_file(data)
+        except pa.ArrowInvalid:  # not the file format: the stream format, read in one pass
+            data.seek(0)
+            stream = pa.ipc.open_stream(data)
+            return _table(stream.schema, lambda columns: (batch.select(columns) for batch in stream), None, key,
+                          preferred)
+        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]  # memory-mapped, not copied
+        return _table(reader.schema, lambda columns: (batch.select(columns) for batch in batches),
+                      sum(batch.num_rows for batch in batches), key, preferred)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"cannot read this Arrow file: {error}") from None
+
+
+# ---------------------------------------------------------------- writing
+
+def _batches(result, pa) -> tuple[object, Iterator]:
+    """The tidy table's schema (scalars in its metadata) and its record batches."""
+    from .. import tidy
+    from .text import number_strings
+
+    table = tidy.tidy(result)
+    if table.left_out:
+        print(f"note: {', '.join(table.left_out)} left out of the table (their rows differ); -f npz or json "
+              "holds every result", file=sys.stderr)
+    fields = []
+    for group in table.groups:
+        dtype = np.dtype(np.float32) if is_bfloat16(group.values.dtype) else group.values.dtype
+        kind = pa.string() if dtype.kind == "U" else pa.from_numpy_dtype(dtype)
+        fields += [pa.field(name, kind) for name in group.names]
+    metadata = {name: str(number_strings(np.asarray(value), None)) for name, value in table.scalars.items()}
+    schema = pa.schema(fields, metadata=metadata or None)
+
+    def batches() -> Iterator:
+        for chunk in tidy.row_chunks(table):
+            columns = [block[:, j].astype(np.float32) if is_bfloat16(block.dtype) else block[:, j]
+                       for block in chunk for j in range(block.shape[1])]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    return schema, batches()
+
+
+def _gathered(batches: Iterator, pa) -> Iterator:
+    """Batches joined into tables of about :data:`WRITE_BATCH_BYTES`."""
+    held, size = [], 0
+    for batch in batches:
+        held.append(batch)
+        size += batch.nbytes
+        if size >= WRITE_BATCH_BYTES:
+            yield pa.Table.from_batches(held)
+            held, size = [], 0
+    if held:
+        yield pa.Table.from_batches(held)
+
+
+def write_parquet(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+    """The tidy table (:mod:`softmax_cli.tidy`), its scalars as text in the schema metadata."""
+    pa = _pyarrow()
+    import pyarrow.parquet as pq
+
+    schema, batches = _batches(result, pa)
+    with pq.ParquetWriter(stream, schema) as writer:
+        for table in _gathered(batches, pa):
+            writer.write_table(table)
+
+
+def write_arrow(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+    """The tidy table as an Arrow IPC file (Feather v2), scalars as text in the schema metadata."""
+    pa = _pyarrow()
+    schema, batches = _batches(result, pa)
+    with pa.ipc.new_file(stream, schema) as writer:
+        for table in _gathered(batches, pa):
+            writer.write_table(table)
+
+
+FORMATS = (
+    Format("parquet", (".parquet",), binary=True, read=read_parquet, write=write_parquet, magic=b"PAR1"),
+    Format("arrow", (".arrow", ".feather"), binary=True, read=read_arrow, write=write_arrow, magic=b"ARROW1"),
+)

@@ -1,0 +1,157 @@
+"""Hugging Face ``.safetensors``: one tensor read (memory-mapped, or streamed in row blocks), every named array written.
+
+The format is an 8-byte little-endian header length, a JSON header naming
+each tensor's dtype, shape and byte range, then the raw C-ordered data. That
+is read and written here rather than through the ``safetensors`` package:
+its NumPy API loads and saves whole arrays only, and both a 1 GiB input and
+a result computed block by block must stay within the streaming memory bound.
+The tests check every file against the package's own ``load_file`` and
+``save_file``. bfloat16 (``BF16``) needs ``ml_dtypes`` (:func:`.base.bfloat16`).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from ..errors import InputError
+from . import npy
+from .base import FileRows, Format, Source, bfloat16, is_bfloat16, pick_member
+
+# The safetensors library refuses headers above 100 MB; so do we, before reading one.
+HEADER_LIMIT = 100_000_000
+# Little-endian, as the format stores every dtype; BF16 is ml_dtypes' and looked up apart.
+DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+          "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+CODES = {np.dtype(text): code for code, text in DTYPES.items()}
+# Where a tensor is: its dtype, shape and absolute byte offset in the file.
+Placed = tuple[np.dtype, tuple[int, ...], int]
+
+
+def _layout(file: BinaryIO, size: int) -> tuple[dict, dict, int]:
+    """``(tensors, metadata, data_start)`` from the file's header, checked."""
+    import json
+
+    prefix = file.read(8)
+    length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+    if not 0 < length <= min(HEADER_LIMIT, size - 8):
+        raise InputError("not a .safetensors file: its first 8 bytes are not the length of a header in the file")
+    try:
+        header = json.loads(file.read(length))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise InputError("not a .safetensors file: its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise InputError("not a .safetensors file: its header is not a JSON object")
+    metadata = header.pop("__metadata__", None)
+    return header, metadata if isinstance(metadata, dict) else {}, 8 + length
+
+
+def _dtype(code) -> np.dtype:
+    if code == "BF16":
+        return bfloat16()
+    if code not in DTYPES:
+        raise InputError(f"tensors of dtype {code} are not supported; expected real numbers")
+    return np.dtype(DTYPES[code])
+
+
+def _placed(tensors: dict, name: str, data_start: int, size: int) -> Placed:
+    """A tensor's dtype, shape and absolute offset, checked against the file's size."""
+    entry = tensors[name]
+    try:
+        code, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+        valid = all(isinstance(n, int) and n >= 0 for n in (*shape, begin, end))
+    except (TypeError, KeyError, ValueError):
+        valid = False
+    if not valid:
+        raise InputError(f"tensor {name!r} has no valid dtype, shape and data_offsets in the header")
+    dtype = _dtype(code)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if end - begin != nbytes or data_start + end > size:
+        raise InputError(f"tensor {name!r}: bytes {begin}..{end} do not hold shape {list(shape)} of {code} "
+                         "in this file (truncated?)")
+    return dtype, shape, data_start + begin
+
+
+def _find(file: BinaryIO, size: int, key: str | None, preferred: str) -> tuple[Placed, list[str] | None]:
+    """The chosen tensor (:func:`.base.pick_member`) and the class names kept in the metadata."""
+    import json
+
+    tensors, metadata, data_start = _layout(file, size)
+    name = pick_member(list(tensors), key, preferred)
+    placed = _placed(tensors, name, data_start, size)
+    try:
+        classes = json.loads(metadata.get("classes", "null"))
+    except (TypeError, json.JSONDecodeError):
+        classes = None
+    shape = placed[1]
+    # Names of the last axis, as written by us; another tensor of the file may have another last axis.
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes) and shape
+            and len(classes) == shape[-1]):
+        classes = None
+    return placed, classes
+
+
+def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
+    if source.path is None:
+        (dtype, shape, offset), classes = _find(io.BytesIO(source.data), len(source.data), key, preferred)
+        count = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(source.data, dtype, count, offset).reshape(shape), classes
+    with open(source.path, "rb") as file:
+        (dtype, shape, offset), classes = _find(file, source.path.stat().st_size, key, preferred)
+    if 0 in shape:
+        return np.empty(shape, dtype), classes
+    return np.memmap(source.path, dtype, "r", offset, shape or (1,)).reshape(shape), classes
+
+
+def row_blocks(path: Path, block_bytes: int, key: str | None) -> FileRows | None:
+    """The chosen tensor as streamable rows (its class axis last), or None for a scalar or an empty one."""
+    with open(path, "rb") as file:
+        (dtype, shape, offset), _ = _find(file, path.stat().st_size, key, "logits")
+    if len(shape) == 0 or 0 in shape:
+        return None
+    return FileRows(path, shape, dtype, offset, block_bytes)
+
+
+# ---------------------------------------------------------------- writing
+
+def _code(dtype: np.dtype) -> str | None:
+    return "BF16" if is_bfloat16(dtype) else CODES.get(dtype)
+
+
+def write(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+    """Every numeric array under its name (scalars as 0-d tensors), class names as JSON in metadata ``classes``.
+
+    Text arrays (topk's ``names``) cannot be tensors; they are the indices
+    looked up in ``classes``. Tensors are laid out widest dtype first, as the
+    library does, so each starts aligned to its own size.
+    """
+    import json
+
+    arrays = {name: value for name, value in result.arrays.items() if _code(value.dtype) is not None}
+    order = sorted(arrays, key=lambda name: -arrays[name].dtype.itemsize)
+    header: dict = {"__metadata__": {"classes": json.dumps(result.classes)}} if result.classes is not None else {}
+    offset = 0
+    for name in order:
+        value = arrays[name]
+        nbytes = int(np.prod(value.shape, dtype=np.int64)) * value.dtype.itemsize
+        header[name] = {"dtype": _code(value.dtype), "shape": list(value.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the library pads it
+    stream.write(len(text).to_bytes(8, "little"))
+    stream.write(text)
+    for name in order:
+        npy.write_data(stream, arrays[name])
+
+
+def looks_like_safetensors(source: Source) -> bool:
+    """Standard input (or a file without an extension) opening with a header length and a JSON object."""
+    head = source.head
+    return len(head) > 9 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") <= HEADER_LIMIT
+
+
+FORMATS = (Format("safetensors", (".safetensors",), binary=True, read=read, write=write,
+                  sniff=looks_like_safetensors, row_blocks=row_blocks),)

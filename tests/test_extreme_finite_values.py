@@ -1,0 +1,114 @@
+"""Finite logits and a finite positive temperature never give NaN, and the core raises no NumPy warning (issue 12).
+
+``x - max(x)`` overflows for logits 2e308 apart, and ``(x - max) / T`` for a
+tiny T: the true values are then below -1.8e308, so ``exp`` of them is 0 and
+``-inf`` is their correctly rounded log. The core computes exactly that,
+silently; the tests run with warnings turned into errors, so a raw
+``RuntimeWarning`` fails them. The entry point also silences warnings as a
+last resort, so the CLI cases here run in process (Typer's CliRunner on the
+app, which bypasses that filter) to prove the real fix.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from softmax_cli import core
+
+EXTREMES = [1e308, -1e308, np.finfo(np.float64).max, -np.finfo(np.float64).max, 5e-324, -5e-324, 0.0, 1.0, -1.0]
+finite = st.one_of(st.sampled_from(EXTREMES), st.floats(allow_nan=False, allow_infinity=False))
+logits = hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 5)), elements=finite)
+temperatures = st.one_of(st.sampled_from([5e-324, 1e-320, 1e-300, 1.0, 1e300, np.finfo(np.float64).max]),
+                         st.floats(min_value=5e-324, max_value=np.finfo(np.float64).max))
+
+
+def strict(function, *args, **kwargs):
+    """Call ``function`` with every warning an error, so a raw NumPy warning fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return function(*args, **kwargs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(logits, temperatures)
+def test_softmax_family_never_nan_nor_warns(x, t):
+    p = strict(core.softmax, x, temperature=t)
+    log_p = strict(core.log_softmax, x, temperature=t)
+    assert not np.isnan(p).any() and not np.isnan(log_p).any(), (x, t)
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
+    assert np.all(log_p <= 0)
+    assert not np.isnan(strict(core.entropy, x, temperature=t)).any()
+    assert not np.isnan(strict(core.logsumexp, x)).any()
+
+
+@settings(max_examples=300, deadline=None)
+@given(logits, temperatures, st.booleans())
+def test_jacobian_and_vjp_never_nan_nor_warn(x, t, log):
+    assert not np.isnan(strict(core.softmax_jacobian, x, temperature=t, log=log)).any(), (x, t, log)
+    upstream = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
+    assert not np.isnan(strict(core.softmax_vjp, x, upstream, temperature=t, log=log)).any(), (x, t, log)
+
+
+@settings(max_examples=300, deadline=None)
+@given(logits, temperatures, st.sampled_from([0.0, 0.1]))
+def test_cross_entropy_and_topk_never_nan_nor_warn(x, t, smoothing):
+    labels = np.arange(x.shape[0]) % x.shape[1]
+    options = dict(temperature=t, label_smoothing=smoothing)
+    for reduction in ("mean", "sum", "none"):
+        assert not np.isnan(strict(core.cross_entropy, x, labels, reduction=reduction, **options)).any(), (x, t)
+    _, top = strict(core.topk, x, 1, temperature=t)
+    assert not np.isnan(top).any()
+
+
+def test_the_reported_cases_have_their_exact_limits():
+    # Computed by hand: exp(-2e308) and exp(-1/1e-320) are 0 in any float.
+    np.testing.assert_array_equal(strict(core.softmax, [1e308, -1e308]), [1.0, 0.0])
+    np.testing.assert_array_equal(strict(core.log_softmax, [1e308, -1e308]), [0.0, -np.inf])
+    np.testing.assert_array_equal(strict(core.softmax, [1.0, 2.0, 3.0], temperature=1e-320), [0.0, 0.0, 1.0])
+    # Every entry of diag(s) - s s^T is a product with a zero (or 1 - 1) before the division by T.
+    np.testing.assert_array_equal(strict(core.softmax_jacobian, [1.0, 2.0, 3.0], temperature=1e-320), np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("args", [
+    ("probs", "1e308", "-1e308"), ("probs", "1", "2", "3", "-t", "1e-320"), ("probs", "--log", "1e308", "-1e308"),
+    ("jacobian", "1", "2", "3", "-t", "1e-320"), ("jacobian", "1e308", "-1e308"),
+    ("grad", "1e308", "-1e308", "--labels", "1"), ("grad", "1", "2", "3", "--upstream", "1,2,3", "-t", "1e-320"),
+    ("loss", "1", "2", "3", "--labels", "0", "-t", "1e-320"), ("topk", "1e308", "-1e308", "-t", "1e-320"),
+    ("temperature-sweep", "1e308", "-1e308"),
+])
+def test_the_cli_gives_no_nan_and_no_warning(cli, args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        completed = cli(*args, "-f", "csv")
+    assert completed.returncode == 0, completed.stderr
+    assert "Warning" not in completed.stderr and "Traceback" not in completed.stderr
+    assert "nan" not in completed.stdout.lower(), completed.stdout
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(logits, temperatures, st.sampled_from([0.0, 0.1]))
+def test_cross_entropy_grad_never_nan_nor_warns(x, t, smoothing):
+    labels = np.arange(x.shape[0]) % x.shape[1]
+    for reduction in ("mean", "sum", "none"):
+        grad = strict(core.cross_entropy_grad, x, labels, reduction=reduction, temperature=t, label_smoothing=smoothing)
+        assert not np.isnan(grad).any(), (x, t, reduction)
+
+
+def test_the_reported_gradient_is_exact():
+    # softmax([1, 2, 3] / 1e-320) is one-hot on the label, so the gradient is exactly 0.
+    np.testing.assert_array_equal(strict(core.cross_entropy_grad, [1.0, 2.0, 3.0], 2, temperature=1e-320),
+                                  np.zeros(3))
+
+
+def test_the_cli_gradient_has_no_nan(cli):
+    completed = cli("grad", "1", "2", "3", "--labels", "2", "-t", "1e-320", "-f", "csv")
+    assert completed.returncode == 0, completed.stderr
+    assert "nan" not in completed.stdout.lower(), completed.stdout
