@@ -258,6 +258,24 @@ def test_csv_per_row_is_one_line_per_compared_row(softmax, pair):
     assert "kl_quantiles" in completed.stderr and "note: the per-row" not in completed.stderr
 
 
+def test_parquet_and_safetensors_hold_the_per_row_figures(softmax, pair):
+    parquet = pytest.importorskip("pyarrow.parquet")
+    safetensors = pytest.importorskip("safetensors.numpy")
+    folder = pair[0]
+    args = ["compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy"]
+    out = loads(softmax(*args, "-f", "json", "--per-row"))
+    completed = softmax(*args, "-o", folder / "out.parquet")
+    assert completed.returncode == 0, completed.stderr
+    table = parquet.read_table(folder / "out.parquet")
+    assert table.schema.names == PER_ROW + LABEL_PER_ROW and table.num_rows == 12  # a line per compared row
+    assert table.column("kl").to_pylist() == out["kl"]
+    assert float(table.schema.metadata[b"kl_mean"]) == out["kl_mean"]
+    assert "kl_quantiles" in completed.stderr  # named as left out, never dropped unseen
+    assert softmax(*args, "-o", folder / "out.safetensors").returncode == 0
+    tensors = safetensors.load_file(folder / "out.safetensors")
+    assert set(tensors) == set(SUMMARY + LABEL_SUMMARY + PER_ROW + LABEL_PER_ROW)
+
+
 # --------------------------------------------------------------------------- streaming
 
 

@@ -35,7 +35,8 @@ PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
 # Formats that hold the per-row figures only when asked (--per-row): they are long.
 _ON_REQUEST = (OutputFormat.json, OutputFormat.csv, OutputFormat.tsv, OutputFormat.table)
-_ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv)
+# Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
+_ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
 MaxKlOpt = Annotated[
     Optional[float],
@@ -141,9 +142,10 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
             title: str, row_names: dict) -> Result:
     """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
 
-    CSV and TSV write one table whose rows are those of its first 1-D array:
-    with the per-row figures, those go first so that each line is a compared
-    row (the 9-entry quantile arrays are then named as left out). The input's
+    CSV, TSV, Parquet and Arrow write one table whose rows are those of its
+    first 1-D array: with the per-row figures, those go first so that each
+    line is a compared row (the 9-entry quantile arrays are then named as left
+    out). The input's
     row names (a pandas index) go with the per-row figures only.
     """
     labelled = rows.labelled is not None
