@@ -148,7 +148,7 @@ WeightsOpt = Annotated[
                  rich_help_panel=COMPUTATION),
 ]
 FromProbsOpt = Annotated[
-    bool, typer.Option("--from-probs", help="The inputs are probabilities, not logits: loss = -sum t log p exactly.",
+    bool, typer.Option("--from-probs", help="The inputs are probabilities, not logits: used exactly (log 0 = -inf).",
                        rich_help_panel=INPUT)
 ]
 EpsOpt = Annotated[

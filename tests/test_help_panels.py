@@ -33,6 +33,10 @@ SHARED = {
     "topk": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--ignore-index": "Computation", "--min-accuracy": "Gates"},
     "temperature-sweep": INPUT | OUTPUT | SCHEDULER | {"--labels": "Input", "--ignore-index": "Computation"},
     "attention": OUTPUT | THREADS | {"--masked-rows": "Computation", "--mask-type": "Input"},
+    "compare": INPUT | OUTPUT | THREADS | SOFTMAX | {"--labels": "Input", "--ignore-index": "Computation",
+                                                     "--from-probs": "Input", "--per-row": "Output",
+                                                     "--max-kl": "Gates", "--max-kl-quantile": "Gates",
+                                                     "--min-agreement": "Gates", "--max-ppl-ratio": "Gates"},
 }
 # Options a command must not take (the contract leaves them out).
 ABSENT = {
@@ -40,6 +44,7 @@ ABSENT = {
     "jacobian": ["--scheduler"],
     "attention": ["--out-dir", "--keep-going", "--key", "--classes", "--axis", "--temperature", "--header",
                   "--index-col", "--scheduler"],
+    "compare": ["--out-dir", "--keep-going", "--scheduler"],  # two inputs make one comparison, in process
 }
 PANEL_ORDER = ["Arguments", "Input", "Computation", "Output", "Gates", "Performance", "Options"]
 
