@@ -9,23 +9,20 @@ Run by hand, not a timed test::
 (Not named ``distributed.py``: run as a script, its folder comes first on
 ``sys.path`` and that name would shadow the ``distributed`` package.)
 
-Until ``--scheduler`` is wired into the commands, the distributed side is
-driven through the Python API (``softmax_cli.distributed``), in this
-process, on a ``LocalCluster`` started once (its start-up is reported apart);
-the in-process side is the real ``softmax`` command (streaming), measured by
-``_measure.measure``. Each worker's peak memory is its ``VmHWM`` from
-``/proc`` (the high-water mark of the worker's own address space, reset at
-exec, so the nanny's memory does not leak into it).
-
-Mode ``compare`` (target of issue 15: ``local:2`` within 1.5x the in-process
-time): ``probs big.npy -o out.npy`` and ``loss big.npy --labels y.npy``. The
-in-process wall time includes the command's own start-up (~0.2 s), the
-``local:2`` one is the API call on a running cluster; the ratio with the
-cluster's start-up added is printed too (the cost a ``--scheduler local:2``
-command will pay).
-Mode ``units``: ``loss`` with units of 16 to 4096 rows; a least-squares line
-``time = a + b * tasks`` gives the per-task overhead ``b * workers`` (each
-worker runs ``tasks / workers`` of them) and the throughput per worker.
+Mode ``compare`` (target of issue 15: ``--scheduler local:2`` within 1.5x
+the in-process time, cluster start-up included): ``probs big.npy -o out.npy``
+and ``loss big.npy --labels y.npy -f json``, each run as the real ``softmax``
+command three ways, measured by ``_measure.measure`` (wall time and the
+command's own peak RSS): in process (streaming), ``--scheduler local:2``
+(the command starts and stops its own cluster), and ``--scheduler tcp://...``
+on the cluster this script keeps running, whose workers' peak memory is read
+afterwards: each worker's ``VmHWM`` from ``/proc`` (the high-water mark of
+the worker's own address space, reset at exec, so the nanny's memory does not
+leak into it).
+Mode ``units``: ``loss`` through the Python API on the running cluster with
+units of 0.5 to 16 MiB; a least-squares line ``time = a + b * tasks`` gives
+the per-task overhead ``b * workers`` (each worker runs ``tasks / workers`` of
+them) and the throughput per worker.
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ import numpy as np
 from _measure import measure, softmax_command
 from end_to_end import write_inputs
 
-from softmax_cli.distributed import DEFAULT_UNIT_BYTES, Engine, Run, connect, cross_entropy_terms, expand_sources, map_to_npy
+from softmax_cli.distributed import DEFAULT_UNIT_BYTES, Engine, Run, connect, cross_entropy_terms, expand_sources
 
 WORKERS = 2
 
@@ -72,35 +69,32 @@ def timed(function, runs: int) -> tuple[float, float, float]:
     return statistics.median(walls), min(walls), max(walls)
 
 
-def compare(client, folder: Path, logits: Path, labels: Path, runs: int, unit_bytes: int, startup: float) -> None:
+def compare(address: str, client, folder: Path, logits: Path, labels: Path, runs: int, unit_bytes: int) -> None:
     out = folder / "out.npy"
-    labels_array = np.load(labels)
     plan = Run.plan(Engine(client), expand_sources(logits), unit_bytes=unit_bytes)
     print(f"units: {len(plan.units)} of {plan.units[0].n_rows} rows ({unit_bytes >> 20} MiB)")
+    environment = {"SOFTMAX_UNIT_BYTES": str(unit_bytes)}
     cases = {
-        "probs -o out.npy": (
-            [softmax_command(), "probs", str(logits), "-o", str(out), "--force"],
-            lambda: map_to_npy(Run.plan(Engine(client), expand_sources(logits), unit_bytes=unit_bytes),
-                               "softmax", [out])),
-        "loss --labels y.npy": (
-            [softmax_command(), "loss", str(logits), "--labels", str(labels), "-f", "json"],
-            lambda: cross_entropy_terms(Run.plan(Engine(client), expand_sources(logits), unit_bytes=unit_bytes),
-                                        labels_array)),
+        "probs -o out.npy": ["probs", str(logits), "-o", str(out), "--force"],
+        "loss --labels y.npy": ["loss", str(logits), "--labels", str(labels), "-f", "json"],
     }
-    for name, (command, distributed_call) in cases.items():
-        distributed_call()  # warm the file cache and the workers' imports
-        local = []
-        for _ in range(runs):
-            out.unlink(missing_ok=True)
-            sync()
-            local.append(measure(command, folder))
-        in_process = statistics.median(r.wall for r in local)
-        median, low, high = timed(distributed_call, runs)
-        ratio = median / in_process
-        print(f"  {name:<22} in-process {in_process:6.2f} s (peak {max(r.peak_mib for r in local):4.0f} MiB); "
-              f"local:{WORKERS} {median:6.2f} s (range {low:.2f}-{high:.2f}); "
-              f"ratio {ratio:.2f} (target <= 1.5: {'met' if ratio <= 1.5 else 'MISSED'}); "
-              f"with the cluster's start-up {(median + startup) / in_process:.2f}")
+    for name, arguments in cases.items():
+        command = [softmax_command(), *arguments]
+        measure(command + ["--scheduler", address], folder, environment)  # warm the file cache and the workers
+        walls = {}
+        for label, extra in (("in process", []), (f"local:{WORKERS}", ["--scheduler", f"local:{WORKERS}"]),
+                             ("running cluster", ["--scheduler", address])):
+            measured = []
+            for _ in range(runs):
+                sync()
+                measured.append(measure(command + extra, folder, environment))
+            walls[label] = statistics.median(r.wall for r in measured)
+            print(f"  {name:<22} {label:<16} {walls[label]:6.2f} s (range {min(r.wall for r in measured):.2f}-"
+                  f"{max(r.wall for r in measured):.2f}), the command's peak {max(r.peak_mib for r in measured):4.0f} MiB")
+        ratio = walls[f"local:{WORKERS}"] / walls["in process"]
+        print(f"  {name:<22} ratio local:{WORKERS} / in process {ratio:.2f} (target <= 1.5: "
+              f"{'met' if ratio <= 1.5 else 'MISSED'}); on a running cluster "
+              f"{walls['running cluster'] / walls['in process']:.2f}")
     print(f"  worker peak memory (VmHWM): {', '.join(f'{p:.0f} MiB' for p in worker_peaks_mib(client))}")
 
 
@@ -109,7 +103,9 @@ def units_sweep(client, logits: Path, labels: Path, runs: int) -> None:
     sources = expand_sources(logits)
     size = sources[0].n_rows * sources[0].n_cols * np.dtype(sources[0].dtype).itemsize
     points = []
-    for rows in (16, 64, 256, 1024, 4096):
+    row_bytes = sources[0].n_cols * np.dtype(sources[0].dtype).itemsize
+    # Up to 16 MiB: larger blocks are fresh mappings at every unit (see DEFAULT_UNIT_BYTES), a cost of their own.
+    for rows in sorted({max(1, int(mib * 2**20) // row_bytes) for mib in (0.5, 2, 8, 16)}):
         if rows > sources[0].n_rows:
             continue
         n_tasks = len(Run.plan(Engine(client), sources, rows_per_unit=rows).units)
@@ -145,7 +141,7 @@ def main() -> None:
             startup = time.perf_counter() - start
             print(f"LocalCluster of {WORKERS} worker processes started in {startup:.2f} s ({os.cpu_count()} cores)")
             if args.mode in ("all", "compare"):
-                compare(client, folder, logits, labels, args.runs, args.unit_mib << 20, startup)
+                compare(client.scheduler.address, client, folder, logits, labels, args.runs, args.unit_mib << 20)
             if args.mode in ("all", "units"):
                 units_sweep(client, logits, labels, args.runs)
     finally:

@@ -11,11 +11,12 @@ formats are printed one input after another, each under its file name.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
+from .formats.base import note
 from .formats.registry import SUFFIXES, output_for_path
 from .inputs import Loaded, Operands, is_number_text, locate
 from .options import BatchOutput as Outputs
@@ -36,8 +37,8 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
             found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
             folders = sum(1 for p in path.iterdir() if p.is_dir())
             if folders:  # a batch reads one folder, not a tree: say so rather than skip them unseen
-                print(f"note: {folders} subfolder{'s' if folders > 1 else ''} of {item} not read "
-                      "(a batch reads the files directly in a folder)", file=sys.stderr)
+                note(f"{folders} subfolder{'s' if folders > 1 else ''} of {item} not read "
+                     "(a batch reads the files directly in a folder)")
             if not found:
                 raise InputError(f"no files ending in {', '.join(SUFFIXES)}", where=item)
             sources += found
@@ -46,7 +47,8 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     return sources
 
 
-def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFormat, Path | None]]:
+def planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFormat, Path | None]]:
+    """The format and file (None: standard output) of each source's output, refusing clashes."""
     if outputs.out_dir is None:
         if outputs.output is not None:
             raise UsageError("-o names one output; for several inputs use --out-dir DIR")
@@ -71,23 +73,27 @@ def _planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputF
     return planned
 
 
+def inputs_failed(failed: list[str], total: int) -> InputError:
+    """The last word of a batch whose inputs ``failed`` (each already reported on its own line)."""
+    return InputError(f"{len(failed)} of {total} inputs failed: {', '.join(failed)}")
+
+
 def run(
     inputs: list[str] | None,
     outputs: Outputs,
     load: Callable[[list[str] | None], Loaded],
     process: Callable[[Loaded, render.Sink], None],
-    side_inputs: Sequence[Path] = (),
     *,
     operands: Operands | None = None,
 ) -> None:
-    """Load, process and write every input; ``side_inputs`` and ``operands`` are never overwritten.
+    """Load, process and write every input; the ``operands`` are never overwritten.
 
     ``operands`` are what the logits are scored against, by the name the core
     gives them (``{"labels": ..., "weights": ...}``): an error about one of
     them names its source, any other error the input's.
     """
     operands = operands or {}
-    side_inputs = [*side_inputs, *(path for operand in operands.values() if operand for path in operand.paths)]
+    side_inputs = [path for operand in operands.values() if operand for path in operand.paths]
     sources = batch_sources(inputs)
     if sources is None and outputs.out_dir is None:
         loaded = load(inputs)
@@ -101,7 +107,7 @@ def run(
         if not inputs or any(is_number_text(token) for token in inputs):
             raise UsageError("--out-dir needs input files")
         sources = list(inputs)
-    planned = _planned_outputs(sources, outputs)
+    planned = planned_outputs(sources, outputs)
     protected = [Path(s) for s in sources] + side_inputs
     if not outputs.force and not outputs.keep_going:
         # Refuse before writing anything rather than stop half-way through.
@@ -133,6 +139,6 @@ def run(
                 print(f"failed: {locate(error, source, operands)}", file=sys.stderr)
             progress.advance()
     if failed:
-        raise InputError(f"{len(failed)} of {len(sources)} inputs failed: {', '.join(failed)}")
+        raise inputs_failed(failed, len(sources))
     if gates:
         raise GateFailed(f"{len(gates)} of {len(sources)} inputs failed their gate: {', '.join(gates)}")

@@ -8,11 +8,11 @@ its parsing and its one place for errors are :mod:`softmax_cli.app`.
 from __future__ import annotations
 
 from .app import SoftmaxCommand, app, run
-from .commands import attention, calibration, crossentropy, probs, ranking
+from .commands import attention, calibration, compare, crossentropy, probs, ranking
 from .options import shared_options
 
 for command in (probs.probs, crossentropy.loss, crossentropy.grad, probs.jacobian, calibration.temperature_sweep,
-                ranking.topk, attention.attention):
+                ranking.topk, attention.attention, compare.compare):
     app.command(cls=SoftmaxCommand)(shared_options(command))
 
 

@@ -148,7 +148,7 @@ WeightsOpt = Annotated[
                  rich_help_panel=COMPUTATION),
 ]
 FromProbsOpt = Annotated[
-    bool, typer.Option("--from-probs", help="The inputs are probabilities, not logits: loss = -sum t log p exactly.",
+    bool, typer.Option("--from-probs", help="The inputs are probabilities, not logits: used exactly (log 0 = -inf).",
                        rich_help_panel=INPUT)
 ]
 EpsOpt = Annotated[
@@ -172,6 +172,13 @@ ThreadsOpt = Annotated[
                  "identical for any count.", show_default=False, min=1, rich_help_panel=PERFORMANCE),
 ]
 
+SchedulerOpt = Annotated[
+    Optional[str],
+    typer.Option("--scheduler", help="Run on a Dask cluster: tcp://HOST:PORT, or local:N for N worker processes "
+                 "here (else $SOFTMAX_SCHEDULER). Inputs: .npy files, directories of them, Zarr arrays, on storage "
+                 "every worker reaches; needs the dask extra.", show_default=False, metavar="ADDRESS",
+                 rich_help_panel=PERFORMANCE),
+]
 
 class CausalAlign(str, Enum):
     upper_left = "upper-left"

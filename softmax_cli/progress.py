@@ -10,14 +10,14 @@ SHOW_AFTER_SECONDS = 1.0
 
 
 class Progress:
-    """Counts ``unit`` (rows, files) done out of ``total``; draws with Rich once worth it.
+    """Counts ``unit`` (rows, files) done out of ``total``; draws with Rich once worth it (and ``shown``).
 
     Rich is imported only when a bar is actually drawn.
     """
 
-    def __init__(self, total: int, unit: str, description: str) -> None:
+    def __init__(self, total: int, unit: str, description: str, shown: bool = True) -> None:
         self.total, self.unit, self.description = total, unit, description
-        self.enabled = sys.stderr is not None and sys.stderr.isatty()
+        self.enabled = shown and sys.stderr is not None and sys.stderr.isatty()
         self.started = time.monotonic()
         self.done = 0
         self._bar = None

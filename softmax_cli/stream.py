@@ -241,3 +241,34 @@ def known_sum(per_row: np.ndarray) -> tuple[float, int]:
 def entropy_display(per_row, total: float, counted: int) -> dict:
     """A table's entropy column and, below it, the mean over the rows that have one."""
     return {"entropy": per_row, "mean entropy": np.float64(total / counted if counted else np.nan)}
+
+
+def lockstep(first: FileRows, second: FileRows, task: str) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Two files of the same row count read over the same rows: ``(first_row, block, block)``.
+
+    The block height is the one that fits both (their dtypes may differ);
+    only the first file draws a progress bar.
+    """
+    height = min(first.block_rows(), second.block_rows())
+    first, second = (replace(rows, block_bytes=height * rows.n_cols * rows.dtype.itemsize) for rows in (first, second))
+    for (start, a), (_, b) in zip(first.blocks(task), second.blocks(None)):
+        yield start, a, b
+
+
+def divergence_rows(reference: FileRows, candidate: FileRows, labels: np.ndarray | None,
+                    **options) -> core.RowDivergence:
+    """:func:`core.divergence_rows` over two streamed files of one shape; one float per row per figure is kept.
+
+    ``labels`` are flat, one class index per row, already checked
+    (:func:`core.check_labels`).
+    """
+    if reference.shape != candidate.shape:
+        raise InputError(f"{reference.path} has shape {reference.shape} but {candidate.path} has shape "
+                         f"{candidate.shape}; the two must have the same shape")
+    names = (str(reference.path), str(candidate.path))
+    parts = []
+    for start, ref_block, cand_block in lockstep(reference, candidate, "comparing"):
+        block_labels = None if labels is None else labels[start : start + ref_block.shape[0]]
+        with block_of(reference.shape, -1, start):
+            parts.append(core.divergence_rows(ref_block, cand_block, block_labels, names=names, **options))
+    return core.RowDivergence.concatenate(parts)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .comparetable import compare
 from .result import Result
 from .tablecells import (BAR_WIDTH, MAX_ROWS, Column, bar, candidates, fit, fitting, head_and_tail, line, more,
                          number_format, scalar, table_width, texts)
@@ -375,6 +376,7 @@ def attention(result: Result, console: Console, precision: int | None) -> None:
 
 LAYOUTS = {
     "attention": attention,
+    "compare": compare,
     "distribution": distribution,
     "grid": generic,
     "loss": loss,

@@ -635,3 +635,17 @@ def test_laws_for_weighted_probability_targets(z, data):
     # Gibbs' inequality: without weights the loss is at least the targets' entropy.
     entropy = -(targets * np.log(targets)).sum(axis=1)
     assert (cross_entropy(z, targets, reduction="none") >= entropy - 1e-9).all()
+
+
+def test_mean_of_losses_near_the_float_range_is_their_mean_not_inf():
+    """Regression (found by hypothesis): two per-row losses of 1e308 sum past the float range;
+    their mean is 1e308, with no overflow warning."""
+    import warnings
+
+    from softmax_cli.core import reduce_losses
+
+    losses = np.array([1e308, 1e308])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(reduce_losses(losses, 2.0)) == 1e308
+        assert float(reduce_losses(losses, 2.0, "sum")) == np.inf  # the true sum is past the range

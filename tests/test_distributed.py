@@ -20,9 +20,10 @@ pytest.importorskip("distributed")
 from softmax_cli import core  # noqa: E402
 from softmax_cli.distributed import (  # noqa: E402
     Engine, ExactSum, Run, connect, cross_entropy_terms, dashboard_link, expand_sources, expected_calibration_error, fit_temperature,
-    map_to_npy, scheduler_address, temperature_sweep, topk,
+    map_to_npy, temperature_sweep, topk,
 )
 from softmax_cli.errors import InputError, UsageError  # noqa: E402
+from softmax_cli.scheduled import address as scheduler_address  # noqa: E402
 
 N_SHARDS, SHARD_ROWS, CLASSES = 4, 300, 97
 
@@ -90,10 +91,9 @@ def test_loss_and_accuracy_equal_the_core(client, data, name, reduction):
     expected = core.cross_entropy_terms(logits, data["labels"], reduction=reduction)
     got = cross_entropy_terms(_run(client, data["root"] / name), data["labels"], reduction=reduction).value
     assert got.loss.dtype == expected.loss.dtype
-    if reduction == "none":
-        assert np.array_equal(got.loss, expected.loss)
-    else:  # an exact sum against the core's pairwise one: equal to the last bit or one rounding apart
-        assert math.isclose(float(got.loss), float(expected.loss), rel_tol=4 * np.finfo(got.loss.dtype).eps)
+    # The gathered per-row losses go through the core's own reduction: bit-identical, for any split.
+    assert np.array_equal(got.loss.reshape(expected.loss.shape), expected.loss)
+    assert np.array_equal(got.per_sample, expected.per_sample.reshape(-1))
     assert (got.correct, got.counted, got.denominator) == (expected.correct, expected.counted, expected.denominator)
 
 
@@ -247,7 +247,7 @@ def test_keep_going_loss_is_the_mean_over_the_shards_that_succeeded(client, data
     expected = core.cross_entropy_terms(data["logits"][good], data["labels"][good])
     assert [e.where.split(",")[0] for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
     assert outcome.value.denominator == expected.denominator and outcome.value.correct == expected.correct
-    assert math.isclose(float(outcome.value.loss), float(expected.loss), rel_tol=4 * np.finfo(np.float32).eps)
+    assert outcome.value.loss == expected.loss
 
 
 def _exit_the_worker(unit):

@@ -14,8 +14,10 @@ import sys
 import pytest
 from conftest import softmax_command
 
-# Top-level packages (and rich.table) that `softmax probs 3 2 1 -f csv` must not import.
-FORBIDDEN = ("rich", "rich.table", "scipy", "torch", "pydantic", "click", "matplotlib", "pandas", "jax")
+# Top-level packages (and rich.table) that `softmax probs 3 2 1 -f csv` must not import; dask and
+# distributed only with --scheduler.
+FORBIDDEN = ("rich", "rich.table", "scipy", "torch", "pydantic", "click", "matplotlib", "pandas", "jax", "dask",
+             "distributed", "zarr")
 
 PROBE = """
 import json, sys
@@ -32,7 +34,7 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 
 
 def _environment():
-    return {k: v for k, v in os.environ.items() if k not in ("SOFTMAX_DEBUG", "PYTHONPROFILEIMPORTTIME")}
+    return {k: v for k, v in os.environ.items() if k not in ("SOFTMAX_DEBUG", "PYTHONPROFILEIMPORTTIME", "SOFTMAX_SCHEDULER")}
 
 
 def _imported_by_main(args: list[str]) -> tuple[set[str], str]:
@@ -52,6 +54,8 @@ def test_csv_run_imports_nothing_heavy():
     modules, stdout = _imported_by_main(["probs", "3", "2", "1", "-f", "csv"])
     assert stdout.startswith("0.66524"), stdout  # the probe really ran the command
     assert _forbidden_in(modules) == []
+    # Without --scheduler the distributed engine's modules stay unloaded too, not only Dask.
+    assert not [m for m in modules if m.startswith("softmax_cli.distributed")]
 
 
 @pytest.mark.parametrize("fmt", ["json", "npy"])

@@ -18,26 +18,33 @@ INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": 
 OUTPUT = {"--format": "Output", "--output": "Output", "--force": "Output", "--precision": "Output"}
 BATCH = {"--out-dir": "Output", "--keep-going": "Input"}
 THREADS = {"--threads": "Performance"}
+SCHEDULER = {"--scheduler": "Performance"}
 SOFTMAX = {"--temperature": "Computation", "--masked-rows": "Computation"}
 ROW_COMMAND = INPUT | OUTPUT | BATCH | THREADS | SOFTMAX
 
 # command -> {shared option: the panel it is listed under}
 SHARED = {
-    "probs": ROW_COMMAND | {"--log": "Computation", "--exact": "Computation"},
+    "probs": ROW_COMMAND | SCHEDULER | {"--log": "Computation", "--exact": "Computation"},
     "jacobian": ROW_COMMAND | {"--log": "Computation"},
-    "loss": ROW_COMMAND | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
+    "loss": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
                            "--ignore-index": "Computation", "--max-loss": "Gates"},
-    "grad": ROW_COMMAND | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
+    "grad": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
                            "--ignore-index": "Computation", "--log": "Computation"},
-    "topk": ROW_COMMAND | {"--labels": "Input", "--ignore-index": "Computation", "--min-accuracy": "Gates"},
-    "temperature-sweep": INPUT | OUTPUT | {"--labels": "Input", "--ignore-index": "Computation"},
+    "topk": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--ignore-index": "Computation", "--min-accuracy": "Gates"},
+    "temperature-sweep": INPUT | OUTPUT | SCHEDULER | {"--labels": "Input", "--ignore-index": "Computation"},
     "attention": OUTPUT | THREADS | {"--masked-rows": "Computation", "--mask-type": "Input"},
+    "compare": INPUT | OUTPUT | THREADS | SOFTMAX | {"--labels": "Input", "--ignore-index": "Computation",
+                                                     "--from-probs": "Input", "--per-row": "Output",
+                                                     "--max-kl": "Gates", "--max-kl-quantile": "Gates",
+                                                     "--min-agreement": "Gates", "--max-ppl-ratio": "Gates"},
 }
 # Options a command must not take (the contract leaves them out).
 ABSENT = {
     "temperature-sweep": ["--out-dir", "--keep-going", "--threads", "--masked-rows", "--temperature"],
+    "jacobian": ["--scheduler"],
     "attention": ["--out-dir", "--keep-going", "--key", "--classes", "--axis", "--temperature", "--header",
-                  "--index-col"],
+                  "--index-col", "--scheduler"],
+    "compare": ["--out-dir", "--keep-going", "--scheduler"],  # two inputs make one comparison, in process
 }
 PANEL_ORDER = ["Arguments", "Input", "Computation", "Output", "Gates", "Performance", "Options"]
 

@@ -1,7 +1,7 @@
 """The subcommands, one module per command family, and the little they share.
 
 ``probs`` (probs, jacobian), ``crossentropy`` (loss, grad), ``calibration``
-(temperature-sweep), ``ranking`` (topk), ``attention``. Each command is a
+(temperature-sweep), ``ranking`` (topk), ``attention``, ``compare``. Each command is a
 plain function that takes its own options and the option groups of
 :mod:`softmax_cli.options`; :mod:`softmax_cli.cli` registers them on the app.
 """

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .. import core, render
+from .. import core, render, scheduled
 from ..errors import UsageError
 from ..inputs import DEFAULT_TEMPERATURES, check_one_stdin, load_labels, naming_sources, parse_temperatures
 from ..limits import MAX_BINS, check_count
-from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Source
+from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
 from ..result import Result
 from . import labels_for, logits_loader, warn
 
@@ -35,6 +35,7 @@ def temperature_sweep(
                               "FILE.png or FILE.svg; needs matplotlib.", show_default=False, dir_okay=False,
                               rich_help_panel=OUTPUT),
     ignore_index: IgnoreIndexOpt = -100,
+    scheduler: SchedulerOpt = None,
     *,
     source: Source,
     outputs: Output,
@@ -50,6 +51,10 @@ def temperature_sweep(
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
     check_count(bins, MAX_BINS, "--bins")
+    if (cluster := scheduled.address(scheduler)) is not None:
+        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None)], temperatures, temperature_range,
+                    log_space, labels, fit, bins, ignore_index)
+        return
     axis = source.axis
     check_one_stdin(inputs, labels=labels)
     logits = logits_loader(source)(inputs)
@@ -73,13 +78,7 @@ def temperature_sweep(
             # The same sweep code scores both ends, so before/after match the sweep's own figures.
             ends = core.temperature_sweep(logits.array, [1.0, fitted], truth.array, bins=bins, axis=axis,
                                           ignore_index=ignore_index)
-            arrays["fitted_temperature"] = np.float64(fitted)
-            for name in ("nll", "ece"):
-                arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
-            if arrays["ece_after"] > arrays["ece_before"]:
-                warn(f"ECE rose from {arrays['ece_before']:.4g} to {arrays['ece_after']:.4g} at the NLL-optimal "
-                     f"temperature {fitted:.4g} (NLL fell from {arrays['nll_before']:.4g} to "
-                     f"{arrays['nll_after']:.4g})")
+            _add_fit(arrays, fitted, ends)
             shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
         if truth is not None:
             logits64 = np.asarray(logits.array, dtype=np.float64)
@@ -90,3 +89,33 @@ def temperature_sweep(
     render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
+
+
+def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
+    """The fit's results: the temperature and the sweep's NLL and ECE at T = 1 and at it."""
+    arrays["fitted_temperature"] = np.float64(fitted)
+    for name in ("nll", "ece"):
+        arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
+    if arrays["ece_after"] > arrays["ece_before"]:
+        warn(f"ECE rose from {arrays['ece_before']:.4g} to {arrays['ece_after']:.4g} at the NLL-optimal "
+             f"temperature {fitted:.4g} (NLL fell from {arrays['nll_before']:.4g} to {arrays['nll_after']:.4g})")
+
+
+def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, temperature_range, log_space, labels,
+                fit, bins, ignore_index) -> None:
+    """The sweep's summaries (and the fit) from the cluster's exact sums; no reliability diagrams."""
+    from .. import distributed
+
+    sources = scheduled.sources_of(inputs, source, unsupported)
+    check_one_stdin(inputs, labels=labels)
+    truth = load_labels(labels) if labels is not None else None
+    sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
+    grid = parse_temperatures(temperatures, temperature_range, log_space)
+    labels_array = None if truth is None else truth.array
+    with scheduled.session(cluster, sources, False, "temperature-sweep", passes=0 if fit else 1) as run:
+        arrays = distributed.temperature_sweep(run, grid, labels_array, bins, ignore_index).value
+        if fit:
+            fitted = distributed.fit_temperature(run, labels_array, ignore_index).value
+            _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array, bins,
+                                                                  ignore_index).value)
+    render.write(Result(arrays, column=True, layout="sweep"), sink)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import typer
 
-from .. import batch, core, render, stream
+from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin, load_labels, load_option_array
-from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SoftmaxInput
+from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SchedulerOpt
+from ..options import SoftmaxInput
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
@@ -32,6 +33,11 @@ def _warn_unnormalised(rows: np.ndarray) -> None:
         warn(f"{len(rows)} target row(s) do not sum to 1 (rows {shown}); computed as given")
 
 
+def _paths_of(operands: dict) -> list:
+    """The files the operands were read from: inputs, never to be overwritten."""
+    return [path for operand in operands.values() if operand for path in operand.paths]
+
+
 def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str, inputs: list[str] | None):
     """The labels (indices or distributions), the core's loss options, and the operands by the core's names."""
     check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
@@ -49,6 +55,7 @@ def loss(
     max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X (>= 0).",
                                    show_default=False, callback=_loss_bound,
                                    rich_help_panel=GATES),
+    scheduler: SchedulerOpt = None,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
@@ -66,6 +73,35 @@ def loss(
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
 
+    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink) -> None:
+        _warn_unnormalised(terms.unnormalised_rows)
+        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
+        render.write(Result(arrays, classes=classes, **row_names, column=True, layout="loss"), sink)
+        if max_loss is not None:
+            # With --reduction none the gate holds every row to the bound.
+            worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
+            if not worst <= max_loss:
+                what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
+                raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
+
+    if (cluster := scheduled.address(scheduler)) is not None:
+        sources = scheduled.sources_of(inputs, source)
+        sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
+        from ..distributed import cross_entropy_terms
+
+        with scheduled.session(cluster, sources, outputs.keep_going, "loss") as run:
+            # The labels cover every row of every shard, in order.
+            outcome = cross_entropy_terms(run, truth.array, **options)
+        terms = outcome.value
+        if len(sources) == 1 and not outcome.failures:  # one array keeps its shape, as in process
+            terms = terms._replace(per_sample=terms.per_sample.reshape(sources[0].shape[:-1]),
+                                   loss=terms.loss.reshape(sources[0].shape[:-1]) if terms.loss.ndim else terms.loss)
+        try:
+            report(terms, None, {}, sink)
+        finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
+            scheduled.raise_failures(outcome, sources)
+        return
+
     def one(logits, sink: render.Sink) -> None:
         labels = labels_for(truth, logits, axis)
         rows = stream.npy_rows(logits, axis)
@@ -73,15 +109,7 @@ def loss(
             terms = stream.cross_entropy_terms(rows, labels, **options)
         else:
             terms = core.cross_entropy_terms(logits.array, labels, axis=axis, **options)
-        _warn_unnormalised(terms.unnormalised_rows)
-        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
-        render.write(Result(arrays, classes=logits.classes, **named_rows(logits), column=True, layout="loss"), sink)
-        if max_loss is not None:
-            # With --reduction none the gate holds every row to the bound.
-            worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
-            if not worst <= max_loss:
-                what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
-                raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
+        report(terms, logits.classes, named_rows(logits), sink)
 
     batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
 
@@ -92,6 +120,7 @@ def grad(
                                  "vector-Jacobian product instead of the loss gradient.", show_default=False,
                                  rich_help_panel=INPUT),
     log: LogOpt = False,
+    scheduler: SchedulerOpt = None,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
@@ -107,6 +136,14 @@ def grad(
       softmax grad 2 1 0.1 --labels 0
     """
     axis, masked_rows = source.axis, source.masked_rows
+    if (cluster := scheduled.address(scheduler)) is not None:
+        sources = scheduled.sources_of(inputs, source, [("--upstream", upstream is not None), ("--log", log)])
+        truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
+        if truth.array.ndim > 1:
+            _warn_unnormalised(core.unnormalised_rows(truth.array, axis=-1))
+        scheduled.map_arrays(cluster, sources, outputs, "grad", "grad", _paths_of(operands), labels=truth.array,
+                             **options)
+        return
     if upstream is not None:
         if criterion.labels is not None:
             raise UsageError("give --labels (loss gradient) or --upstream (vector-Jacobian product), not both")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 
-from .. import batch, core, render, stream
+from .. import batch, core, render, scheduled, stream
 from ..errors import UsageError
-from ..options import BatchOutput, ExactOpt, InputsArg, LogOpt, SoftmaxInput
+from ..options import BatchOutput, ExactOpt, InputsArg, LogOpt, SchedulerOpt, SoftmaxInput
 from ..result import Result
 from . import logits_loader, named_rows
 
 
-def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, *, source: SoftmaxInput,
+def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, scheduler: SchedulerOpt = None, *,
+          source: SoftmaxInput,
           outputs: BatchOutput) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
@@ -20,11 +21,17 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
       softmax probs 3 2 1
       softmax probs logits.csv -f json
       softmax probs runs/*.npy --out-dir probs/
+      softmax probs shards/ --out-dir probs/ --scheduler tcp://scheduler:8786
     """
     if exact and log:
         raise UsageError("--exact applies to probabilities, not to --log (see Exactness in the README)")
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows.value)
+    if (cluster := scheduled.address(scheduler)) is not None:
+        scheduled.map_arrays(cluster, scheduled.sources_of(inputs, source), outputs,
+                             "log_softmax" if log else "softmax", "log_probs" if log else "probs",
+                             **options, **({"exact": True} if exact else {}))
+        return
     function = core.log_softmax if log else functools.partial(core.softmax, exact=exact)
 
     def one(logits, sink: render.Sink) -> None:

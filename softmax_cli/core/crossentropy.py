@@ -152,9 +152,13 @@ def reduce_losses(per_sample: np.ndarray, denominator: float, reduction: Reducti
     """
     if reduction == "none":
         return per_sample
-    total = per_sample.sum(dtype=np.float64)
-    if reduction == "sum":
-        return np.asarray(total, dtype=per_sample.dtype)
+    with np.errstate(over="ignore"):  # losses near the float range may sum past it: the sum is then inf
+        total = per_sample.sum(dtype=np.float64)
+        if reduction == "sum":
+            return np.asarray(total, dtype=per_sample.dtype)
+        if np.isinf(total) and denominator > 0 and np.isfinite(per_sample).all():
+            # Every term is finite, so the mean may be too: sum the terms already divided.
+            return np.asarray((per_sample / np.float64(denominator)).sum(dtype=np.float64), dtype=per_sample.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):  # every row ignored: 0 / 0 = NaN, as torch
         return np.asarray(total / denominator, dtype=per_sample.dtype)
 

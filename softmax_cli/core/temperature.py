@@ -296,13 +296,14 @@ def fit_temperature(
             "no finite temperature minimises NLL: every label has its row's largest logit, "
             "so NLL keeps falling towards 0 as T -> 0"
         )
-    return 1.0 / _solve_beta(rows, None if finite.all() else finite, at_label)
+    finite = None if finite.all() else finite
+    return 1.0 / _solve_beta(lambda beta: _derivatives(rows, finite, at_label, beta))
 
 
-def _solve_beta(rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarray) -> float:
-    """Root of the nondecreasing ``NLL'(β)``, known to lie in ``(0, ∞)``."""
+def _solve_beta(derivatives) -> float:
+    """Root of the nondecreasing ``NLL'(β)``, known to lie in ``(0, ∞)``, from ``derivatives(β) -> (NLL', NLL'')``."""
     beta = 1.0
-    slope, curvature = _derivatives(rows, finite, at_label, beta)
+    slope, curvature = derivatives(beta)
     lower, upper = (0.0, np.inf)
     # Bracket the root: at most ~2000 halvings or doublings span every float64.
     for _ in range(2200):
@@ -320,7 +321,7 @@ def _solve_beta(rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarra
             beta *= 0.5
         if not 0 < beta < np.inf:
             raise InputError("could not bracket the NLL minimum; the logits are too extreme to fit a temperature")
-        slope, curvature = _derivatives(rows, finite, at_label, beta)
+        slope, curvature = derivatives(beta)
     for _ in range(_MAX_NEWTON_STEPS):
         step = slope / curvature if curvature > 0 else np.inf
         candidate = beta - step
@@ -330,7 +331,7 @@ def _solve_beta(rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarra
         if abs(candidate - beta) <= _BETA_RTOL * beta:
             return candidate
         beta = candidate
-        slope, curvature = _derivatives(rows, finite, at_label, beta)
+        slope, curvature = derivatives(beta)
         if slope == 0:
             return beta
         if slope < 0:

@@ -1,7 +1,8 @@
 """Running the core's operations on a Dask cluster (``--scheduler``), for shards and arrays past one machine.
 
-Nothing here imports ``dask`` until a cluster is asked for, so without
-``--scheduler`` the in-process engine is unchanged. A run is planned as row
+Nothing here imports ``dask`` until a cluster is asked for, and the commands
+import this package only for ``--scheduler`` (:mod:`softmax_cli.scheduled`),
+so without it the in-process engine is unchanged. A run is planned as row
 ranges (:mod:`.units`) of ``.npy`` files or Zarr arrays on storage every
 worker reaches; the workers read their rows, call the pure core and either
 write array results into a reserved output file at their offsets or return
@@ -14,13 +15,13 @@ connects, retries and collects failures per shard (:mod:`.cluster`)::
 """
 
 from .calibration import fit_temperature, temperature_sweep
-from .cluster import DEFAULT_RETRIES, SCHEDULER_VARIABLE, Engine, connect, dashboard_link, scheduler_address
+from .cluster import DEFAULT_RETRIES, Engine, connect, dashboard_link
 from .operations import DEFAULT_UNIT_BYTES, Outcome, Run, cross_entropy_terms, expected_calibration_error, map_to_npy
 from .operations import topk
 from .units import ExactSum, Source, Unit, expand_sources, plan_units
 
 __all__ = [
-    "DEFAULT_RETRIES", "DEFAULT_UNIT_BYTES", "SCHEDULER_VARIABLE", "Engine", "ExactSum", "Outcome", "Run", "Source",
-    "Unit", "connect", "cross_entropy_terms", "dashboard_link", "expand_sources", "expected_calibration_error",
-    "fit_temperature", "map_to_npy", "plan_units", "scheduler_address", "temperature_sweep", "topk",
+    "DEFAULT_RETRIES", "DEFAULT_UNIT_BYTES", "Engine", "ExactSum", "Outcome", "Run", "Source", "Unit", "connect",
+    "cross_entropy_terms", "dashboard_link", "expand_sources", "expected_calibration_error", "fit_temperature",
+    "map_to_npy", "plan_units", "temperature_sweep", "topk",
 ]

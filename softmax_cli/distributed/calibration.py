@@ -82,7 +82,9 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
         slope = sum((s for s, _ in sums.values()), ExactSum()).value() / count
         return slope, sum((c for _, c in sums.values()), ExactSum()).value() / count
 
-    return Outcome(1.0 / solve_beta(derivatives), engine.failures)
+    from ..core.temperature import _solve_beta  # the core's own iteration, fed with the cluster's sums
+
+    return Outcome(1.0 / _solve_beta(derivatives), engine.failures)
 
 
 def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, bins: int, ignore_index: int):
@@ -148,48 +150,3 @@ def _sweep_ece(at_t: list[dict], bins: int, labelled: int) -> float:
     confidence = [sum((s["bin_confidence"][b] for s in at_t), ExactSum()).value() for b in range(bins)]
     correct = sum(s["bin_correct"] for s in at_t)
     return float(np.abs(correct - np.array(confidence)).sum() / labelled)
-
-
-def solve_beta(derivatives, rtol: float = 1e-13, max_steps: int = 200) -> float:
-    """Root of a nondecreasing ``NLL'(β)`` in ``(0, ∞)``, given ``derivatives(β) -> (NLL', NLL'')``.
-
-    The bracket-then-safeguarded-Newton of ``core.temperature._solve_beta``,
-    with the derivatives supplied by the caller.
-    """
-    beta = 1.0
-    slope, curvature = derivatives(beta)
-    lower, upper = 0.0, np.inf
-    for _ in range(2200):
-        if slope == 0:
-            return beta
-        if slope < 0:
-            lower = beta
-            if upper < np.inf:
-                break
-            beta *= 2.0
-        else:
-            upper = beta
-            if lower > 0:
-                break
-            beta *= 0.5
-        if not 0 < beta < np.inf:
-            raise InputError("could not bracket the NLL minimum; the logits are too extreme to fit a temperature")
-        slope, curvature = derivatives(beta)
-    for _ in range(max_steps):
-        step = slope / curvature if curvature > 0 else np.inf
-        candidate = beta - step
-        if not lower < candidate < upper:
-            candidate = np.sqrt(lower * upper)
-        if abs(candidate - beta) <= rtol * beta:
-            return candidate
-        beta = candidate
-        slope, curvature = derivatives(beta)
-        if slope == 0:
-            return beta
-        if slope < 0:
-            lower = beta
-        else:
-            upper = beta
-        if upper - lower <= rtol * beta:
-            return beta
-    return beta

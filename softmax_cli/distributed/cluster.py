@@ -6,7 +6,6 @@ the in-process engine never pays for it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,18 +14,9 @@ from typing import Any
 from ..errors import InputError, SoftmaxError, UsageError
 from .units import Unit
 
-SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
 INSTALL_HINT = "pip install 'softmax-toolkit[dask]'"
 # A worker lost mid-task, or an I/O fault, gets this many more attempts before the unit fails.
 DEFAULT_RETRIES = 2
-
-
-def scheduler_address(option: str | None) -> str | None:
-    """The scheduler to use: the option, else ``$SOFTMAX_SCHEDULER``, else None (the in-process engine)."""
-    chosen = option if option else os.environ.get(SCHEDULER_VARIABLE) or None
-    if chosen is not None and not chosen.strip():
-        return None
-    return chosen
 
 
 def _local_workers(address: str) -> int | None:

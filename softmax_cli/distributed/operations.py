@@ -23,8 +23,11 @@ from .cluster import Engine
 from .units import ExactSum, NpyOutput, OutputSlot, Source, Unit, plan_units, read_rows, rows_for_bytes
 
 # Input bytes per unit: large enough that Dask's per-task cost is noise, small
-# enough that a worker holds a few units well inside the streaming memory budget.
-DEFAULT_UNIT_BYTES = 32 << 20
+# enough that a worker holds a few units well inside the streaming memory budget,
+# and below glibc's largest mmap threshold (32 MiB): a larger block is a fresh
+# mapping at every unit, and its page faults made 32 MiB units 2-4x slower than
+# 16 MiB ones here (benchmarks/scheduler.py).
+DEFAULT_UNIT_BYTES = 16 << 20
 
 
 @dataclass
@@ -145,54 +148,42 @@ def _mean_denominator(run: Run, labels, options: dict) -> float:
 
 @dataclass
 class LossPart:
-    total: ExactSum
+    per_sample: np.ndarray
     correct: int
     counted: int
-    per_sample: np.ndarray | None
     unnormalised_rows: np.ndarray
 
 
-def _loss_unit(unit: Unit, labels, options: dict, keep_rows: bool) -> LossPart:
+def _loss_unit(unit: Unit, labels, options: dict) -> LossPart:
     rows = read_rows(unit)
     with _located_block(unit):
         terms = core.cross_entropy_terms(rows, labels, reduction="none", **options)
-    # The core sums per-row losses as stored (the output dtype), so the exact sum does too.
-    return LossPart(ExactSum.of(terms.per_sample), terms.correct, terms.counted,
-                    terms.per_sample if keep_rows else None, unit.first_row + terms.unnormalised_rows)
+    return LossPart(terms.per_sample, terms.correct, terms.counted, unit.first_row + terms.unnormalised_rows)
 
 
 def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options) -> Outcome:
     """:func:`core.cross_entropy_terms` over the run; ``value`` is a ``core.CrossEntropyTerms``.
 
-    ``loss`` is the exact sum of the per-row losses (whatever the split, see
-    :class:`ExactSum`) over the core's own denominator; ``per_sample`` is
-    gathered only for ``reduction="none"`` (else an empty array).
+    The per-row losses (a result of their own, one value per row) are gathered
+    in row order and reduced by :func:`core.reduce_losses` over the core's own
+    denominator, so ``loss`` is bit-identical to the in-process one for any
+    split: the same values in the same order go through the same sum.
     """
     if reduction not in core.REDUCTIONS:
         raise InputError(f"reduction must be one of {', '.join(core.REDUCTIONS)}, got {reduction!r}")
     _mean_denominator(run, labels, options)  # the labels' and weights' errors before any work
-    keep_rows = reduction == "none"
     arguments = run.labels_for(labels)
-    parts = run.engine.run(run.units, _loss_unit, lambda u: (*arguments(u), options, keep_rows))
+    parts = run.engine.run(run.units, _loss_unit, lambda u: (*arguments(u), options))
     ordered = [parts[p] for p in sorted(parts)]
     # Under keep_going the mean is over the sources that succeeded.
     kept = sorted({run.units[p].source_index for p in parts})
     done = Run(run.engine, [run.sources[i] for i in kept], []) if len(kept) < len(run.sources) else run
     denominator = _mean_denominator(done, _labels_of_sources(run, labels, kept), options)
-    total = sum((p.total for p in ordered), ExactSum())
     correct, counted = sum(p.correct for p in ordered), sum(p.counted for p in ordered)
-    dtype = core.output_dtype(run.sources[0].dtype)
-    per_sample = np.concatenate([p.per_sample for p in ordered]) if keep_rows and ordered \
-        else np.empty(0, dtype=dtype)
-    if reduction == "none":
-        loss = per_sample
-    elif reduction == "sum":
-        loss = np.asarray(total.value(), dtype=dtype)
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss = np.asarray(np.float64(total.value()) / denominator, dtype=dtype)
+    per_sample = np.concatenate([p.per_sample for p in ordered]) if ordered \
+        else np.empty(0, dtype=core.output_dtype(run.sources[0].dtype))
     terms = core.CrossEntropyTerms(
-        loss=loss, per_sample=per_sample, denominator=denominator,
+        loss=core.reduce_losses(per_sample, denominator, reduction), per_sample=per_sample, denominator=denominator,
         accuracy=correct / counted if counted else float("nan"), correct=correct, counted=counted,
         unnormalised_rows=np.concatenate([p.unnormalised_rows for p in ordered]) if ordered
         else np.empty(0, dtype=np.intp),

@@ -133,16 +133,17 @@ class FileRows(RowsOfShape):
     def block_rows(self) -> int:
         return max(1, self.block_bytes // max(1, self.n_cols * self.dtype.itemsize))
 
-    def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]:
+    def blocks(self, task: str | None = "") -> Iterator[tuple[int, np.ndarray]]:
         """``(first_row, block)`` pairs; a block is only valid until the next is read.
 
         A progress bar (``task`` and the file name) appears on a terminal when
-        the pass takes over a second.
+        the pass takes over a second; ``task=None`` draws none (a second file
+        read in lockstep with one that has a bar).
         """
         height = min(self.block_rows(), self.n_rows)
         buffer = np.empty(height * self.n_cols, dtype=self.dtype)
         with open(self.path, "rb", buffering=0) as file, \
-                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip()) as progress:
+                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip(), shown=task is not None) as progress:
             file.seek(self.offset)
             for start in range(0, self.n_rows, height):
                 rows = min(height, self.n_rows - start)

@@ -149,7 +149,8 @@ def row_blocks(path: Path, block_bytes: int, key: str | None = None) -> FileRows
 def write_array(stream: BinaryIO, array) -> None:
     """An ``.npy`` of an array, or of a streamed one (with ``blocks()``) block by block."""
     if not hasattr(array, "blocks"):
-        np.lib.format.write_array(stream, np.ascontiguousarray(array), allow_pickle=False)
+        # np.asarray, not np.ascontiguousarray: that makes a 0-d scalar (a loss, kl_mean) 1-d.
+        np.lib.format.write_array(stream, np.asarray(array, order="C"), allow_pickle=False)
         return
     header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
     try:

@@ -1,0 +1,151 @@
+"""The commands on a Dask cluster (``--scheduler``): what a command calls instead of :func:`softmax_cli.batch.run`.
+
+The engine (:mod:`softmax_cli.distributed`) runs the core over row ranges of
+``.npy`` files and Zarr arrays; this module puts it behind the commands. It
+reads the inputs' headers and checks every destination with render's rules
+before connecting (an output is never an input, never replaced without
+``--force``), connects and prints the dashboard link as a ``note:`` line,
+follows the units with the progress bar, and reports failures as a batch does
+(the first one stops the run; with ``--keep-going`` each is listed and the
+run exits 2). Array results are written by the workers into reserved
+temporary files next to their destinations and renamed into place only when
+every unit of that output succeeded.
+
+A command asks :func:`address` first; None means the in-process path,
+unchanged, and then neither ``dask`` nor the engine's package is imported.
+A new command (``compare``) follows the same steps as ``loss``::
+
+    if (cluster := scheduled.address(scheduler)) is not None:
+        sources = scheduled.sources_of(inputs, source)             # refusals, headers
+        sink = scheduled.result_sink(sources, outputs, side_paths)  # render's destination rules
+        with scheduled.session(cluster, sources, outputs.keep_going, "compare") as run:
+            outcome = distributed.<operation>(run, ...)             # an Outcome(value, failures)
+        render.write(Result(...), sink)
+        scheduled.raise_failures(outcome, sources)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import batch, render
+from .errors import UsageError
+from .options import BatchOutput, Output, Source
+from .progress import Progress
+from .render import OutputFormat
+
+
+SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
+
+
+def address(option: str | None) -> str | None:
+    """The scheduler of this run (``--scheduler``, else ``$SOFTMAX_SCHEDULER``), or None: run in process."""
+    chosen = option or os.environ.get(SCHEDULER_VARIABLE) or None
+    return chosen if chosen is None or chosen.strip() else None
+
+
+def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[tuple[str, object]] = ()) -> list:
+    """The engine's sources for the command's inputs, after refusing what the engine cannot honour.
+
+    The workers read whole ``.npy`` files and Zarr arrays by path, class axis
+    last; ``unsupported`` names a command's options that have no cluster path
+    (``("--upstream", upstream)``), refused when given.
+    """
+    from .distributed import expand_sources
+    from .inputs import is_number_text
+
+    refused = [option for option, given in unsupported if given]
+    if source.key is not None or source.classes is not None:
+        refused.append("--key" if source.key is not None else "--classes")
+    if refused:
+        raise UsageError(f"{' and '.join(refused)} cannot run on a cluster; leave out --scheduler")
+    if not inputs or any(is_number_text(token) or token == "-" for token in inputs):
+        raise UsageError("--scheduler reads .npy files and Zarr arrays by path (on storage every worker "
+                         "reaches), not numbers or standard input")
+    sources = expand_sources(inputs)
+    if any(source.axis not in (-1, len(s.shape) - 1) for s in sources):
+        raise UsageError("--scheduler needs the class axis last (--axis -1)")
+    return sources
+
+
+def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = ()) -> render.Sink:
+    """Where one result over all the inputs goes (loss, topk, temperature-sweep), checked before any work."""
+    if getattr(outputs, "out_dir", None) is not None:
+        raise UsageError("--scheduler makes one result over all the inputs; --out-dir is for probs and grad")
+    return render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
+                            [Path(s.path) for s in sources] + list(side_inputs))
+
+
+def array_destinations(sources: list, outputs: BatchOutput, side_inputs: Sequence[Path] = ()) -> list[Path]:
+    """One ``.npy`` destination per source, checked as render checks every output, before any work.
+
+    One input takes ``-o FILE.npy``; several take ``--out-dir DIR``, named
+    as a batch names its outputs.
+    """
+    protected = [Path(s.path) for s in sources] + list(side_inputs)
+    if outputs.out_dir is None:
+        if len(sources) > 1:
+            raise UsageError("several inputs make one output each: use --out-dir DIR")
+        if outputs.output is None:
+            raise UsageError("--scheduler writes array results to a file: give -o FILE.npy or --out-dir DIR")
+        sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, protected)
+        paths = [(sink.fmt, sink.path)]
+    else:
+        paths = batch.planned_outputs([s.path for s in sources],
+                                      dataclasses.replace(outputs, fmt=outputs.fmt or OutputFormat.npy))
+        outputs.out_dir.mkdir(parents=True, exist_ok=True)
+        for _, path in paths:
+            render.check_destination(path, outputs.force, protected)
+    if any(fmt is not OutputFormat.npy for fmt, _ in paths):
+        raise UsageError("--scheduler writes array results as .npy files (-f npy)")
+    return [path for _, path in paths]
+
+
+def unit_bytes() -> int:
+    """Input bytes per work unit: ``$SOFTMAX_UNIT_BYTES`` (the tests split small files with it), else the engine's."""
+    from .distributed import DEFAULT_UNIT_BYTES
+
+    return int(os.environ.get("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES))
+
+
+@contextmanager
+def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1) -> Iterator:
+    """A planned run of ``sources`` on the cluster, with the dashboard's link and a progress bar in rows.
+
+    ``passes`` is how often the work goes over every row (0: not known
+    beforehand, as for a temperature fit).
+    """
+    from . import distributed
+
+    with distributed.connect(scheduler) as client:
+        link = distributed.dashboard_link(client)
+        if link:
+            print(f"note: the Dask dashboard is at {link}", file=sys.stderr)
+        n_rows = sum(s.n_rows for s in sources)
+        with Progress(n_rows * passes or None, "rows", description) as bar:
+            engine = distributed.Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
+            yield distributed.Run.plan(engine, sources, unit_bytes=unit_bytes())
+
+
+def raise_failures(outcome, sources: list) -> None:
+    """With ``--keep-going``: one ``error:`` line per failed input, then exit 2 as a batch does."""
+    if outcome.failures:
+        for error in outcome.failures:
+            print(f"{error.prefix}: {error}", file=sys.stderr)
+        raise batch.inputs_failed([error.where.split(",")[0] for error in outcome.failures], len(sources))
+
+
+def map_arrays(scheduler: str, sources: list, outputs: BatchOutput, operation: str, description: str,
+               side_inputs: Sequence[Path] = (), labels=None, **options) -> None:
+    """``probs`` and ``grad``: ``operation`` of every source into its ``.npy`` output, written by the workers."""
+    destinations = array_destinations(sources, outputs, side_inputs)
+    from .distributed import map_to_npy
+
+    with session(scheduler, sources, outputs.keep_going, description) as run:
+        outcome = map_to_npy(run, operation, destinations, labels=labels, **options)
+    raise_failures(outcome, sources)

@@ -1,0 +1,227 @@
+"""``--scheduler`` through the real entry point: the same numbers as in process, failures as in a batch.
+
+Three commands run as the installed script and start their own ``local:2``
+cluster (probs -o, loss -f json, temperature-sweep --fit); the others run
+through Typer's CliRunner and connect to this module's LocalCluster of 2
+worker processes by its tcp address, so the module pays for one more start-up.
+The in-process command is the reference on purpose: the promise under test is
+"the same numbers with and without --scheduler" (the core is tested against
+independent references elsewhere). ``SOFTMAX_UNIT_BYTES`` makes each small
+file several work units.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from conftest import run
+
+pytest.importorskip("distributed")
+
+from softmax_cli.distributed import connect  # noqa: E402
+
+SHARDS, SHARD_ROWS, CLASSES = 4, 250, 61
+# 61 float32 classes are 244 bytes a row: units of 40 rows, several per shard.
+SPLIT = {"SOFTMAX_UNIT_BYTES": str(40 * CLASSES * 4)}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The tcp address of a LocalCluster of 2 worker processes."""
+    with connect("local:2", dashboard=False) as client:
+        client.wait_for_workers(2)
+        yield client.scheduler.address
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Logits as one file and as shards (the same rows, in order), index labels, target rows."""
+    root = tmp_path_factory.mktemp("scheduled")
+    rng = np.random.default_rng(15)
+    logits = (rng.standard_normal((SHARDS * SHARD_ROWS, CLASSES)) * 3).astype(np.float32)
+    labels = rng.integers(0, CLASSES, len(logits))
+    labels[::13] = -100
+    logits[labels >= 0, labels[labels >= 0]] += 2.0  # better than chance, so a temperature fit exists
+    (root / "shards").mkdir()
+    for i, part in enumerate(np.split(logits, SHARDS)):
+        np.save(root / "shards" / f"shard-{i:05d}.npy", part)
+    np.save(root / "one.npy", logits)
+    np.save(root / "labels.npy", labels)
+    return root
+
+
+def _ok(completed):
+    assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+def _note_and_error(completed, *fragments):
+    """Exit 2: the dashboard's note, then error lines (one per failed input, and the summary last)."""
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.splitlines()
+    assert lines[0].startswith("note: the Dask dashboard is at http") and "Traceback" not in completed.stderr
+    assert all(line.startswith("error: ") for line in lines[1:]) and len(lines) >= 2
+    for fragment in fragments:
+        assert fragment in completed.stderr, (fragment, completed.stderr)
+    return lines[1:]
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".part"))
+
+
+# ------------------------------------------------------------------ local:2 from the command itself
+
+
+def test_probs_to_npy_is_bit_identical_on_a_split_file(cli, data, tmp_path):
+    _ok(cli("probs", data / "one.npy", "-o", tmp_path / "here.npy", "-t", "1.5"))
+    completed = _ok(run("probs", data / "one.npy", "-o", tmp_path / "there.npy", "-t", "1.5",
+                        "--scheduler", "local:2", env=SPLIT))
+    assert completed.stderr.startswith("note: the Dask dashboard is at http")
+    assert (tmp_path / "here.npy").read_bytes() == (tmp_path / "there.npy").read_bytes()
+    assert not _leftovers(tmp_path)
+
+
+def test_loss_json_is_the_same_text_on_a_split_file(cli, data):
+    args = ["loss", data / "one.npy", "--labels", data / "labels.npy", "-f", "json", "--label-smoothing", "0.1"]
+    here = _ok(cli(*args))
+    there = _ok(run(*args, "--scheduler", "local:2", env=SPLIT))
+    assert there.stdout == here.stdout and json.loads(here.stdout)["loss"] > 0
+
+
+def test_temperature_sweep_fit_matches_from_the_environment_variable(cli, data):
+    args = ["temperature-sweep", data / "one.npy", "--labels", data / "labels.npy", "--fit", "-f", "json"]
+    here = json.loads(_ok(cli(*args)).stdout)
+    completed = _ok(run(*args, env={**SPLIT, "SOFTMAX_SCHEDULER": "local:2"}))
+    assert "dashboard" in completed.stderr
+    there = json.loads(completed.stdout)
+    assert set(there) == set(here)
+    for name, value in here.items():  # exact sums against the core's pairwise ones: see the README
+        np.testing.assert_allclose(there[name], value, rtol=1e-11, atol=0, err_msg=name)
+
+
+# ------------------------------------------------------------------ the module's cluster, by address
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_probs_of_shards_give_one_identical_output_per_shard(cli, cluster, data, tmp_path, log):
+    flag = ["--log"] if log else []
+    _ok(cli("probs", data / "shards", "--out-dir", tmp_path / "here", *flag))
+    _ok(cli("probs", data / "shards", "--out-dir", tmp_path / "there", "--scheduler", cluster, *flag, env=SPLIT))
+    names = sorted(p.name for p in (tmp_path / "here").iterdir())
+    assert names == [f"shard-{i:05d}.npy" for i in range(SHARDS)]
+    assert names == sorted(p.name for p in (tmp_path / "there").iterdir())
+    for name in names:
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "there" / name).read_bytes()
+
+
+def test_grad_of_shards_is_the_gradient_of_one_loss_over_all_rows(cli, cluster, data, tmp_path):
+    _ok(cli("grad", data / "one.npy", "--labels", data / "labels.npy", "-o", tmp_path / "whole.npy"))
+    _ok(cli("grad", data / "shards", "--labels", data / "labels.npy", "--out-dir", tmp_path / "parts",
+            "--scheduler", cluster, env=SPLIT))
+    parts = np.concatenate([np.load(tmp_path / "parts" / f"shard-{i:05d}.npy") for i in range(SHARDS)])
+    assert np.array_equal(parts, np.load(tmp_path / "whole.npy"))
+
+
+@pytest.mark.parametrize("command", [["loss", "--reduction", "sum"], ["loss", "--reduction", "none"],
+                                     ["topk", "-k", "3"]])
+def test_reductions_over_shards_equal_the_joined_file(cli, cluster, data, command):
+    options = [*command[1:], "--labels", data / "labels.npy", "-f", "json"]
+    here = _ok(cli(command[0], data / "one.npy", *options))
+    there = _ok(cli(command[0], data / "shards", *options, "--scheduler", cluster, env=SPLIT))
+    assert there.stdout == here.stdout
+
+
+def test_zarr_through_probs_and_loss(cli, cluster, data, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    logits = np.load(data / "one.npy")
+    array = zarr.create_array(store=str(tmp_path / "logits.zarr"), shape=logits.shape, chunks=(100, CLASSES),
+                              dtype="float32")
+    array[:] = logits
+    _ok(cli("probs", tmp_path / "logits.zarr", "-o", tmp_path / "zarr.npy", "--scheduler", cluster))
+    _ok(cli("probs", data / "one.npy", "-o", tmp_path / "npy.npy"))
+    assert (tmp_path / "zarr.npy").read_bytes() == (tmp_path / "npy.npy").read_bytes()
+    loss = ["--labels", data / "labels.npy", "-f", "json"]
+    assert _ok(cli("loss", tmp_path / "logits.zarr", *loss, "--scheduler", cluster)).stdout == \
+        _ok(cli("loss", data / "one.npy", *loss)).stdout
+
+
+@pytest.fixture
+def bad_shards(data, tmp_path):
+    """The shards with a NaN at row 5 of the middle one."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i, part in enumerate(np.split(np.load(data / "one.npy"), SHARDS)):
+        if i == 2:
+            part[5, 3] = np.nan
+        np.save(folder / f"shard-{i:05d}.npy", part)
+    return folder
+
+
+def test_a_bad_shard_stops_the_run_naming_it_and_leaves_nothing(cli, cluster, bad_shards, tmp_path):
+    out = tmp_path / "out"
+    completed = cli("probs", bad_shards, "--out-dir", out, "--scheduler", cluster, env=SPLIT)
+    errors = _note_and_error(completed, "shard-00002.npy, row 5, column 3", "NaN")
+    assert len(errors) == 1 and list(out.iterdir()) == []
+
+
+def test_keep_going_writes_the_other_shards_and_lists_the_bad_one(cli, cluster, data, bad_shards, tmp_path):
+    out = tmp_path / "out"
+    completed = cli("probs", bad_shards, "--out-dir", out, "--keep-going", "--scheduler", cluster, env=SPLIT)
+    errors = _note_and_error(completed, "1 of 4 inputs failed")
+    assert "shard-00002.npy" in errors[0] and errors[-1].endswith(str(bad_shards / "shard-00002.npy"))
+    assert sorted(p.name for p in out.iterdir()) == ["shard-00000.npy", "shard-00001.npy", "shard-00003.npy"]
+    expected = np.split(np.load(data / "one.npy"), SHARDS)[3]
+    assert np.allclose(np.load(out / "shard-00003.npy"), np.exp(expected) / np.exp(expected).sum(1, keepdims=True),
+                       rtol=1e-5)
+
+
+def test_keep_going_loss_is_over_the_shards_that_succeeded(cli, cluster, data, bad_shards, tmp_path):
+    kept = np.r_[0:2 * SHARD_ROWS, 3 * SHARD_ROWS:SHARDS * SHARD_ROWS]
+    np.save(tmp_path / "kept.npy", np.load(data / "one.npy")[kept])
+    np.save(tmp_path / "kept_labels.npy", np.load(data / "labels.npy")[kept])
+    completed = cli("loss", bad_shards, "--labels", data / "labels.npy", "-f", "json", "--keep-going",
+                    "--scheduler", cluster, env=SPLIT)
+    _note_and_error(completed, "shard-00002.npy")
+    here = _ok(cli("loss", tmp_path / "kept.npy", "--labels", tmp_path / "kept_labels.npy", "-f", "json"))
+    assert completed.stdout == here.stdout
+
+
+# ------------------------------------------------------------------ refused before any cluster is reached
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["probs", "3", "2", "1"], "not numbers or standard input"),
+    (["probs", "{one}"], "give -o FILE.npy or --out-dir DIR"),
+    (["probs", "{one}", "-o", "{one}", "--force"], "inputs are never overwritten"),
+    (["probs", "{one}", "-o", "{exists}"], "exists; pass --force"),
+    (["probs", "{one}", "-o", "{tmp}/p.csv"], "as .npy files"),
+    (["probs", "{shards}", "-o", "{tmp}/p.npy"], "use --out-dir DIR"),
+    (["loss", "{shards}", "--labels", "{labels}", "--out-dir", "{tmp}/o"], "one result over all the inputs"),
+    (["grad", "{one}", "--upstream", "{one}", "-o", "{tmp}/g.npy"], "--upstream cannot run on a cluster"),
+    (["temperature-sweep", "{one}", "--plot", "{tmp}/c.png"], "--plot cannot run on a cluster"),
+    (["topk", "{one}", "--classes", "{tmp}/names.txt"], "--classes cannot run on a cluster"),
+    (["probs", "{one}", "-o", "{tmp}/p.npy", "--scheduler", "example:8786"], "local:N or a scheduler address"),
+])
+def test_what_the_cluster_cannot_do_is_one_line_before_connecting(cli, data, tmp_path, args, fragment):
+    (tmp_path / "exists.npy").write_bytes(b"kept")
+    names = {"one": data / "one.npy", "shards": data / "shards", "labels": data / "labels.npy", "tmp": tmp_path,
+             "exists": tmp_path / "exists.npy"}
+    args = [a.format(**names) for a in args]
+    if "--scheduler" not in args:
+        args += ["--scheduler", "tcp://127.0.0.1:9"]  # nothing listens there: a connection would fail otherwise
+    completed = cli(*args)
+    assert completed.returncode == 2 and completed.stderr.count("\n") == 1, completed.stderr
+    assert completed.stderr.startswith("error: ") and fragment in completed.stderr, completed.stderr
+    assert (tmp_path / "exists.npy").read_bytes() == b"kept"
+
+
+def test_without_the_dask_extra_the_error_says_how_to_install_it(cli, data, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what `import distributed` meets when it is missing
+    completed = cli("probs", data / "one.npy", "-o", tmp_path / "p.npy", "--scheduler", "local:2")
+    assert completed.returncode == 2
+    assert completed.stderr == "error: --scheduler needs Dask: pip install 'softmax-toolkit[dask]'\n"
+    assert not (tmp_path / "p.npy").exists()
