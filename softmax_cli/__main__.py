@@ -1,25 +1,82 @@
-"""Entry point of the ``softmax`` command and of ``python -m softmax_cli``."""
+"""Entry point of the ``softmax`` command and of ``python -m softmax_cli``.
 
-import os
-import sys
-import warnings
+Before anything heavy is imported: SIGINT, SIGTERM and SIGHUP become a quiet
+:class:`~softmax_cli.errors.Interrupted` (temporary files are removed on the
+way out, the exit status is 128 + the signal's number), standard streams the
+caller closed are held open on /dev/null so no file the command opens takes
+their place, and the last-resort filter keeps raw warnings off standard error.
+"""
+
+import signal
+
+_arrived: list[int] = []
+
+
+def _remember(signum, frame) -> None:
+    _arrived.append(signum)
+
+
+# From the moment the console script imports this module until main() runs, a
+# signal is remembered rather than raised (nothing could catch it yet).
+for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_signum, _remember)
+
+import os  # noqa: E402  (after the handlers, on purpose)
+import sys  # noqa: E402
+import warnings  # noqa: E402
+
+from .errors import QUIET_SIGNALS, Interrupted  # noqa: E402
+
+
+def _interrupt(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+def _hold_closed_streams() -> None:
+    """Give a closed standard stream /dev/null: stdin reads empty, stderr is discarded, stdout stays ``None``.
+
+    Otherwise the next file opened gets descriptor 0, 1 or 2, and with stderr
+    closed ``print(..., file=sys.stderr)`` writes to standard output. A closed
+    standard output keeps ``sys.stdout`` as ``None``: a result sent there is
+    refused in one line (render.py), help and version print nothing.
+    """
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
 
 
 def main() -> None:
-    # The command shares work out over the cores with its own threads; OpenBLAS
-    # threads would then spin-wait against them (attention on a busy 2-core
-    # machine: 10.9 s with two BLAS threads, 0.93 s with one). This must be set
-    # before NumPy is imported; a user's own setting wins.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # The last resort of "no raw warning reaches the user": the core keeps its
-    # arithmetic quiet where it knows an overflow is the answer, and anything a
-    # path still lets through is dropped here, unless asked for with -W /
-    # PYTHONWARNINGS or SOFTMAX_DEBUG=1.
-    if not sys.warnoptions and os.environ.get("SOFTMAX_DEBUG") != "1":
-        warnings.simplefilter("ignore")
-    from .cli import main as run
+    for signum in QUIET_SIGNALS:
+        signal.signal(signum, _interrupt)
+    try:
+        if _arrived:
+            raise Interrupted(_arrived[0])
+        _hold_closed_streams()
+        # The last resort of "no raw warning reaches the user": the core keeps its
+        # arithmetic quiet where it knows an overflow is the answer, and anything a
+        # path still lets through is dropped here, unless asked for with -W /
+        # PYTHONWARNINGS or SOFTMAX_DEBUG=1.
+        if not sys.warnoptions and os.environ.get("SOFTMAX_DEBUG") != "1":
+            warnings.simplefilter("ignore")
+        # The command shares work out over the cores with its own threads; OpenBLAS
+        # threads would then spin-wait against them (attention on a busy 2-core
+        # machine: 10.9 s with two BLAS threads, 0.93 s with one). This must be set
+        # before NumPy is imported; a user's own setting wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        from .cli import main as run
 
-    run()
+        run()
+    except Interrupted as stop:
+        # A second signal while Python winds down ends the process by its default action.
+        for signum in QUIET_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        sys.exit(stop.exit_code)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Two things Click does not do for us live here: negative numbers as data
 (``softmax probs 1 -inf 2 -f json``), and the one place where every error
 becomes ``error: WHAT (WHERE)`` on standard error and the contract's exit
-status.
+status: the project's errors, running out of memory, a reader that went away
+(exit 0, quietly), and standard output that cannot take what was printed
+(:func:`run`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import SoftmaxError, UsageError
+from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError, end_telling
 from .options import PANELS
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
@@ -60,10 +62,20 @@ _NoSuchOption = next(kind for kind in _ParserError.__subclasses__() if kind.__na
 
 def _exit_with(error: SoftmaxError) -> NoReturn:
     """The one place an error becomes ``error: WHAT (WHERE)`` on stderr and an exit status."""
+    _report(error)
+    raise typer.Exit(error.exit_code) from None
+
+
+def _report(error: SoftmaxError) -> None:
     if os.environ.get("SOFTMAX_DEBUG") == "1":
         traceback.print_exc()
-    print(f"{error.prefix}: {error}", file=sys.stderr)
-    raise typer.Exit(error.exit_code) from None
+    print(f"{error.prefix}: {_one_line(str(error))}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with what would break or hide the line escaped (a file name holding ``\\r``, ``\\x1e``, ``\\u2028``)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 def _owners(option: str, ctx) -> list[str]:
@@ -142,15 +154,61 @@ class SoftmaxCommand(TyperCommand):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except SoftmaxError as error:
+            end_telling(show=isinstance(error, GateFailed))
             _exit_with(error)
+        except MemoryError as error:
+            end_telling(show=False)
+            # What was checked up front (limits.check_memory) says what it needs; this is the rest.
+            _exit_with(InputError(f"out of memory{': ' + str(error) if str(error) else ''}; the input or the "
+                                  "result is larger than this process can hold"))
         except BrokenPipeError:
-            # The reader went away (`| head`): stop quietly, and send what Python
-            # still holds to /dev/null so the flush at exit does not fail again.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            end_telling(show=True)
+            _reader_gone()
             raise typer.Exit(0) from None
+        except BaseException:
+            end_telling(show=False)
+            raise
+        end_telling(show=True)
+        return result
+
+
+def _reader_gone() -> None:
+    """The reader went away (`| head`): what Python still holds goes to /dev/null, so the flush at exit is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run(application) -> NoReturn:
+    """Run the app as the ``softmax`` command; what is printed (help, version) is flushed here, not at exit.
+
+    Python's own flush at exit would print a traceback-like "Exception
+    ignored" for standard output on a full device (``> /dev/full``).
+    """
+    try:
+        application(prog_name="softmax")
+        status = 0
+    except SystemExit as exit:
+        status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 2)
+    except OSError as error:
+        # Outside a command's run (its errors are handled in invoke) only help and version write: to stdout.
+        _reader_gone()
+        failure = OutputError(f"cannot write to standard output: {error.strerror}")
+        _report(failure)
+        sys.exit(failure.exit_code)
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+    except OSError as error:
+        _reader_gone()
+        if status == 0:
+            failure = OutputError(f"cannot write to standard output: {error.strerror}")
+            _report(failure)
+            status = failure.exit_code
+    sys.exit(status)
 
 
 app = typer.Typer(

@@ -3,7 +3,8 @@
 Each input gets its own output, written atomically, so a failure never leaves
 a partial or temporary file behind and finished outputs stay complete. A bad
 input stops the batch (exit 2, naming it); with ``--keep-going`` the rest are
-processed and the failures listed at the end. Without ``--out-dir``, text
+processed, each failure is a ``failed: WHY (FILE)`` line, and the one ``error:``
+line at the end counts them. Without ``--out-dir``, text
 formats are printed one input after another, each under its file name.
 """
 
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import render
-from .errors import GateFailed, InputError, SoftmaxError, UsageError
+from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
+from .formats.base import note
 from .formats.registry import SUFFIXES, output_for_path
 from .inputs import Loaded, Operands, is_number_text, locate
 from .options import BatchOutput as Outputs
@@ -35,8 +37,8 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
             found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
             folders = sum(1 for p in path.iterdir() if p.is_dir())
             if folders:  # a batch reads one folder, not a tree: say so rather than skip them unseen
-                print(f"note: {folders} subfolder{'s' if folders > 1 else ''} of {item} not read "
-                      "(a batch reads the files directly in a folder)", file=sys.stderr)
+                note(f"{folders} subfolder{'s' if folders > 1 else ''} of {item} not read "
+                     "(a batch reads the files directly in a folder)")
             if not found:
                 raise InputError(f"no files ending in {', '.join(SUFFIXES)}", where=item)
             sources += found
@@ -114,7 +116,11 @@ def run(
             raise UsageError(f"{len(existing)} output(s) exist ({', '.join(existing[:3])}"
                              f"{', ...' if len(existing) > 3 else ''}); pass --force to replace them")
     if outputs.out_dir is not None:
-        outputs.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            outputs.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"cannot create the output folder: {error.strerror}", where=str(outputs.out_dir)) \
+                from None
     failed, gates = [], []
     with Progress(len(sources), "files", "files") as progress:
         for source, (fmt, path) in zip(sources, planned):
@@ -129,7 +135,8 @@ def run(
                 if not outputs.keep_going:
                     raise locate(error, source, operands) from None
                 failed.append(source)
-                print(f"{error.prefix}: {locate(error, source, operands)}", file=sys.stderr)
+                # One `failed:` line per input; the single `error:` line is the summary below.
+                print(f"failed: {locate(error, source, operands)}", file=sys.stderr)
             progress.advance()
     if failed:
         raise inputs_failed(failed, len(sources))

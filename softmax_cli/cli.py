@@ -7,7 +7,7 @@ its parsing and its one place for errors are :mod:`softmax_cli.app`.
 
 from __future__ import annotations
 
-from .app import SoftmaxCommand, app
+from .app import SoftmaxCommand, app, run
 from .commands import attention, calibration, compare, crossentropy, probs, ranking
 from .options import shared_options
 
@@ -18,4 +18,4 @@ for command in (probs.probs, crossentropy.loss, crossentropy.grad, probs.jacobia
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="softmax")
+    run(app)

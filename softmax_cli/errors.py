@@ -7,6 +7,12 @@ single place (``softmax_cli.app.SoftmaxCommand.invoke``).
 
 from __future__ import annotations
 
+import signal
+import sys
+
+# Handled like Ctrl-C: the command unwinds, removing its temporary files, and exits 128 + the signal.
+QUIET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 class SoftmaxError(Exception):
     """Base class: a problem the user can fix, reported without a traceback."""
@@ -44,3 +50,39 @@ class GateFailed(SoftmaxError):
 
     exit_code = 1
     prefix = "gate failed"
+
+
+class OutputError(SoftmaxError):
+    """An output that cannot be written: a full or read-only file system, a closed stream, a FIFO."""
+
+
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP: unwind (temporary files are removed on the way) and exit 128 + the signal.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` stops it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+_told: list[str] = []
+
+
+def tell(line: str) -> None:
+    """A ``warning: ...`` or ``note: ...`` line for standard error, shown when the command ends.
+
+    A failed run prints one ``error:`` line and nothing else (the contract), so
+    what was told before an error is dropped; a failed gate keeps it.
+    """
+    _told.append(line)
+
+
+def end_telling(show: bool) -> None:
+    """Print (or drop) what was told, once the command's outcome is known."""
+    lines = list(_told)
+    _told.clear()
+    if show:
+        for line in lines:
+            print(line, file=sys.stderr)

@@ -24,6 +24,7 @@ from .errors import InputError, SoftmaxError, UsageError
 from .formats import registry
 from .formats.base import Source, Table, bfloat16, is_bfloat16
 from .formats.text import parse_number
+from .limits import MAX_TEMPERATURES, check_count, describe_bytes
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -158,6 +159,10 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
         raise error.located(source) from None
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", where=source) from None
+    except MemoryError:
+        # A text file's numbers take many times its size while parsed; binary sizes are checked up front.
+        raise InputError(f"the file ({describe_bytes(path.stat().st_size)}) does not fit in the memory this "
+                         "process can use once parsed; a large input is best given as .npy", where=source) from None
 
 
 # ---------------------------------------------------------------- numbers typed as arguments
@@ -242,6 +247,12 @@ def parse_class_names(value: str) -> list[str]:
         names = [name.strip() for name in value.split(",")]
     if not names or any(not name for name in names):
         raise InputError(f"--classes needs non-empty names, got {value!r}")
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 arrive from the command line as lone surrogates
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(f"class name '{shown}' is not valid UTF-8", where="--classes") from None
     return names
 
 
@@ -258,6 +269,8 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
         # pd.Series(logits, index=class_names).to_csv().
         loaded.classes, loaded.rows, loaded.index_name = loaded.rows, None, None
     names = parse_class_names(classes) if classes is not None else loaded.classes
+    if classes is not None and Path(classes).is_file():
+        loaded.paths.append(Path(classes))  # an input like the logits: never an output
     array = loaded.array
     if not -array.ndim <= axis < array.ndim:
         raise UsageError(f"--axis {axis} is out of range for an array of shape {array.shape}")
@@ -348,8 +361,7 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
         raise UsageError(f"--range takes START:STOP:NUM, e.g. 0.5:4:8, got {temperature_range!r}") from None
     for end in (start, stop):
         check_temperature(end)
-    if count < 1:
-        raise UsageError(f"--range needs NUM >= 1, got {count}")
+    check_count(count, MAX_TEMPERATURES, "--range NUM")
     return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,8 +21,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import QUIET_SIGNALS, OutputError, UsageError
 from .formats import npy, registry
+from .limits import MAX_PRECISION
 from .result import Result
 
 
@@ -49,9 +51,13 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _stdout_is_terminal() -> bool:
+    return sys.stdout is not None and sys.stdout.isatty()
+
+
 def stdout_format() -> OutputFormat:
     """The format standard output gets without ``-f``: a table for people, CSV for pipes."""
-    return OutputFormat.table if sys.stdout.isatty() else OutputFormat.csv
+    return OutputFormat.table if _stdout_is_terminal() else OutputFormat.csv
 
 
 def open_sink(
@@ -62,8 +68,9 @@ def open_sink(
     inputs: Sequence[Path] = (),
 ) -> Sink:
     """Resolve the format and check the destination, so bad usage fails before computing."""
-    if precision is not None and precision < 0:
-        raise UsageError(f"--precision must be 0 or more, got {precision}")
+    if precision is not None and not 0 <= precision <= MAX_PRECISION:
+        raise UsageError(f"--precision takes 0 to {MAX_PRECISION} decimals (float64 carries {MAX_PRECISION} "
+                         f"significant digits), got {precision}")
     if fmt is None:
         if output is not None:
             written = registry.output_for_path(output)
@@ -76,24 +83,39 @@ def open_sink(
         else:
             fmt = stdout_format()
     if output is None:
-        if fmt in BINARY_FORMATS and sys.stdout.isatty():
+        if fmt in BINARY_FORMATS and _stdout_is_terminal():
             raise UsageError(f"refusing to write binary {fmt.value} to a terminal; redirect it or use -o FILE")
         return Sink(fmt, None, force, precision)
     check_destination(output, force, inputs)
     return Sink(fmt, output, force, precision)
 
 
+def destination(output: Path) -> Path:
+    """The file ``-o`` writes: a symbolic link is followed, as the shell's ``>`` does; the link itself stays."""
+    return Path(os.path.realpath(output))
+
+
 def check_destination(output: Path, force: bool, inputs: Sequence[Path]) -> None:
-    """Refuse an output that is an input, a folder, in a missing folder, or exists without ``--force``."""
+    """Refuse an output that is an input, a folder, not a regular file, in a missing folder, or exists without ``--force``.
+
+    A FIFO or a device node is never replaced, even with ``--force``; a
+    dangling symbolic link counts as existing (its target is created only with
+    ``--force``).
+    """
+    target = destination(output)
     for source in inputs:
-        if _same_file(output, source) or output.resolve() == source.resolve():
+        if _same_file(target, source) or target == destination(source):
             raise UsageError(f"the output {str(output)!r} is an input; inputs are never overwritten")
-    if output.is_dir():
+    if target.is_dir():
         raise UsageError(f"the output {str(output)!r} is a directory")
-    if not output.parent.is_dir():
-        raise UsageError(f"the output folder {str(output.parent)!r} does not exist")
-    if output.exists() and not force:
-        raise UsageError(f"{str(output)!r} exists; pass --force to replace it")
+    if not target.parent.is_dir():
+        raise UsageError(f"the output folder {str(target.parent)!r} does not exist")
+    if target.exists() and not target.is_file():
+        raise UsageError(f"the output {str(output)!r} is not a regular file (a FIFO or a device); "
+                         "-o replaces regular files only")
+    if os.path.lexists(output) and not force:
+        dangling = "" if target.exists() else f" (a symbolic link to the missing {str(target)!r})"
+        raise UsageError(f"{str(output)!r} exists{dangling}; pass --force to replace it")
 
 
 def table_text(result: Result, precision: int | None, stream, terminal: bool) -> None:
@@ -128,27 +150,55 @@ def _umask() -> int:
     return mask
 
 
+def _temporary_prefix(path: Path) -> str:
+    """``.NAME.`` for the temporary of ``path``, NAME shortened so the whole name fits the folder's limit.
+
+    mkstemp adds 8 characters and ``.part`` the suffix: 15 beyond NAME.
+    """
+    try:
+        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    return f".{path.name[: max(1, name_max - 15)]}."
+
+
 def atomic_file(path: Path, force: bool, fill) -> None:
     """Call ``fill(stream, temporary_path)``, then rename the temporary file onto ``path``.
 
     The temporary file sits in the destination folder, so the rename is atomic
-    and an error or an interrupt never leaves a partial output behind. It is
-    written through the descriptor ``mkstemp`` opened: reopening it with "wb"
-    truncates it, and ext4 then flushes the whole file to disk on close
-    (0.6-0.75 s per 2 GiB measured here).
+    and an error or an interrupt never leaves a partial output behind; its
+    name ends in ``.part``, so one left by SIGKILL is never taken for an
+    output. It is written through the descriptor ``mkstemp`` opened: reopening
+    it with "wb" truncates it, and ext4 then flushes the whole file to disk on
+    close (0.6-0.75 s per 2 GiB measured here). A file system that refuses
+    (full, read-only, no permission) is one :class:`OutputError`.
     """
     import tempfile
 
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    target = destination(path)
+    temporary = None
+    # Signals wait while the temporary is created, so an interrupt always finds its name to remove.
+    signal.pthread_sigmask(signal.SIG_BLOCK, QUIET_SIGNALS)
     try:
+        try:
+            descriptor, temporary = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".part",
+                                                     dir=target.parent)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, QUIET_SIGNALS)
         with os.fdopen(descriptor, "wb") as stream:
             fill(stream, temporary)
         os.chmod(temporary, 0o666 & ~_umask())
-        if path.exists() and not force:
+        if os.path.lexists(path) and not force:
             raise UsageError(f"{str(path)!r} exists; pass --force to replace it")
-        os.replace(temporary, path)
-    except BaseException:
+        os.replace(temporary, target)
+    except OSError as error:
+        if temporary is None:
+            raise OutputError(f"cannot write in {str(target.parent)!r}: {error.strerror}", where=str(path)) from None
         Path(temporary).unlink(missing_ok=True)
+        raise OutputError(f"cannot write the output: {error.strerror or error}", where=str(path)) from None
+    except BaseException:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
         raise
 
 
@@ -163,9 +213,16 @@ def write(result: Result, sink: Sink) -> None:
     An existing file is kept unless ``--force``.
     """
     if sink.path is None:
+        if sys.stdout is None:
+            raise OutputError("standard output is closed; write to a file with -o FILE")
         stream = sys.stdout.buffer
-        _write_result(result, sink, stream, terminal=sys.stdout.isatty())
-        stream.flush()
+        try:
+            _write_result(result, sink, stream, terminal=sys.stdout.isatty())
+            stream.flush()
+        except BrokenPipeError:
+            raise  # the reader went away: app.py ends quietly
+        except OSError as error:
+            raise OutputError(f"cannot write to standard output: {error.strerror or error}") from None
         return
 
     atomic_file(sink.path, sink.force, lambda stream, _: _write_result(result, sink, stream, terminal=False))

@@ -17,7 +17,6 @@ and to sum the figures the table summarises.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -29,13 +28,14 @@ from .errors import InputError
 from .formats import registry
 from .formats.base import FileRows
 from .inputs import Loaded
+from .limits import block_bytes
 from .render import OutputFormat, Sink
 
 # Input bytes per block: large enough that Python's per-block work is noise
 # and the core splits each block over the cores, small enough that a few
 # blocks in flight stay far below the 256 MiB budget. SOFTMAX_BLOCK_BYTES
-# overrides it (the tests force tiny blocks with it).
-STREAM_BLOCK_BYTES = int(os.environ.get("SOFTMAX_BLOCK_BYTES", 16 << 20))
+# overrides it (the tests force tiny blocks with it; limits.block_bytes).
+STREAM_BLOCK_BYTES = 16 << 20
 
 
 def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
@@ -45,7 +45,7 @@ def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
     fmt = registry.by_suffix(loaded.paths[0])
     if fmt is None or fmt.row_blocks is None:
         return None
-    rows = fmt.row_blocks(loaded.paths[0], STREAM_BLOCK_BYTES, loaded.key)
+    rows = fmt.row_blocks(loaded.paths[0], block_bytes(STREAM_BLOCK_BYTES), loaded.key)
     if rows is None or axis not in (-1, len(rows.shape) - 1):
         return None
     # The loader may have read the bytes as another dtype of the same size (--void-as bfloat16).

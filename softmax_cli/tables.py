@@ -401,6 +401,13 @@ def show(result: Result, console: Console, precision: int | None) -> None:
     LAYOUTS[result.layout](result, console, precision)
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away: Rich would exit 1, a failed gate's status; the app ends quietly with 0 instead."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def draw(result: Result, precision: int | None, stream, terminal: bool) -> None:
-    show(result, Console(file=stream, force_terminal=terminal, width=console_width(terminal), highlight=False),
+    show(result, _Console(file=stream, force_terminal=terminal, width=console_width(terminal), highlight=False),
          precision)

@@ -193,7 +193,8 @@ def test_keep_going_processes_the_rest_and_lists_failures(softmax, tmp_path, thr
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     lines = completed.stderr.splitlines()
-    assert all(line.startswith("error: ") for line in lines), lines
+    # One `failed:` line per bad input and one `error:` line, the summary (the contract: at most one error: line).
+    assert all(line.startswith("failed: ") for line in lines[:-1]) and lines[-1].startswith("error: "), lines
     assert any("b.npy" in line and "row 1, column 2" in line for line in lines[:-1]), lines
     assert any("d.npy" in line and "row 2, column 0" in line for line in lines[:-1]), lines
     summary = lines[-1]

@@ -112,6 +112,10 @@ CASES = {
     "fully_masked_bool_rows": (*_arrays(21, (2, 3, 5, 4), (2, 3, 7, 4), (2, 3, 7, 3)),
                                {"mask": _fully_masked_bool()}),
     "fully_masked_float_rows": (*_arrays(22, (5, 4), (7, 4), (7, 3)), {"mask": _fully_masked_float()}),
+    # Issue 10: 2-D q and k with a batched v and a mask was a broadcasting traceback.
+    "batched_value_mask_ls": (*_arrays(23, (5, 4), (7, 4), (2, 1, 7, 3)), {"mask": _bool_mask(23, (5, 7))}),
+    "batched_value_mask_varies": (*_arrays(24, (5, 4), (7, 4), (2, 1, 7, 3)),
+                                  {"mask": _float_mask(24, (2, 1, 5, 7))}),
 }
 
 
@@ -126,6 +130,8 @@ def test_output_matches_reference(name):
 def test_weights_match_reference(name):
     q, k, v, kwargs = CASES[name]
     expected_out, expected_weights = reference(q, k, v, **kwargs)
+    # The weights come for every output row, V's batch dimensions included.
+    expected_weights = np.broadcast_to(expected_weights, expected_out.shape[:-1] + expected_weights.shape[-1:])
     out, weights = attention(q, k, v, return_weights=True, **kwargs)
     np.testing.assert_allclose(out, expected_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(weights, expected_weights, rtol=1e-12, atol=1e-12)
@@ -209,6 +215,8 @@ def test_matches_torch(name):
     if name == "broadcast_kv":
         # torch's matmul broadcasts too, but SDPA insists on equal batch dims.
         k, v = (np.broadcast_to(a, q.shape[:-2] + a.shape[-2:]) for a in (k, v))
+    if name.startswith("batched_value"):
+        q, k = (np.broadcast_to(a, v.shape[:-2] + a.shape[-2:]) for a in (q, k))
     expected = _torch_call(torch, q, k, v, **kwargs)
     np.testing.assert_allclose(attention(q, k, v, **kwargs), expected, rtol=1e-10, atol=1e-12)
 
@@ -436,3 +444,18 @@ def test_threaded_query_blocks_are_bit_identical(monkeypatch):
             np.testing.assert_array_equal(attention(q, k, v, causal=True, block_size=(16, 32)), single)
     finally:
         _arrays.set_threads(_arrays.available_cores())
+
+
+@pytest.mark.parametrize("return_weights", [False, True])
+def test_scores_beyond_the_float_range_are_refused(return_weights):
+    # Issue 10's fuzz: q·kᵀ of 1.6e289 squared is inf, and inf - inf gave NaN weights or, online, a wrong row.
+    q = np.array([[1.5707066227491946e289, -4.0], [4.0, -46.9]])
+    with pytest.raises(InputError, match="too large"):
+        attention(q, q, q, return_weights=return_weights)
+
+
+def test_scores_near_the_float_range_are_computed():
+    # E·max|q|·max|k|·scale just below float64's largest: accepted, and one-hot on the largest score.
+    q = np.array([[1e150, 0.0], [0.0, 1e150]])
+    out = attention(q, q, np.eye(2), scale=1e-2)
+    np.testing.assert_array_equal(out, np.eye(2))

@@ -301,3 +301,13 @@ def test_wide_rows_use_candidates_and_still_match_a_stable_argsort(seed):
         x[0] = -np.inf
     indices, _ = topk(x, k, masked_rows="nan")
     np.testing.assert_array_equal(indices, np.argsort(-x, axis=1, kind="stable")[:, :k])
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.uint64, np.int16])
+def test_integers_and_booleans_are_ranked_as_their_values(dtype):
+    # Issue 10's fuzz: bool logits were a TypeError (-x of a bool), and unsigned ones wrap around when negated.
+    logits = np.array([[0, 1, 1, 0, 1], [1, 0, 0, 1, 0]] if dtype is bool else [[0, 3, 7, 3, 1], [9, 0, 2, 9, 5]],
+                      dtype=dtype)
+    indices, _ = topk(logits, k=3)
+    expected = np.argsort(-logits.astype(np.float64), axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(indices, expected)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, reference_softmax, run
+from softmax_cli.errors import end_telling
 from softmax_cli.formats import npy, registry
 from softmax_cli.result import Result
 from softmax_cli.stream import map_rows
@@ -158,6 +159,7 @@ def test_json_rows_are_the_row_names_as_text():
 def test_an_array_that_fits_no_column_is_named_on_stderr(capsys):
     text = written("csv", Result({"output": np.ones((3, 2)), "weights": np.ones((2, 3, 3)), "scale": np.float64(2)}))
     assert text.splitlines()[0] == "output_0,output_1"
+    end_telling(show=True)  # as the app does when the command ends without an error
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "weights" in notes[0] and "npz" in notes[0], notes
 

@@ -8,18 +8,18 @@ plain function that takes its own options and the option groups of
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 
 from .. import inputs
+from ..errors import tell
 from ..formats.base import note
 from ..inputs import Loaded, load_logits
 from ..options import Source
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    tell(f"warning: {message}")
 
 
 def noted(loaded: Loaded) -> Loaded:

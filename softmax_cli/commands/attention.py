@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
 import numpy as np
@@ -9,6 +10,7 @@ import typer
 
 from .. import core, render
 from ..inputs import load_attention_operands, naming_sources
+from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, MaskedRowsOpt, Output, Performance
 from ..result import Result
 
@@ -17,6 +19,16 @@ class MaskType(str, Enum):
     auto = "auto"
     bool = "bool"
     additive = "additive"
+
+
+def _check_weights_fit(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+    """--weights holds every (L, S) score: refuse up front, naming the size, when this process cannot."""
+    if min(q.ndim, k.ndim, v.ndim) < 2:
+        return  # the core names the shapes it needs
+    lead = max(a.ndim for a in (q, k, v)) - 2
+    batch = [max(sizes) for sizes in zip(*((1,) * (lead + 2 - a.ndim) + a.shape[:-2] for a in (q, k, v)))]
+    itemsize = np.result_type(q.dtype, k.dtype, np.float32).itemsize
+    check_memory(math.prod(batch) * q.shape[-2] * k.shape[-2] * itemsize, "--weights (every query-key score)")
 
 
 def attention(
@@ -57,6 +69,8 @@ def attention(
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     bias_array = None if bias is None else bias.array
+    if weights:
+        _check_weights_fit(q.array, k.array, v.array)
     with naming_sources(None, {"q": q, "k": k, "v": v, "mask": bias}):
         result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
                                 causal_align=causal_align.value, scale=scale, return_weights=weights)

@@ -11,6 +11,7 @@ import typer
 from .. import core, render, scheduled
 from ..errors import UsageError
 from ..inputs import DEFAULT_TEMPERATURES, check_one_stdin, load_labels, naming_sources, parse_temperatures
+from ..limits import MAX_BINS, check_count
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
 from ..result import Result
 from . import labels_for, logits_loader, warn
@@ -49,6 +50,7 @@ def temperature_sweep(
     """
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
+    check_count(bins, MAX_BINS, "--bins")
     if (cluster := scheduled.address(scheduler)) is not None:
         _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None)], temperatures, temperature_range,
                     log_space, labels, fit, bins, ignore_index)

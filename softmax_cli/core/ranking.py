@@ -156,6 +156,10 @@ def topk(
     array([0.2855, 0.2855])
     """
     array = np.asarray(logits)
+    if array.dtype.kind in "biu":
+        # Ranked as float64, the dtype rule for integers and booleans: negating
+        # a bool fails and negating an unsigned integer wraps around.
+        array = array.astype(np.float64)
     axis = check_axis(array.ndim, axis)
     k = _check_k(k, array.shape[axis])
     # softmax validates the logits (NaN, +inf, masked rows) before any ranking.

@@ -121,6 +121,23 @@ def _prepared_mask(mask: npt.ArrayLike, target: tuple[int, ...], group: int, com
     return np.broadcast_to(mask, mask.shape[:-2] + target[-2:])
 
 
+def _scores_fit_mask(q: np.ndarray, k: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """q and the mask such that every block of the mask fits the same block of the scores ``q k^T``.
+
+    The scores have q's and k's leading shape only; the mask is laid out for
+    the whole batch, V's dimensions included (2-D q and k with a batched v).
+    Leading dimensions of 1 the scores do not have are dropped from the mask;
+    where the mask really varies along them, q is broadcast (a view) so that
+    the scores get them too.
+    """
+    scores = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    while mask.ndim - 2 > len(scores) and mask.shape[0] == 1:
+        mask = mask[0]
+    if np.broadcast_shapes(scores, mask.shape[:-2]) != scores:
+        q = np.broadcast_to(q, np.broadcast_shapes(q.shape[:-2], mask.shape[:-2]) + q.shape[-2:])
+    return q, mask
+
+
 def _fits(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
     """Whether ``shape`` broadcasts to ``target`` without enlarging it."""
     try:
@@ -147,7 +164,9 @@ def operands(q, k, v, mask, causal, causal_align, scale, enable_gqa) -> Operands
     heads_shape = batch[:-2] + (batch[-2] * batch[-1],) if group > 1 else batch
     if mask is not None:
         mask = _prepared_mask(mask, heads_shape + (length, keys), group, compute)
+        q, mask = _scores_fit_mask(q, k, mask)
     scale = _scale(scale, features)
+    _check_scores_fit(q, k, scale, mask, compute)
     return Operands(q, scale, k.astype(compute, copy=False), v.astype(compute, copy=False), mask, offset,
                     batch, heads_shape + (length, v.shape[-1]), output)
 
@@ -161,6 +180,29 @@ def _scale(scale: float | None, features: int) -> float:
     if not np.isfinite(value):
         raise InputError(f"scale must be finite, got {scale!r}")
     return value
+
+
+def _check_scores_fit(q: np.ndarray, k: np.ndarray, scale: float, mask: np.ndarray | None,
+                      compute: np.dtype) -> None:
+    """Refuse q and k so large that a score ``q·kᵀ·scale`` (plus a float mask) could pass the float range.
+
+    An infinite score gives ``inf - inf = NaN`` in the softmax: NaN weights, or
+    a silently wrong row on the online path. ``E·max|q|·max|k|·|scale|`` bounds
+    every score; it is computed with Python floats, which overflow to inf
+    without a warning.
+    """
+    largest = float(np.finfo(compute).max)
+    bound = q.shape[-1] * _largest_magnitude(q) * _largest_magnitude(k) * abs(scale)
+    if mask is not None and mask.dtype.kind == "f":
+        bound += _largest_magnitude(np.where(np.isfinite(mask), mask, 0))
+    if not bound < largest:
+        raise InputError(f"q and k are too large: a score q·kᵀ·scale could pass {compute}'s largest value "
+                         f"{largest:.3g} (the softmax of an infinite score is NaN); scale q or k down, or give a "
+                         "smaller scale")
+
+
+def _largest_magnitude(array: np.ndarray) -> float:
+    return float(np.max(np.abs(array))) if array.size else 0.0
 
 
 def _causal_offset(causal: bool, causal_align: CausalAlign, length: int, keys: int) -> int | None:

@@ -10,7 +10,6 @@ place the optional ``ml_dtypes`` is imported.
 from __future__ import annotations
 
 import io
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +18,7 @@ from typing import IO, Protocol
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, tell
 from ..progress import Progress
 from ..result import Result
 
@@ -250,7 +249,7 @@ def note(message: str) -> None:
     """One ``note:`` line on standard error, once per process (a batch would repeat it per input)."""
     if message not in _noted:
         _noted.add(message)
-        print(f"note: {message}", file=sys.stderr)
+        tell(f"note: {message}")
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:

@@ -8,22 +8,34 @@ block on a second thread while the next is computed (:func:`write_data`, which
 
 from __future__ import annotations
 
+import errno
 import io
+import math
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import InputError
+from ..limits import check_memory, describe_bytes
 from .base import FileRows, Format, Source, note
 
 MAGIC = b"\x93NUMPY"
+_NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def load(source, mmap: bool) -> np.ndarray:
-    """Read ``.npy`` with pickles disallowed; files are memory-mapped, not copied."""
+    """Read ``.npy`` with pickles disallowed; files are memory-mapped, not copied.
+
+    The header is checked first (:func:`check_header`): NumPy itself would map
+    or allocate whatever a damaged header claims.
+    """
+    if not isinstance(source, Path):
+        return read_stream(source, len(source.getbuffer()))
+    _header(source)
     try:
         return np.load(source, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
@@ -34,29 +46,99 @@ def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, N
     return load(source.file(), mmap=source.path is not None), None
 
 
+# ---------------------------------------------------------------- the header, checked
+
+@dataclass(frozen=True)
+class Header:
+    """What an ``.npy`` header declares, and where its data starts."""
+
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+    offset: int
+    nbytes: int  # of the data, checked against what follows the header
+
+
+def _parse_header(file) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """NumPy's own header parser, its every failure (a damaged dictionary, an unknown dtype) one InputError."""
+    import tokenize
+
+    head = file.read(8)
+    if head[:6] != MAGIC:
+        from .registry import describe_content
+
+        raise InputError(f"not .npy data: this is {describe_content(head)}")
+    # Version 3.0 differs from 2.0 only in allowing UTF-8 field names, which no array read here has.
+    parse = {b"\x01\x00": np.lib.format.read_array_header_1_0, b"\x02\x00": np.lib.format.read_array_header_2_0,
+             b"\x03\x00": np.lib.format.read_array_header_2_0}.get(head[6:])
+    if parse is None:
+        raise InputError(f"not an .npy version this tool reads (version bytes {head[6:]!r})")
+    try:
+        return parse(file)
+    except (ValueError, TypeError, SyntaxError, OverflowError, RecursionError, MemoryError, EOFError,
+            tokenize.TokenError) as error:
+        raise InputError(f"the .npy header does not parse: {str(error)[:200]}") from None
+
+
+def check_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int) -> int:
+    """The one check of an ``.npy`` header against its data, before anything is mapped or allocated.
+
+    Refuses a dtype without size (``|V0``, ``S0``: NumPy divides by it and the
+    process dies by SIGFPE) or holding objects, a negative dimension, and a
+    shape whose size is not the data's; gives the data's size in bytes.
+    """
+    if dtype.hasobject:
+        raise InputError("the .npy data holds Python objects (pickles), which are never read")
+    if dtype.itemsize == 0:
+        raise InputError(f"the .npy header declares dtype {dtype.str!r}, whose elements have no size")
+    if any(dimension < 0 for dimension in shape):
+        raise InputError(f"the .npy header declares a negative dimension: shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes != data_bytes:
+        truncated = " (truncated?)" if nbytes > data_bytes else ""
+        raise InputError(f"the .npy header declares shape {shape} of {dtype} ({describe_bytes(nbytes)}), "
+                         f"but {describe_bytes(data_bytes)} of data follow it{truncated}")
+    return nbytes
+
+
+def header_of(file, size: int) -> Header:
+    """The checked header of the ``.npy`` data of ``size`` bytes that ``file`` is at the start of."""
+    shape, fortran, dtype = _parse_header(file)
+    offset = file.tell()
+    return Header(tuple(shape), fortran, dtype, offset, check_header(shape, dtype, size - offset))
+
+
+def read_stream(file, size: int, what: str = "the array") -> np.ndarray:
+    """The ``.npy`` data of ``size`` bytes in a stream (standard input, an ``.npz`` member), read whole.
+
+    Never more than the checked header declares is read or allocated, and not
+    at all when this process could not hold it.
+    """
+    header = header_of(file, size)
+    check_memory(header.nbytes, what)
+    buffer = bytearray(header.nbytes)
+    view, filled = memoryview(buffer), 0
+    while filled < header.nbytes:
+        chunk = file.read(min(header.nbytes - filled, 1 << 24))
+        if not chunk:
+            raise InputError("the .npy data ends before its header says (truncated?)")
+        view[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
+    array = np.frombuffer(buffer, dtype=header.dtype, count=math.prod(header.shape))
+    return array.reshape(header.shape, order="F" if header.fortran else "C")
+
+
 # ---------------------------------------------------------------- reading in row blocks
 
-def _header(path: Path) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+def _header(path: Path) -> Header:
     with open(path, "rb") as file:
-        try:
-            version = np.lib.format.read_magic(file)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
-            else:
-                return None  # a newer header: read it whole with np.load
-        except ValueError as error:
-            raise InputError(f"cannot read this .npy file: {error}", where=str(path)) from None
-        return shape, fortran, dtype, file.tell()
+        return header_of(file, os.fstat(file.fileno()).st_size)
 
 
 def row_blocks(path: Path, block_bytes: int, key: str | None = None) -> FileRows | None:
     """The file as streamable rows (class axis last), or None when it must be read whole."""
     header = _header(path)
-    if header is None:
-        return None
-    shape, fortran, dtype, offset = header
+    shape, fortran, dtype, offset = header.shape, header.fortran, header.dtype, header.offset
     if fortran or len(shape) == 0 or dtype.hasobject or dtype.names or 0 in shape:
         return None  # Fortran order, a scalar, records, or nothing to stream
     return FileRows(path, tuple(shape), dtype, offset, block_bytes)
@@ -95,11 +177,15 @@ def _bytes_of(array) -> memoryview:
 def _reserve(stream: BinaryIO, size: int) -> None:
     """Allocate a file's remaining ``size`` bytes up front (ext4 then writes 2 GiB in a third of the time).
 
-    Pipes and archives cannot, and need not: they are left as they are.
+    A file system without the room refuses here, before any work (ENOSPC,
+    EFBIG, EDQUOT are raised); pipes and archives cannot reserve, and need not.
     """
     try:
         os.posix_fallocate(stream.fileno(), stream.tell(), size)
-    except (AttributeError, OSError, io.UnsupportedOperation):
+    except OSError as error:
+        if error.errno in _NO_ROOM:
+            raise
+    except (AttributeError, io.UnsupportedOperation):
         pass
 
 
@@ -149,8 +235,14 @@ def write(result, stream: BinaryIO, precision: int | None, label: str | None) ->
 
 
 def fill_in_place(path: str, shape: tuple[int, ...], dtype: np.dtype, fill) -> None:
-    """Make ``path`` an ``.npy`` of ``shape`` and let ``fill(out)`` write into a memory map of it."""
+    """Make ``path`` an ``.npy`` of ``shape`` and let ``fill(out)`` write into a memory map of it.
+
+    The file's blocks are reserved before the map is touched: a page that the
+    file system cannot back (a full disk) would kill the process by SIGBUS.
+    """
     out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    with open(path, "r+b") as file:
+        os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
     fill(out)
     out.flush()
     del out

@@ -1,10 +1,16 @@
-"""NumPy ``.npz`` archives: one named member read (pickles disallowed), every named array written."""
+"""NumPy ``.npz`` archives: one named member read (pickles disallowed), every named array written.
+
+Reading goes through :mod:`zipfile` directly rather than ``np.load``, so that
+what the archive is not (another format under an ``.npz`` name, an encrypted
+or damaged member, a member that is not ``.npy``) is one line naming it, and a
+member's header is checked (:func:`.npy.read_stream`) before its data is
+inflated: decompression stops at what the header declares (no zip bomb).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import BinaryIO
-
-import numpy as np
 
 from ..errors import InputError
 from . import npy
@@ -13,22 +19,50 @@ from .base import Format, Source, pick_member
 MAGIC = b"PK\x03\x04"  # a zip archive
 
 
-def load(source, key: str | None, preferred: str) -> np.ndarray:
+def _head(source) -> bytes:
+    if isinstance(source, Path):
+        with open(source, "rb") as file:
+            return file.read(8)
+    head = source.read(8)
+    source.seek(0)
+    return head
+
+
+def load(source, key: str | None, preferred: str):
     """One member of an ``.npz`` archive, chosen by :func:`.base.pick_member`, pickles disallowed."""
     import zipfile
+    import zlib
 
+    head = _head(source)
+    if not head.startswith(b"PK"):  # PK\x03\x04, or PK\x05\x06 for an empty archive
+        from .registry import describe_content
+
+        raise InputError(f"not an .npz archive: this is {describe_content(head)}")
     try:
-        with np.load(source, allow_pickle=False) as archive:
-            name = pick_member(list(archive.files), key, preferred)
-            try:
-                return archive[name]
-            except ValueError as error:
-                raise InputError(f"cannot read array {name!r}: {error}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as error:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise InputError(f"cannot read this .npz file: {error}") from None
+    with archive:
+        # As np.load names them: "logits.npy" is the array "logits".
+        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        name = pick_member(list(members), key, preferred)
+        info = members[name]
+        if info.flag_bits & 0x1:
+            raise InputError(f"the member {info.filename!r} is encrypted; decrypt the archive first")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
+                                      zipfile.ZIP_LZMA):
+            raise InputError(f"the member {info.filename!r} uses zip compression method {info.compress_type}, "
+                             "which is not supported (np.savez writes stored or deflated members)")
+        try:
+            with archive.open(info) as member:
+                return npy.read_stream(member, info.file_size, f"the array {name!r}")
+        except InputError as error:
+            raise error.located(f"member {info.filename!r}") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as error:
+            raise InputError(f"the member {info.filename!r} is damaged: {error}") from None
 
 
-def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, None]:
+def read(source: Source, key: str | None, preferred: str):
     return load(source.file(), key, preferred), None
 
 

@@ -18,14 +18,13 @@ Arrow has no bfloat16, so bfloat16 columns are written as float32 (exactly).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import InputError
-from .base import EXTRA_HINT, Format, Source, is_bfloat16, pick_member
+from .base import EXTRA_HINT, Format, Source, is_bfloat16, note, pick_member
 
 # Rows per written batch are gathered up to about this many bytes, so row groups are not tiny.
 WRITE_BATCH_BYTES = 16 << 20
@@ -173,8 +172,8 @@ def _batches(result, pa) -> tuple[object, Iterator]:
 
     table = tidy.tidy(result)
     if table.left_out:
-        print(f"note: {', '.join(table.left_out)} left out of the table (their rows differ); -f npz or json "
-              "holds every result", file=sys.stderr)
+        note(f"{', '.join(table.left_out)} left out of the table (their rows differ); -f npz or json "
+             "holds every result")
     fields = []
     for group in table.groups:
         dtype = np.dtype(np.float32) if is_bfloat16(group.values.dtype) else group.values.dtype

@@ -87,6 +87,20 @@ def sniff(source: Source) -> Format:
     return named(STDIN_FALLBACK)
 
 
+def describe_content(head: bytes) -> str:
+    """What a file's first bytes show it is, for a file whose name says otherwise."""
+    for fmt in FORMATS:
+        if fmt.magic is not None and head.startswith(fmt.magic):
+            return f"{fmt.name} data (name it .{fmt.name})"
+    if not head:
+        return "an empty file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"binary data starting {head[:8]!r}"
+    return "text"
+
+
 def output_for_path(path: str | Path) -> Format | None:
     """The format written for ``path`` without ``-f``: its extension's own, or the nearest we write.
 

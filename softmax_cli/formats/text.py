@@ -59,6 +59,8 @@ def _fields(line: str, delimiter: str | None) -> list[str]:
         return line.split()
     import csv  # imported here, like json and zipfile, to keep start-up fast
 
+    if len(line) >= csv.field_size_limit():  # a field may be as long as its line (the default stops at 131,072)
+        csv.field_size_limit(len(line) + 1)
     return [f.strip() for f in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))]
 
 
@@ -221,12 +223,23 @@ def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, l
 
 # ---------------------------------------------------------------- writing
 
+def round_decimals(array: np.ndarray, decimals: int) -> np.ndarray:
+    """``np.round(array, decimals)``, leaving alone values with no digits that far down.
+
+    NumPy rounds by scaling with ``10**decimals``, which overflows to inf (and
+    warns) for large values; a value at or beyond ``2**nmant / 10**decimals``
+    is already a whole number of ``10**-decimals`` and is kept as it is.
+    """
+    whole = ~(np.abs(array) < 2.0 ** np.finfo(array.dtype).nmant / 10.0**decimals)  # NaN and inf too
+    return np.where(whole, array, np.round(np.where(whole, 0, array), decimals))
+
+
 def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
     """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
     if is_bfloat16(array.dtype):  # ml_dtypes' type: rounded as float32, else in its own shortest form
         return number_strings(array.astype(np.float32), precision) if precision is not None else bfloat16_strings(array)
     if precision is not None and array.dtype.kind == "f":
-        array = np.round(array, precision)
+        array = round_decimals(array, precision)
     return array.astype(str)
 
 

@@ -1,0 +1,70 @@
+"""The long fuzz run by hand: the cases of ``tests/test_fuzz.py``, as many as asked, every failure counted.
+
+    python fuzz/run.py --cases 100000            # in process (Typer's CliRunner), fast
+    python fuzz/run.py --cases 2000 --subprocess # real processes under a memory limit
+                                                 # (also hostile '|V0' headers, signals)
+
+Prints the number of cases, the number that broke the "nothing escapes"
+property, the kinds of failure with their counts, and a few reproducers per
+kind. Exit status 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+
+from fuzz_cases import HEADER_DESCRS, SIGNAL_PRONE_DESCRS, cases, run_in_process, run_in_subprocess  # noqa: E402
+
+
+def kind_of(problem: str) -> str:
+    """A failure's kind: its message without the values that differ from case to case."""
+    return problem.split(":")[0] if problem.startswith(("left ", "ran past")) else problem[:90]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--subprocess", action="store_true", help="run each case as a real process")
+    parser.add_argument("--reproducers", type=int, default=3, help="reproducers printed per kind of failure")
+    arguments = parser.parse_args()
+
+    runner = run_in_subprocess if arguments.subprocess else run_in_process
+    descrs = tuple(HEADER_DESCRS + (SIGNAL_PRONE_DESCRS if arguments.subprocess else []))
+    kinds: dict[str, list[str]] = collections.defaultdict(list)
+    counts = collections.Counter()
+    start = time.monotonic()
+
+    @settings(max_examples=arguments.cases, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(case=cases(descrs=descrs))
+    def fuzz(case):
+        counts["cases"] += 1
+        problems = runner(case)
+        if problems:
+            counts["failed"] += 1
+            for problem in problems:
+                kinds[kind_of(problem)].append(case.reproducer())
+        if counts["cases"] % 1000 == 0:
+            print(f"{counts['cases']} cases, {counts['failed']} failed, {time.monotonic() - start:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    fuzz()
+    print(f"{counts['cases']} cases ({'subprocess' if arguments.subprocess else 'in process'}), "
+          f"{counts['failed']} failed, {time.monotonic() - start:.0f} s")
+    for kind, reproducers in sorted(kinds.items(), key=lambda item: -len(item[1])):
+        print(f"\n{len(reproducers):6d}  {kind}")
+        for reproducer in reproducers[: arguments.reproducers]:
+            print(f"        {reproducer[:400]}")
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

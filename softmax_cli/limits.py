@@ -1,0 +1,91 @@
+"""What one run may take: the memory this process can still get, and the documented caps on option sizes.
+
+A size read from a file header or asked for by an option is checked here
+before anything that size is allocated, so a header claiming 10**12 values or
+``--bins 1000000000`` is one ``error:`` line instead of a MemoryError, the
+kernel's OOM killer or an hour of work. The caps are in the README ("Errors
+and exit status").
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import InputError, UsageError
+
+# --precision N: float64 carries 17 significant digits, so no rounding asks for more decimals than that.
+MAX_PRECISION = 17
+# --range START:STOP:NUM and --bins: far beyond any useful sweep or reliability diagram, far below a hang.
+MAX_TEMPERATURES = 10_000
+MAX_BINS = 10_000
+
+
+def describe_bytes(count: int) -> str:
+    """``count`` bytes for people: ``1.2 GiB``, ``640 MiB``, ``12 KiB``, ``7 bytes``."""
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def _proc_field(path: str, field: str) -> int | None:
+    """A ``Name:  N kB`` field of a /proc file, in bytes (None where /proc is not there)."""
+    try:
+        with open(path, encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def available_bytes() -> int | None:
+    """Bytes this process can still allocate: the machine's MemAvailable and swap, and what RLIMIT_AS leaves.
+
+    None when neither is known (no /proc, no limit): then nothing is refused up front.
+    """
+    import resource
+
+    bounds = []
+    free = _proc_field("/proc/meminfo", "MemAvailable")
+    if free is not None:
+        bounds.append(free + (_proc_field("/proc/meminfo", "SwapFree") or 0))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    used = _proc_field("/proc/self/status", "VmSize")
+    if soft != resource.RLIM_INFINITY and used is not None:
+        bounds.append(max(0, soft - used))
+    return min(bounds) if bounds else None
+
+
+def check_memory(needed: int, what: str) -> None:
+    """Refuse, naming the sizes, to allocate ``needed`` bytes for ``what`` when the process cannot get them."""
+    available = available_bytes()
+    if available is not None and needed > available:
+        raise InputError(f"{what} would need {describe_bytes(needed)} of memory; {describe_bytes(available)} "
+                         "is available (MemAvailable, swap and RLIMIT_AS)")
+
+
+def check_count(value: int, cap: int, option: str) -> int:
+    """An option's size (``--bins``, the NUM of ``--range``) within 1..``cap``."""
+    if not 1 <= value <= cap:
+        raise UsageError(f"{option} takes 1 to {cap:,}, got {value:,}")
+    return value
+
+
+def block_bytes(default: int) -> int:
+    """Input bytes per streamed block: ``SOFTMAX_BLOCK_BYTES`` (the tests force tiny blocks), else ``default``.
+
+    Read when a file is streamed, not at import, so a bad value is one line.
+    """
+    text = os.environ.get("SOFTMAX_BLOCK_BYTES", "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"SOFTMAX_BLOCK_BYTES must be a whole number of bytes >= 1, got {text!r}",
+                         where="environment")
+    return value
