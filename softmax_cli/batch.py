@@ -18,7 +18,8 @@ from . import render
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
 from .formats.base import note
 from .formats.registry import SUFFIXES, output_for_path
-from .inputs import Loaded, Operands, is_number_text, locate
+from .inputs import Loaded, is_number_text
+from .operands import Operands, locate
 from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat

@@ -25,7 +25,7 @@ class SoftmaxError(Exception):
         self.message = message
         self.where = where
         # Which input holds the bad value ("labels", "weights", "upstream", "mask", "q", ...), when it
-        # is not the logits: the command layer names that input's source (see inputs.naming_sources).
+        # is not the logits: the command layer names that input's source (see operands.naming_sources).
         self.operand = operand
 
     def located(self, where: str) -> "SoftmaxError":

@@ -9,27 +9,24 @@ in :mod:`softmax_cli.formats.registry`). Either way the result is an ndarray
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .core import check_temperature
-from .errors import InputError, SoftmaxError, UsageError
+from .errors import InputError, UsageError
 from .formats import registry
 from .formats.base import Source, Table, bfloat16, is_bfloat16
 from .formats.text import parse_number
-from .limits import MAX_TEMPERATURES, check_count, describe_bytes
+from .limits import describe_bytes
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 # Separators between numbers typed as arguments: commas and white space; ';' ends a row.
-_FIELD_SPLIT = re.compile(r"[,\s]+")
+FIELD_SPLIT = re.compile(r"[,\s]+")
 USAGE_EXAMPLE = (
     "give logits as numbers (softmax probs 3 2 1), as a file (softmax probs logits.npy) "
     "or on standard input (cat logits.csv | softmax probs)"
@@ -56,38 +53,6 @@ class Loaded:
     def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
         return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
                    table.notes, from_text, table.numbered_first_row, table.locate, key)
-
-
-Operands = Mapping[str, "Loaded | None"]
-
-
-def locate(error: SoftmaxError, logits_source: str | None, operands: Operands) -> SoftmaxError:
-    """Name the source that holds the bad value: the operand's the error is about, else the logits'.
-
-    The core tags errors about an input other than the logits with ``operand``
-    (``labels``, ``weights``, ``upstream``, ``mask``, ``q``...); ``operands``
-    maps those names to what was loaded for them. An operand the command did
-    not load names no file rather than the wrong one. A source already named
-    (by the loader) is not named twice.
-    """
-    if error.operand is None:
-        name = logits_source
-    else:
-        holder = operands.get(error.operand)
-        name = holder.source if holder is not None else None
-    where = error.where or ""
-    if not name or where == name or where.startswith(f"{name}, "):
-        return error
-    return error.located(name)
-
-
-@contextmanager
-def naming_sources(logits: Loaded | None, operands: Operands) -> Iterator[None]:
-    """Within this block, errors name the source holding the bad value (see :func:`locate`)."""
-    try:
-        yield
-    except SoftmaxError as error:
-        raise locate(error, logits.source if logits else None, operands) from None
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:
@@ -171,7 +136,7 @@ def _typed_rows(token: str) -> list[list[float]] | None:
     """Rows of numbers in one argument (``"1 2; 3 4"``), or None if it is not numbers."""
     rows = []
     for part in token.split(";"):
-        fields = [f for f in _FIELD_SPLIT.split(part.strip()) if f]
+        fields = [f for f in FIELD_SPLIT.split(part.strip()) if f]
         values = [parse_number(f) for f in fields]
         if any(v is None for v in values):
             return None
@@ -316,74 +281,6 @@ def check_unique_names(names: list[str], where: str) -> None:
         seen.add(name)
 
 
-def load_option_array(spec: str, option: str, preferred: str, expected: str = "numbers (1,2,0.5)") -> Loaded:
-    """An array given to an option (``--labels 0,2,1``, ``--weights w.npy``): numbers or a source.
-
-    From an ``.npz`` or a JSON object, the array named ``preferred`` is taken
-    when there are several. A value that is neither numbers nor a file is
-    refused saying what ``option`` takes (``expected``).
-    """
-    typed = parse_typed_numbers([spec])
-    if typed is not None:
-        return Loaded(typed, option, from_text=True)
-    if spec != STDIN and registry.by_suffix(spec) is None and not Path(spec).exists():
-        raise UsageError(f"{option} takes {expected} or a file; {spec!r} is neither")
-    try:
-        return load_source(spec, None, preferred=preferred)
-    except InputError as error:
-        raise error.located(option) from None
-
-
-DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
-
-
-def parse_temperatures(temperatures: str | None, temperature_range: str | None, log_space: bool) -> np.ndarray:
-    """``--temperatures 0.5,1,2`` or ``--range START:STOP:NUM`` (``--log-space``), checked."""
-    if temperatures is not None and temperature_range is not None:
-        raise UsageError("give --temperatures or --range, not both")
-    if temperature_range is None:
-        values = []
-        if temperatures is not None and not temperatures.strip():
-            raise UsageError("--temperatures is empty; give temperatures such as 0.5,1,2 (or leave the option out "
-                             f"for {DEFAULT_TEMPERATURES})")
-        for text in (DEFAULT_TEMPERATURES if temperatures is None else temperatures).split(","):
-            try:
-                values.append(check_temperature(float(text)))
-            except ValueError:
-                raise InputError(f"temperature {text.strip()!r} is not a number", where="--temperatures") from None
-        return np.array(values)
-    parts = temperature_range.split(":")
-    try:
-        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        if len(parts) != 3:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise UsageError(f"--range takes START:STOP:NUM, e.g. 0.5:4:8, got {temperature_range!r}") from None
-    for end in (start, stop):
-        check_temperature(end)
-    check_count(count, MAX_TEMPERATURES, "--range NUM")
-    return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
-
-
-def load_labels(spec: str) -> Loaded:
-    """``--labels``: class indices (or, for loss and grad, target distributions), typed or from a source."""
-    return load_option_array(spec, "--labels", "labels", expected="class indices (0,2,1)")
-
-
-def labels_for(truth: Loaded, logits: Loaded, axis: int) -> Loaded:
-    """The labels as they fit these logits.
-
-    One column whose first value is ``0`` and which holds exactly one label
-    more than the logits have rows is ``y.to_csv(index=False)`` of an unnamed
-    Series: that ``0`` is its header, and is dropped with a note.
-    """
-    rows = tuple(np.delete(np.array(logits.array.shape), axis % logits.array.ndim))
-    if truth.numbered_first_row and truth.array.ndim == 1 and rows == (truth.array.shape[0] - 1,):
-        note = f"first row 0 read as the column name: {rows[0]} labels for {rows[0]} rows"
-        return dataclasses.replace(truth, array=truth.array[1:], classes=["0"], notes=[*truth.notes, note])
-    return truth
-
-
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:
     """Refuse two readers of standard input (``softmax loss - --labels -``) before either reads it."""
     takers = [what] if not inputs or STDIN in inputs else []
@@ -391,69 +288,3 @@ def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: s
     if len(takers) > 1:
         raise UsageError(f"standard input can feed only one of {' and '.join(takers)}; give the other as a file")
 
-
-def _boolean_rows(text: str) -> np.ndarray | None:
-    """``True``/``False`` literals (rows split by ``;`` or lines) as a boolean array, else None."""
-    literals = {"true": True, "false": False}
-    rows = []
-    for part in re.split(r"[;\n]", text):
-        words = [f for f in _FIELD_SPLIT.split(part.split("#", 1)[0].strip()) if f]
-        if any(word.lower() not in literals for word in words):
-            return None
-        if words:
-            rows.append([literals[word.lower()] for word in words])
-    if not rows or len({len(row) for row in rows}) != 1:
-        return None
-    return np.array(rows[0] if len(rows) == 1 else rows, dtype=bool)
-
-
-def _mask_literals(spec: str) -> Loaded | None:
-    """A mask written as ``True``/``False`` literals, typed or in a text file."""
-    fmt = registry.by_suffix(spec)
-    if fmt is not None and not fmt.binary and Path(spec).is_file():
-        booleans = _boolean_rows(Source(Path(spec)).text)
-        return None if booleans is None else Loaded(booleans, spec, paths=[Path(spec)])
-    booleans = _boolean_rows(spec)
-    return None if booleans is None else Loaded(booleans, "--mask")
-
-
-def typed_mask(mask: Loaded, mask_type: str) -> Loaded:
-    """The mask as ``--mask-type`` says: boolean (True attends) or additive; ``auto`` refuses 0/1 given as text.
-
-    Text has no dtype, and 0/1 is a complete boolean mask and a (useless)
-    additive one alike, so that reading must be chosen, not guessed.
-    """
-    array = mask.array
-    zero_one = array.dtype == bool or bool(np.isin(array, (0, 1)).all())
-    if mask_type == "auto":
-        if mask.from_text and array.dtype != bool and zero_one:
-            raise UsageError("--mask holds only 0 and 1, which reads as a boolean mask (1 attends) or as one added "
-                             "to the scores; choose --mask-type bool or --mask-type additive (or write True/False)")
-        return mask
-    if mask_type == "bool":
-        if not zero_one:
-            raise UsageError("--mask-type bool takes a mask of 0 and 1 (or True/False)", where="--mask")
-        return dataclasses.replace(mask, array=array.astype(bool))
-    return dataclasses.replace(mask, array=array.astype(np.float64) if array.dtype.kind in "biu" else array)
-
-
-def load_attention_operands(inputs: list[str] | None, mask: str | None,
-                            mask_type: str = "auto") -> tuple[list[Loaded], Loaded | None]:
-    """Q, K and V (and the mask) from three sources or numbers, or one .npz holding q, k, v (and mask)."""
-    check_one_stdin(inputs, "Q K V", mask=mask)
-    bias = None
-    if inputs and len(inputs) == 1 and registry.by_suffix(inputs[0]) is registry.named("npz"):
-        operands = [load_source(inputs[0], name, name) for name in ("q", "k", "v")]
-        if mask is None:
-            try:
-                bias = load_source(inputs[0], "mask", "mask")
-            except InputError:  # the archive has no mask: none was asked for
-                pass
-    elif inputs and len(inputs) == 3:
-        operands = [load_option_array(item, name, name) for item, name in zip(inputs, ("Q", "K", "V"))]
-    else:
-        raise UsageError("give Q K V (three sources or quoted numbers like '1 0; 0 1'), or one .npz holding "
-                         "q, k and v")
-    if mask is not None:
-        bias = _mask_literals(mask) or load_option_array(mask, "--mask", "mask")
-    return operands, None if bias is None else typed_mask(bias, mask_type)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import inputs
+from .. import operands
 from ..errors import tell
 from ..formats.base import note
 from ..inputs import Loaded, load_logits
@@ -43,5 +43,5 @@ def named_rows(logits: Loaded) -> dict:
 
 
 def labels_for(truth: Loaded, logits: Loaded, axis: int) -> np.ndarray:
-    """The labels' array as it fits these logits (see :func:`softmax_cli.inputs.labels_for`)."""
-    return noted(inputs.labels_for(truth, logits, axis)).array
+    """The labels' array as it fits these logits (see :func:`softmax_cli.operands.labels_for`)."""
+    return noted(operands.labels_for(truth, logits, axis)).array

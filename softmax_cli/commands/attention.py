@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from .. import core, render
-from ..inputs import load_attention_operands, naming_sources
+from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, MaskedRowsOpt, Output, Performance
 from ..result import Result

@@ -10,7 +10,8 @@ import typer
 
 from .. import core, render, scheduled
 from ..errors import UsageError
-from ..inputs import DEFAULT_TEMPERATURES, check_one_stdin, load_labels, naming_sources, parse_temperatures
+from ..inputs import check_one_stdin
+from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
 from ..limits import MAX_BINS, check_count
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
 from ..result import Result

@@ -22,7 +22,8 @@ import typer
 from .. import core, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
-from ..inputs import STDIN, Loaded, load_labels
+from ..inputs import STDIN, Loaded
+from ..operands import load_labels
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
 from ..render import OutputFormat
 from ..result import Result

@@ -7,7 +7,8 @@ import typer
 
 from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
-from ..inputs import check_one_stdin, load_labels, load_option_array
+from ..inputs import check_one_stdin
+from ..operands import load_labels, load_option_array
 from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SchedulerOpt
 from ..options import SoftmaxInput
 from ..result import Result

@@ -7,7 +7,8 @@ import typer
 
 from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
-from ..inputs import check_one_stdin, load_labels
+from ..inputs import check_one_stdin
+from ..operands import load_labels
 from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, SchedulerOpt
 from ..options import SoftmaxInput
 from ..result import Result
