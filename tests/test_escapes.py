@@ -227,6 +227,15 @@ def test_damaged_or_mislabelled_container_is_refused_in_one_line(tmp_path, kind)
         assert_refused(completed)
 
 
+def test_npz_needing_a_newer_zip_version_is_refused_in_one_line(tmp_path):
+    """The long fuzz: a central directory asking for zip version 17.3 raised NotImplementedError."""
+    data = bytearray(npz_bytes(logits=LOGITS))
+    central = data.find(b"PK\x01\x02")
+    data[central + 6:central + 8] = (173).to_bytes(2, "little")  # version needed to extract
+    (tmp_path / "x.npz").write_bytes(bytes(data))
+    assert "17.3" in assert_refused(run_bytes("probs", tmp_path / "x.npz", "-f", "csv"))
+
+
 @pytest.mark.parametrize("kind", ["npz-member-not-npy", "npz-encrypted-flag", "npz-damaged-deflate"])
 def test_damaged_container_on_stdin_is_refused_in_one_line(kind):
     _, data = _container(kind)

@@ -40,7 +40,7 @@ def load(source, key: str | None, preferred: str):
         raise InputError(f"not an .npz archive: this is {describe_content(head)}")
     try:
         archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as error:  # "zip file version 17.3"
         raise InputError(f"cannot read this .npz file: {error}") from None
     with archive:
         # As np.load names them: "logits.npy" is the array "logits".
