@@ -147,11 +147,14 @@ def row_blocks(path: Path, block_bytes: int, key: str | None = None) -> FileRows
 # ---------------------------------------------------------------- writing
 
 def write_array(stream: BinaryIO, array) -> None:
-    """An ``.npy`` of an array, or of a streamed one (with ``blocks()``) block by block."""
+    """An ``.npy`` of an array, or of a streamed one (with ``blocks()``) block by block.
+
+    Never through ``np.lib.format.write_array``: for a buffered stream it calls
+    ``tofile``, which needs a file position, and standard output to a pipe has none.
+    """
     if not hasattr(array, "blocks"):
         # np.asarray, not np.ascontiguousarray: that makes a 0-d scalar (a loss, kl_mean) 1-d.
-        np.lib.format.write_array(stream, np.asarray(array, order="C"), allow_pickle=False)
-        return
+        array = np.asarray(array, order="C")
     header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
     try:
         np.lib.format.write_array_header_1_0(stream, header)
