@@ -191,6 +191,11 @@ def run(application) -> NoReturn:
         status = 0
     except SystemExit as exit:
         status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 2)
+        # Click meets a closed pipe while printing help itself (`softmax --help | head -0`): it swaps
+        # stdout for its PacifyFlushWrapper and exits 1. The reader going away is no failure here either.
+        if status == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _reader_gone()
+            status = 0
     except OSError as error:
         # Outside a command's run (its errors are handled in invoke) only help and version write: to stdout.
         _reader_gone()
@@ -198,7 +203,7 @@ def run(application) -> NoReturn:
         _report(failure)
         sys.exit(failure.exit_code)
     try:
-        if sys.stdout is not None:
+        if sys.stdout is not None and not sys.stdout.closed:  # an output fault may have closed it already
             sys.stdout.flush()
     except BrokenPipeError:
         _reader_gone()

@@ -470,6 +470,18 @@ def test_reader_gone_before_output_exits_0(tmp_path, fmt):
     assert_contract(completed, codes=(0,))
 
 
+@pytest.mark.parametrize("args", [["--help"], ["probs", "--help"], ["--version"]])
+def test_reader_gone_before_help_exits_0(args):
+    """`softmax --help | head -0`: Click meets the closed pipe itself and exited 1, the status of a failed gate."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = run_bytes(*args, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert_contract(completed, codes=(0,))
+
+
 def test_output_with_a_249_character_name(tmp_path):
     """Issue 10: -o with a valid 249-character file name fails because the temporary name is longer."""
     target = tmp_path / ("p" * 245 + ".csv")
