@@ -19,6 +19,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every command these tests start runs as a user's does, with Python's buffered standard
+# output: PYTHONUNBUFFERED (set in some shells and CI images) writes at once and hides the
+# faults that surface only when the output is flushed late (a pipe, a full device).
+os.environ.pop("PYTHONUNBUFFERED", None)
+
 # The logits most tests use (written to every input format by `logits_files`).
 LOGITS = np.array([[3.0, 2.0, 1.0], [1.0, -2.0, 0.5]])
 CLASSES = ["cat", "dog", "bird"]
