@@ -112,3 +112,16 @@ def test_the_cli_gradient_has_no_nan(cli):
     completed = cli("grad", "1", "2", "3", "--labels", "2", "-t", "1e-320", "-f", "csv")
     assert completed.returncode == 0, completed.stderr
     assert "nan" not in completed.stdout.lower(), completed.stdout
+
+
+def test_float16_log_probabilities_past_its_range_are_minus_inf_without_a_warning():
+    """Regression (found by the 100,000-case fuzz): -t 1e-3 --log on float16 logits gives
+    log-probabilities below -65504, whose float16 rounding is -inf; the cast raised no error
+    but a raw NumPy overflow warning."""
+    from softmax_cli import core
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = core.log_softmax(np.array([[0, 70, -3]], dtype=np.float16), temperature=1e-3)
+    assert result.dtype == np.float16
+    assert result[0, 1] == 0 and np.isneginf(result[0, 0]) and np.isneginf(result[0, 2])

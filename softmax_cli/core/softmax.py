@@ -223,7 +223,8 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
                 result[block] = out
 
     in_row_chunks(n_rows, n_cols, work)
-    return from_rows(result, shape, axis).astype(output, copy=False)
+    with np.errstate(over="ignore"):  # a float16 log-probability below -65504 rounds to -inf, as it should
+        return from_rows(result, shape, axis).astype(output, copy=False)
 
 
 def softmax(
