@@ -79,6 +79,15 @@ def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None) ->
     return Run(wall, peak_kib / 1024, compute, text)
 
 
+def big_file_arguments(parser, what: str = "the logits") -> None:
+    """The options every big-file benchmark takes: the file's size, the runs, and where the files go."""
+    parser.add_argument("--rows", type=int, default=65536, help=f"rows of {what} (default 65536: 2 GiB)")
+    parser.add_argument("--cols", type=int, default=8192, help="classes (default 8192)")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs per command after a warm-up run")
+    parser.add_argument("--dir", type=Path, help="folder for the files (default: a new temporary one in /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
+
+
 @contextmanager
 def work_folder(given: Path | None, keep: bool, prefix: str) -> Iterator[Path]:
     """The folder for a benchmark's big files: ``given`` or a new one in /tmp, removed afterwards unless ``keep``."""

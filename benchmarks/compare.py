@@ -40,15 +40,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _measure import Run, measure, softmax_command
+from _measure import Run, big_file_arguments, measure, softmax_command, work_folder
 from end_to_end import describe, median_run, torch_available, verdict
 
 SCIPY_COMPARE = """
@@ -125,25 +123,14 @@ def has_compare(ours: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=65536, help="rows of each file (default 65536: 2 GiB)")
-    parser.add_argument("--cols", type=int, default=8192, help="classes (default 8192)")
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per command after a warm-up run")
-    parser.add_argument("--dir", type=Path, help="folder for the files (default: a new temporary one in /tmp)")
-    parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
+    big_file_arguments(parser, "each file")
     parser.add_argument("--references-only", action="store_true", help="measure only the scipy and torch scripts")
     args = parser.parse_args(argv)
 
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="softmax-compare-", dir="/tmp"))
-    folder.mkdir(parents=True, exist_ok=True)
     print(f"{len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.2f}")
-    try:
+    with work_folder(args.dir, args.keep, "softmax-compare-") as folder:
         write_pair(folder, args.rows, args.cols)
         run_cases(folder, args)
-    finally:
-        if args.keep:
-            print(f"kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_cases(folder: Path, args) -> None:

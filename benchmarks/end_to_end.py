@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _measure import Run, measure, softmax_command, work_folder
+from _measure import Run, big_file_arguments, measure, softmax_command, work_folder
 
 SCIPY_PROBS = """
 import sys, time
@@ -138,11 +138,7 @@ def torch_available() -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=65536, help="rows of the logits (default 65536: 2 GiB)")
-    parser.add_argument("--cols", type=int, default=8192, help="classes (default 8192)")
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per command after a warm-up run")
-    parser.add_argument("--dir", type=Path, help="folder for the files (default: a new temporary one in /tmp)")
-    parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
+    big_file_arguments(parser)
     parser.add_argument("--only", choices=["a", "b", "c"], nargs="+", default=["a", "b", "c"])
     args = parser.parse_args(argv)
 

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _measure import Run, measure, work_folder
+from _measure import Run, big_file_arguments, measure, work_folder
 from end_to_end import describe, median_run, verdict, write_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,12 +107,8 @@ def exact_case(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=65536, help="rows of the logits (default 65536: 2 GiB)")
-    parser.add_argument("--cols", type=int, default=8192, help="classes (default 8192)")
-    parser.add_argument("--runs", type=int, default=3, help="measured runs per side after a warm-up run")
+    big_file_arguments(parser)
     parser.add_argument("--before-rev", default=BEFORE_REV, help=f"the code to compare (a) with (default {BEFORE_REV})")
-    parser.add_argument("--dir", type=Path, help="folder for the files (default: a new temporary one in /tmp)")
-    parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
     parser.add_argument("--only", choices=["a", "b"], nargs="+", default=["a", "b"])
     args = parser.parse_args(argv)
     print(f"{len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.2f}")
