@@ -205,6 +205,13 @@ class SoftmaxInput(Source):
     temperature: TemperatureOpt = 1.0
     masked_rows: MaskedRowsOpt = MaskedRows.error
 
+    def __post_init__(self) -> None:
+        # Checked before any work: a streamed result is computed while it is written, so a bad
+        # temperature found block by block would come after part of the output.
+        from .core import check_temperature
+
+        check_temperature(self.temperature)
+
 
 @dataclasses.dataclass(frozen=True)
 class LossOptions:

@@ -482,6 +482,16 @@ def test_reader_gone_before_help_exits_0(args):
     assert_contract(completed, codes=(0,))
 
 
+@pytest.mark.parametrize("fmt", ["npz", "json", "csv"])
+def test_bad_temperature_is_refused_before_any_output(tmp_path, fmt):
+    """Found by the 100,000-case fuzz: a negative temperature was checked inside the streamed
+    computation, after the writer had sent part of an npz or JSON result to the pipe."""
+    np.save(tmp_path / "x.npy", np.arange(12).reshape(2, 2, 3))
+    completed = run_bytes("probs", tmp_path / "x.npy", "--temperature", "-5", "--log", "-f", fmt)
+    assert_refused(completed)
+    assert completed.stdout == b""
+
+
 def test_output_with_a_249_character_name(tmp_path):
     """Issue 10: -o with a valid 249-character file name fails because the temporary name is longer."""
     target = tmp_path / ("p" * 245 + ".csv")
