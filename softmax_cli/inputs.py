@@ -285,6 +285,11 @@ def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: s
     """Refuse two readers of standard input (``softmax loss - --labels -``) before either reads it."""
     takers = [what] if not inputs or STDIN in inputs else []
     takers += [f"--{name.replace('_', '-')}" for name, value in options.items() if value == STDIN]
+    refuse_readers(takers)
+
+
+def refuse_readers(takers: list[str]) -> None:
+    """One reader of standard input at most: ``takers`` name every argument or option given ``-``."""
     if len(takers) > 1:
         raise UsageError(f"standard input can feed only one of {' and '.join(takers)}; give the other as a file")
 

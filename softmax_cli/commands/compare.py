@@ -22,7 +22,7 @@ import typer
 from .. import core, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
-from ..inputs import STDIN, Loaded
+from ..inputs import STDIN, Loaded, refuse_readers
 from ..operands import load_labels
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
 from ..render import OutputFormat
@@ -190,10 +190,8 @@ def compare(
     Example:
       softmax compare sample_data/compare_ref.npy sample_data/compare_cand.npy --max-kl 0.001
     """
-    takers = [name for name, spec in (("REFERENCE", reference), ("CANDIDATE", candidate), ("--labels", labels))
-              if spec == STDIN]
-    if len(takers) > 1:
-        raise UsageError(f"standard input can feed only one of {' and '.join(takers)}; give the other as a file")
+    refuse_readers([name for name, spec in (("REFERENCE", reference), ("CANDIDATE", candidate), ("--labels", labels))
+                    if spec == STDIN])
     if gates.max_ppl_ratio is not None and labels is None:
         raise UsageError("--max-ppl-ratio needs --labels")
     ref, ref_name = _load(reference, "REFERENCE", source)
