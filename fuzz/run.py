@@ -1,4 +1,4 @@
-"""The long fuzz run by hand: the cases of ``tests/test_fuzz.py``, as many as asked, every failure counted.
+"""The long fuzz run by hand: the cases of ``tests/contract/test_fuzz.py``, as many as asked, every failure counted.
 
     python fuzz/run.py --cases 100000            # in process (Typer's CliRunner), fast
     python fuzz/run.py --cases 2000 --subprocess # real processes under a memory limit

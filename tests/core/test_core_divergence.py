@@ -28,7 +28,7 @@ from softmax_cli.errors import InputError, UsageError
 mpmath.mp.dps = 60
 inf = np.inf
 LN2 = float(mpmath.log(2))
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 # --------------------------------------------------------------------------- independent references

@@ -419,7 +419,7 @@ def test_histogram_counts_every_row_in_1_2_5_bins(softmax, tmp_path):
 
 @pytest.mark.parametrize("columns", [40, 80, 200])
 def test_table_fits_the_terminal(softmax, columns):
-    root = os.path.join(os.path.dirname(__file__), "..", "sample_data")
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "sample_data")
     completed = softmax("compare", f"{root}/compare_ref.npy", f"{root}/compare_cand.npy", "--labels",
                         f"{root}/digits_val_labels.npy", "-f", "table", env={"COLUMNS": str(columns)})
     assert completed.returncode == 0, completed.stderr

@@ -25,7 +25,7 @@ from softmax_cli.core import (
 from softmax_cli.core import MaskedRowError, entropy, log_softmax, softmax
 from softmax_cli.errors import InputError
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 # The cross-entropy example of REFERENCE.md (torch: per-row 0.41703, 0.22005).
 Z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3], [1.0, 1.0, 1.0]])
 

@@ -18,7 +18,7 @@ from softmax_cli.formats.base import Source
 from softmax_cli.render import OutputFormat
 from softmax_cli.result import Result
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_format_table() -> list[list[str]]:

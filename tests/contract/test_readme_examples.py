@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # What a README code block's line starts with when it is a command to run (not output).
 COMMAND = re.compile(r"^(softmax|cat|python|mkdir|SOFTMAX_\w+=|cp|rm)\b")
 
