@@ -136,21 +136,69 @@ class FileRows(RowsOfShape):
     def blocks(self, task: str | None = "") -> Iterator[tuple[int, np.ndarray]]:
         """``(first_row, block)`` pairs; a block is only valid until the next is read.
 
-        A progress bar (``task`` and the file name) appears on a terminal when
+        The next block is read on a second thread while this one is computed
+        (:func:`_read_ahead`), so the disk and the cores work at once. A
+        progress bar (``task`` and the file name) appears on a terminal when
         the pass takes over a second; ``task=None`` draws none (a second file
         read in lockstep with one that has a bar).
         """
         height = min(self.block_rows(), self.n_rows)
-        buffer = np.empty(height * self.n_cols, dtype=self.dtype)
-        with open(self.path, "rb", buffering=0) as file, \
-                Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip(), shown=task is not None) as progress:
-            file.seek(self.offset)
-            for start in range(0, self.n_rows, height):
-                rows = min(height, self.n_rows - start)
-                view = buffer[: rows * self.n_cols]
-                _read_exactly(file, view.view(np.uint8), self.path)
-                yield start, view.reshape(rows, self.n_cols)
+        spans = [(start, min(height, self.n_rows - start)) for start in range(0, self.n_rows, height)]
+        with Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip(), shown=task is not None) as progress:
+            for (start, rows), flat in zip(spans, _read_ahead(self, height * self.n_cols, spans)):
+                yield start, flat[: rows * self.n_cols].reshape(rows, self.n_cols)
                 progress.advance(rows)
+
+
+# Buffers in flight: the block being computed, the one read next, and one being read.
+READ_AHEAD_BUFFERS = 3
+
+
+def _read_ahead(rows: FileRows, buffer_size: int, spans: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """Each span's rows read into a small ring of reused buffers by a reader thread, in order.
+
+    ``readinto`` releases the GIL, so the next block arrives while the caller
+    computes on this one; a buffer goes back to the reader only when the
+    caller asks for the next block, which keeps "valid until the next is
+    read". A read error reaches the caller at the block it belongs to; a
+    caller that stops early (an error, a signal) stops the reader.
+    """
+    import queue
+    import threading
+
+    free: queue.Queue = queue.Queue()
+    for _ in range(min(READ_AHEAD_BUFFERS, len(spans))):
+        free.put(np.empty(buffer_size, dtype=rows.dtype))
+    filled: queue.Queue = queue.Queue()
+    stopped = threading.Event()
+
+    def reader() -> None:
+        try:
+            with open(rows.path, "rb", buffering=0) as file:
+                file.seek(rows.offset)
+                for _, count in spans:
+                    buffer = free.get()
+                    if stopped.is_set():
+                        return
+                    view = buffer[: count * rows.n_cols]
+                    _read_exactly(file, view.view(np.uint8), rows.path)
+                    filled.put(buffer)
+        except BaseException as error:  # handed to the caller, at the block it belongs to
+            filled.put(error)
+
+    thread = threading.Thread(target=reader, name="softmax-read-ahead", daemon=True)
+    thread.start()
+    try:
+        for _ in spans:
+            item = filled.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            free.put(item)
+    finally:
+        stopped.set()
+        free.put(np.empty(0, dtype=rows.dtype))  # wakes a reader waiting for a buffer
+        thread.join()
 
 
 def _read_exactly(file, target: np.ndarray, path: Path) -> None:
