@@ -81,7 +81,8 @@ def _one_line(text: str) -> str:
 def _owners(option: str, ctx) -> list[str]:
     """The other commands that take ``option`` (visibly), for an unknown option's message."""
     root = ctx.find_root()
-    return [f"{root.command_path} {name}" for name, command in root.command.commands.items()
+    commands = {name: root.command.get_command(root, name) for name in root.command.list_commands(root)}
+    return [f"{root.command_path} {name}" for name, command in commands.items()
             if name != ctx.info_name and any(option in param.opts and not getattr(param, "hidden", False)
                                              for param in command.params)]
 
@@ -97,7 +98,22 @@ def _from_parser(error, ctx) -> UsageError:
 
 
 class SoftmaxGroup(TyperGroup):
-    """The top level: an unknown command or option is one ``error: ...`` line too."""
+    """The top level: an unknown command or option is one ``error: ...`` line too.
+
+    A command is imported and built only when it is asked for (Click's LazyGroup
+    pattern): ``lazy_commands`` maps each name to what builds it (filled by
+    :mod:`softmax_cli.cli`), so ``softmax probs ...`` loads one command module.
+    """
+
+    lazy_commands: dict = {}
+
+    def list_commands(self, ctx):
+        return [*super().list_commands(ctx), *(name for name in self.lazy_commands if name not in self.commands)]
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy_commands:
+            self.add_command(self.lazy_commands[name](), name)
+        return super().get_command(ctx, name)
 
     def parse_args(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
@@ -129,6 +145,8 @@ class SoftmaxCommand(TyperCommand):
             return super().parse_args(ctx, separate_numbers(list(args), value_options))
         except _ParserError as error:
             _exit_with(_from_parser(error, ctx))
+        except SoftmaxError as error:  # an option's own rule (options.Opt.check): its one wording
+            _exit_with(error)
 
     def get_short_help_str(self, limit: int = 45) -> str:
         """The summary line in ``softmax --help``: the docstring's first paragraph, whole (Click cuts it)."""
