@@ -148,6 +148,11 @@ class SoftmaxCommand(TyperCommand):
         except SoftmaxError as error:  # an option's own rule (options.Opt.check): its one wording
             _exit_with(error)
 
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        """The usage line with each argument as its metavar says (Typer wraps a required one in braces)."""
+        return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
     def get_short_help_str(self, limit: int = 45) -> str:
         """The summary line in ``softmax --help``: the docstring's first paragraph, whole (Click cuts it)."""
         return " ".join((self.help or "").split("\n\n")[0].split())

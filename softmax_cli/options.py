@@ -195,6 +195,12 @@ def option(*names: str, help: str, panel: str, takes: Takes | None = None, metav
     return Opt(names, help, panel, takes, metavar, click)
 
 
+def worded(alias, help: str):
+    """``alias`` with its help said for one command: the same option, rule and wording, described for what it
+    does there (``--labels`` gives topk its accuracy, loss its targets)."""
+    return Annotated[alias.__origin__, dataclasses.replace(declaration(alias), help=help)]
+
+
 def _core_choices(name: str) -> Callable[[], tuple[str, ...]]:
     """The core's tuple called ``name`` (:mod:`softmax_cli.core.choices`), looked up when a command is built."""
     def names() -> tuple[str, ...]:
@@ -384,7 +390,8 @@ class SoftmaxInput(Source):
 class LossOptions:
     """The cross-entropy as ``loss`` computes it and ``grad`` differentiates it (torch's options)."""
 
-    labels: LabelsOpt = None
+    labels: worded(LabelsOpt, "The targets: class indices, one per row (0,2,1 or a file; from an .npz the array "
+                   "'labels'), or distributions of the logits' shape (one-hot or soft).") = None
     reduction: ReductionOpt = "mean"
     label_smoothing: LabelSmoothingOpt = 0.0
     weights: WeightsOpt = None

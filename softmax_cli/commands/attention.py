@@ -12,7 +12,7 @@ from .. import core, render
 from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlignOpt, MaskedRowsOpt, MaskTypeOpt, Output, Performance
-from ..options import ScaleOpt, option
+from ..options import ScaleOpt, option, worded
 from ..result import Result
 
 
@@ -24,6 +24,8 @@ CausalOpt = Annotated[bool, option("--causal", help="Query i attends keys j <= i
 ReturnWeightsOpt = Annotated[bool, option(
     "--return-weights", help="Also output the attention weights (..., L, S); this holds the full score matrix.",
     panel=OUTPUT)]
+AttentionMaskedRowsOpt = worded(MaskedRowsOpt, "A query that can attend no key (every key masked): zeros "
+                                "(torch's attention), refuse it, or NaN.")
 WeightsOldOpt = Annotated[bool, option("--weights", help="", panel=OUTPUT, hidden=True)]  # before --return-weights
 
 
@@ -48,7 +50,7 @@ def attention(
     scale: ScaleOpt = None,
     return_weights: ReturnWeightsOpt = False,
     weights_old: WeightsOldOpt = False,
-    masked_rows: MaskedRowsOpt = "zero",
+    masked_rows: AttentionMaskedRowsOpt = "zero",
     *,
     outputs: Output,
     performance: Performance,

@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt
-from ..options import Source, option
+from ..options import Source, option, worded
 from ..result import Result
 from . import labels_for, logits_loader, warn
 
@@ -33,12 +33,16 @@ PlotOpt = Annotated[Optional[Path], option(
     "matplotlib.", panel=OUTPUT, metavar="FILE", show_default=False, dir_okay=False)]
 
 
+SweepLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
+                        "'labels'): adds NLL, accuracy and ECE per temperature; --fit needs them.")
+
+
 def temperature_sweep(
     inputs: InputsArg = None,
     temperatures: TemperaturesOpt = None,
     temperature_range: RangeOpt = None,
     log_space: LogSpaceOpt = False,
-    labels: LabelsOpt = None,
+    labels: SweepLabelsOpt = None,
     fit: FitOpt = False,
     bins: BinsOpt = 15,
     plot: PlotOpt = None,

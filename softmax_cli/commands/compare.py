@@ -24,7 +24,7 @@ from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
 from ..operands import load_labels
 from ..options import OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt, MaxPplRatioOpt
-from ..options import MinAgreementOpt, Output, Performance, SoftmaxInput, option
+from ..options import MinAgreementOpt, Output, Performance, SoftmaxInput, option, worded
 from ..render import OutputFormat
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
@@ -39,6 +39,12 @@ _ON_REQUEST = (OutputFormat.json, OutputFormat.csv, OutputFormat.tsv, OutputForm
 # Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
 _ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
+CompareLabelsOpt = worded(LabelsOpt, "The true classes (next tokens), one per row (0,2,1 or a file; from an .npz "
+                          "the array 'labels'): adds both perplexities, their ratio and the change in the label's "
+                          "probability.")
+CompareIgnoreIndexOpt = worded(IgnoreIndexOpt, "Rows labelled with this value are left out of the label figures, "
+                               "as in torch.")
+CompareFromProbsOpt = worded(FromProbsOpt, "Both inputs are probabilities, not logits: used exactly (log 0 = -inf).")
 PerRowOpt = Annotated[bool, option(
     "--per-row", help="Also write the per-row figures to JSON, CSV and TSV (npz always holds them).", panel=OUTPUT)]
 
@@ -124,9 +130,9 @@ def compare(
                                     "a file of any supported format, or - for standard input.", show_default=False),
     candidate: str = typer.Argument(..., metavar="CANDIDATE", help="The candidate logits, of the reference's "
                                     "shape; read the same way.", show_default=False),
-    labels: LabelsOpt = None,
-    ignore_index: IgnoreIndexOpt = -100,
-    from_probs: FromProbsOpt = False,
+    labels: CompareLabelsOpt = None,
+    ignore_index: CompareIgnoreIndexOpt = -100,
+    from_probs: CompareFromProbsOpt = False,
     per_row: PerRowOpt = False,
     *,
     gates: DivergenceGates,

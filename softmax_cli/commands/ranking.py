@@ -9,16 +9,20 @@ from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels
 from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, SchedulerOpt, SoftmaxInput
-from ..options import TopOldOpt, TopOpt
+from ..options import TopOldOpt, TopOpt, worded
 from ..result import Result
 from . import labels_for, logits_loader, named_rows
+
+
+TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
+                       "'labels'): adds top-1 and top-k accuracy, and the --min-accuracy gate.")
 
 
 def topk(
     inputs: InputsArg = None,
     k: TopOpt = None,
     k_old: TopOldOpt = None,
-    labels: LabelsOpt = None,
+    labels: TopkLabelsOpt = None,
     min_accuracy: MinAccuracyOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
