@@ -101,19 +101,28 @@ class SoftmaxGroup(TyperGroup):
     """The top level: an unknown command or option is one ``error: ...`` line too.
 
     A command is imported and built only when it is asked for (Click's LazyGroup
-    pattern): ``lazy_commands`` maps each name to what builds it (filled by
-    :mod:`softmax_cli.cli`), so ``softmax probs ...`` loads one command module.
+    pattern): ``lazy_commands`` maps each name to its summary line and what
+    builds it (filled by :mod:`softmax_cli.cli`), so ``softmax probs ...`` loads
+    one command module and ``softmax --help`` none.
     """
 
-    lazy_commands: dict = {}
+    lazy_commands: dict = {}  # name -> (summary, build)
 
     def list_commands(self, ctx):
         return [*super().list_commands(ctx), *(name for name in self.lazy_commands if name not in self.commands)]
 
     def get_command(self, ctx, name):
         if name not in self.commands and name in self.lazy_commands:
-            self.add_command(self.lazy_commands[name](), name)
+            self.add_command(self.lazy_commands[name][1](), name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter) -> None:
+        """The commands and their summaries, from the table: listing them builds none."""
+        rows = [(name, self.lazy_commands[name][0] if name in self.lazy_commands
+                 else self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def parse_args(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error

@@ -16,22 +16,28 @@ import typer
 
 from .app import SoftmaxCommand, SoftmaxGroup, app, run
 
-# name -> (module of softmax_cli.commands, function), in the order help lists them.
+# name -> (module of softmax_cli.commands, function, summary), in the order help lists them. The summary is
+# the function's docstring's first paragraph (tests/cli/test_lazy_commands.py holds them equal): `softmax --help`
+# lists the commands without importing them.
 COMMANDS = {
-    "probs": ("probs", "probs"),
-    "loss": ("crossentropy", "loss"),
-    "grad": ("crossentropy", "grad"),
-    "jacobian": ("probs", "jacobian"),
-    "temperature-sweep": ("calibration", "temperature_sweep"),
-    "topk": ("ranking", "topk"),
-    "attention": ("attention", "attention"),
-    "compare": ("compare", "compare"),
+    "probs": ("probs", "probs", "Softmax probabilities (or --log log-probabilities) of the logits."),
+    "loss": ("crossentropy", "loss", "Cross-entropy of logits against --labels, as torch.nn.functional.cross_entropy."),
+    "grad": ("crossentropy", "grad", "Gradient of the loss that `softmax loss` computes (same options) with respect "
+             "to the logits."),
+    "jacobian": ("probs", "jacobian", "Per-row Jacobian of softmax, diag(s) - s s^T, of shape (..., C, C)."),
+    "temperature-sweep": ("calibration", "temperature_sweep", "Probabilities, entropy and confidence across "
+                          "temperatures; with labels NLL, accuracy and ECE."),
+    "topk": ("ranking", "topk", "The k most probable classes per row, highest first, ties to the lower index."),
+    "attention": ("attention", "attention", "Scaled dot-product attention, as "
+                  "torch.nn.functional.scaled_dot_product_attention."),
+    "compare": ("compare", "compare", "How far apart two models' output distributions are: KL, JS, TV, top-1 "
+                "agreement, perplexities."),
 }
 
 
 def command_function(name: str):
     """The plain function behind command ``name`` (its module imported now)."""
-    module, function = COMMANDS[name]
+    module, function, _ = COMMANDS[name]
     return getattr(import_module(f"{__package__}.commands.{module}"), function)
 
 
@@ -44,7 +50,8 @@ def build(name: str):
     return typer.main.get_command(single)
 
 
-SoftmaxGroup.lazy_commands = {name: functools.partial(build, name) for name in COMMANDS}
+SoftmaxGroup.lazy_commands = {name: (summary, functools.partial(build, name))
+                               for name, (_, _, summary) in COMMANDS.items()}
 
 
 def main() -> None:
