@@ -81,7 +81,8 @@ def _one_line(text: str) -> str:
 def _owners(option: str, ctx) -> list[str]:
     """The other commands that take ``option`` (visibly), for an unknown option's message."""
     root = ctx.find_root()
-    return [f"{root.command_path} {name}" for name, command in root.command.commands.items()
+    commands = {name: root.command.get_command(root, name) for name in root.command.list_commands(root)}
+    return [f"{root.command_path} {name}" for name, command in commands.items()
             if name != ctx.info_name and any(option in param.opts and not getattr(param, "hidden", False)
                                              for param in command.params)]
 
@@ -97,7 +98,31 @@ def _from_parser(error, ctx) -> UsageError:
 
 
 class SoftmaxGroup(TyperGroup):
-    """The top level: an unknown command or option is one ``error: ...`` line too."""
+    """The top level: an unknown command or option is one ``error: ...`` line too.
+
+    A command is imported and built only when it is asked for (Click's LazyGroup
+    pattern): ``lazy_commands`` maps each name to its summary line and what
+    builds it (filled by :mod:`softmax_cli.cli`), so ``softmax probs ...`` loads
+    one command module and ``softmax --help`` none.
+    """
+
+    lazy_commands: dict = {}  # name -> (summary, build)
+
+    def list_commands(self, ctx):
+        return [*super().list_commands(ctx), *(name for name in self.lazy_commands if name not in self.commands)]
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy_commands:
+            self.add_command(self.lazy_commands[name][1](), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter) -> None:
+        """The commands and their summaries, from the table: listing them builds none."""
+        rows = [(name, self.lazy_commands[name][0] if name in self.lazy_commands
+                 else self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def parse_args(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
@@ -129,6 +154,13 @@ class SoftmaxCommand(TyperCommand):
             return super().parse_args(ctx, separate_numbers(list(args), value_options))
         except _ParserError as error:
             _exit_with(_from_parser(error, ctx))
+        except SoftmaxError as error:  # an option's own rule (options.Opt.check): its one wording
+            _exit_with(error)
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        """The usage line with each argument as its metavar says (Typer wraps a required one in braces)."""
+        return [piece[1:-1] if piece[:1] == "{" and piece[-1:] == "}" else piece
+                for piece in super().collect_usage_pieces(ctx)]
 
     def get_short_help_str(self, limit: int = 45) -> str:
         """The summary line in ``softmax --help``: the docstring's first paragraph, whole (Click cuts it)."""

@@ -1,13 +1,20 @@
-"""Every option shared by two or more commands, declared once, and the option groups.
+"""Every option, declared once with its rule and its words, and the option groups.
 
-A single shared option is an ``Annotated`` alias: a command writes
-``labels: LabelsOpt = None``. Options that always travel together are a group:
+An option is one :class:`Opt`: its names, help, panel, metavar and what it
+takes (:class:`Number`, :class:`OneOf`, :class:`Pair`), the rule that refuses
+anything else in one wording, ``--X takes WHAT, got V`` (exit 2, before any
+work). A command writes ``labels: LabelsOpt = None``, where ``LabelsOpt`` is
+``Annotated[type, Opt(...)]``. Options that always travel together are a group:
 a frozen dataclass whose fields are those aliases (:class:`Source`,
 :class:`SoftmaxInput`, :class:`LossOptions`, :class:`Output`,
-:class:`BatchOutput`, :class:`Performance`). A command takes a group as one
-keyword-only parameter (``source: Source``); :func:`shared_options` spreads it
-into the group's options for Typer and packs the parsed values back into the
-dataclass. Every option names its help panel (:data:`PANELS`).
+:class:`BatchOutput`, :class:`Performance`); a rule between two options of a
+group is checked in the group. :func:`shared_options` spreads a command's
+groups into their options, turns every :class:`Opt` into Typer's option, and
+packs the parsed values back into the groups. An ``Annotated`` Typer option
+written in Typer's own style passes through unchanged.
+
+Nothing here imports NumPy or a format module: the choices that come from the
+core or the format registry are looked up when a command is built.
 """
 
 from __future__ import annotations
@@ -15,174 +22,347 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import typing
-from enum import Enum
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, Union
 
 import typer
 
-from .formats.registry import SUFFIXES
-from .render import OutputFormat
+from .errors import UsageError
+from .limits import MAX_BINS, MAX_PRECISION
 
 # The help panels, in the order ``--help`` shows them (see app.SoftmaxCommand).
 INPUT, COMPUTATION, OUTPUT, GATES, PERFORMANCE = PANELS = ("Input", "Computation", "Output", "Gates", "Performance")
 
 
-class HeaderRow(str, Enum):
-    auto = "auto"
-    yes = "yes"
-    no = "no"
+def _number_text(value: float) -> str:
+    return f"{value:,}" if float(value).is_integer() and abs(value) >= 1000 else f"{value:g}"
 
 
-class MaskedRows(str, Enum):
-    error = "error"
-    zero = "zero"
-    nan = "nan"
+@dataclasses.dataclass(frozen=True)
+class Number:
+    """A number on the command line: finite (or +inf when ``up_to_inf``), whole when ``whole``, within
+    ``low``..``high`` (an open lower end: ``above``).
+
+    ``words`` replaces the generated description ("a whole number >= 1") where
+    the option's own words say more ("0 to 17 decimals (...)").
+    """
+
+    whole: bool = False
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None  # an open lower end: > above
+    up_to_inf: bool = False  # a gate's bound that never fails (--max-loss inf) is a choice, not a typo
+    words: str | None = None
+    metavar: str = "X"
+
+    def describe(self) -> str:
+        if self.words:
+            return self.words
+        kind = "a whole number" if self.whole else "a number"
+        if self.low is not None and self.high is not None:
+            return f"{_number_text(self.low)} to {_number_text(self.high)}"
+        if self.above is not None:
+            return f"{kind} > {_number_text(self.above)}"
+        if self.low is not None:
+            return f"{kind} >= {_number_text(self.low)}"
+        return kind
+
+    def parse(self, text: str) -> float | int:
+        value = int(text) if self.whole else float(text)
+        if not (math.isfinite(value) or (self.up_to_inf and value == math.inf)):
+            raise ValueError(text)
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high) or (
+                self.above is not None and value <= self.above):
+            raise ValueError(text)
+        return value
+
+    def refused(self) -> str:
+        """A value outside the range (or, with no range, no number at all): the contract test's probe."""
+        if self.above is not None:
+            return _number_text(self.above)
+        if self.low is not None:
+            return str(int(self.low) - 1) if self.whole else _number_text(self.low - 0.5)
+        if self.high is not None:
+            return str(int(self.high) + 1)
+        return "1.5" if self.whole else "nan"
+
+    def choices(self) -> tuple[str, ...]:
+        return ()
 
 
-InputsArg = Annotated[
-    Optional[list[str]],
-    typer.Argument(
+@dataclasses.dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of words; ``names`` gives them (called when the command is built, so the core's tuple or
+    the format registry is imported only then)."""
+
+    names: Callable[[], Sequence[str]]
+
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.names())
+
+    def describe(self) -> str:
+        *rest, last = self.choices()
+        return f"{', '.join(rest)} or {last}" if rest else last
+
+    def parse(self, text: str) -> str:
+        if text not in self.choices():
+            raise ValueError(text)
+        return text
+
+    def refused(self) -> str:
+        return "no-such-choice"
+
+    @property
+    def metavar(self) -> str:
+        return "<" + "|".join(self.choices()) + ">"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """``A:B``, two numbers each held to its own rule (``--max-kl-quantile 0.99:0.05``)."""
+
+    first: Number
+    second: Number
+    words: str
+    metavar: str
+
+    def describe(self) -> str:
+        return self.words
+
+    def parse(self, text: str) -> tuple[float, float]:
+        first, second = text.split(":")
+        return self.first.parse(first), self.second.parse(second)
+
+    def refused(self) -> str:
+        return f"{self.first.refused()}:1"
+
+    def choices(self) -> tuple[str, ...]:
+        return ()
+
+
+Takes = Union[Number, OneOf, Pair]
+
+
+@dataclasses.dataclass(frozen=True)
+class Opt:
+    """One option's declaration: names (the first is the one messages say), help, panel, what it takes, metavar.
+
+    ``click`` holds what else Typer is told as is (``show_default``,
+    ``dir_okay``, ``hidden``). :meth:`typer_option` builds Typer's option.
+    """
+
+    names: tuple[str, ...]
+    help: str
+    panel: str
+    takes: Takes | None = None
+    metavar: str | None = None
+    click: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return next(name for name in self.names if name.startswith("--"))
+
+    def refusal(self, value: str) -> UsageError:
+        return UsageError(f"{self.name} takes {self.takes.describe()}, got {value}")
+
+    def check(self, value: Any) -> Any:
+        """The parsed value of ``value`` as typed, or the one-wording refusal; defaults pass as they are."""
+        if not isinstance(value, str) or self.takes is None:
+            return value
+        try:
+            return self.takes.parse(value)
+        except ValueError:
+            raise self.refusal(value) from None
+
+    def typer_option(self):
+        extra = dict(self.click)
+        metavar = self.metavar
+        if self.takes is not None:
+            extra["parser"] = self.check
+            metavar = metavar or self.takes.metavar
+            choices = self.takes.choices()
+            if choices:
+                extra["autocompletion"] = lambda: list(choices)
+        return typer.Option(*self.names, help=self.help, rich_help_panel=self.panel, metavar=metavar, **extra)
+
+
+def option(*names: str, help: str, panel: str, takes: Takes | None = None, metavar: str | None = None,
+           **click) -> Opt:
+    """Declare an option: ``Annotated[int, option("--threads", help=..., panel=PERFORMANCE, takes=Number(...))]``."""
+    return Opt(names, help, panel, takes, metavar, click)
+
+
+def worded(alias, help: str):
+    """``alias`` with its help said for one command: the same option, rule and wording, described for what it
+    does there (``--labels`` gives topk its accuracy, loss its targets)."""
+    return Annotated[alias.__origin__, dataclasses.replace(declaration(alias), help=help)]
+
+
+def _core_choices(name: str) -> Callable[[], tuple[str, ...]]:
+    """The core's tuple called ``name`` (:mod:`softmax_cli.core.choices`), looked up when a command is built."""
+    def names() -> tuple[str, ...]:
+        from .core import choices
+
+        return getattr(choices, name)
+    return names
+
+
+def _output_formats() -> tuple[str, ...]:
+    from .render import OutputFormat
+
+    return tuple(fmt.value for fmt in OutputFormat)
+
+
+def _suffixes() -> str:
+    from .formats.registry import SUFFIXES
+
+    return " ".join(SUFFIXES)
+
+
+FRACTION = Number(low=0, high=1, words="a fraction from 0 to 1 (0.95 for 95%)", metavar="A")
+
+# -- Input ---------------------------------------------------------------------------------------------------------
+
+InputsArg = Annotated[Optional[list[str]], "INPUTS"]  # the logits' sources; its help names the formats (_inputs)
+
+
+def _inputs_argument():
+    return typer.Argument(
         metavar="INPUTS...",
-        help=f"Logits: numbers (3 2 1, 3,2,1, '1 2; 3 4') or one source: {' '.join(SUFFIXES)}, "
+        help=f"Logits: numbers (3 2 1, 3,2,1, '1 2; 3 4') or one source: {_suffixes()}, "
         "or - for standard input. None: read piped standard input.",
         show_default=False,
-    ),
-]
-AxisOpt = Annotated[int, typer.Option("--axis", help="The class axis; every other index is a row.",
-                                      rich_help_panel=INPUT)]
-KeyOpt = Annotated[
-    Optional[str],
-    typer.Option("--key", help="Array to read from an .npz, .safetensors or JSON object, or column of a table "
-                 "(default: the only one, else 'logits').",
-                 show_default=False, rich_help_panel=INPUT),
-]
-class VoidAs(str, Enum):
-    bfloat16 = "bfloat16"
+    )
 
 
-VoidAsOpt = Annotated[
-    Optional[VoidAs],
-    typer.Option("--void-as", help="Read 2-byte void values (how np.save writes ml_dtypes' bfloat16) as this dtype.",
-                 show_default=False, rich_help_panel=INPUT),
-]
-ClassesOpt = Annotated[
-    Optional[str],
-    typer.Option("--classes", help="Class names: a,b,c or a file with one name a line (wins over a CSV header).",
-                 show_default=False, rich_help_panel=INPUT),
-]
-HeaderOpt = Annotated[
-    HeaderRow,
-    typer.Option("--header", help="Is a text file's first row column names? auto: when a field is not a number, "
-                 "or it is 0..C-1 over rows not all integers (pandas' header).", rich_help_panel=INPUT),
-]
-IndexColOpt = Annotated[
-    Optional[bool],
-    typer.Option("--index-col/--no-index-col", help="Is a text file's first column row names?  [default: under an "
-                 "empty header field (pandas' index), or text under a named one]", show_default=False,
-                 rich_help_panel=INPUT),
-]
-TemperatureOpt = Annotated[
-    float, typer.Option("--temperature", "-t", help="Divide the logits by T (finite, > 0) before the softmax.",
-                        rich_help_panel=COMPUTATION)
-]
-LogOpt = Annotated[
-    bool, typer.Option("--log", help="Log-softmax instead of softmax.", rich_help_panel=COMPUTATION)
-]
-ExactOpt = Annotated[
-    bool, typer.Option("--exact", help="Probabilities within 4 ULP of the exact value in float64 (float32: 1 ULP "
-                       "of the correctly rounded one) by carrying the rounding of x - max; 2-3x the time.",
-                       rich_help_panel=COMPUTATION)
-]
-MaskedRowsOpt = Annotated[
-    MaskedRows,
-    typer.Option("--masked-rows", help="A row whose logits are all -inf: refuse it, or give zeros, or NaN.",
-                 rich_help_panel=COMPUTATION),
-]
-FormatOpt = Annotated[
-    Optional[OutputFormat],
-    typer.Option("--format", "-f", help="Output format. Default: table on a terminal, csv on a pipe, "
-                 "else from the -o file's extension.", show_default=False, rich_help_panel=OUTPUT),
-]
-OutputOpt = Annotated[
-    Optional[Path],
-    typer.Option("--output", "-o", help="Write to FILE (atomically); its extension gives the format.",
-                 show_default=False, dir_okay=False, rich_help_panel=OUTPUT),
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing output file.", rich_help_panel=OUTPUT)]
-PrecisionOpt = Annotated[
-    Optional[int],
-    typer.Option("--precision", help="Round to N decimals for display (every text format).", show_default=False,
-                 rich_help_panel=OUTPUT),
-]
-LabelsOpt = Annotated[
-    Optional[str],
-    typer.Option("--labels", help="Labels: class indices, one per row (0,2,1 or a file; from an .npz the array "
-                 "'labels'). loss and grad also take target distributions of the logits' shape.",
-                 show_default=False, rich_help_panel=INPUT),
-]
-IgnoreIndexOpt = Annotated[
-    int, typer.Option("--ignore-index", help="Rows labelled with this value are left out, as in torch.",
-                      rich_help_panel=COMPUTATION)
-]
+AxisOpt = Annotated[int, option("--axis", help="The class axis; every other index is a row.", panel=INPUT,
+                                takes=Number(whole=True, metavar="AXIS"))]
+KeyOpt = Annotated[Optional[str], option(
+    "--key", help="Array to read from an .npz, .safetensors or JSON object, or column of a table "
+    "(default: the only one, else 'logits').", panel=INPUT, metavar="NAME", show_default=False)]
+VoidAsOpt = Annotated[Optional[str], option(
+    "--void-as", help="Read 2-byte void values (how np.save writes ml_dtypes' bfloat16) as this dtype.",
+    panel=INPUT, takes=OneOf(lambda: ("bfloat16",)), show_default=False)]
+ClassesOpt = Annotated[Optional[str], option(
+    "--classes", help="Class names: a,b,c or a file with one name a line (wins over a CSV header).", panel=INPUT,
+    metavar="NAMES|FILE", show_default=False)]
+HeaderOpt = Annotated[str, option(
+    "--header", help="Is a text file's first row column names? auto: when a field is not a number, or it is "
+    "0..C-1 over rows not all integers (pandas' header).", panel=INPUT, takes=OneOf(lambda: ("auto", "yes", "no")))]
+IndexColOpt = Annotated[Optional[bool], option(
+    "--index-col/--no-index-col", help="Is a text file's first column row names?  [default: under an empty header "
+    "field (pandas' index), or text under a named one]", panel=INPUT, show_default=False)]
+LabelsOpt = Annotated[Optional[str], option(
+    "--labels", help="The true classes: class indices, one per row (0,2,1 or a file; from an .npz the array "
+    "'labels').", panel=INPUT, metavar="LABELS|FILE", show_default=False)]
+FromProbsOpt = Annotated[bool, option(
+    "--from-probs", help="The inputs are probabilities, not logits: used exactly (log 0 = -inf).", panel=INPUT)]
+KeepGoingOpt = Annotated[bool, option(
+    "--keep-going", help="In a batch, go on past a bad input; list the failures at the end.", panel=INPUT)]
 
+# -- Computation ---------------------------------------------------------------------------------------------------
 
-class Reduction(str, Enum):
-    mean = "mean"
-    sum = "sum"
-    none = "none"
+TemperatureOpt = Annotated[float, option(
+    "--temperature", "-t", help="Divide the logits by T before the softmax.", panel=COMPUTATION,
+    takes=Number(above=0, words="a finite number > 0", metavar="T"))]
+LogOpt = Annotated[bool, option("--log", help="Log-softmax instead of softmax.", panel=COMPUTATION)]
+ExactOpt = Annotated[bool, option(
+    "--exact", help="Probabilities within 4 ULP of the exact value in float64 (float32: 1 ULP of the correctly "
+    "rounded one) by carrying the rounding of x - max; 2-3x the time.", panel=COMPUTATION)]
+MaskedRowsOpt = Annotated[str, option(
+    "--masked-rows", help="A row whose logits are all -inf: refuse it, or give zeros, or NaN.", panel=COMPUTATION,
+    takes=OneOf(_core_choices("MASKED_ROW_POLICIES")))]
+IgnoreIndexOpt = Annotated[int, option(
+    "--ignore-index", help="Rows labelled with this value are left out, as in torch.", panel=COMPUTATION,
+    takes=Number(whole=True, metavar="INDEX"))]
+ReductionOpt = Annotated[str, option(
+    "--reduction", help="mean (weighted, as torch), sum, or none (one loss per row).", panel=COMPUTATION,
+    takes=OneOf(_core_choices("REDUCTIONS")))]
+LabelSmoothingOpt = Annotated[float, option(
+    "--label-smoothing", help="Mix EPS of the uniform distribution into the targets.", panel=COMPUTATION,
+    takes=Number(low=0, high=1, words="a fraction from 0 to 1", metavar="EPS"))]
+WeightsOpt = Annotated[Optional[str], option(
+    "--weights", help="C class weights: numbers (1,2,0.5) or a file.", panel=COMPUTATION, metavar="WEIGHTS|FILE",
+    show_default=False)]
+EpsOpt = Annotated[Optional[float], option(
+    "--eps", help="With --from-probs, clip probabilities below EPS (only on request).", panel=COMPUTATION,
+    takes=Number(above=0, high=1 - 2**-53, words="a probability between 0 and 1 (exclusive)", metavar="EPS"),
+    show_default=False)]
 
+# -- Output --------------------------------------------------------------------------------------------------------
 
-ReductionOpt = Annotated[
-    Reduction, typer.Option("--reduction", help="mean (weighted, as torch), sum, or none (one loss per row).",
-                            rich_help_panel=COMPUTATION)
-]
-LabelSmoothingOpt = Annotated[
-    float, typer.Option("--label-smoothing", help="Mix eps of the uniform distribution into the targets, 0..1.",
-                        rich_help_panel=COMPUTATION)
-]
-WeightsOpt = Annotated[
-    Optional[str],
-    typer.Option("--weights", help="C class weights: numbers (1,2,0.5) or a file.", show_default=False,
-                 rich_help_panel=COMPUTATION),
-]
-FromProbsOpt = Annotated[
-    bool, typer.Option("--from-probs", help="The inputs are probabilities, not logits: used exactly (log 0 = -inf).",
-                       rich_help_panel=INPUT)
-]
-EpsOpt = Annotated[
-    Optional[float],
-    typer.Option("--eps", help="With --from-probs, clip probabilities below EPS (only on request).",
-                 show_default=False, rich_help_panel=COMPUTATION),
-]
-OutDirOpt = Annotated[
-    Optional[Path],
-    typer.Option("--out-dir", help="Write one output per input into DIR (created if missing), named after the "
-                 "input; format from -f, else the input's own.", show_default=False, file_okay=False,
-                 rich_help_panel=OUTPUT),
-]
-KeepGoingOpt = Annotated[
-    bool, typer.Option("--keep-going", help="In a batch, go on past a bad input; list the failures at the end.",
-                       rich_help_panel=INPUT)
-]
-ThreadsOpt = Annotated[
-    Optional[int],
-    typer.Option("--threads", help="Threads for large arrays (default: the available cores); results are "
-                 "identical for any count.", show_default=False, min=1, rich_help_panel=PERFORMANCE),
-]
+FormatOpt = Annotated[Optional[str], option(
+    "--format", "-f", help="Output format. Default: table on a terminal, csv on a pipe, else from the -o file's "
+    "extension.", panel=OUTPUT, takes=OneOf(_output_formats), show_default=False)]
+OutputOpt = Annotated[Optional[Path], option(
+    "--output", "-o", help="Write to FILE (atomically); its extension gives the format.", panel=OUTPUT,
+    metavar="FILE", show_default=False, dir_okay=False)]
+ForceOpt = Annotated[bool, option("--force", help="Replace an existing output file.", panel=OUTPUT)]
+PrecisionOpt = Annotated[Optional[int], option(
+    "--precision", help="Round to N decimals for display (every text format).", panel=OUTPUT,
+    takes=Number(whole=True, low=0, high=MAX_PRECISION, metavar="N",
+                 words=f"0 to {MAX_PRECISION} decimals (float64 carries {MAX_PRECISION} significant digits)"),
+    show_default=False)]
+OutDirOpt = Annotated[Optional[Path], option(
+    "--out-dir", help="Write one output per input into DIR (created if missing), named after the input; format "
+    "from -f, else the input's own.", panel=OUTPUT, metavar="DIR", show_default=False, file_okay=False)]
 
-SchedulerOpt = Annotated[
-    Optional[str],
-    typer.Option("--scheduler", help="Run on a Dask cluster: tcp://HOST:PORT, or local:N for N worker processes "
-                 "here (else $SOFTMAX_SCHEDULER). Inputs: .npy files, directories of them, Zarr arrays, on storage "
-                 "every worker reaches; needs the dask extra.", show_default=False, metavar="ADDRESS",
-                 rich_help_panel=PERFORMANCE),
-]
+# -- Gates ---------------------------------------------------------------------------------------------------------
 
-class CausalAlign(str, Enum):
-    upper_left = "upper-left"
-    lower_right = "lower-right"
+MinAccuracyOpt = Annotated[Optional[float], option(
+    "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A, a fraction 0..1 (0.95, not 95); needs -k/--top.",
+    panel=GATES, takes=FRACTION, show_default=False)]
+MaxLossOpt = Annotated[Optional[float], option(
+    "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X (>= 0).", panel=GATES,
+    takes=Number(low=0, up_to_inf=True, words="a loss >= 0 (a cross-entropy is never below 0)"), show_default=False)]
+
+# -- Performance ---------------------------------------------------------------------------------------------------
+
+ThreadsOpt = Annotated[Optional[int], option(
+    "--threads", help="Threads for large arrays (default: the available cores); results are identical for any "
+    "count.", panel=PERFORMANCE, takes=Number(whole=True, low=1, metavar="N"), show_default=False)]
+SchedulerOpt = Annotated[Optional[str], option(
+    "--scheduler", help="Run on a Dask cluster: tcp://HOST:PORT, or local:N for N worker processes here (else "
+    "$SOFTMAX_SCHEDULER). Inputs: .npy files, directories of them, Zarr arrays, on storage every worker reaches; "
+    "needs the dask extra.", panel=PERFORMANCE, metavar="ADDRESS", show_default=False)]
+
+# -- Options of one command (declared here so that each has one rule and one wording) ------------------------------
+
+TopOpt = Annotated[Optional[int], option(
+    "-k", "--top", help="How many classes per row, 1..C.  [default: min(5, C)]", panel=COMPUTATION,
+    takes=Number(whole=True, low=1, metavar="K"), show_default=False)]
+TopOldOpt = Annotated[Optional[int], option(  # the spelling before --top
+    "--k", help="", panel=COMPUTATION, takes=Number(whole=True, low=1, metavar="K"), hidden=True)]
+BinsOpt = Annotated[int, option(
+    "--bins", help="Equal-width confidence bins of the calibration error.", panel=COMPUTATION,
+    takes=Number(whole=True, low=1, high=MAX_BINS, metavar="N"))]
+ScaleOpt = Annotated[Optional[float], option(
+    "--scale", help="Multiplies q k^T.  [default: 1/sqrt(E)]", panel=COMPUTATION,
+    takes=Number(metavar="S"), show_default=False)]
+MaskTypeOpt = Annotated[str, option(
+    "--mask-type", help="How --mask is read: bool (nonzero attends), additive (added to the scores), or auto: by "
+    "its dtype, and 0/1 given as text is refused as ambiguous.", panel=INPUT,
+    takes=OneOf(lambda: ("auto", "bool", "additive")))]
+CausalAlignOpt = Annotated[str, option(
+    "--causal-align", help="Where the causal diagonal starts when L != S; lower-right is the decoding alignment.",
+    panel=COMPUTATION, takes=OneOf(_core_choices("CAUSAL_ALIGNMENTS")))]
+MaxKlOpt = Annotated[Optional[float], option(
+    "--max-kl", help="Gate: exit 1 when the mean KL (nats) exceeds X (>= 0).", panel=GATES,
+    takes=Number(low=0, words="a KL in nats >= 0 (e.g. 0.01)"), show_default=False)]
+MaxKlQuantileOpt = Annotated[Optional[list[str]], option(
+    "--max-kl-quantile", help="Gate: exit 1 when the per-row KL's Q-quantile exceeds X, e.g. 0.99:0.05 (Q in "
+    "(0, 1), any level; repeatable).", panel=GATES,
+    takes=Pair(Number(above=0, high=1 - 2**-53), Number(low=0), words="Q:X with Q in (0, 1) and X >= 0 "
+               "(e.g. 0.99:0.05)", metavar="Q:X"), show_default=False)]
+MinAgreementOpt = Annotated[Optional[float], option(
+    "--min-agreement", help="Gate: exit 1 when top-1 agreement (a fraction, 0..1) is below A.", panel=GATES,
+    takes=FRACTION, show_default=False)]
+MaxPplRatioOpt = Annotated[Optional[float], option(
+    "--max-ppl-ratio", help="Gate: exit 1 when ppl_cand / ppl_ref exceeds R (> 0; needs --labels).", panel=GATES,
+    takes=Number(above=0, words="a ratio > 0 (e.g. 1.01)", metavar="R"), show_default=False)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +373,7 @@ class Source:
     key: KeyOpt = None
     classes: ClassesOpt = None
     axis: AxisOpt = -1
-    header: HeaderOpt = HeaderRow.auto
+    header: HeaderOpt = "auto"
     index_col: IndexColOpt = None
     void_as: VoidAsOpt = None
 
@@ -203,37 +383,41 @@ class SoftmaxInput(Source):
     """The logits as the row-wise commands take them: their source, and how they enter the softmax."""
 
     temperature: TemperatureOpt = 1.0
-    masked_rows: MaskedRowsOpt = MaskedRows.error
-
-    def __post_init__(self) -> None:
-        # Checked before any work: a streamed result is computed while it is written, so a bad
-        # temperature found block by block would come after part of the output.
-        from .core import check_temperature
-
-        check_temperature(self.temperature)
+    masked_rows: MaskedRowsOpt = "error"
 
 
 @dataclasses.dataclass(frozen=True)
 class LossOptions:
     """The cross-entropy as ``loss`` computes it and ``grad`` differentiates it (torch's options)."""
 
-    labels: LabelsOpt = None
-    reduction: ReductionOpt = Reduction.mean
+    labels: worded(LabelsOpt, "The targets: class indices, one per row (0,2,1 or a file; from an .npz the array "
+                   "'labels'), or distributions of the logits' shape (one-hot or soft).") = None
+    reduction: ReductionOpt = "mean"
     label_smoothing: LabelSmoothingOpt = 0.0
     weights: WeightsOpt = None
     ignore_index: IgnoreIndexOpt = -100
     from_probs: FromProbsOpt = False
     eps: EpsOpt = None
 
+    def __post_init__(self) -> None:
+        if self.eps is not None and not self.from_probs:
+            raise UsageError("--eps clips probabilities; it goes with --from-probs")
+
 
 @dataclasses.dataclass(frozen=True)
 class Output:
-    """One result written to standard output or to one file."""
+    """One result written to standard output or to one file (``fmt``: the ``-f`` choice, or None to infer it)."""
 
     fmt: FormatOpt = None
     output: OutputOpt = None
     force: ForceOpt = False
     precision: PrecisionOpt = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fmt, str):  # the renderer's own type from here on
+            from .render import OutputFormat
+
+            object.__setattr__(self, "fmt", OutputFormat(self.fmt))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,22 +446,50 @@ def _is_group(annotation) -> bool:
     return isinstance(annotation, type) and dataclasses.is_dataclass(annotation)
 
 
-def shared_options(command):
-    """Let ``command`` take option groups: each parameter typed by a group becomes the group's options.
+def declaration(annotation) -> Opt | None:
+    """The :class:`Opt` in an ``Annotated`` parameter type, if it has one."""
+    return next((meta for meta in getattr(annotation, "__metadata__", ()) if isinstance(meta, Opt)), None)
 
-    Typer reads a command's options from its signature, so the returned function
-    shows Typer the command's own parameters followed by every group's fields
-    (each an ``Annotated`` option with its help and panel), and on a call packs
-    those values back into one group instance per group parameter. A
-    :class:`Performance` group is applied before the command runs.
+
+def declared_options(command) -> list[Opt]:
+    """Every :class:`Opt` that ``command`` (a plain command function) takes, its groups' included."""
+    signature = inspect.signature(command, eval_str=True)
+    annotations = []
+    for parameter in signature.parameters.values():
+        if _is_group(parameter.annotation):
+            annotations += typing.get_type_hints(parameter.annotation, include_extras=True).values()
+        else:
+            annotations.append(parameter.annotation)
+    return [opt for opt in map(declaration, annotations) if opt is not None]
+
+
+def _for_typer(annotation):
+    """``annotation`` as Typer reads it: an :class:`Opt` becomes Typer's option, the inputs argument gets its help."""
+    opt = declaration(annotation)
+    if opt is not None:
+        return Annotated[annotation.__origin__, opt.typer_option()]
+    if annotation == InputsArg:
+        return Annotated[annotation.__origin__, _inputs_argument()]
+    return annotation
+
+
+def shared_options(command):
+    """Let ``command`` take option groups and declared options, as Typer reads a command's signature.
+
+    The returned function shows Typer the command's own parameters followed by
+    every group's fields, each :class:`Opt` turned into Typer's option, and on
+    a call packs those values back into one group instance per group parameter.
+    A :class:`Performance` group is applied before the command runs.
     """
     signature = inspect.signature(command, eval_str=True)
     groups = {name: p.annotation for name, p in signature.parameters.items() if _is_group(p.annotation)}
-    parameters = [p for p in signature.parameters.values() if p.name not in groups]
+    parameters = [p.replace(annotation=_for_typer(p.annotation))
+                  for p in signature.parameters.values() if p.name not in groups]
     for group in groups.values():
         hints = typing.get_type_hints(group, include_extras=True)
         parameters += [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
-                                         annotation=hints[field.name]) for field in dataclasses.fields(group)]
+                                         annotation=_for_typer(hints[field.name]))
+                       for field in dataclasses.fields(group)]
 
     @functools.wraps(command)
     def with_groups(**values):

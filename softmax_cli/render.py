@@ -23,7 +23,6 @@ import numpy as np
 
 from .errors import QUIET_SIGNALS, OutputError, UsageError
 from .formats import npy, registry
-from .limits import MAX_PRECISION
 from .result import Result
 
 
@@ -68,9 +67,6 @@ def open_sink(
     inputs: Sequence[Path] = (),
 ) -> Sink:
     """Resolve the format and check the destination, so bad usage fails before computing."""
-    if precision is not None and not 0 <= precision <= MAX_PRECISION:
-        raise UsageError(f"--precision takes 0 to {MAX_PRECISION} decimals (float64 carries {MAX_PRECISION} "
-                         f"significant digits), got {precision}")
     if fmt is None:
         if output is not None:
             written = registry.output_for_path(output)

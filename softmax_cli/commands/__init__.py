@@ -31,10 +31,9 @@ def noted(loaded: Loaded) -> Loaded:
 
 def logits_loader(source: Source):
     """What :func:`softmax_cli.batch.run` calls to read one input's logits."""
-    void_as = source.void_as.value if source.void_as else None
     return lambda inputs: noted(load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
-                                            header=source.header.value, index_col=source.index_col,
-                                            void_as=void_as))
+                                            header=source.header, index_col=source.index_col,
+                                            void_as=source.void_as))
 
 
 def named_rows(logits: Loaded) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from enum import Enum
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
@@ -11,14 +11,22 @@ import typer
 from .. import core, render
 from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
-from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, MaskedRowsOpt, Output, Performance
+from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlignOpt, MaskedRowsOpt, MaskTypeOpt, Output, Performance
+from ..options import ScaleOpt, option, worded
 from ..result import Result
 
 
-class MaskType(str, Enum):
-    auto = "auto"
-    bool = "bool"
-    additive = "additive"
+MaskOpt = Annotated[Optional[str], option(
+    "--mask", help="Boolean (True attends) or float (added to the scores) mask, broadcastable to (..., L, S).",
+    panel=INPUT, metavar="MASK|FILE", show_default=False)]
+CausalOpt = Annotated[bool, option("--causal", help="Query i attends keys j <= i (torch's is_causal).",
+                                   panel=COMPUTATION)]
+ReturnWeightsOpt = Annotated[bool, option(
+    "--return-weights", help="Also output the attention weights (..., L, S); this holds the full score matrix.",
+    panel=OUTPUT)]
+AttentionMaskedRowsOpt = worded(MaskedRowsOpt, "A query that can attend no key (every key masked): zeros "
+                                "(torch's attention), refuse it, or NaN.")
+WeightsOldOpt = Annotated[bool, option("--weights", help="", panel=OUTPUT, hidden=True)]  # before --return-weights
 
 
 def _check_weights_fit(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
@@ -35,22 +43,14 @@ def attention(
     inputs: list[str] = typer.Argument(None, metavar="Q K V | QKV.npz", show_default=False,
                                        help="Queries (..., L, E), keys (..., S, E), values (..., S, Ev): three "
                                        "sources or quoted numbers, or one .npz with q, k, v (and mask)."),
-    mask: str = typer.Option(None, "--mask", help="Boolean (True attends) or float (added to the scores) mask, "
-                             "broadcastable to (..., L, S).", show_default=False, rich_help_panel=INPUT),
-    mask_type: MaskType = typer.Option(MaskType.auto, "--mask-type", help="How --mask is read: bool (nonzero "
-                                       "attends), additive (added to the scores), or auto: by its dtype, and 0/1 "
-                                       "given as text is refused as ambiguous.", rich_help_panel=INPUT),
-    causal: bool = typer.Option(False, "--causal", help="Query i attends keys j <= i (torch's is_causal).",
-                                rich_help_panel=COMPUTATION),
-    causal_align: CausalAlign = typer.Option(CausalAlign.upper_left, "--causal-align",
-                                             help="Where the causal diagonal starts when L != S; lower-right "
-                                             "is the decoding alignment.", rich_help_panel=COMPUTATION),
-    scale: float = typer.Option(None, "--scale", help="Multiplies q k^T.  [default: 1/sqrt(E)]",
-                                show_default=False, rich_help_panel=COMPUTATION),
-    return_weights: bool = typer.Option(False, "--return-weights", help="Also output the attention weights "
-                                        "(..., L, S); this holds the full score matrix.", rich_help_panel=OUTPUT),
-    weights_old: bool = typer.Option(False, "--weights", hidden=True),  # the spelling before --return-weights
-    masked_rows: MaskedRowsOpt = MaskedRows.zero,
+    mask: MaskOpt = None,
+    mask_type: MaskTypeOpt = "auto",
+    causal: CausalOpt = False,
+    causal_align: CausalAlignOpt = "upper-left",
+    scale: ScaleOpt = None,
+    return_weights: ReturnWeightsOpt = False,
+    weights_old: WeightsOldOpt = False,
+    masked_rows: AttentionMaskedRowsOpt = "zero",
     *,
     outputs: Output,
     performance: Performance,
@@ -65,7 +65,7 @@ def attention(
       softmax attention sample_data/attention.npz --causal
     """
     weights = return_weights or weights_old
-    (q, k, v), bias = load_attention_operands(inputs, mask, mask_type.value)
+    (q, k, v), bias = load_attention_operands(inputs, mask, mask_type)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     bias_array = None if bias is None else bias.array
@@ -73,12 +73,12 @@ def attention(
         _check_weights_fit(q.array, k.array, v.array)
     with naming_sources(None, {"q": q, "k": k, "v": v, "mask": bias}):
         result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
-                                causal_align=causal_align.value, scale=scale, return_weights=weights)
+                                causal_align=causal_align, scale=scale, return_weights=weights)
     out, attention_weights = result if weights else (result, None)
-    if masked_rows is not MaskedRows.zero:
+    if masked_rows != "zero":
         unattended = np.broadcast_to(core.unattended_queries(q.array.shape[-2], k.array.shape[-2], bias_array, causal,
-                                                             causal_align.value), out.shape[:-1])
-        if unattended.any() and masked_rows is MaskedRows.error:
+                                                             causal_align), out.shape[:-1])
+        if unattended.any() and masked_rows == "error":
             row = tuple(int(i) for i in np.argwhere(unattended)[0])
             raise core.MaskedRowError(
                 "the query can attend no key (every key is masked); choose --masked-rows zero (torch's zeros) "

@@ -4,37 +4,48 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Annotated, Optional
 
 import numpy as np
-import typer
 
 from .. import core, render, scheduled
 from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
-from ..limits import MAX_BINS, check_count
-from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
+from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt
+from ..options import Source, option, worded
 from ..result import Result
 from . import labels_for, logits_loader, warn
 
 
+TemperaturesOpt = Annotated[Optional[str], option(
+    "--temperatures", help=f"Temperatures, e.g. 0.1,0.5,1,2,10.  [default: {DEFAULT_TEMPERATURES}]",
+    panel=COMPUTATION, metavar="T,T,...", show_default=False)]
+RangeOpt = Annotated[Optional[str], option(
+    "--range", help="START:STOP:NUM evenly spaced temperatures.", panel=COMPUTATION, metavar="START:STOP:NUM",
+    show_default=False)]
+LogSpaceOpt = Annotated[bool, option("--log-space", help="With --range: space them evenly in log T.",
+                                     panel=COMPUTATION)]
+FitOpt = Annotated[bool, option("--fit", help="Fit the temperature minimising NLL on the labels.",
+                                panel=COMPUTATION)]
+PlotOpt = Annotated[Optional[Path], option(
+    "--plot", help="Draw the reliability diagram (and NLL/ECE against T) to FILE.png or FILE.svg; needs "
+    "matplotlib.", panel=OUTPUT, metavar="FILE", show_default=False, dir_okay=False)]
+
+
+SweepLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
+                        "'labels'): adds NLL, accuracy and ECE per temperature; --fit needs them.")
+
+
 def temperature_sweep(
     inputs: InputsArg = None,
-    temperatures: str = typer.Option(None, "--temperatures", help="Temperatures, e.g. 0.1,0.5,1,2,10.  "
-                                     f"[default: {DEFAULT_TEMPERATURES}]", show_default=False,
-                                     rich_help_panel=COMPUTATION),
-    temperature_range: str = typer.Option(None, "--range", help="START:STOP:NUM evenly spaced temperatures.",
-                                          show_default=False, rich_help_panel=COMPUTATION),
-    log_space: bool = typer.Option(False, "--log-space", help="With --range: space them evenly in log T.",
-                                   rich_help_panel=COMPUTATION),
-    labels: LabelsOpt = None,
-    fit: bool = typer.Option(False, "--fit", help="Fit the temperature minimising NLL on the labels.",
-                             rich_help_panel=COMPUTATION),
-    bins: int = typer.Option(15, "--bins", help="Equal-width confidence bins of the calibration error.",
-                             rich_help_panel=COMPUTATION),
-    plot: Path = typer.Option(None, "--plot", help="Draw the reliability diagram (and NLL/ECE against T) to "
-                              "FILE.png or FILE.svg; needs matplotlib.", show_default=False, dir_okay=False,
-                              rich_help_panel=OUTPUT),
+    temperatures: TemperaturesOpt = None,
+    temperature_range: RangeOpt = None,
+    log_space: LogSpaceOpt = False,
+    labels: SweepLabelsOpt = None,
+    fit: FitOpt = False,
+    bins: BinsOpt = 15,
+    plot: PlotOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
     *,
@@ -51,7 +62,6 @@ def temperature_sweep(
     """
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
-    check_count(bins, MAX_BINS, "--bins")
     if (cluster := scheduled.address(scheduler)) is not None:
         _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None)], temperatures, temperature_range,
                     log_space, labels, fit, bins, ignore_index)

@@ -11,10 +11,9 @@ memory. Either way the per-row figures come from
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -24,7 +23,8 @@ from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
 from ..operands import load_labels
-from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
+from ..options import OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt, MaxPplRatioOpt
+from ..options import MinAgreementOpt, Output, Performance, SoftmaxInput, option, worded
 from ..render import OutputFormat
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
@@ -39,71 +39,33 @@ _ON_REQUEST = (OutputFormat.json, OutputFormat.csv, OutputFormat.tsv, OutputForm
 # Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
 _ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
-MaxKlOpt = Annotated[
-    Optional[float],
-    typer.Option("--max-kl", metavar="X", help="Gate: exit 1 when the mean KL (nats) exceeds X (>= 0).",
-                 show_default=False, rich_help_panel=GATES),
-]
-MaxKlQuantileOpt = Annotated[
-    Optional[list[str]],
-    typer.Option("--max-kl-quantile", metavar="Q:X", help="Gate: exit 1 when the per-row KL's Q-quantile exceeds "
-                 "X, e.g. 0.99:0.05 (Q in (0, 1), any level; repeatable).", show_default=False,
-                 rich_help_panel=GATES),
-]
-MinAgreementOpt = Annotated[
-    Optional[float],
-    typer.Option("--min-agreement", metavar="A", help="Gate: exit 1 when top-1 agreement (a fraction, 0..1) is "
-                 "below A.", show_default=False, rich_help_panel=GATES),
-]
-MaxPplRatioOpt = Annotated[
-    Optional[float],
-    typer.Option("--max-ppl-ratio", metavar="R", help="Gate: exit 1 when ppl_cand / ppl_ref exceeds R (> 0; "
-                 "needs --labels).", show_default=False, rich_help_panel=GATES),
-]
-
-
-def _checked(value: float | None, option: str, allowed: str, ok, example: str) -> float | None:
-    if value is not None and not (math.isfinite(value) and ok(value)):
-        raise UsageError(f"{option} takes {allowed}, e.g. {option} {example}; got {value:g}")
-    return value
-
-
-def _kl_quantile(spec: str) -> tuple[float, float]:
-    """``Q:X`` of ``--max-kl-quantile``: a level in (0, 1) and a bound >= 0."""
-    try:
-        level, bound = (float(part) for part in spec.split(":"))
-    except ValueError:
-        level = bound = math.nan
-    if not (0 < level < 1 and math.isfinite(bound) and bound >= 0):
-        raise UsageError(f"--max-kl-quantile takes Q:X with Q in (0, 1) and X >= 0, e.g. --max-kl-quantile "
-                         f"0.99:0.05; got {spec!r}")
-    return level, bound
+CompareLabelsOpt = worded(LabelsOpt, "The true classes (next tokens), one per row (0,2,1 or a file; from an .npz "
+                          "the array 'labels'): adds both perplexities, their ratio and the change in the label's "
+                          "probability.")
+CompareIgnoreIndexOpt = worded(IgnoreIndexOpt, "Rows labelled with this value are left out of the label figures, "
+                               "as in torch.")
+CompareFromProbsOpt = worded(FromProbsOpt, "Both inputs are probabilities, not logits: used exactly (log 0 = -inf).")
+PerRowOpt = Annotated[bool, option(
+    "--per-row", help="Also write the per-row figures to JSON, CSV and TSV (npz always holds them).", panel=OUTPUT)]
 
 
 @dataclasses.dataclass(frozen=True)
 class DivergenceGates:
-    """The CI gates of ``compare``: mean KL, a KL quantile, top-1 agreement, perplexity ratio."""
+    """The CI gates of ``compare``: mean KL, KL quantiles (each a (level, bound) pair), top-1 agreement, perplexity
+    ratio. Each bound is held to its range when parsed: a bound outside it is a typo (agreement 95), not a gate
+    that never passes."""
 
     max_kl: MaxKlOpt = None
     max_kl_quantile: MaxKlQuantileOpt = None
     min_agreement: MinAgreementOpt = None
     max_ppl_ratio: MaxPplRatioOpt = None
 
-    def __post_init__(self) -> None:
-        # Refused before any work: a bound outside its range is a typo (agreement 95), not a gate that never passes.
-        _checked(self.max_kl, "--max-kl", "a KL in nats >= 0", lambda x: x >= 0, "0.01")
-        _checked(self.min_agreement, "--min-agreement", "a fraction of rows in [0, 1]", lambda x: 0 <= x <= 1,
-                 "0.99")
-        _checked(self.max_ppl_ratio, "--max-ppl-ratio", "a ratio > 0", lambda x: x > 0, "1.01")
-        for spec in self.max_kl_quantile or ():
-            _kl_quantile(spec)
-
     def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence) -> list[str]:
         """What each gate that says no says; empty when all pass (NaN figures never pass)."""
         failed = []
         if self.max_kl is not None and not summary.kl_mean <= self.max_kl:
             failed.append(f"mean KL {summary.kl_mean:.6g} > --max-kl {self.max_kl:g}")
-        bounds = [_kl_quantile(spec) for spec in self.max_kl_quantile or ()]
+        bounds = list(self.max_kl_quantile or ())
         if bounds:
             # Levels beyond the reported ones are computed the same way (linear, over rows).
             levels = core.divergence_summary(rows, [level for level, _ in bounds]).kl_quantiles
@@ -168,11 +130,10 @@ def compare(
                                     "a file of any supported format, or - for standard input.", show_default=False),
     candidate: str = typer.Argument(..., metavar="CANDIDATE", help="The candidate logits, of the reference's "
                                     "shape; read the same way.", show_default=False),
-    labels: LabelsOpt = None,
-    ignore_index: IgnoreIndexOpt = -100,
-    from_probs: FromProbsOpt = False,
-    per_row: bool = typer.Option(False, "--per-row", help="Also write the per-row figures to JSON, CSV and TSV "
-                                 "(npz always holds them).", rich_help_panel=OUTPUT),
+    labels: CompareLabelsOpt = None,
+    ignore_index: CompareIgnoreIndexOpt = -100,
+    from_probs: CompareFromProbsOpt = False,
+    per_row: PerRowOpt = False,
     *,
     gates: DivergenceGates,
     source: SoftmaxInput,
@@ -201,7 +162,7 @@ def compare(
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
-    options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
+    options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
     rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import numpy as np
-import typer
 
 from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels, load_option_array
-from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SchedulerOpt
-from ..options import SoftmaxInput
+from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, SchedulerOpt, SoftmaxInput
+from ..options import option
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
 
-def _loss_bound(value: float | None) -> float | None:
-    if value is not None and not value >= 0:  # NaN too: no loss is ever <= NaN
-        raise typer.BadParameter(f"{value:g} can never pass; a cross-entropy is 0 or more, so give a bound >= 0, "
-                                 f"e.g. 0.35")
-    return value
+UpstreamOpt = Annotated[Optional[str], option(
+    "--upstream", help="Upstream gradient G (logits' shape): give the softmax vector-Jacobian product instead of "
+    "the loss gradient.", panel=INPUT, metavar="G|FILE", show_default=False)]
 
 
 def _required(value, option: str, example: str):
@@ -44,18 +43,16 @@ def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example
     check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
     truth = load_labels(_required(criterion.labels, "--labels", example))
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
-    options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction.value,
+    options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction,
                    label_smoothing=criterion.label_smoothing, temperature=source.temperature,
-                   from_probs=criterion.from_probs, eps=criterion.eps, masked_rows=source.masked_rows.value,
+                   from_probs=criterion.from_probs, eps=criterion.eps, masked_rows=source.masked_rows,
                    weights=None if weights is None else weights.array)
     return truth, options, {"labels": truth, "weights": weights}
 
 
 def loss(
     inputs: InputsArg = None,
-    max_loss: float = typer.Option(None, "--max-loss", help="Gate: exit 1 when the reduced loss exceeds X (>= 0).",
-                                   show_default=False, callback=_loss_bound,
-                                   rich_help_panel=GATES),
+    max_loss: MaxLossOpt = None,
     scheduler: SchedulerOpt = None,
     *,
     criterion: LossOptions,
@@ -82,7 +79,7 @@ def loss(
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
             if not worst <= max_loss:
-                what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
+                what = "loss" if criterion.reduction != "none" else "largest per-row loss"
                 raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
 
     if (cluster := scheduled.address(scheduler)) is not None:
@@ -117,9 +114,7 @@ def loss(
 
 def grad(
     inputs: InputsArg = None,
-    upstream: str = typer.Option(None, "--upstream", help="Upstream gradient G (logits' shape): give the softmax "
-                                 "vector-Jacobian product instead of the loss gradient.", show_default=False,
-                                 rich_help_panel=INPUT),
+    upstream: UpstreamOpt = None,
     log: LogOpt = False,
     scheduler: SchedulerOpt = None,
     *,
@@ -153,7 +148,7 @@ def grad(
 
         def values_of(logits, sink):
             return core.softmax_vjp(logits.array, g.array, axis=axis, temperature=source.temperature, log=log,
-                                    masked_rows=masked_rows.value)
+                                    masked_rows=masked_rows)
 
         operands = {"upstream": g}
     else:
@@ -165,7 +160,7 @@ def grad(
             labels = labels_for(truth, logits, axis)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
-            rows = stream.rows_for_output(logits, axis, sink, masked_rows.value) if not criterion.from_probs else None
+            rows = stream.rows_for_output(logits, axis, sink, masked_rows) if not criterion.from_probs else None
             if rows is None:
                 return core.cross_entropy_grad(logits.array, labels, axis=axis, **options)
             per_row = stream.per_row_labels(labels, rows)

@@ -26,7 +26,7 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
     if exact and log:
         raise UsageError("--exact applies to probabilities, not to --log (see Exactness in the README)")
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
-    options = dict(temperature=temperature, masked_rows=masked_rows.value)
+    options = dict(temperature=temperature, masked_rows=masked_rows)
     if (cluster := scheduled.address(scheduler)) is not None:
         scheduled.map_arrays(cluster, scheduled.sources_of(inputs, source), outputs,
                              "log_softmax" if log else "softmax", "log_probs" if log else "probs",
@@ -38,8 +38,8 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
         table = sink.fmt is render.OutputFormat.table
         # A table of a batch shows an entropy column and its mean (a batch: 2-D with the classes last).
         entropy = table and not log and logits.array.ndim == 2 and axis in (-1, 1)
-        rows = stream.rows_for_output(logits, axis, sink, masked_rows.value)
-        shown = stream.for_table(logits, axis, lambda block: function(block, **options), masked_rows.value,
+        rows = stream.rows_for_output(logits, axis, sink, masked_rows)
+        shown = stream.for_table(logits, axis, lambda block: function(block, **options), masked_rows,
                                  temperature, entropy) if table else None
         if shown is not None:  # a table of a file: only the rows it shows are computed
             values, display = shown
@@ -74,7 +74,7 @@ def jacobian(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxIn
       softmax jacobian 1 2 3 --classes a,b,c
     """
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
-    options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows.value)
+    options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows)
 
     def one(logits, sink: render.Sink) -> None:
         size = core.jacobian_nbytes(logits.array.shape, logits.array.dtype, axis)

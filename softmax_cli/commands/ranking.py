@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import numpy as np
-import typer
 
 from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels
-from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, SchedulerOpt
-from ..options import SoftmaxInput
+from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, SchedulerOpt, SoftmaxInput
+from ..options import TopOldOpt, TopOpt, worded
 from ..result import Result
 from . import labels_for, logits_loader, named_rows
 
 
-def _fraction(value: float | None) -> float | None:
-    if value is not None and not 0 <= value <= 1:
-        raise typer.BadParameter(f"{value:g} is not a fraction; give the accuracy as a fraction from 0 to 1, "
-                                 f"e.g. 0.95 for 95%")
-    return value
+TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
+                       "'labels'): adds top-1 and top-k accuracy, and the --min-accuracy gate.")
 
 
 def topk(
     inputs: InputsArg = None,
-    k: int = typer.Option(None, "-k", "--top", help="How many classes per row, 1..C.  [default: min(5, C)]",
-                          show_default=False, rich_help_panel=COMPUTATION),
-    k_old: int = typer.Option(None, "--k", hidden=True),  # the spelling before --top
-    labels: LabelsOpt = None,
-    min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A, "
-                                       "a fraction 0..1 (0.95, not 95); needs -k/--top.", show_default=False,
-                                       callback=_fraction, rich_help_panel=GATES),
+    k: TopOpt = None,
+    k_old: TopOldOpt = None,
+    labels: TopkLabelsOpt = None,
+    min_accuracy: MinAccuracyOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
     *,
@@ -55,7 +48,7 @@ def topk(
         raise UsageError("--min-accuracy needs -k/--top K: the gate holds top-K accuracy to the bound")
 
     def options(n_classes: int) -> dict:
-        return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows.value)
+        return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows)
 
     def report(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict) -> None:
         arrays = {"indices": indices, "probs": top_probs}

@@ -17,20 +17,19 @@ of rows at a time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
 import numpy as np
 
 from ..errors import InputError, UsageError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks, value_text
+from .choices import REDUCTIONS, Reduction
 from .labels import check_labels
 from .logits import MaskedRows, _check_policy, check_temperature, masked_row_error
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-Reduction = Literal["mean", "sum", "none"]
-REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 
 # A target row whose sum is further than this from 1 is reported (not refused);
 # float16 targets get their own rounding slack on top.

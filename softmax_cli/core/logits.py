@@ -10,18 +10,17 @@ finds all of these, so the checks cost nothing extra inside the kernels of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
+from .choices import MASKED_ROW_POLICIES, MaskedRows
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-MaskedRows = Literal["error", "zero", "nan"]
-MASKED_ROW_POLICIES: tuple[str, ...] = ("error", "zero", "nan")
 
 
 class MaskedRowError(InputError):

@@ -9,18 +9,17 @@ the causal mask as a diagonal offset instead of a matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
+from .choices import CAUSAL_ALIGNMENTS, CausalAlign
 from ._arrays import float_dtypes
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-CausalAlign = Literal["upper-left", "lower-right"]
-CAUSAL_ALIGNMENTS: tuple[str, ...] = ("upper-left", "lower-right")
 
 
 @dataclass

@@ -375,7 +375,7 @@ def test_kl_quantile_gate_at_any_level(softmax, pair):
 
 
 @pytest.mark.parametrize("gate, fragment", [
-    (["--min-agreement", "95"], "[0, 1]"),
+    (["--min-agreement", "95"], "--min-agreement takes a fraction from 0 to 1"),
     (["--min-agreement", "nan"], "--min-agreement"),
     (["--max-kl", "-0.1"], ">= 0"),
     (["--max-kl", "nan"], "--max-kl"),
