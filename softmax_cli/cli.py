@@ -8,11 +8,19 @@ its parsing and its one place for errors are :mod:`softmax_cli.app`.
 from __future__ import annotations
 
 from .app import SoftmaxCommand, app, run
-from .commands import attention, calibration, compare, crossentropy, probs, ranking
+from .commands import (
+    attention,
+    calibration,
+    compare,
+    crossentropy,
+    probs,
+    ranking,
+    sampledata,
+)
 from .options import shared_options
 
 for command in (probs.probs, crossentropy.loss, crossentropy.grad, probs.jacobian, calibration.temperature_sweep,
-                ranking.topk, attention.attention, compare.compare):
+                ranking.topk, attention.attention, compare.compare, sampledata.sample_data):
     app.command(cls=SoftmaxCommand)(shared_options(command))
 
 
