@@ -1,4 +1,5 @@
-"""The wheel and the sdist hold every sample the documented examples read (``softmax sample-data`` writes them out).
+"""The wheel and the sdist hold every sample the documented examples read (``softmax sample-data`` writes them out)
+and the man page.
 
 Built with setuptools' own build backend, as pip and ``python -m build`` do, in a
 copy of the project (a build leaves ``build/`` and ``*.egg-info`` behind).
@@ -30,6 +31,8 @@ def project(tmp_path_factory):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, copy / name)
     shutil.copytree(ROOT / "sample_data", copy / "sample_data")
+    (copy / "docs").mkdir()
+    shutil.copy(ROOT / "docs" / "softmax.1", copy / "docs" / "softmax.1")
     shutil.copytree(ROOT / "softmax_cli", copy / "softmax_cli", symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__"))
     return copy
@@ -50,6 +53,8 @@ def test_the_wheel_holds_every_sample(project):
         assert packaged == SAMPLES
         for name in SAMPLES:
             assert wheel.read(f"softmax_cli/sample_data/{name}") == (ROOT / "sample_data" / name).read_bytes()
+        man = [n for n in names if n.endswith(".data/data/share/man/man1/softmax.1")]
+        assert len(man) == 1 and wheel.read(man[0]) == (ROOT / "docs" / "softmax.1").read_bytes()
 
 
 def test_the_sdist_holds_every_sample_as_a_file(project):
@@ -59,3 +64,4 @@ def test_the_sdist_holds_every_sample_as_a_file(project):
             member = members[f"softmax_cli/sample_data/{name}"]
             assert member.isfile(), name  # a file, not the repository's link: the sdist unpacks anywhere
             assert sdist.extractfile(member).read() == (ROOT / "sample_data" / name).read_bytes()
+        assert members["docs/softmax.1"].isfile()
