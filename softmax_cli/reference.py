@@ -79,8 +79,8 @@ def commands() -> tuple[str, list[Option], list[Command]]:
     """The app's description, its own options and its commands in help's order, as help shows them."""
     import typer
 
-    from .options import PANELS
     from .cli import app
+    from .options import PANELS
 
     group = typer.main.get_command(app)
     root = group.make_context("softmax", [], resilient_parsing=True)

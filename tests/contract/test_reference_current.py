@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import ROOT, run
+
 from softmax_cli import reference
 
 REGENERATE = "python -m softmax_cli.reference"
