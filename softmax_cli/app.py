@@ -21,6 +21,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError, end_telling
+from .helpformat import HelpContext
 from .options import PANELS
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
@@ -99,6 +100,8 @@ def _from_parser(error, ctx) -> UsageError:
 class SoftmaxGroup(TyperGroup):
     """The top level: an unknown command or option is one ``error: ...`` line too."""
 
+    context_class = HelpContext
+
     def parse_args(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
             print(ctx.get_help())
@@ -117,6 +120,8 @@ class SoftmaxGroup(TyperGroup):
 
 class SoftmaxCommand(TyperCommand):
     """A command that takes negative numbers as data and reports errors as ``error: ...``."""
+
+    context_class = HelpContext
 
     def parse_args(self, ctx, args):
         value_options = {
