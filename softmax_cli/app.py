@@ -21,6 +21,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError, end_telling
+from .helpformat import HelpContext
 from .options import PANELS
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
@@ -124,6 +125,8 @@ class SoftmaxGroup(TyperGroup):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    context_class = HelpContext
+
     def parse_args(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
             print(ctx.get_help())
@@ -142,6 +145,8 @@ class SoftmaxGroup(TyperGroup):
 
 class SoftmaxCommand(TyperCommand):
     """A command that takes negative numbers as data and reports errors as ``error: ...``."""
+
+    context_class = HelpContext
 
     def parse_args(self, ctx, args):
         value_options = {

@@ -32,6 +32,8 @@ COMMANDS = {
                   "torch.nn.functional.scaled_dot_product_attention."),
     "compare": ("compare", "compare", "How far apart two models' output distributions are: KL, JS, TV, top-1 "
                 "agreement, perplexities."),
+    "sample-data": ("sampledata", "sample_data", "Write the sample files that every example uses into "
+                    "DIR/sample_data/, and list them."),
 }
 
 

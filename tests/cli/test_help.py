@@ -1,4 +1,4 @@
-"""Every subcommand has help and an example in the README (as sqlite-utils' test_docs.py does)."""
+"""Every subcommand has help and a guide with examples in docs/commands/ (as sqlite-utils' test_docs.py does)."""
 
 from __future__ import annotations
 
@@ -28,19 +28,19 @@ def subcommands() -> list[str]:
 SUBCOMMANDS = subcommands()
 
 
-def readme_command_lines() -> list[str]:
-    """Lines inside ``` fenced blocks of README.md, a leading "$ " prompt removed."""
-    readme = ROOT / "README.md"
-    if not readme.exists():
-        pytest.fail("README.md does not exist yet; every subcommand needs an example there")
+def guide_command_lines(name: str) -> list[str]:
+    """Lines inside ``` fenced blocks of the command's guide, docs/commands/NAME.md, a leading "$ " prompt removed."""
+    guide = ROOT / "docs" / "commands" / f"{name}.md"
+    if not guide.exists():
+        pytest.fail(f"{guide.relative_to(ROOT)} does not exist yet; every subcommand needs a guide with examples")
     lines, fenced = [], False
-    for line in readme.read_text(encoding="utf-8").splitlines():
+    for line in guide.read_text(encoding="utf-8").splitlines():
         if line.lstrip().startswith("```"):
             fenced = not fenced
             continue
         if fenced:
             stripped = line.strip()
-            lines.append(stripped[2:] if stripped.startswith("$ ") else stripped)
+            lines.append(stripped.removeprefix("$ "))
     return lines
 
 
@@ -68,11 +68,17 @@ def test_subcommand_short_help_through_clirunner(cli, name):
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
-def test_subcommand_has_a_readme_example(name):
-    lines = readme_command_lines()
+def test_subcommand_has_a_guide_with_an_example(name):
+    lines = guide_command_lines(name)
     assert any(line == f"softmax {name}" or line.startswith(f"softmax {name} ") for line in lines), (
-        f"README.md needs a fenced example line starting with 'softmax {name}'"
+        f"docs/commands/{name}.md needs a fenced example line starting with 'softmax {name}'"
     )
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_subcommand_is_in_the_readme_commands_table(name):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| `{name}` |" in readme and f"(docs/commands/{name}.md)" in readme
 
 
 # ----------------------------------------------------------- names that explain themselves (issue 12)

@@ -403,7 +403,7 @@ def test_fit_bad_input():
 
 def test_fit_on_the_digits_sample_improves_nll_and_ece():
     # Validation logits of a weakly regularised logistic regression
-    # (sample_data/make_digits_logits.py): overconfident, so T > 1.
+    # (scripts/make_digits_logits.py): overconfident, so T > 1.
     logits = np.load(SAMPLE_DATA / "digits_val_logits.npy")
     labels = np.load(SAMPLE_DATA / "digits_val_labels.npy")
     assert logits.dtype == np.float32 and labels.dtype == np.int64 and logits.shape == (719, 10)

@@ -1,4 +1,4 @@
-"""The format registry: the README's table, stdin sniffing, -f/-o/--out-dir naming, and each format's round trip.
+"""The format registry: the table in docs/inputs-and-outputs.md, stdin sniffing, -f/-o/--out-dir naming, and each format's round trip.
 
 Bytes come from the real producers (``np.save``, ``np.savez``, ``json.dumps``);
 a format added to the registry is picked up by every parametrised test here.
@@ -18,7 +18,7 @@ from softmax_cli.formats.base import Source
 from softmax_cli.render import OutputFormat
 from softmax_cli.result import Result
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "inputs-and-outputs.md"  # its format table
 
 
 def readme_format_table() -> list[list[str]]:
@@ -52,7 +52,7 @@ def test_no_two_formats_claim_an_extension_or_magic():
     magics = [fmt.magic for fmt in registry.FORMATS if fmt.magic is not None]
     assert len(set(suffixes)) == len(suffixes) and len(set(magics)) == len(magics)
     assert all(suffix == suffix.lower() and suffix.startswith(".") for suffix in suffixes)
-    assert registry.SUFFIXES == tuple(suffixes)  # in the README table's order
+    assert registry.SUFFIXES == tuple(suffixes)  # in the format table's order
 
 
 def test_format_choices_are_table_then_text_then_binary_writers():

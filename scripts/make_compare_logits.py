@@ -18,7 +18,7 @@ Both files are float32 of shape ``(719, 10)``.
 Like ``make_digits_logits.py``, whose environment it uses, it needs
 scikit-learn at development time only, not at run time::
 
-    /tmp/sk/bin/python sample_data/make_compare_logits.py
+    /tmp/sk/bin/python scripts/make_compare_logits.py
 
 and it is seeded: the files are the same for a given scikit-learn version
 (written with 1.9.1).
@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "sample_data"
 SEED = 0
 
 

@@ -17,7 +17,7 @@ Dev-time dependency: scikit-learn (and NumPy). It is not a run-time
 dependency of ``softmax_cli``; install it in a separate environment::
 
     python -m venv /tmp/sk && /tmp/sk/bin/pip install scikit-learn numpy
-    /tmp/sk/bin/python sample_data/make_digits_logits.py
+    /tmp/sk/bin/python scripts/make_digits_logits.py
 
 Everything is seeded, so the files are reproducible for a given
 scikit-learn version (written with scikit-learn 1.9.1).
@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "sample_data"
 SEED = 0
 
 
