@@ -226,6 +226,41 @@ class LossOptions:
     eps: EpsOpt = None
 
 
+PaddingMaskOpt = Annotated[
+    Optional[str],
+    typer.Option("--mask", help="Which positions count: 1 keeps, 0 drops (a file or numbers shaped like the logits "
+                 "without the class axis, as Hugging Face's attention_mask). Dropped positions may hold anything.",
+                 show_default=False, rich_help_panel=INPUT),
+]
+MaskKeyOpt = Annotated[
+    Optional[str],
+    typer.Option("--mask-key", help="Array of --mask's .npz, .safetensors or JSON object (default: the only one, "
+                 "else 'attention_mask').", show_default=False, rich_help_panel=INPUT),
+]
+
+
+ShiftLabelsOpt = Annotated[
+    bool,
+    typer.Option("--shift-labels", help="Next-token scoring, as Hugging Face's causal-LM loss: the logits at "
+                 "position t against the label (and mask) at t + 1 of the same sequence; the last position is not "
+                 "scored.", rich_help_panel=COMPUTATION),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Padding:
+    """Which positions of the logits are scored: ``--mask`` (an attention_mask) and ``--mask-key``."""
+
+    mask: PaddingMaskOpt = None
+    mask_key: MaskKeyOpt = None
+
+    def __post_init__(self) -> None:
+        if self.mask_key is not None and self.mask is None:
+            from .errors import UsageError
+
+            raise UsageError("--mask-key picks an array of --mask's file; give --mask FILE too")
+
+
 @dataclasses.dataclass(frozen=True)
 class Output:
     """One result written to standard output or to one file."""

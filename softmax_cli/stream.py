@@ -256,11 +256,11 @@ def lockstep(first: FileRows, second: FileRows, task: str) -> Iterator[tuple[int
 
 
 def divergence_rows(reference: FileRows, candidate: FileRows, labels: np.ndarray | None,
-                    **options) -> core.RowDivergence:
+                    mask: np.ndarray | None = None, **options) -> core.RowDivergence:
     """:func:`core.divergence_rows` over two streamed files of one shape; one float per row per figure is kept.
 
     ``labels`` are flat, one class index per row, already checked
-    (:func:`core.check_labels`).
+    (:func:`core.check_labels`); ``mask`` is flat too, one keep flag per row.
     """
     if reference.shape != candidate.shape:
         raise InputError(f"{reference.path} has shape {reference.shape} but {candidate.path} has shape "
@@ -268,7 +268,10 @@ def divergence_rows(reference: FileRows, candidate: FileRows, labels: np.ndarray
     names = (str(reference.path), str(candidate.path))
     parts = []
     for start, ref_block, cand_block in lockstep(reference, candidate, "comparing"):
-        block_labels = None if labels is None else labels[start : start + ref_block.shape[0]]
+        rows = slice(start, start + ref_block.shape[0])
+        block_labels = None if labels is None else labels[rows]
+        block_mask = None if mask is None else mask[rows]
         with block_of(reference.shape, -1, start):
-            parts.append(core.divergence_rows(ref_block, cand_block, block_labels, names=names, **options))
+            parts.append(core.divergence_rows(ref_block, cand_block, block_labels, names=names, mask=block_mask,
+                                              **options))
     return core.RowDivergence.concatenate(parts)

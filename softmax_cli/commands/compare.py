@@ -23,15 +23,18 @@ from .. import core, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
-from ..operands import load_labels
-from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
+from ..operands import load_labels, load_padding_mask, naming_sources
+from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Padding, Performance, \
+    ShiftLabelsOpt, SoftmaxInput
 from ..render import OutputFormat
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
-SUMMARY = ("kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
-           "tv_mean", "max_abs_dp")
-LABEL_SUMMARY = ("ppl_ref", "ppl_cand", "ppl_ratio", "dp_mean", "dp_rms", "dp_quantiles")
+SUMMARY = ("n_scored", "kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels",
+           "top1_agreement", "top1_agreement_stderr", "js_mean", "tv_mean", "max_abs_dp")
+LABEL_SUMMARY = ("ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln_ppl_correlation", "ln_ppl_ratio",
+                 "ln_ppl_ratio_stderr", "ppl_ratio", "ppl_ratio_stderr", "ppl_diff", "ppl_diff_stderr", "dp_mean",
+                 "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles")
 PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
 # Formats that hold the per-row figures only when asked (--per-row): they are long.
@@ -129,14 +132,35 @@ def _same_file(reference: Loaded, candidate: Loaded) -> bool:
         return False
 
 
-def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, options) -> core.RowDivergence:
+def _positions(truth: Loaded | None, labels, mask: Loaded | None, reference: Loaded, axis: int, shift: bool,
+               ignore_index: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Flat labels and keep-mask, one per row; with ``shift``, each position takes its next one's."""
+    shape = reference.array.shape
+    lead = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
+    with naming_sources(reference, {"labels": truth, "mask": mask}):
+        flat = None if labels is None else core.check_labels(labels, lead, shape[axis], ignore_index)
+        keep = None if mask is None else core.check_mask(mask.array, lead)
+        if shift:
+            if flat is None:
+                raise UsageError("--shift-labels moves --labels one position along the sequence; give --labels too")
+            flat = core.shift_labels(flat, lead, ignore_index)
+            keep = None if keep is None else core.shift_mask(keep, lead)
+    return flat, keep
+
+
+def _rows(reference: Loaded, candidate: Loaded, names, labels, mask, axis: int, options) -> core.RowDivergence:
     """Per-row figures: streamed when both are C-ordered ``.npy`` files, else in memory."""
     pair = [stream.npy_rows(side, axis) for side in (reference, candidate)]
     if None in pair:
-        return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, **options)
-    shape = pair[0].shape
-    flat = None if labels is None else core.check_labels(labels, shape[:-1], shape[-1], options["ignore_index"])
-    return stream.divergence_rows(*pair, flat, **options)
+        return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, mask=mask,
+                                    **options)
+    return stream.divergence_rows(*pair, labels, mask, **options)
+
+
+def _per_row_names(rows: core.RowDivergence) -> tuple[str, ...]:
+    """The per-row figures written: the label ones with labels, ``scored`` when some rows may not count."""
+    return (PER_ROW + (LABEL_PER_ROW if rows.labelled is not None else ())
+            + (("scored",) if rows.scored is not None else ()))
 
 
 def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
@@ -150,16 +174,17 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
     row names (a pandas index) go with the per-row figures only.
     """
     labelled = rows.labelled is not None
-    arrays = {name: np.asarray(getattr(summary, name), dtype=np.float64)
+    arrays = {name: np.asarray(getattr(summary, name), dtype=np.int64 if name == "n_scored" else np.float64)
               for name in SUMMARY + (LABEL_SUMMARY if labelled else ())}
     if per_row:
-        per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in PER_ROW + (LABEL_PER_ROW if labelled else ())}
+        per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in _per_row_names(rows)}
         if fmt in _ONE_TABLE:
             quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
             arrays |= per_row_arrays | quantiles
         else:
             arrays |= per_row_arrays
-    return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)},
+    scored_kl = np.ravel(rows.kl) if rows.scored is None else np.ravel(rows.kl)[np.ravel(rows.scored)]
+    return Result(arrays, layout="compare", title=title, display={"kl": scored_kl},
                   **(row_names if per_row else {}))
 
 
@@ -171,11 +196,13 @@ def compare(
     labels: LabelsOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     from_probs: FromProbsOpt = False,
+    shift_labels: ShiftLabelsOpt = False,
     per_row: bool = typer.Option(False, "--per-row", help="Also write the per-row figures to JSON, CSV and TSV "
                                  "(npz always holds them).", rich_help_panel=OUTPUT),
     *,
     gates: DivergenceGates,
     source: SoftmaxInput,
+    padding: Padding,
     outputs: Output,
     performance: Performance,
 ) -> None:
@@ -197,14 +224,16 @@ def compare(
     ref, ref_name = _load(reference, "REFERENCE", source)
     cand, cand_name = _load(candidate, "CANDIDATE", source)
     truth = load_labels(labels) if labels is not None else None
+    mask = load_padding_mask(padding.mask, padding.mask_key) if padding.mask is not None else None
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
-    paths = ref.paths + cand.paths + (truth.paths if truth else [])
+    paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
-    rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)
+    flat_labels, keep = _positions(truth, labels_array, mask, ref, source.axis, shift_labels, ignore_index)
+    rows = _rows(ref, cand, (ref_name, cand_name), flat_labels, keep, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
     n_rows = int(np.ravel(rows.kl).size)
@@ -213,7 +242,7 @@ def compare(
     written = per_row or sink.fmt not in _ON_REQUEST
     render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref)), sink)
     if not written and sink.fmt is not OutputFormat.table:
-        note(f"the per-row figures ({', '.join(PER_ROW + (LABEL_PER_ROW if truth else ()))}) are in -f npz, "
+        note(f"the per-row figures ({', '.join(_per_row_names(rows))}) are in -f npz, "
              f"or in {sink.fmt.value.upper()} with --per-row")
     failed = gates.failures(summary, rows)
     if failed:
