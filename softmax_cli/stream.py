@@ -124,14 +124,21 @@ def per_row_labels(labels: np.ndarray, source: FileRows) -> np.ndarray:
     )
 
 
-def cross_entropy_terms(source: FileRows, labels: np.ndarray, **options) -> core.CrossEntropyTerms:
-    """:func:`core.cross_entropy_terms` over a streamed file, one block at a time."""
+def cross_entropy_terms(source: FileRows, labels: np.ndarray, keep: np.ndarray | None = None,
+                        **options) -> core.CrossEntropyTerms:
+    """:func:`core.cross_entropy_terms` over a streamed file, one block at a time.
+
+    ``keep`` (flat, one flag per row) blanks the rows it drops before they are
+    read, as :func:`core.blank_rows` does in memory.
+    """
     reduction = options.pop("reduction")
     denominator = core.mean_denominator(labels, source.shape, weights=options.get("weights"),
                                         ignore_index=options.get("ignore_index", -100))
     rows_labels = per_row_labels(labels, source)
     parts, off_rows, correct, counted, kind = [], [], 0, 0, "index"
     for start, block in source.blocks():
+        if keep is not None:
+            block = core.blank_rows(block, keep[start : start + block.shape[0]])
         with block_of(source.shape, -1, start):
             terms = core.cross_entropy_terms(block, rows_labels[start : start + block.shape[0]],
                                              reduction="none", **options)

@@ -19,11 +19,11 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .. import core, render, stream
+from .. import core, positions, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
-from ..operands import load_labels, load_padding_mask, naming_sources
+from ..operands import load_labels
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Padding, Performance, \
     ShiftLabelsOpt, SoftmaxInput
 from ..render import OutputFormat
@@ -132,22 +132,6 @@ def _same_file(reference: Loaded, candidate: Loaded) -> bool:
         return False
 
 
-def _positions(truth: Loaded | None, labels, mask: Loaded | None, reference: Loaded, axis: int, shift: bool,
-               ignore_index: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Flat labels and keep-mask, one per row; with ``shift``, each position takes its next one's."""
-    shape = reference.array.shape
-    lead = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
-    with naming_sources(reference, {"labels": truth, "mask": mask}):
-        flat = None if labels is None else core.check_labels(labels, lead, shape[axis], ignore_index)
-        keep = None if mask is None else core.check_mask(mask.array, lead)
-        if shift:
-            if flat is None:
-                raise UsageError("--shift-labels moves --labels one position along the sequence; give --labels too")
-            flat = core.shift_labels(flat, lead, ignore_index)
-            keep = None if keep is None else core.shift_mask(keep, lead)
-    return flat, keep
-
-
 def _rows(reference: Loaded, candidate: Loaded, names, labels, mask, axis: int, options) -> core.RowDivergence:
     """Per-row figures: streamed when both are C-ordered ``.npy`` files, else in memory."""
     pair = [stream.npy_rows(side, axis) for side in (reference, candidate)]
@@ -224,7 +208,7 @@ def compare(
     ref, ref_name = _load(reference, "REFERENCE", source)
     cand, cand_name = _load(candidate, "CANDIDATE", source)
     truth = load_labels(labels) if labels is not None else None
-    mask = load_padding_mask(padding.mask, padding.mask_key) if padding.mask is not None else None
+    mask = positions.load_mask(padding)
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
@@ -232,8 +216,9 @@ def compare(
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
-    flat_labels, keep = _positions(truth, labels_array, mask, ref, source.axis, shift_labels, ignore_index)
-    rows = _rows(ref, cand, (ref_name, cand_name), flat_labels, keep, source.axis, options)
+    fitted, keep = positions.scored(ref, source.axis, labels_array, truth, mask, shift_labels, ignore_index)
+    flat = None if fitted is None else np.ravel(fitted)
+    rows = _rows(ref, cand, (ref_name, cand_name), flat, keep, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
     n_rows = int(np.ravel(rows.kl).size)

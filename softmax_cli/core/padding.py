@@ -87,3 +87,24 @@ def shift_labels(labels: np.ndarray, shape: tuple[int, ...], ignore_index: int) 
     shifted = np.full_like(grid, ignore_index)
     shifted[..., :-1] = grid[..., 1:]
     return shifted.reshape(-1)
+
+
+def blank_rows(logits: npt.ArrayLike, keep: np.ndarray, axis: int = -1, fill: float = 0.0) -> np.ndarray:
+    """``logits`` with every row not kept set to ``fill``, so that garbage in padding (NaN) is never read.
+
+    ``keep`` is flat, one flag per row (every index but ``axis``, C order). The
+    logits come back as they are when every row is kept, else as a copy of
+    their dtype.
+
+    Examples
+    --------
+    >>> blank_rows(np.array([[1.0, np.nan], [2.0, 3.0]]), np.array([False, True]))
+    array([[0., 0.],
+           [2., 3.]])
+    """
+    array = np.asarray(logits)
+    if keep.all():
+        return array
+    moved = np.moveaxis(array, axis, -1)
+    blanked = np.where(keep.reshape(moved.shape[:-1])[..., None], moved, np.asarray(fill, dtype=array.dtype))
+    return np.moveaxis(blanked, -1, axis)
