@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from .. import core, render, scheduled
+from .. import core, positions, render, scheduled
 from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
 from ..limits import MAX_BINS, check_count
-from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
+from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Padding, SchedulerOpt, Source
 from ..result import Result
 from . import labels_for, logits_loader, warn
 
@@ -39,6 +39,7 @@ def temperature_sweep(
     scheduler: SchedulerOpt = None,
     *,
     source: Source,
+    padding: Padding,
     outputs: Output,
 ) -> None:
     """Probabilities, entropy and confidence across temperatures; with labels NLL, accuracy and ECE.
@@ -53,8 +54,8 @@ def temperature_sweep(
         raise UsageError("--fit needs --labels")
     check_count(bins, MAX_BINS, "--bins")
     if (cluster := scheduled.address(scheduler)) is not None:
-        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None)], temperatures, temperature_range,
-                    log_space, labels, fit, bins, ignore_index)
+        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None), ("--mask", padding.mask)],
+                    temperatures, temperature_range, log_space, labels, fit, bins, ignore_index)
         return
     axis = source.axis
     check_one_stdin(inputs, labels=labels)
@@ -62,7 +63,15 @@ def temperature_sweep(
     truth = load_labels(labels) if labels is not None else None
     if truth is not None:
         truth = dataclasses.replace(truth, array=labels_for(truth, logits, axis))
-    paths = logits.paths + (truth.paths if truth else [])
+    mask = positions.load_mask(padding)
+    if mask is not None:  # the sweep's figures are over rows: a dropped row is left out of the array
+        fitted_labels, keep = positions.scored(logits, axis, None if truth is None else truth.array, truth, mask,
+                                               False, ignore_index)
+        rows = np.moveaxis(np.asarray(logits.array), axis, -1).reshape(-1, logits.array.shape[axis])[keep]
+        logits, axis = dataclasses.replace(logits, array=rows), -1
+        if truth is not None:
+            truth = dataclasses.replace(truth, array=fitted_labels.reshape(-1)[keep])
+    paths = logits.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     if plot is not None:
         from .. import plots  # matplotlib is optional; even this module is only loaded for --plot

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from llama_reference import log_softmax64, llama_report, report_of_summary
+from llama_reference import llama_report, log_softmax64, report_of_summary
 
 from softmax_cli.core.divergence import divergence_rows
 from softmax_cli.core.divergence_summary import divergence
