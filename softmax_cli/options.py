@@ -247,6 +247,13 @@ ShiftLabelsOpt = Annotated[
 ]
 
 
+PerSequenceOpt = Annotated[
+    bool,
+    typer.Option("--per-sequence", help="Also give the figures of each sequence (one index of the axes before the "
+                 "last two of (..., seq, vocab) logits), over its scored positions.", rich_help_panel=OUTPUT),
+]
+
+
 @dataclasses.dataclass(frozen=True)
 class Padding:
     """Which positions of the logits are scored: ``--mask`` (an attention_mask) and ``--mask-key``."""

@@ -25,7 +25,7 @@ from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
 from ..operands import load_labels
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Padding, Performance, \
-    ShiftLabelsOpt, SoftmaxInput
+    PerSequenceOpt, ShiftLabelsOpt, SoftmaxInput
 from ..render import OutputFormat
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
@@ -57,6 +57,16 @@ MinAgreementOpt = Annotated[
     Optional[float],
     typer.Option("--min-agreement", metavar="A", help="Gate: exit 1 when top-1 agreement (a fraction, 0..1) is "
                  "below A.", show_default=False, rich_help_panel=GATES),
+]
+MaxSeqKlOpt = Annotated[
+    Optional[float],
+    typer.Option("--max-seq-kl", metavar="X", help="Gate: exit 1 when any sequence's mean KL (nats) exceeds X "
+                 "(>= 0; sequences as --per-sequence).", show_default=False, rich_help_panel=GATES),
+]
+MaxSeqPplRatioOpt = Annotated[
+    Optional[float],
+    typer.Option("--max-seq-ppl-ratio", metavar="R", help="Gate: exit 1 when any sequence's ppl_cand / ppl_ref "
+                 "exceeds R (> 0; needs --labels).", show_default=False, rich_help_panel=GATES),
 ]
 MaxPplRatioOpt = Annotated[
     Optional[float],
@@ -91,6 +101,8 @@ class DivergenceGates:
     max_kl_quantile: MaxKlQuantileOpt = None
     min_agreement: MinAgreementOpt = None
     max_ppl_ratio: MaxPplRatioOpt = None
+    max_seq_kl: MaxSeqKlOpt = None
+    max_seq_ppl_ratio: MaxSeqPplRatioOpt = None
 
     def __post_init__(self) -> None:
         # Refused before any work: a bound outside its range is a typo (agreement 95), not a gate that never passes.
@@ -98,12 +110,33 @@ class DivergenceGates:
         _checked(self.min_agreement, "--min-agreement", "a fraction of rows in [0, 1]", lambda x: 0 <= x <= 1,
                  "0.99")
         _checked(self.max_ppl_ratio, "--max-ppl-ratio", "a ratio > 0", lambda x: x > 0, "1.01")
+        _checked(self.max_seq_kl, "--max-seq-kl", "a KL in nats >= 0", lambda x: x >= 0, "0.01")
+        _checked(self.max_seq_ppl_ratio, "--max-seq-ppl-ratio", "a ratio > 0", lambda x: x > 0, "1.05")
         for spec in self.max_kl_quantile or ():
             _kl_quantile(spec)
 
-    def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence) -> list[str]:
-        """What each gate that says no says; empty when all pass (NaN figures never pass)."""
+    @property
+    def per_sequence(self) -> bool:
+        """Whether a gate needs the per-sequence figures."""
+        return self.max_seq_kl is not None or self.max_seq_ppl_ratio is not None
+
+    def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence,
+                 sequences: dict[str, np.ndarray] | None) -> list[str]:
+        """What each gate that says no says; empty when all pass (NaN figures never pass).
+
+        A per-sequence gate holds the worst sequence to its bound; a sequence
+        with no scored position has no figures and is not held.
+        """
         failed = []
+        for option, name, bound, what in (("--max-seq-kl", "seq_kl_mean", self.max_seq_kl, "mean KL"),
+                                          ("--max-seq-ppl-ratio", "seq_ppl_ratio", self.max_seq_ppl_ratio,
+                                           "perplexity ratio")):
+            if bound is None:
+                continue
+            values = np.where(sequences["seq_n_scored"] > 0, sequences[name], -np.inf)
+            worst = int(np.argmax(np.where(np.isnan(values), np.inf, values))) if values.size else 0
+            if values.size and not values[worst] <= bound:
+                failed.append(f"sequence {worst}'s {what} {values[worst]:.6g} > {option} {bound:g}")
         if self.max_kl is not None and not summary.kl_mean <= self.max_kl:
             failed.append(f"mean KL {summary.kl_mean:.6g} > --max-kl {self.max_kl:g}")
         bounds = [_kl_quantile(spec) for spec in self.max_kl_quantile or ()]
@@ -148,7 +181,7 @@ def _per_row_names(rows: core.RowDivergence) -> tuple[str, ...]:
 
 
 def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
-            title: str, row_names: dict) -> Result:
+            title: str, row_names: dict, sequences: dict[str, np.ndarray] | None) -> Result:
     """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
 
     CSV, TSV, Parquet and Arrow write one table whose rows are those of its
@@ -160,13 +193,15 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
     labelled = rows.labelled is not None
     arrays = {name: np.asarray(getattr(summary, name), dtype=np.int64 if name == "n_scored" else np.float64)
               for name in SUMMARY + (LABEL_SUMMARY if labelled else ())}
-    if per_row:
-        per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in _per_row_names(rows)}
+    # One-table formats: the per-row figures (else the per-sequence ones) are the table, so they go first.
+    tables = ({name: np.ravel(getattr(rows, name)) for name in _per_row_names(rows)} if per_row else {}) \
+        | (sequences or {})
+    if tables:
         if fmt in _ONE_TABLE:
             quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
-            arrays |= per_row_arrays | quantiles
+            arrays |= tables | quantiles
         else:
-            arrays |= per_row_arrays
+            arrays |= tables
     scored_kl = np.ravel(rows.kl) if rows.scored is None else np.ravel(rows.kl)[np.ravel(rows.scored)]
     return Result(arrays, layout="compare", title=title, display={"kl": scored_kl},
                   **(row_names if per_row else {}))
@@ -181,6 +216,7 @@ def compare(
     ignore_index: IgnoreIndexOpt = -100,
     from_probs: FromProbsOpt = False,
     shift_labels: ShiftLabelsOpt = False,
+    per_sequence: PerSequenceOpt = False,
     per_row: bool = typer.Option(False, "--per-row", help="Also write the per-row figures to JSON, CSV and TSV "
                                  "(npz always holds them).", rich_help_panel=OUTPUT),
     *,
@@ -203,8 +239,9 @@ def compare(
     """
     refuse_readers([name for name, spec in (("REFERENCE", reference), ("CANDIDATE", candidate), ("--labels", labels))
                     if spec == STDIN])
-    if gates.max_ppl_ratio is not None and labels is None:
-        raise UsageError("--max-ppl-ratio needs --labels")
+    for option, given in (("--max-ppl-ratio", gates.max_ppl_ratio), ("--max-seq-ppl-ratio", gates.max_seq_ppl_ratio)):
+        if given is not None and labels is None:
+            raise UsageError(f"{option} needs --labels")
     ref, ref_name = _load(reference, "REFERENCE", source)
     cand, cand_name = _load(candidate, "CANDIDATE", source)
     truth = load_labels(labels) if labels is not None else None
@@ -221,14 +258,18 @@ def compare(
     rows = _rows(ref, cand, (ref_name, cand_name), flat, keep, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
+    at = source.axis % len(shape)
+    sequences = (core.sequence_figures(rows, shape[:at] + shape[at + 1:])
+                 if per_sequence or gates.per_sequence else None)
     n_rows = int(np.ravel(rows.kl).size)
     title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
              f"{shape[source.axis]:,} classes")
     written = per_row or sink.fmt not in _ON_REQUEST
-    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref)), sink)
+    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref),
+                         sequences if per_sequence else None), sink)
     if not written and sink.fmt is not OutputFormat.table:
         note(f"the per-row figures ({', '.join(_per_row_names(rows))}) are in -f npz, "
              f"or in {sink.fmt.value.upper()} with --per-row")
-    failed = gates.failures(summary, rows)
+    failed = gates.failures(summary, rows, sequences)
     if failed:
         raise GateFailed("; ".join(failed))

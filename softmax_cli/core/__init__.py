@@ -26,6 +26,7 @@ _LAZY = {
     "labels": ("check_labels",),
     "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
     "ranking": ("topk", "topk_accuracy"),
+    "sequences": ("sequence_figures", "sequence_means"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
