@@ -10,7 +10,7 @@ from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels, load_option_array
 from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Padding, Reduction, SchedulerOpt
-from ..options import ShiftLabelsOpt, SoftmaxInput
+from ..options import PerSequenceOpt, ShiftLabelsOpt, SoftmaxInput
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
@@ -58,6 +58,7 @@ def loss(
                                    rich_help_panel=GATES),
     scheduler: SchedulerOpt = None,
     shift_labels: ShiftLabelsOpt = False,
+    per_sequence: PerSequenceOpt = False,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
@@ -77,9 +78,16 @@ def loss(
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
 
-    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink) -> None:
+    if per_sequence and criterion.weights is not None:
+        raise UsageError("--per-sequence gives each sequence's mean NLL; class --weights would make it a weighted "
+                         "mean: leave one of them out")
+
+    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink,
+               sequences: dict | None = None) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
-        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
+        # A one-table format (CSV) is the rows of its first 1-D array: the sequences', when asked for.
+        arrays = {"loss": terms.loss, **(sequences or {}), "per_sample": terms.per_sample,
+                  "accuracy": np.float64(terms.accuracy)}
         if criterion.reduction is Reduction.mean:
             with np.errstate(over="ignore"):
                 arrays |= {"perplexity": np.exp(np.float64(terms.loss)),
@@ -96,7 +104,8 @@ def loss(
     operands["mask"] = mask
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None),
-                                                        ("--shift-labels", shift_labels)])
+                                                        ("--shift-labels", shift_labels),
+                                                        ("--per-sequence", per_sequence)])
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
         from ..distributed import cross_entropy_terms
 
@@ -122,9 +131,21 @@ def loss(
         else:
             array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
             terms = core.cross_entropy_terms(array, labels, axis=axis, **options)
-        report(terms, logits.classes, named_rows(logits), sink)
+        report(terms, logits.classes, named_rows(logits), sink,
+               _sequences(terms, labels, logits.array.shape, axis, criterion.ignore_index) if per_sequence else None)
 
     batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+
+
+def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[int, ...], axis: int,
+               ignore_index: int) -> dict:
+    """Each sequence's scored positions, mean NLL and perplexity (sequences as ``compare --per-sequence``)."""
+    at = axis % len(shape)
+    lead = shape[:at] + shape[at + 1:]
+    scored = None if labels.shape == shape else np.ravel(labels) != ignore_index  # distributions: every row
+    mean, count = core.sequence_means(terms.per_sample, scored, lead)
+    with np.errstate(over="ignore"):
+        return {"seq_n_scored": count.astype(np.int64), "seq_nll": mean, "seq_perplexity": np.exp(mean)}
 
 
 def grad(

@@ -32,6 +32,8 @@ def gpt2(tmp_path_factory):
     labels = ids.masked_fill(mask == 0, -100)
     with torch.no_grad():
         out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        seq_losses = [float(model(input_ids=ids[i:i + 1], attention_mask=mask[i:i + 1], labels=labels[i:i + 1]).loss)
+                      for i in range(BATCH)]
         cand = model.to(torch.bfloat16)(input_ids=ids, attention_mask=mask).logits.float()
     folder = tmp_path_factory.mktemp("gpt2")
     ref_logits, cand_logits = out.logits.numpy().copy(), cand.numpy().copy()
@@ -42,7 +44,7 @@ def gpt2(tmp_path_factory):
     np.save(folder / "ids.npy", ids.numpy())
     np.save(folder / "mask.npy", mask.numpy())
     np.savez(folder / "batch.npz", logits=ref_logits, attention_mask=mask.numpy())
-    return {"folder": folder, "loss": float(out.loss), "ref": out.logits.numpy().astype(np.float64),
+    return {"folder": folder, "loss": float(out.loss), "seq_losses": seq_losses, "ref": out.logits.numpy().astype(np.float64),
             "cand": cand.numpy().astype(np.float64), "ids": ids.numpy(), "mask": mask.numpy().astype(bool)}
 
 
@@ -60,6 +62,15 @@ def test_loss_equals_hugging_faces_causal_lm_loss(gpt2, logits):
     assert out["loss"] == pytest.approx(gpt2["loss"], rel=1e-5)
     assert out["perplexity"] == pytest.approx(np.exp(gpt2["loss"]), rel=1e-5)
     assert out["bits_per_token"] == pytest.approx(gpt2["loss"] / np.log(2), rel=1e-5)
+
+
+def test_per_sequence_loss_equals_hugging_face_one_sequence_at_a_time(gpt2):
+    folder = gpt2["folder"]
+    out = loads(run("loss", folder / "ref.npy", "--labels", folder / "ids.npy", "--shift-labels", "--mask",
+                    folder / "mask.npy", "--per-sequence", "-f", "json"))
+    np.testing.assert_allclose(out["seq_nll"], gpt2["seq_losses"], rtol=1e-5)
+    np.testing.assert_allclose(out["seq_perplexity"], np.exp(gpt2["seq_losses"]), rtol=1e-5)
+    assert out["seq_n_scored"] == (gpt2["mask"].sum(axis=1) - 1).tolist()
 
 
 def test_compare_gives_llama_cpps_report_on_the_scored_positions(gpt2):
