@@ -39,13 +39,21 @@ def _percent(fraction: float, precision: int | None) -> str:
     return f"{100 * fraction:.{2 if precision is None else precision}f}%" if math.isfinite(fraction) else str(fraction)
 
 
-def _figures(lines: list[tuple[str, str]]) -> Table:
-    """``name  value`` lines, values right-aligned."""
+def _figures(lines: list[tuple[str, str, str]], width: int) -> Table:
+    """``name  value  ± error`` lines, values right-aligned; where that is too wide, each error under its value."""
     table = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
     table.add_column(no_wrap=True, style="bold")
     table.add_column(justify="right", no_wrap=True)
-    for name, value in lines:
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    if sum(widths) + 9 <= width:
+        table.add_column(no_wrap=True)
+        for line in lines:
+            table.add_row(*line)
+        return table
+    for name, value, error in lines:
         table.add_row(name, value)
+        if error:
+            table.add_row("", error)
     return table
 
 
@@ -53,14 +61,19 @@ def _statistics(a: dict[str, np.ndarray], precision: int | None) -> list[Column]
     """Mean ± stderr, max and the quantiles (highest first) of KL, and of Δp with labels."""
     levels = a["quantile_levels"]
     order = np.argsort(levels)[::-1]
-    names = ["mean", "rms", "max", *(_level_name(float(levels[i])) for i in order)]
-    kl = [f"{_scientific(a['kl_mean'], precision)} ± {_scientific(a['kl_stderr'], precision)}", "",
-          _scientific(a["kl_max"], precision), *(_scientific(a["kl_quantiles"][i], precision) for i in order)]
+    names = ["mean", "rms", "max", *(_level_name(float(levels[i])) for i in order), "min"]
+
+    def spread(mean: str, stderr: str) -> str:
+        return f"{_scientific(a[mean], precision)} ± {_scientific(a[stderr], precision)}"
+
+    kl = [spread("kl_mean", "kl_stderr"), "", _scientific(a["kl_max"], precision),
+          *(_scientific(a["kl_quantiles"][i], precision) for i in order), _scientific(a["kl_min"], precision)]
     columns = [Column("", names, justify="left", style="bold"), Column("KL (nats)", kl)]
     if "dp_quantiles" in a:
-        columns.append(Column("Δp = q[y] - p[y]", [_scientific(a["dp_mean"], precision),
-                                                    _scientific(a["dp_rms"], precision), "",
-                                                    *(_scientific(a["dp_quantiles"][i], precision) for i in order)]))
+        columns.append(Column("Δp = q[y] - p[y]", [spread("dp_mean", "dp_stderr"), spread("dp_rms", "dp_rms_stderr"),
+                                                    _scientific(a["dp_max"], precision),
+                                                    *(_scientific(a["dp_quantiles"][i], precision) for i in order),
+                                                    _scientific(a["dp_min"], precision)]))
     return columns
 
 
@@ -130,14 +143,17 @@ def histogram(console: Console, kl: np.ndarray) -> None:
     console.print(table)
 
 
-def per_row(console: Console, arrays: dict[str, np.ndarray], names: list[str], precision: int | None) -> None:
-    """The per-row figures (``--per-row``): first and last rows, one column per figure, as many as fit."""
+def per_row(console: Console, arrays: dict[str, np.ndarray], names: list[str], precision: int | None,
+            what: str = "row") -> None:
+    """The per-row (or per-sequence) figures: first and last rows, one column per figure, as many as fit."""
     n = arrays[names[0]].shape[0]
     rows = head_and_tail(n)
-    columns = [Column("row", [str(i) for i in rows], style="dim")]
+    columns = [Column(what, [str(i) for i in rows], style="dim")]
     for name in names:
         values = arrays[name][rows]
-        column = Column(name, [str(bool(v)) if values.dtype == bool else _scientific(v, precision) for v in values])
+        cells = [str(bool(v)) if values.dtype == bool else f"{int(v):,}" if values.dtype.kind in "iu"
+                 else _scientific(v, precision) for v in values]
+        column = Column(name, cells)
         if table_width(columns + [column]) > console.width:
             break
         columns.append(column)
@@ -157,16 +173,25 @@ def per_row(console: Console, arrays: dict[str, np.ndarray], names: list[str], p
 def compare(result: Result, console: Console, precision: int | None) -> None:
     """The summary a person reads in five seconds, then the histogram of per-row KL."""
     a = {name: np.asarray(value) for name, value in result.arrays.items()}
-    lines = [("top-1 agreement", _percent(float(a["top1_agreement"]), precision))]
+    lines = [("scored positions", f"{int(a['n_scored']):,}", ""),
+             ("top-1 agreement", _percent(float(a["top1_agreement"]), precision),
+              f"± {_percent(float(a['top1_agreement_stderr']), precision)}")]
     if "ppl_ratio" in a:
         ppl = number_format(np.array([a["ppl_ref"], a["ppl_cand"], a["ppl_ratio"]]), precision)
         # Six significant digits: a perplexity ratio of 0.9998 must not read as 1.
         ppl = ppl if precision is not None else lambda v: f"{float(v):.6g}"
-        lines += [("perplexity ref", ppl(a["ppl_ref"])), ("perplexity cand", ppl(a["ppl_cand"])),
-                  ("perplexity ratio", ppl(a["ppl_ratio"]))]
-    lines += [("mean JS", _scientific(a["js_mean"], precision)), ("mean TV", _scientific(a["tv_mean"], precision)),
-              ("max |Δp|", _scientific(a["max_abs_dp"], precision))]
-    console.print(_figures(lines))
+
+        def spread(title: str, name: str) -> tuple[str, str, str]:
+            return title, ppl(a[name]), f"± {ppl(a[name + '_stderr'])}"
+
+        lines += [spread("perplexity ref", "ppl_ref"), spread("perplexity cand", "ppl_cand"),
+                  spread("perplexity ratio", "ppl_ratio"), spread("ln perplexity ratio", "ln_ppl_ratio"),
+                  spread("perplexity cand - ref", "ppl_diff"),
+                  ("ln ppl correlation", _percent(float(a["ln_ppl_correlation"]), precision), "")]
+    lines += [("mean JS", _scientific(a["js_mean"], precision), ""),
+              ("mean TV", _scientific(a["tv_mean"], precision), ""),
+              ("max |p - q| any class", _scientific(a["max_abs_dp"], precision), "")]
+    console.print(_figures(lines, console.width))
     columns = _statistics(a, precision)
     if "dp_quantiles" in a and table_width(columns) - len(columns) - 1 > console.width:
         _draw_columns(console, columns[:2])  # too narrow for both side by side: one under the other
@@ -174,7 +199,10 @@ def compare(result: Result, console: Console, precision: int | None) -> None:
     else:
         _draw_columns(console, columns)
     histogram(console, result.display["kl"])
-    names = [name for name in ("kl", "js", "tv", "row_max_abs_dp", "top1_same", "nll_ref", "nll_cand", "dp")
+    names = [name for name in ("kl", "js", "tv", "row_max_abs_dp", "top1_same", "nll_ref", "nll_cand", "dp", "scored")
              if name in a]
     if names:
         per_row(console, a, names, precision)
+    sequences = [name for name in a if name.startswith("seq_")]
+    if sequences:
+        per_row(console, a, sequences, precision, "sequence")

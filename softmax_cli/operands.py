@@ -110,6 +110,20 @@ def load_labels(spec: str) -> Loaded:
     return load_option_array(spec, "--labels", "labels", expected="class indices (0,2,1)")
 
 
+def load_padding_mask(spec: str, key: str | None) -> Loaded:
+    """``--mask`` of the row-wise commands (``--mask-key`` picks its array): 1 keeps a position, 0 drops it."""
+    typed = parse_typed_numbers([spec]) if key is None else None
+    if typed is not None:
+        return Loaded(typed, "--mask", from_text=True)
+    if spec != STDIN and registry.by_suffix(spec) is None and not Path(spec).exists():
+        raise UsageError(f"--mask takes 1/0 numbers (1,1,0) or a file such as an attention_mask .npy; {spec!r} is "
+                         "neither")
+    try:
+        return load_source(spec, key, preferred="attention_mask")
+    except InputError as error:
+        raise error.located("--mask") from None
+
+
 def labels_for(truth: Loaded, logits: Loaded, axis: int) -> Loaded:
     """The labels as they fit these logits.
 

@@ -404,6 +404,35 @@ class LossOptions:
             raise UsageError("--eps clips probabilities; it goes with --from-probs")
 
 
+PaddingMaskOpt = Annotated[Optional[str], option(
+    "--mask", help="Which positions count: 1 keeps, 0 drops (a file or numbers shaped like the logits without the "
+    "class axis, as Hugging Face's attention_mask). Dropped positions may hold anything.", panel=INPUT,
+    metavar="FILE", show_default=False)]
+MaskKeyOpt = Annotated[Optional[str], option(
+    "--mask-key", help="Array of --mask's .npz, .safetensors or JSON object (default: the only one, else "
+    "'attention_mask').", panel=INPUT, metavar="NAME", show_default=False)]
+ShiftLabelsOpt = Annotated[bool, option(
+    "--shift-labels", help="Next-token scoring, as Hugging Face's causal-LM loss: the logits at position t against "
+    "the label (and mask) at t + 1 of the same sequence; the last position is not scored.", panel=COMPUTATION)]
+PerSequenceOpt = Annotated[bool, option(
+    "--per-sequence", help="Also give the figures of each sequence (one index of the axes before the last two of "
+    "(..., seq, vocab) logits), over its scored positions.", panel=OUTPUT)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Padding:
+    """Which positions of the logits are scored: ``--mask`` (an attention_mask) and ``--mask-key``."""
+
+    mask: PaddingMaskOpt = None
+    mask_key: MaskKeyOpt = None
+
+    def __post_init__(self) -> None:
+        if self.mask_key is not None and self.mask is None:
+            from .errors import UsageError
+
+            raise UsageError("--mask-key picks an array of --mask's file; give --mask FILE too")
+
+
 @dataclasses.dataclass(frozen=True)
 class Output:
     """One result written to standard output or to one file (``fmt``: the ``-f`` choice, or None to infer it)."""

@@ -124,14 +124,21 @@ def per_row_labels(labels: np.ndarray, source: FileRows) -> np.ndarray:
     )
 
 
-def cross_entropy_terms(source: FileRows, labels: np.ndarray, **options) -> core.CrossEntropyTerms:
-    """:func:`core.cross_entropy_terms` over a streamed file, one block at a time."""
+def cross_entropy_terms(source: FileRows, labels: np.ndarray, keep: np.ndarray | None = None,
+                        **options) -> core.CrossEntropyTerms:
+    """:func:`core.cross_entropy_terms` over a streamed file, one block at a time.
+
+    ``keep`` (flat, one flag per row) blanks the rows it drops before they are
+    read, as :func:`core.blank_rows` does in memory.
+    """
     reduction = options.pop("reduction")
     denominator = core.mean_denominator(labels, source.shape, weights=options.get("weights"),
                                         ignore_index=options.get("ignore_index", -100))
     rows_labels = per_row_labels(labels, source)
     parts, off_rows, correct, counted, kind = [], [], 0, 0, "index"
     for start, block in source.blocks():
+        if keep is not None:
+            block = core.blank_rows(block, keep[start : start + block.shape[0]])
         with block_of(source.shape, -1, start):
             terms = core.cross_entropy_terms(block, rows_labels[start : start + block.shape[0]],
                                              reduction="none", **options)
@@ -256,11 +263,11 @@ def lockstep(first: FileRows, second: FileRows, task: str) -> Iterator[tuple[int
 
 
 def divergence_rows(reference: FileRows, candidate: FileRows, labels: np.ndarray | None,
-                    **options) -> core.RowDivergence:
+                    mask: np.ndarray | None = None, **options) -> core.RowDivergence:
     """:func:`core.divergence_rows` over two streamed files of one shape; one float per row per figure is kept.
 
     ``labels`` are flat, one class index per row, already checked
-    (:func:`core.check_labels`).
+    (:func:`core.check_labels`); ``mask`` is flat too, one keep flag per row.
     """
     if reference.shape != candidate.shape:
         raise InputError(f"{reference.path} has shape {reference.shape} but {candidate.path} has shape "
@@ -268,7 +275,10 @@ def divergence_rows(reference: FileRows, candidate: FileRows, labels: np.ndarray
     names = (str(reference.path), str(candidate.path))
     parts = []
     for start, ref_block, cand_block in lockstep(reference, candidate, "comparing"):
-        block_labels = None if labels is None else labels[start : start + ref_block.shape[0]]
+        rows = slice(start, start + ref_block.shape[0])
+        block_labels = None if labels is None else labels[rows]
+        block_mask = None if mask is None else mask[rows]
         with block_of(reference.shape, -1, start):
-            parts.append(core.divergence_rows(ref_block, cand_block, block_labels, names=names, **options))
+            parts.append(core.divergence_rows(ref_block, cand_block, block_labels, names=names, mask=block_mask,
+                                              **options))
     return core.RowDivergence.concatenate(parts)

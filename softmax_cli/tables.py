@@ -170,6 +170,9 @@ def loss(result: Result, console: Console, precision: int | None) -> None:
         vector(console, "per_sample", per_sample, precision, label_header="sample")
     elif per_sample.ndim > 1:
         grid(console, "per_sample", per_sample, precision)
+    for name in ("seq_nll", "seq_perplexity"):  # --per-sequence
+        if name in arrays:
+            vector(console, name, np.asarray(arrays[name]), precision, label_header="sequence")
 
 
 def topk(result: Result, console: Console, precision: int | None) -> None:

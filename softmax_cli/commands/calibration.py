@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 
 import numpy as np
 
-from .. import core, render, scheduled
+from .. import core, positions, render, scheduled
 from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
-from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt
+from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Padding, SchedulerOpt
 from ..options import Source, option, worded
 from ..result import Result
 from . import labels_for, logits_loader, warn
@@ -50,6 +50,7 @@ def temperature_sweep(
     scheduler: SchedulerOpt = None,
     *,
     source: Source,
+    padding: Padding,
     outputs: Output,
 ) -> None:
     """Probabilities, entropy and confidence across temperatures; with labels NLL, accuracy and ECE.
@@ -63,8 +64,8 @@ def temperature_sweep(
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
     if (cluster := scheduled.address(scheduler)) is not None:
-        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None)], temperatures, temperature_range,
-                    log_space, labels, fit, bins, ignore_index)
+        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None), ("--mask", padding.mask)],
+                    temperatures, temperature_range, log_space, labels, fit, bins, ignore_index)
         return
     axis = source.axis
     check_one_stdin(inputs, labels=labels)
@@ -72,7 +73,15 @@ def temperature_sweep(
     truth = load_labels(labels) if labels is not None else None
     if truth is not None:
         truth = dataclasses.replace(truth, array=labels_for(truth, logits, axis))
-    paths = logits.paths + (truth.paths if truth else [])
+    mask = positions.load_mask(padding)
+    if mask is not None:  # the sweep's figures are over rows: a dropped row is left out of the array
+        fitted_labels, keep = positions.scored(logits, axis, None if truth is None else truth.array, truth, mask,
+                                               False, ignore_index)
+        rows = np.moveaxis(np.asarray(logits.array), axis, -1).reshape(-1, logits.array.shape[axis])[keep]
+        logits, axis = dataclasses.replace(logits, array=rows), -1
+        if truth is not None:
+            truth = dataclasses.replace(truth, array=fitted_labels.reshape(-1)[keep])
+    paths = logits.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     if plot is not None:
         from .. import plots  # matplotlib is optional; even this module is only loaded for --plot

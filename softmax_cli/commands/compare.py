@@ -13,25 +13,28 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import numpy as np
 import typer
 
-from .. import core, render, stream
+from .. import core, positions, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
 from ..operands import load_labels
-from ..options import OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt, MaxPplRatioOpt
-from ..options import MinAgreementOpt, Output, Performance, SoftmaxInput, option, worded
+from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
+from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerSequenceOpt
+from ..options import ShiftLabelsOpt, SoftmaxInput, option, worded
 from ..render import OutputFormat
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
-SUMMARY = ("kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
-           "tv_mean", "max_abs_dp")
-LABEL_SUMMARY = ("ppl_ref", "ppl_cand", "ppl_ratio", "dp_mean", "dp_rms", "dp_quantiles")
+SUMMARY = ("n_scored", "kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels",
+           "top1_agreement", "top1_agreement_stderr", "js_mean", "tv_mean", "max_abs_dp")
+LABEL_SUMMARY = ("ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln_ppl_correlation", "ln_ppl_ratio",
+                 "ln_ppl_ratio_stderr", "ppl_ratio", "ppl_ratio_stderr", "ppl_diff", "ppl_diff_stderr", "dp_mean",
+                 "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles")
 PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
 # Formats that hold the per-row figures only when asked (--per-row): they are long.
@@ -47,6 +50,13 @@ CompareIgnoreIndexOpt = worded(IgnoreIndexOpt, "Rows labelled with this value ar
 CompareFromProbsOpt = worded(FromProbsOpt, "Both inputs are probabilities, not logits: used exactly (log 0 = -inf).")
 PerRowOpt = Annotated[bool, option(
     "--per-row", help="Also write the per-row figures to JSON, CSV and TSV (npz always holds them).", panel=OUTPUT)]
+MaxSeqKlOpt = Annotated[Optional[float], option(
+    "--max-seq-kl", help="Gate: exit 1 when any sequence's mean KL (nats) exceeds X (>= 0; sequences as "
+    "--per-sequence).", panel=GATES, takes=Number(low=0, words="a KL in nats >= 0 (e.g. 0.01)"), show_default=False)]
+MaxSeqPplRatioOpt = Annotated[Optional[float], option(
+    "--max-seq-ppl-ratio", help="Gate: exit 1 when any sequence's ppl_cand / ppl_ref exceeds R (> 0; needs "
+    "--labels).", panel=GATES, takes=Number(above=0, words="a ratio > 0 (e.g. 1.05)", metavar="R"),
+    show_default=False)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +69,31 @@ class DivergenceGates:
     max_kl_quantile: MaxKlQuantileOpt = None
     min_agreement: MinAgreementOpt = None
     max_ppl_ratio: MaxPplRatioOpt = None
+    max_seq_kl: MaxSeqKlOpt = None
+    max_seq_ppl_ratio: MaxSeqPplRatioOpt = None
 
-    def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence) -> list[str]:
-        """What each gate that says no says; empty when all pass (NaN figures never pass)."""
+    @property
+    def per_sequence(self) -> bool:
+        """Whether a gate needs the per-sequence figures."""
+        return self.max_seq_kl is not None or self.max_seq_ppl_ratio is not None
+
+    def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence,
+                 sequences: dict[str, np.ndarray] | None) -> list[str]:
+        """What each gate that says no says; empty when all pass (NaN figures never pass).
+
+        A per-sequence gate holds the worst sequence to its bound; a sequence
+        with no scored position has no figures and is not held.
+        """
         failed = []
+        for flag, name, bound, what in (("--max-seq-kl", "seq_kl_mean", self.max_seq_kl, "mean KL"),
+                                        ("--max-seq-ppl-ratio", "seq_ppl_ratio", self.max_seq_ppl_ratio,
+                                         "perplexity ratio")):
+            if bound is None:
+                continue
+            values = np.where(sequences["seq_n_scored"] > 0, sequences[name], -np.inf)
+            worst = int(np.argmax(np.where(np.isnan(values), np.inf, values))) if values.size else 0
+            if values.size and not values[worst] <= bound:
+                failed.append(f"sequence {worst}'s {what} {values[worst]:.6g} > {flag} {bound:g}")
         if self.max_kl is not None and not summary.kl_mean <= self.max_kl:
             failed.append(f"mean KL {summary.kl_mean:.6g} > --max-kl {self.max_kl:g}")
         bounds = list(self.max_kl_quantile or ())
@@ -91,18 +122,23 @@ def _same_file(reference: Loaded, candidate: Loaded) -> bool:
         return False
 
 
-def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, options) -> core.RowDivergence:
+def _rows(reference: Loaded, candidate: Loaded, names, labels, mask, axis: int, options) -> core.RowDivergence:
     """Per-row figures: streamed when both are C-ordered ``.npy`` files, else in memory."""
     pair = [stream.npy_rows(side, axis) for side in (reference, candidate)]
     if None in pair:
-        return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, **options)
-    shape = pair[0].shape
-    flat = None if labels is None else core.check_labels(labels, shape[:-1], shape[-1], options["ignore_index"])
-    return stream.divergence_rows(*pair, flat, **options)
+        return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, mask=mask,
+                                    **options)
+    return stream.divergence_rows(*pair, labels, mask, **options)
+
+
+def _per_row_names(rows: core.RowDivergence) -> tuple[str, ...]:
+    """The per-row figures written: the label ones with labels, ``scored`` when some rows may not count."""
+    return (PER_ROW + (LABEL_PER_ROW if rows.labelled is not None else ())
+            + (("scored",) if rows.scored is not None else ()))
 
 
 def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
-            title: str, row_names: dict) -> Result:
+            title: str, row_names: dict, sequences: dict[str, np.ndarray] | None) -> Result:
     """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
 
     CSV, TSV, Parquet and Arrow write one table whose rows are those of its
@@ -112,16 +148,19 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
     row names (a pandas index) go with the per-row figures only.
     """
     labelled = rows.labelled is not None
-    arrays = {name: np.asarray(getattr(summary, name), dtype=np.float64)
+    arrays = {name: np.asarray(getattr(summary, name), dtype=np.int64 if name == "n_scored" else np.float64)
               for name in SUMMARY + (LABEL_SUMMARY if labelled else ())}
-    if per_row:
-        per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in PER_ROW + (LABEL_PER_ROW if labelled else ())}
+    # One-table formats: the per-row figures (else the per-sequence ones) are the table, so they go first.
+    tables = ({name: np.ravel(getattr(rows, name)) for name in _per_row_names(rows)} if per_row else {}) \
+        | (sequences or {})
+    if tables:
         if fmt in _ONE_TABLE:
             quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
-            arrays |= per_row_arrays | quantiles
+            arrays |= tables | quantiles
         else:
-            arrays |= per_row_arrays
-    return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)},
+            arrays |= tables
+    scored_kl = np.ravel(rows.kl) if rows.scored is None else np.ravel(rows.kl)[np.ravel(rows.scored)]
+    return Result(arrays, layout="compare", title=title, display={"kl": scored_kl},
                   **(row_names if per_row else {}))
 
 
@@ -134,9 +173,12 @@ def compare(
     ignore_index: CompareIgnoreIndexOpt = -100,
     from_probs: CompareFromProbsOpt = False,
     per_row: PerRowOpt = False,
+    shift_labels: ShiftLabelsOpt = False,
+    per_sequence: PerSequenceOpt = False,
     *,
     gates: DivergenceGates,
     source: SoftmaxInput,
+    padding: Padding,
     outputs: Output,
     performance: Performance,
 ) -> None:
@@ -153,29 +195,37 @@ def compare(
     """
     refuse_readers([name for name, spec in (("REFERENCE", reference), ("CANDIDATE", candidate), ("--labels", labels))
                     if spec == STDIN])
-    if gates.max_ppl_ratio is not None and labels is None:
-        raise UsageError("--max-ppl-ratio needs --labels")
+    for name, given in (("--max-ppl-ratio", gates.max_ppl_ratio), ("--max-seq-ppl-ratio", gates.max_seq_ppl_ratio)):
+        if given is not None and labels is None:
+            raise UsageError(f"{name} needs --labels")
     ref, ref_name = _load(reference, "REFERENCE", source)
     cand, cand_name = _load(candidate, "CANDIDATE", source)
     truth = load_labels(labels) if labels is not None else None
+    mask = positions.load_mask(padding)
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
-    paths = ref.paths + cand.paths + (truth.paths if truth else [])
+    paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
-    rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)
+    fitted, keep = positions.scored(ref, source.axis, labels_array, truth, mask, shift_labels, ignore_index)
+    flat = None if fitted is None else np.ravel(fitted)
+    rows = _rows(ref, cand, (ref_name, cand_name), flat, keep, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
+    at = source.axis % len(shape)
+    sequences = (core.sequence_figures(rows, shape[:at] + shape[at + 1:])
+                 if per_sequence or gates.per_sequence else None)
     n_rows = int(np.ravel(rows.kl).size)
     title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
              f"{shape[source.axis]:,} classes")
     written = per_row or sink.fmt not in _ON_REQUEST
-    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref)), sink)
+    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref),
+                         sequences if per_sequence else None), sink)
     if not written and sink.fmt is not OutputFormat.table:
-        note(f"the per-row figures ({', '.join(PER_ROW + (LABEL_PER_ROW if truth else ()))}) are in -f npz, "
+        note(f"the per-row figures ({', '.join(_per_row_names(rows))}) are in -f npz, "
              f"or in {sink.fmt.value.upper()} with --per-row")
-    failed = gates.failures(summary, rows)
+    failed = gates.failures(summary, rows, sequences)
     if failed:
         raise GateFailed("; ".join(failed))

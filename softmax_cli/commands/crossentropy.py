@@ -6,12 +6,12 @@ from typing import Annotated, Optional
 
 import numpy as np
 
-from .. import batch, core, render, scheduled, stream
+from .. import batch, core, positions, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels, load_option_array
-from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, SchedulerOpt, SoftmaxInput
-from ..options import option
+from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, Padding, SchedulerOpt
+from ..options import PerSequenceOpt, ShiftLabelsOpt, SoftmaxInput, option
 from ..result import Result
 from . import labels_for, logits_loader, named_rows, warn
 
@@ -54,15 +54,19 @@ def loss(
     inputs: InputsArg = None,
     max_loss: MaxLossOpt = None,
     scheduler: SchedulerOpt = None,
+    shift_labels: ShiftLabelsOpt = False,
+    per_sequence: PerSequenceOpt = False,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
+    padding: Padding,
     outputs: BatchOutput,
 ) -> None:
     """Cross-entropy of logits against --labels, as torch.nn.functional.cross_entropy.
 
     Labels of the logits' shape without the class axis are class indices;
     labels of the logits' full shape are target distributions (one-hot or soft).
+    A mean loss comes with its perplexity (exp of the mean) and bits per token.
 
     \b
     Example:
@@ -71,9 +75,20 @@ def loss(
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
 
-    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink) -> None:
+    if per_sequence and criterion.weights is not None:
+        raise UsageError("--per-sequence gives each sequence's mean NLL; class --weights would make it a weighted "
+                         "mean: leave one of them out")
+
+    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink,
+               sequences: dict | None = None) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
-        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
+        # A one-table format (CSV) is the rows of its first 1-D array: the sequences', when asked for.
+        arrays = {"loss": terms.loss, **(sequences or {}), "per_sample": terms.per_sample,
+                  "accuracy": np.float64(terms.accuracy)}
+        if criterion.reduction == "mean":
+            with np.errstate(over="ignore"):
+                arrays |= {"perplexity": np.exp(np.float64(terms.loss)),
+                           "bits_per_token": np.float64(terms.loss) / np.log(2.0)}
         render.write(Result(arrays, classes=classes, **row_names, column=True, layout="loss"), sink)
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
@@ -82,8 +97,12 @@ def loss(
                 what = "loss" if criterion.reduction != "none" else "largest per-row loss"
                 raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
 
+    mask = positions.load_mask(padding)
+    operands["mask"] = mask
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source)
+        sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None),
+                                                        ("--shift-labels", shift_labels),
+                                                        ("--per-sequence", per_sequence)])
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
         from ..distributed import cross_entropy_terms
 
@@ -101,15 +120,29 @@ def loss(
         return
 
     def one(logits, sink: render.Sink) -> None:
-        labels = labels_for(truth, logits, axis)
+        labels, keep = positions.scored(logits, axis, labels_for(truth, logits, axis), truth, mask, shift_labels,
+                                        criterion.ignore_index)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
-            terms = stream.cross_entropy_terms(rows, labels, **options)
+            terms = stream.cross_entropy_terms(rows, labels, keep=keep, **options)
         else:
-            terms = core.cross_entropy_terms(logits.array, labels, axis=axis, **options)
-        report(terms, logits.classes, named_rows(logits), sink)
+            array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
+            terms = core.cross_entropy_terms(array, labels, axis=axis, **options)
+        report(terms, logits.classes, named_rows(logits), sink,
+               _sequences(terms, labels, logits.array.shape, axis, criterion.ignore_index) if per_sequence else None)
 
     batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+
+
+def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[int, ...], axis: int,
+               ignore_index: int) -> dict:
+    """Each sequence's scored positions, mean NLL and perplexity (sequences as ``compare --per-sequence``)."""
+    at = axis % len(shape)
+    lead = shape[:at] + shape[at + 1:]
+    scored = None if labels.shape == shape else np.ravel(labels) != ignore_index  # distributions: every row
+    mean, count = core.sequence_means(terms.per_sample, scored, lead)
+    with np.errstate(over="ignore"):
+        return {"seq_n_scored": count.astype(np.int64), "seq_nll": mean, "seq_perplexity": np.exp(mean)}
 
 
 def grad(
@@ -117,9 +150,11 @@ def grad(
     upstream: UpstreamOpt = None,
     log: LogOpt = False,
     scheduler: SchedulerOpt = None,
+    shift_labels: ShiftLabelsOpt = False,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
+    padding: Padding,
     outputs: BatchOutput,
 ) -> None:
     """Gradient of the loss that `softmax loss` computes (same options) with respect to the logits.
@@ -132,8 +167,10 @@ def grad(
       softmax grad 2 1 0.1 --labels 0
     """
     axis, masked_rows = source.axis, source.masked_rows
+    mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source, [("--upstream", upstream is not None), ("--log", log)])
+        sources = scheduled.sources_of(inputs, source, [("--upstream", upstream is not None), ("--log", log),
+                                                        ("--mask", mask is not None), ("--shift-labels", shift_labels)])
         truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
         if truth.array.ndim > 1:
             _warn_unnormalised(core.unnormalised_rows(truth.array, axis=-1))
@@ -143,6 +180,9 @@ def grad(
     if upstream is not None:
         if criterion.labels is not None:
             raise UsageError("give --labels (loss gradient) or --upstream (vector-Jacobian product), not both")
+        if mask is not None or shift_labels:
+            raise UsageError("--mask and --shift-labels choose the positions a loss scores; they go with --labels, "
+                             "not --upstream")
         check_one_stdin(inputs, upstream=upstream)
         g = load_option_array(upstream, "--upstream", "upstream")
 
@@ -155,14 +195,19 @@ def grad(
         if log:
             raise UsageError("--log goes with --upstream (log-softmax's vector-Jacobian product)")
         truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
+        operands["mask"] = mask
 
         def values_of(logits, sink):
-            labels = labels_for(truth, logits, axis)
+            labels, keep = positions.scored(logits, axis, labels_for(truth, logits, axis), truth, mask, shift_labels,
+                                            criterion.ignore_index)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
-            rows = stream.rows_for_output(logits, axis, sink, masked_rows) if not criterion.from_probs else None
+            rows = None
+            if not criterion.from_probs and keep is None:  # blanked padding is not in the file: computed in memory
+                rows = stream.rows_for_output(logits, axis, sink, masked_rows)
             if rows is None:
-                return core.cross_entropy_grad(logits.array, labels, axis=axis, **options)
+                array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
+                return core.cross_entropy_grad(array, labels, axis=axis, **options)
             per_row = stream.per_row_labels(labels, rows)
             # Every block is scaled by the whole batch's mean denominator.
             denominator = core.mean_denominator(labels, rows.shape, weights=options["weights"],

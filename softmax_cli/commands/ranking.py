@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import batch, core, render, scheduled, stream
+from .. import batch, core, positions, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels
-from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, SchedulerOpt, SoftmaxInput
-from ..options import TopOldOpt, TopOpt, worded
+from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, Padding, SchedulerOpt
+from ..options import SoftmaxInput, TopOldOpt, TopOpt, worded
 from ..result import Result
 from . import labels_for, logits_loader, named_rows
 
@@ -28,11 +28,13 @@ def topk(
     scheduler: SchedulerOpt = None,
     *,
     source: SoftmaxInput,
+    padding: Padding,
     outputs: BatchOutput,
 ) -> None:
     """The k most probable classes per row, highest first, ties to the lower index.
 
-    With --labels, also top-1 and top-k accuracy.
+    With --labels, also top-1 and top-k accuracy. Rows that --mask drops get
+    indices -1 and probabilities NaN, and no accuracy counts them.
 
     \b
     Example:
@@ -56,14 +58,15 @@ def topk(
             top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
-            arrays["names"] = np.asarray(classes)[indices]
+            arrays["names"] = np.where(indices >= 0, np.asarray(classes)[indices], "")  # -1: a dropped row
         render.write(Result(arrays, classes=classes, **row_names, layout="topk"), sink)
         if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
             raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
                              f"< --min-accuracy {min_accuracy:g}")
 
+    mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source)
+        sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None)])
         sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
         from ..distributed import topk as distributed_topk
 
@@ -80,12 +83,19 @@ def topk(
 
     def one(logits, sink: render.Sink) -> None:
         n_classes = logits.array.shape[axis]
-        rows = stream.npy_rows(logits, axis)
+        fitted, keep = positions.scored(logits, axis, None if truth is None else labels_for(truth, logits, axis),
+                                        truth, mask, False, ignore_index)
+        rows = stream.npy_rows(logits, axis) if keep is None else None
         if rows is not None:
             indices, top_probs = stream.topk(rows, **options(n_classes))
         else:
-            indices, top_probs = core.topk(logits.array, axis=axis, **options(n_classes))
-        report(indices, top_probs, n_classes, logits.classes, sink,
-               None if truth is None else labels_for(truth, logits, axis), named_rows(logits))
+            array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
+            indices, top_probs = core.topk(array, axis=axis, **options(n_classes))
+        if keep is not None:  # a dropped row has no top classes
+            dropped = ~keep.reshape(np.delete(np.array(logits.array.shape), axis % logits.array.ndim))
+            indices, top_probs = np.moveaxis(indices, axis, -1), np.moveaxis(top_probs, axis, -1)
+            indices[dropped], top_probs[dropped] = -1, np.nan
+            indices, top_probs = np.moveaxis(indices, -1, axis), np.moveaxis(top_probs, -1, axis)
+        report(indices, top_probs, n_classes, logits.classes, sink, fitted, named_rows(logits))
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth})
+    batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth, "mask": mask})

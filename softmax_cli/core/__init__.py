@@ -24,7 +24,9 @@ _LAZY = {
     "crossentropy_inputs": ("mean_denominator", "unnormalised_rows"),
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
     "labels": ("check_labels",),
+    "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
     "ranking": ("topk", "topk_accuracy"),
+    "sequences": ("sequence_figures", "sequence_means"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

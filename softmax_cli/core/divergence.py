@@ -51,6 +51,7 @@ from ._arrays import _block_origin, as_rows, block_of, check_axis, describe_posi
 from .crossentropy_inputs import check_probs
 from .labels import check_labels
 from .logits import MaskedRowError, MaskedRows, _check_policy, check_temperature
+from .padding import check_mask
 from .softmax import NARROW_CLASSES, log_softmax
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ class RowDivergence(NamedTuple):
     dp: np.ndarray | None = None
     """``q[y] - p[y]`` (0 for ignored rows), with labels only."""
     labelled: np.ndarray | None = None
-    """bool: the row's label is not ``ignore_index`` (the rows the label summaries are over)."""
+    """bool: the row's label is not ``ignore_index``."""
+    scored: np.ndarray | None = None
+    """bool: the row enters every statistic: kept by the mask and, with labels, labelled (None: every row)."""
 
     @classmethod
     def concatenate(cls, parts: list[RowDivergence]) -> RowDivergence:
@@ -276,6 +279,7 @@ def divergence_rows(
     from_probs: bool = False,
     masked_rows: MaskedRows = "nan",
     ignore_index: int = -100,
+    mask: npt.ArrayLike | None = None,
     names: tuple[str, str] = ("reference", "candidate"),
 ) -> RowDivergence:
     r"""Per-row divergence between ``P = softmax(reference / T)`` and ``Q = softmax(candidate / T)``.
@@ -320,8 +324,14 @@ def divergence_rows(
         ``top1_same`` True when both sides are masked); or a
         :class:`~softmax_cli.core.logits.MaskedRowError`.
     ignore_index : int
-        Rows with this label get 0 in the label figures and ``labelled``
-        False, as rows the loss ignores.
+        Rows with this label are not scored, as rows the loss ignores: see ``mask``.
+    mask : array_like, optional
+        1/True keeps a row, 0/False drops it (the inputs' shape without
+        ``axis``, or flat; a Hugging Face ``attention_mask``). A dropped row
+        (or one labelled ``ignore_index``) is never read: its logits may be
+        anything, NaN included. It gets 0 in every figure, ``top1_same``
+        False and ``scored`` False, and enters no statistic of
+        :func:`~softmax_cli.core.divergence_summary.divergence_summary`.
     names : (str, str)
         What errors call the two inputs (file names, say).
 
@@ -360,11 +370,17 @@ def divergence_rows(
     lead = ref.shape[:axis] + ref.shape[axis + 1:]
     ref_rows, cand_rows = as_rows(ref, axis), as_rows(cand, axis)
     n_rows = ref_rows.shape[0]
-    labelled = y = None
+    labelled = y = scored = None
     if labels is not None:
         flat = check_labels(labels, lead, n_classes, ignore_index)
         labelled = flat != ignore_index
         y = np.where(labelled, flat, 0)
+        scored = labelled
+    if mask is not None:
+        keep = check_mask(mask, lead)
+        scored = keep if scored is None else scored & keep
+    # A row that is not scored is read as a row of equal logits (probabilities), so garbage in padding never counts.
+    blank = 1.0 if from_probs else 0.0
     names_out = ("kl", "js", "tv", "row_max_abs_dp", "top1_same") + (("nll_ref", "nll_cand", "dp") if y is not None
                                                                       else ())
     out = {name: np.empty(n_rows, dtype=bool if name == "top1_same" else compute) for name in names_out}
@@ -376,15 +392,20 @@ def divergence_rows(
         for block in row_blocks(stop, n_classes, start):
             if scratch is None:  # the first block is the tallest
                 scratch = _scratch(block.stop - block.start, n_classes, compute)
+            ref_block, cand_block = ref_rows[block], cand_rows[block]
+            if scored is not None and not scored[block].all():
+                ref_block, cand_block = (np.where(scored[block, None], side, blank).astype(side.dtype, copy=False)
+                                         for side in (ref_block, cand_block))
             with block_of(origin[0], origin[1], origin[2] + block.start):
-                figures = _block_figures(ref_rows[block], cand_rows[block], None if y is None else y[block],
+                figures = _block_figures(ref_block, cand_block, None if y is None else y[block],
                                          scratch, temperature, from_probs, masked_rows, names)
             for name, values in figures.items():
                 out[name][block] = values
 
     in_row_chunks(n_rows, n_classes, work)
-    if y is not None:
-        for name in ("nll_ref", "nll_cand", "dp"):
-            out[name][~labelled] = 0
+    if scored is not None:
+        for name, values in out.items():
+            values[~scored] = False if name == "top1_same" else 0
     return RowDivergence(**{name: values.reshape(lead) for name, values in out.items()},
-                         labelled=None if labelled is None else labelled.reshape(lead))
+                         labelled=None if labelled is None else labelled.reshape(lead),
+                         scored=None if scored is None else scored.reshape(lead))

@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 from conftest import assert_one_error_line, reference_log_softmax, reference_softmax
 
-SUMMARY = ["kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
-           "tv_mean", "max_abs_dp"]
-LABEL_SUMMARY = ["ppl_ref", "ppl_cand", "ppl_ratio", "dp_mean", "dp_rms", "dp_quantiles"]
+SUMMARY = ["n_scored", "kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels",
+           "top1_agreement", "top1_agreement_stderr", "js_mean", "tv_mean", "max_abs_dp"]
+LABEL_SUMMARY = ["ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln_ppl_correlation", "ln_ppl_ratio",
+                 "ln_ppl_ratio_stderr", "ppl_ratio", "ppl_ratio_stderr", "ppl_diff", "ppl_diff_stderr", "dp_mean",
+                 "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles"]
 PER_ROW = ["kl", "js", "tv", "row_max_abs_dp", "top1_same"]
-LABEL_PER_ROW = ["nll_ref", "nll_cand", "dp"]
-LEVELS = [0.001, 0.01, 0.05, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999]
+LABEL_PER_ROW = ["nll_ref", "nll_cand", "dp", "scored"]
+LEVELS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999]
 
 
 def loads(completed) -> dict:
@@ -61,19 +63,21 @@ def test_per_row_figures_match_torch_and_scipy(softmax, pair):
     folder, a, b, y = pair
     out = loads(softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "json",
                         "--per-row"))
+    kept = y != -100  # the row labelled -100 is not scored: 0 in every figure, as torch's ignored rows
+    assert out["scored"] == kept.tolist()
     log_p, log_q = torch.from_numpy(reference_log_softmax(a)), torch.from_numpy(reference_log_softmax(b))
     kl = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).numpy()
-    np.testing.assert_allclose(out["kl"], kl, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(out["kl"], np.where(kept, kl, 0), rtol=1e-9, atol=1e-15)
     assert out["kl"][0] == 0 and out["kl"][1] == pytest.approx(1e4)
     p, q = reference_softmax(a), reference_softmax(b)
     # scipy's jensenshannon is the square root of the divergence (natural log by default).
     js = np.array([distance.jensenshannon(p_row, q_row) ** 2 for p_row, q_row in zip(p, q)])
-    np.testing.assert_allclose(out["js"], js, rtol=1e-7, atol=1e-15)
-    np.testing.assert_allclose(out["kl"][2:], special.rel_entr(p, q).sum(-1)[2:], rtol=1e-7)
-    np.testing.assert_allclose(out["tv"], 0.5 * np.abs(p - q).sum(-1), rtol=1e-9, atol=1e-15)
-    np.testing.assert_allclose(out["row_max_abs_dp"], np.abs(p - q).max(-1), rtol=1e-9, atol=1e-15)
-    assert out["top1_same"] == (a.argmax(-1) == b.argmax(-1)).tolist()
-    kept = y != -100
+    np.testing.assert_allclose(out["js"], np.where(kept, js, 0), rtol=1e-7, atol=1e-15)
+    np.testing.assert_allclose(out["kl"][2:], np.where(kept, special.rel_entr(p, q).sum(-1), 0)[2:], rtol=1e-7)
+    np.testing.assert_allclose(out["tv"], np.where(kept, 0.5 * np.abs(p - q).sum(-1), 0), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(out["row_max_abs_dp"], np.where(kept, np.abs(p - q).max(-1), 0), rtol=1e-9,
+                               atol=1e-15)
+    assert out["top1_same"] == ((a.argmax(-1) == b.argmax(-1)) & kept).tolist()
     rows = np.arange(len(y))
     safe = np.where(kept, y, 0)
     np.testing.assert_allclose(out["nll_ref"], np.where(kept, -reference_log_softmax(a)[rows, safe], 0), rtol=1e-12)
@@ -90,6 +94,9 @@ def test_summary_matches_numpy(softmax, pair):
         np.save(folder / f"{name}.npy", value)
     out = loads(softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "json"))
     assert list(out) == SUMMARY + LABEL_SUMMARY  # summary first, per-row only on request
+    kept = y != -100  # every statistic is over the scored rows only
+    assert out["n_scored"] == kept.sum()
+    a, b = a[kept], b[kept]
     p, q, log_p, log_q = reference_softmax(a), reference_softmax(b), reference_log_softmax(a), reference_log_softmax(b)
     kl = (p * (log_p - log_q)).sum(-1)
     assert out["kl_mean"] == pytest.approx(kl.mean(), rel=1e-9)
@@ -103,13 +110,13 @@ def test_summary_matches_numpy(softmax, pair):
     assert out["js_mean"] == pytest.approx(js.mean(), rel=1e-7)
     assert out["tv_mean"] == pytest.approx(0.5 * np.abs(p - q).sum(-1).mean(), rel=1e-9)
     assert out["max_abs_dp"] == pytest.approx(np.abs(p - q).max(), rel=1e-9)
-    kept = y != -100
-    rows = np.arange(len(y))[kept]
-    nll_ref, nll_cand = -log_p[rows, y[kept]], -log_q[rows, y[kept]]
+    rows = np.arange(len(a))
+    y = y[kept]
+    nll_ref, nll_cand = -log_p[rows, y], -log_q[rows, y]
     assert out["ppl_ref"] == pytest.approx(np.exp(nll_ref.mean()), rel=1e-12)
     assert out["ppl_cand"] == pytest.approx(np.exp(nll_cand.mean()), rel=1e-12)
     assert out["ppl_ratio"] == pytest.approx(np.exp(nll_cand.mean() - nll_ref.mean()), rel=1e-12)
-    dp = q[rows, y[kept]] - p[rows, y[kept]]
+    dp = q[rows, y] - p[rows, y]
     assert out["dp_mean"] == pytest.approx(dp.mean(), rel=1e-9)
     assert out["dp_rms"] == pytest.approx(np.sqrt((dp**2).mean()), rel=1e-9)
     np.testing.assert_allclose(out["dp_quantiles"], np.quantile(dp, LEVELS), rtol=1e-8, atol=1e-15)

@@ -94,7 +94,10 @@ def ce_grad_target(z, t, *, w=None, reduction="mean"):
 def test_loss_reproduces_reference_numbers(cli, options, expected_none, expected_mean):
     mean = loads(cli("loss", Z_ARG, "--labels", "0,1,-100", *options, "-f", "json"))
     assert mean["loss"] == pytest.approx(expected_mean, abs=1e-5)
-    assert set(mean) == {"loss", "per_sample", "accuracy"}
+    # A mean loss comes with its perplexity and bits per token (issue 21); other reductions without.
+    assert set(mean) == {"loss", "per_sample", "accuracy", "perplexity", "bits_per_token"}
+    assert mean["perplexity"] == pytest.approx(np.exp(expected_mean), abs=1e-5)
+    assert mean["bits_per_token"] == pytest.approx(expected_mean / np.log(2), abs=1e-5)
     none = loads(cli("loss", Z_ARG, "--labels", "0,1,-100", *options, "--reduction", "none", "-f", "json"))
     assert np.shape(none["loss"]) == (3,)
     if expected_none is not None:
@@ -102,6 +105,7 @@ def test_loss_reproduces_reference_numbers(cli, options, expected_none, expected
         np.testing.assert_allclose(none["per_sample"], expected_none, atol=1e-5)
     assert none["loss"][2] == 0.0  # the ignored row is exactly 0
     total = loads(cli("loss", Z_ARG, "--labels", "0,1,-100", *options, "--reduction", "sum", "-f", "json"))
+    assert "perplexity" not in total and "perplexity" not in none
     assert total["loss"] == pytest.approx(sum(none["loss"]), rel=1e-12)
 
 

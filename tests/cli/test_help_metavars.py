@@ -18,9 +18,12 @@ TYPE_NAMES = re.compile(r"<(int|integer|float|str|text|file|directory|path|int r
 
 
 def _placeholders(help_text: str) -> list[str]:
-    """Each option line's metavar: ``--threads N`` gives N (flags give none)."""
+    """Each option line's metavar: ``--threads N`` gives N (flags give none); examples above the panels are not options."""
     found = []
-    for line in help_text.splitlines():
+    lines = help_text.splitlines()
+    first_panel = next(i for i, line in enumerate(lines) if line == "Arguments:" or line.endswith(":")
+                       and not line.startswith((" ", "Usage")))
+    for line in lines[first_panel:]:
         match = re.match(r"^\s+(?:-\w, )?--[\w-]+(?: / --[\w-]+)? (\S+)(?:\s{2,}|$)", line)
         if match:
             found.append(match.group(1))

@@ -387,7 +387,9 @@ def test_no_rows_give_an_all_nan_summary_without_warnings():
     with np.errstate(all="raise"):
         summary, rows = divergence(np.zeros((0, 5)), np.zeros((0, 5)), np.zeros(0, dtype=int))
     assert rows.kl.shape == (0,)
-    assert all(np.isnan(value).all() for name, value in summary._asdict().items() if name != "quantile_levels")
+    assert summary.n_scored == 0
+    assert all(np.isnan(value).all() for name, value in summary._asdict().items()
+               if name not in ("quantile_levels", "n_scored"))
 
 
 def test_divergence_is_rows_then_summary():

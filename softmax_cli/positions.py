@@ -1,0 +1,52 @@
+"""Which positions a row-wise command scores: ``--mask`` and ``--shift-labels``, fitted to the logits' rows.
+
+Between the options and the core, as :mod:`softmax_cli.operands` is for labels:
+the mask is read, checked against the logits' rows, shifted with the labels
+for next-token scoring, and folded into the labels (a dropped position is
+labelled with the ignore index), so every command scores the same positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import core
+from .errors import UsageError
+from .inputs import Loaded
+from .operands import load_padding_mask, naming_sources
+from .options import Padding
+
+
+def load_mask(padding: Padding) -> Loaded | None:
+    """``--mask`` as read (``--mask-key`` picks its array), or None."""
+    return None if padding.mask is None else load_padding_mask(padding.mask, padding.mask_key)
+
+
+def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
+           shift: bool, ignore_index: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The labels (rows' shape; dropped positions labelled ``ignore_index``) and the flat keep-mask.
+
+    With ``shift`` the position ``t`` takes the label and the mask of ``t + 1``
+    (Hugging Face's causal-LM loss); the last position of a sequence is not
+    scored. Without a mask or a shift the labels are returned as they are
+    (the core checks them). The keep-mask is None without a mask.
+    """
+    if mask is None and not shift:
+        return labels, None  # the core checks them where it reads them
+    shape = logits.array.shape
+    at = axis % len(shape)
+    lead = shape[:at] + shape[at + 1:]
+    if labels is not None and labels.shape == shape and len(shape) > 1:
+        raise UsageError("--mask and --shift-labels go with class-index --labels (one per position), not with "
+                         "target distributions")
+    if shift and labels is None:
+        raise UsageError("--shift-labels moves --labels one position along the sequence; give --labels too")
+    with naming_sources(logits, {"labels": truth, "mask": mask}):
+        flat = None if labels is None else core.check_labels(labels, lead, shape[at], ignore_index)
+        keep = None if mask is None else core.check_mask(mask.array, lead)
+        if shift:
+            flat = core.shift_labels(flat, lead, ignore_index)
+            keep = None if keep is None else core.shift_mask(keep, lead)
+    if flat is not None and keep is not None:
+        flat = np.where(keep, flat, ignore_index)
+    return (None if flat is None else flat.reshape(lead)), keep

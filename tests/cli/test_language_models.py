@@ -1,0 +1,101 @@
+"""Language-model logits end to end: a tiny GPT-2 built from a config (random weights, no download).
+
+Hugging Face's own causal-LM loss is the reference for ``loss --shift-labels
+--mask``; tests/llama_reference.py (llama.cpp's formulas in float64) for
+``compare``; the model runs in bfloat16 for the candidate.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, run
+from llama_reference import llama_report, report_of_summary
+
+BATCH, SEQ, VOCAB = 3, 16, 96
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory):
+    """Files of a right-padded batch: reference and bf16-candidate logits (NaN where padded), ids, mask; HF's loss."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=VOCAB, n_positions=SEQ)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    ids = torch.randint(1, VOCAB, (BATCH, SEQ))
+    lengths = torch.tensor([SEQ, 11, 7])
+    mask = (torch.arange(SEQ)[None, :] < lengths[:, None]).long()
+    ids = ids.masked_fill(mask == 0, 0)
+    labels = ids.masked_fill(mask == 0, -100)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        seq_losses = [float(model(input_ids=ids[i:i + 1], attention_mask=mask[i:i + 1], labels=labels[i:i + 1]).loss)
+                      for i in range(BATCH)]
+        cand = model.to(torch.bfloat16)(input_ids=ids, attention_mask=mask).logits.float()
+    folder = tmp_path_factory.mktemp("gpt2")
+    ref_logits, cand_logits = out.logits.numpy().copy(), cand.numpy().copy()
+    ref_logits[mask.numpy() == 0] = np.nan  # padding may hold anything
+    cand_logits[mask.numpy() == 0] = np.nan
+    np.save(folder / "ref.npy", ref_logits)
+    np.save(folder / "cand.npy", cand_logits)
+    np.save(folder / "ids.npy", ids.numpy())
+    np.save(folder / "mask.npy", mask.numpy())
+    np.savez(folder / "batch.npz", logits=ref_logits, attention_mask=mask.numpy())
+    return {"folder": folder, "loss": float(out.loss), "seq_losses": seq_losses, "ref": out.logits.numpy().astype(np.float64),
+            "cand": cand.numpy().astype(np.float64), "ids": ids.numpy(), "mask": mask.numpy().astype(bool)}
+
+
+def loads(completed) -> dict:
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+@pytest.mark.parametrize("logits", ["ref.npy", "batch.npz"])  # streamed, and in memory with the mask's key
+def test_loss_equals_hugging_faces_causal_lm_loss(gpt2, logits):
+    folder = gpt2["folder"]
+    mask = ["--mask", folder / "batch.npz", "--mask-key", "attention_mask"] if logits.endswith("npz") else \
+        ["--mask", folder / "mask.npy"]
+    out = loads(run("loss", folder / logits, "--labels", folder / "ids.npy", "--shift-labels", *mask, "-f", "json"))
+    assert out["loss"] == pytest.approx(gpt2["loss"], rel=1e-5)
+    assert out["perplexity"] == pytest.approx(np.exp(gpt2["loss"]), rel=1e-5)
+    assert out["bits_per_token"] == pytest.approx(gpt2["loss"] / np.log(2), rel=1e-5)
+
+
+def test_per_sequence_loss_equals_hugging_face_one_sequence_at_a_time(gpt2):
+    folder = gpt2["folder"]
+    out = loads(run("loss", folder / "ref.npy", "--labels", folder / "ids.npy", "--shift-labels", "--mask",
+                    folder / "mask.npy", "--per-sequence", "-f", "json"))
+    np.testing.assert_allclose(out["seq_nll"], gpt2["seq_losses"], rtol=1e-5)
+    np.testing.assert_allclose(out["seq_perplexity"], np.exp(gpt2["seq_losses"]), rtol=1e-5)
+    assert out["seq_n_scored"] == (gpt2["mask"].sum(axis=1) - 1).tolist()
+
+
+def test_compare_gives_llama_cpps_report_on_the_scored_positions(gpt2):
+    folder = gpt2["folder"]
+    out = loads(run("compare", folder / "ref.npy", folder / "cand.npy", "--labels", folder / "ids.npy",
+                    "--shift-labels", "--mask", folder / "mask.npy", "-f", "json"))
+    # Position t is scored against token t + 1 when that token is not padding.
+    scored = np.zeros_like(gpt2["mask"])
+    scored[:, :-1] = gpt2["mask"][:, 1:]
+    next_ids = np.roll(gpt2["ids"], -1, axis=1)
+    expected = llama_report(gpt2["ref"][scored], gpt2["cand"][scored], next_ids[scored])
+    got = report_of_summary(out)
+    # float32 logits give each NLL to about 1e-6: differences of two perplexities keep that much of theirs.
+    absolute = {"ppl_diff": 1e-6 * expected["ppl_ref"], "ppl_diff_stderr": 1e-5 * expected["ppl_ref"],
+                "ln_ppl_ratio": 1e-6, "ln_ppl_ratio_stderr": 1e-6, "ppl_ratio_stderr": 1e-6}
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-4, abs=absolute.get(name, 1e-7)), name
+
+
+def test_mask_of_the_wrong_shape_is_refused_in_one_line(gpt2):
+    folder = gpt2["folder"]
+    completed = run("loss", folder / "ref.npy", "--labels", folder / "ids.npy", "--mask", "1,0")
+    assert_one_error_line(completed, "the mask has shape (2,)", "(3, 16)", "--mask")
+
+
+def test_smallest_padded_compare_has_zero_kl():
+    out = loads(run("compare", "0 0; 0 0", "0 0; 9 0", "--labels", "0,-100", "-f", "json"))
+    assert (out["kl_mean"], out["kl_max"], out["top1_agreement"], out["n_scored"]) == (0.0, 0.0, 1.0, 1)

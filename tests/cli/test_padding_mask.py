@@ -1,0 +1,105 @@
+"""``--mask`` on every row-wise command: a dropped position counts nowhere, whatever its logits hold.
+
+The reference is each command run on the kept rows only (cut out with NumPy),
+and torch for the loss; padding is filled with NaN, which no command accepts
+as logits, so any read of it would be an error.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, run
+
+
+def loads(completed) -> dict:
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+@pytest.fixture
+def padded(tmp_path):
+    """A (2, 6, 5) batch with NaN padding, its kept rows as (n, 5), labels and attention_mask."""
+    rng = np.random.default_rng(21)
+    logits = rng.normal(size=(2, 6, 5)) * 2
+    labels = rng.integers(0, 5, (2, 6))
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    kept = mask.astype(bool)
+    cand = logits + rng.normal(size=logits.shape) * 0.3
+    padded_logits, padded_cand = logits.copy(), cand.copy()
+    padded_logits[~kept] = np.nan
+    padded_cand[~kept] = np.nan
+    files = {"logits": padded_logits, "cand": padded_cand, "labels": labels, "mask": mask,
+             "kept_logits": logits[kept], "kept_cand": cand[kept], "kept_labels": labels[kept]}
+    for name, value in files.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    np.savez(tmp_path / "cand.npz", logits=padded_cand)
+    return tmp_path, kept
+
+
+def test_loss_matches_torch_on_the_kept_rows(padded):
+    torch = pytest.importorskip("torch")
+    folder, kept = padded
+    out = loads(run("loss", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
+                    "-f", "json"))
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(np.load(folder / "kept_logits.npy")),
+                                                 torch.from_numpy(np.load(folder / "kept_labels.npy")))
+    assert out["loss"] == pytest.approx(float(expected), rel=1e-12)
+    assert np.array(out["per_sample"])[~kept].tolist() == [0.0] * int((~kept).sum())
+
+
+def test_grad_is_zero_on_dropped_rows_and_torchs_elsewhere(padded):
+    torch = pytest.importorskip("torch")
+    folder, kept = padded
+    out = loads(run("grad", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
+                    "-f", "json"))
+    x = torch.from_numpy(np.load(folder / "kept_logits.npy")).requires_grad_()
+    torch.nn.functional.cross_entropy(x, torch.from_numpy(np.load(folder / "kept_labels.npy"))).backward()
+    grad = np.array(out["grad"])
+    np.testing.assert_allclose(grad[kept], x.grad.numpy(), rtol=1e-12, atol=1e-16)
+    assert (grad[~kept] == 0).all()
+
+
+def test_topk_marks_dropped_rows_and_counts_only_kept_ones(padded):
+    folder, kept = padded
+    out = loads(run("topk", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
+                    "-k", "2", "-f", "json"))
+    alone = loads(run("topk", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy", "-k", "2",
+                      "-f", "json"))
+    indices = np.array(out["indices"])
+    np.testing.assert_array_equal(indices[kept], alone["indices"])
+    assert (indices[~kept] == -1).all()
+    assert (out["top1_accuracy"], out["topk_accuracy"]) == (alone["top1_accuracy"], alone["topk_accuracy"])
+
+
+def test_temperature_sweep_is_over_the_kept_rows(padded):
+    folder, _ = padded
+    out = loads(run("temperature-sweep", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask",
+                    folder / "mask.npy", "--temperatures", "0.5,1,2", "-f", "json"))
+    alone = loads(run("temperature-sweep", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
+                      "--temperatures", "0.5,1,2", "-f", "json"))
+    assert out == alone
+
+
+def test_compare_streamed_equals_in_memory_bit_for_bit(padded):
+    folder, kept = padded
+    options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "-f", "json", "--per-row"]
+    # Two .npy files stream in row blocks (a few rows each here); an .npz candidate is compared in memory.
+    streamed = loads(run("compare", folder / "logits.npy", folder / "cand.npy", *options,
+                         env={"SOFTMAX_BLOCK_BYTES": "64"}))
+    in_memory = loads(run("compare", folder / "logits.npy", folder / "cand.npz", *options))
+    assert streamed == in_memory
+    assert streamed["n_scored"] == kept.sum() and streamed["scored"] == kept.reshape(-1).tolist()
+
+
+def test_mask_values_other_than_0_and_1_are_refused(padded):
+    folder, _ = padded
+    completed = run("compare", folder / "logits.npy", folder / "cand.npy", "--mask", folder / "labels.npy")
+    assert_one_error_line(completed, "is neither 1 (keep) nor 0 (drop)", "labels.npy")
+
+
+def test_mask_key_alone_is_refused():
+    assert_one_error_line(run("loss", "1 2", "--labels", "0", "--mask-key", "attention_mask"),
+                          "--mask-key", "give --mask FILE too")
