@@ -15,7 +15,8 @@ from .softmax import entropy, log_softmax, logsumexp, softmax
 _LAZY = {
     "sdpa": ("attention",),
     "sdpa_operands": ("CAUSAL_ALIGNMENTS", "unattended_queries"),
-    "reliability": ("ReliabilityBins", "expected_calibration_error", "reliability_bins"),
+    "reliability": ("BINNINGS", "BIN_EDGES", "ReliabilityBins", "calibration_metrics", "expected_calibration_error",
+                    "reliability_bins"),
     "temperature": ("fit_temperature", "nll", "temperature_sweep"),
     "divergence": ("RowDivergence", "divergence_rows"),
     "divergence_summary": ("QUANTILE_LEVELS", "DivergenceSummary", "divergence", "divergence_summary"),

@@ -64,16 +64,9 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
     if count == 0:
         raise InputError("no labelled rows to fit a temperature on (every label is the ignore index)")
     slope_at_zero = sum((s for _, s, _ in parts.values()), ExactSum()).value() / count
-    if not slope_at_zero < 0:
-        raise InputError(
-            "no finite temperature minimises NLL: the labels' logits are not above their rows' mean "
-            "on average, so NLL falls as T grows towards the uniform prediction (T -> inf)"
-        )
-    if not any(below for _, _, below in parts.values()):
-        raise InputError(
-            "no finite temperature minimises NLL: every label has its row's largest logit, "
-            "so NLL keeps falling towards 0 as T -> 0"
-        )
+    from ..core.temperature import check_has_minimum
+
+    check_has_minimum(slope_at_zero, any(below for _, _, below in parts.values()))
 
     def derivatives(beta: float) -> tuple[float, float]:
         sums = engine.run(run.units, _fit_step_unit, lambda u: (*arguments(u), ignore_index, beta))
@@ -82,7 +75,9 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
         slope = sum((s for s, _ in sums.values()), ExactSum()).value() / count
         return slope, sum((c for _, c in sums.values()), ExactSum()).value() / count
 
-    from ..core.temperature import _solve_beta  # the core's own iteration, fed with the cluster's sums
+    from ..core.temperature import (
+        _solve_beta,  # the core's own iteration, fed with the cluster's sums
+    )
 
     return Outcome(1.0 / _solve_beta(derivatives), engine.failures)
 
