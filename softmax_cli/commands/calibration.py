@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -48,6 +49,16 @@ class BinEdges(str, Enum):
     bucketize = "bucketize"
 
 
+BinningOpt = Annotated[
+    Binning, typer.Option("--binning", help="uniform: equal-width bins; quantile: equal-mass (adaptive) bins, "
+                          "netcal's equal_intervals=False.", rich_help_panel=COMPUTATION)
+]
+BinEdgesOpt = Annotated[
+    BinEdges, typer.Option("--bin-edges", help="right: bins (lower, upper], the gpleiss script's; left: "
+                           "[lower, upper) with 1.0 in the last bin, netcal's; bucketize: [lower, upper) and 1.0 "
+                           "in a bin of its own, torchmetrics'.", rich_help_panel=COMPUTATION)
+]
+
 # What the labels add to a sweep's figures at one temperature, and so what --fit reports before and after.
 FIT_FIGURES = ("nll", "ece", "ece_l2", "mce", "classwise_ece", "brier")
 
@@ -66,11 +77,8 @@ def temperature_sweep(
                              rich_help_panel=COMPUTATION),
     bins: int = typer.Option(15, "--bins", help="Confidence bins of the calibration errors.",
                              rich_help_panel=COMPUTATION),
-    binning: Binning = typer.Option(Binning.uniform, "--binning", help="uniform: equal-width bins; quantile: "
-                                    "equal-mass (adaptive) bins, netcal's ACE.", rich_help_panel=COMPUTATION),
-    bin_edges: BinEdges = typer.Option(BinEdges.right, "--bin-edges", help="right: bins (lower, upper], the "
-                                       "gpleiss script's; left: [lower, upper), 1.0 in the last bin, netcal's; "
-                                       "bucketize: [lower, upper) and 1.0 in a bin of its own, torchmetrics'.", rich_help_panel=COMPUTATION),
+    binning: BinningOpt = Binning.uniform,
+    bin_edges: BinEdgesOpt = BinEdges.right,
     binary: bool = typer.Option(False, "--binary", help="Two classes: calibrate P(class 1) against label == 1 "
                                 "(torchmetrics' binary_calibration_error, netcal), not the top label.",
                                 rich_help_panel=COMPUTATION),

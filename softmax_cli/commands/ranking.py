@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Annotated
+
 import numpy as np
 import typer
 
@@ -13,6 +16,19 @@ from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg
 from ..options import SoftmaxInput
 from ..result import Result
 from . import labels_for, logits_loader, named_rows
+
+
+class Ties(str, Enum):
+    """``core.TIES``: which of tied classes ranks first."""
+
+    low = "low"
+    high = "high"
+
+
+TiesOpt = Annotated[
+    Ties, typer.Option("--ties", help="Which of tied classes ranks first: low (the lower index, as jax.lax.top_k) "
+                       "or high (the higher index, as sklearn's top_k_accuracy_score).", rich_help_panel=COMPUTATION)
+]
 
 
 def _fraction(value: float | None) -> float | None:
@@ -31,13 +47,14 @@ def topk(
     min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A, "
                                        "a fraction 0..1 (0.95, not 95); needs -k/--top.", show_default=False,
                                        callback=_fraction, rich_help_panel=GATES),
+    ties: TiesOpt = Ties.low,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
     *,
     source: SoftmaxInput,
     outputs: BatchOutput,
 ) -> None:
-    """The k most probable classes per row, highest first, ties to the lower index.
+    """The k most probable classes per row, highest first, ties to the lower index (--ties high: the higher).
 
     With --labels, also top-1 and top-k accuracy.
 
@@ -55,7 +72,8 @@ def topk(
         raise UsageError("--min-accuracy needs -k/--top K: the gate holds top-K accuracy to the bound")
 
     def options(n_classes: int) -> dict:
-        return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows.value)
+        return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows.value,
+                    ties=ties.value)
 
     def report(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict) -> None:
         arrays = {"indices": indices, "probs": top_probs}

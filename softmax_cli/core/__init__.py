@@ -25,7 +25,7 @@ _LAZY = {
     "crossentropy_inputs": ("mean_denominator", "unnormalised_rows"),
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
     "labels": ("check_labels",),
-    "ranking": ("topk", "topk_accuracy"),
+    "ranking": ("TIES", "topk", "topk_accuracy"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
