@@ -152,9 +152,13 @@ def classwise_sums(probs: np.ndarray, labels: np.ndarray, bins: int, closed: str
                    .astype(np.int64))
 
 
-def brier_terms(probs: np.ndarray, labels: np.ndarray, binary: bool = False) -> np.ndarray:
-    r"""Each row's Brier term: :math:`\sum_c (p_c - [y = c])^2`, or :math:`(p_1 - [y = 1])^2` when binary."""
-    if binary:
+def brier_terms(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    r"""Each row's Brier term: :math:`\sum_c (p_c - [y = c])^2`, or :math:`(p_1 - [y = 1])^2` for two classes.
+
+    Two classes take sklearn's binary form (its ``scale_by_half="auto"``),
+    exactly half the multiclass sum.
+    """
+    if probs.shape[1] == 2:
         return (probs[:, 1] - (labels == 1)) ** 2
     onehot = labels[:, None] == np.arange(probs.shape[1])
     return ((probs - onehot) ** 2).sum(axis=1)
@@ -208,7 +212,7 @@ def calibration(
     edges = bin_edges(values, bins, binning)
     sums = bin_sums(values, hits, edges, bin_edges_rule)
     classwise = classwise_sums(probs, labels, bins, bin_edges_rule)
-    errors = calibration_errors(sums, classwise, float(brier_terms(probs, labels, binary).sum()), values.size)
+    errors = calibration_errors(sums, classwise, float(brier_terms(probs, labels).sum()), values.size)
     return errors, reliability_of(sums, edges)
 
 
@@ -314,14 +318,15 @@ def calibration_metrics(
               \Bigl|\frac{1}{|B_{mc}|}\sum_{n \in B_{mc}} [y_n = c] - \frac{1}{|B_{mc}|}\sum_{n \in B_{mc}} p_{nc}\Bigr|
 
     The Brier score is sklearn's ``brier_score_loss``: multiclass
-    :math:`\frac1n\sum_n\sum_c (p_{nc} - [y_n = c])^2`; with ``binary`` (two
-    classes) :math:`\frac1n\sum_n (p_{n1} - [y_n = 1])^2`, half the multiclass form.
+    :math:`\frac1n\sum_n\sum_c (p_{nc} - [y_n = c])^2`; for two classes
+    :math:`\frac1n\sum_n (p_{n1} - [y_n = 1])^2`, half the multiclass form
+    (sklearn's binary form, whether or not ``binary`` is set).
 
     Examples
     --------
     >>> m = calibration_metrics([[0.9, 0.1], [0.6, 0.4]], [0, 1], bins=10)
     >>> round(m["ece"], 6), round(m["mce"], 6), round(m["brier"], 6)
-    (0.35, 0.6, 0.37)
+    (0.35, 0.6, 0.185)
     """
     _, correct, rows, flat = _confidence_and_correct(probs, labels, axis, ignore_index)
     check_binary(rows.shape[1], binary)

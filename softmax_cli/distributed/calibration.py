@@ -142,7 +142,7 @@ def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, edges: np.ndarray 
             class_index = (_bin_index(p[kept], bins, closed) + class_width * np.arange(classes)).ravel()
             size = classes * class_width
             at_t.update(nll=ExactSum.of(-log_p[kept, flat]), correct=int(correct.sum()), labelled=kept.size,
-                        brier=ExactSum.of(brier_terms(p[kept], flat, binned["binary"])),
+                        brier=ExactSum.of(brier_terms(p[kept], flat)),
                         count=np.bincount(index, minlength=width).astype(np.int64),
                         values=_exact_per_bin(index, values, width),
                         hits=np.bincount(index, weights=hits, minlength=width).astype(np.int64),

@@ -133,10 +133,10 @@ def test_brier_equals_sklearn(data, model, t):
     p, y = probs_at(data, model, t)
     ours = sweep_at(data, model, t)
     if p.shape[1] == 2:
-        # sklearn's binary form scores P(class 1); --binary asks for it, the default is the multiclass form.
-        assert sweep_at(data, model, t, binary=True)["brier"] == pytest.approx(brier_score_loss(y, p[:, 1]),
-                                                                              rel=1e-12)
-        assert ours["brier"] == pytest.approx(2 * brier_score_loss(y, p[:, 1]), rel=1e-12)
+        # Two classes: sklearn's binary form (scale_by_half="auto"), from both columns or from P(class 1) alone.
+        assert ours["brier"] == pytest.approx(brier_score_loss(y, p[:, 1]), rel=1e-12)
+        assert ours["brier"] == pytest.approx(brier_score_loss(y, p), rel=1e-12)
+        assert sweep_at(data, model, t, binary=True)["brier"] == ours["brier"]
     else:
         assert ours["brier"] == pytest.approx(brier_score_loss(y, p, labels=np.arange(p.shape[1])), rel=1e-12)
 
