@@ -201,7 +201,7 @@ def worded(alias, help: str):
     return Annotated[alias.__origin__, dataclasses.replace(declaration(alias), help=help)]
 
 
-def _core_choices(name: str) -> Callable[[], tuple[str, ...]]:
+def core_choices(name: str) -> Callable[[], tuple[str, ...]]:
     """The core's tuple called ``name`` (:mod:`softmax_cli.core.choices`), looked up when a command is built."""
     def names() -> tuple[str, ...]:
         from .core import choices
@@ -274,13 +274,13 @@ ExactOpt = Annotated[bool, option(
     "rounded one) by carrying the rounding of x - max; 2-3x the time.", panel=COMPUTATION)]
 MaskedRowsOpt = Annotated[str, option(
     "--masked-rows", help="A row whose logits are all -inf: refuse it, or give zeros, or NaN.", panel=COMPUTATION,
-    takes=OneOf(_core_choices("MASKED_ROW_POLICIES")))]
+    takes=OneOf(core_choices("MASKED_ROW_POLICIES")))]
 IgnoreIndexOpt = Annotated[int, option(
     "--ignore-index", help="Rows labelled with this value are left out, as in torch.", panel=COMPUTATION,
     takes=Number(whole=True, metavar="INDEX"))]
 ReductionOpt = Annotated[str, option(
     "--reduction", help="mean (weighted, as torch), sum, or none (one loss per row).", panel=COMPUTATION,
-    takes=OneOf(_core_choices("REDUCTIONS")))]
+    takes=OneOf(core_choices("REDUCTIONS")))]
 LabelSmoothingOpt = Annotated[float, option(
     "--label-smoothing", help="Mix EPS of the uniform distribution into the targets.", panel=COMPUTATION,
     takes=Number(low=0, high=1, words="a fraction from 0 to 1", metavar="EPS"))]
@@ -348,7 +348,7 @@ MaskTypeOpt = Annotated[str, option(
     takes=OneOf(lambda: ("auto", "bool", "additive")))]
 CausalAlignOpt = Annotated[str, option(
     "--causal-align", help="Where the causal diagonal starts when L != S; lower-right is the decoding alignment.",
-    panel=COMPUTATION, takes=OneOf(_core_choices("CAUSAL_ALIGNMENTS")))]
+    panel=COMPUTATION, takes=OneOf(core_choices("CAUSAL_ALIGNMENTS")))]
 MaxKlOpt = Annotated[Optional[float], option(
     "--max-kl", help="Gate: exit 1 when the mean KL (nats) exceeds X (>= 0).", panel=GATES,
     takes=Number(low=0, words="a KL in nats >= 0 (e.g. 0.01)"), show_default=False)]

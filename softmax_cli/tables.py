@@ -282,8 +282,9 @@ def sweep(result: Result, console: Console, precision: int | None) -> None:
     arrays = result.arrays
     temperatures = np.asarray(arrays["temperatures"])
     # What the labels tell (nll, accuracy, ece) first: it is what a sweep with labels is run for.
-    per_t = [name for name in ("nll", "accuracy", "ece", "entropy", "max_prob") if name in arrays]
-    probabilities = {"max_prob", "accuracy", "ece"}
+    per_t = [name for name in ("nll", "accuracy", "ece", "ece_l2", "mce", "classwise_ece", "brier", "entropy",
+                               "max_prob") if name in arrays]
+    probabilities = {"max_prob", "accuracy", "ece", "ece_l2", "mce", "classwise_ece"}
     n = temperatures.shape[0]
     shown = min(n, MAX_ROWS)
     metrics = []

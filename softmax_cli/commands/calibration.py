@@ -9,11 +9,11 @@ from typing import Annotated, Optional
 import numpy as np
 
 from .. import core, positions, render, scheduled
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
-from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, Padding, SchedulerOpt
-from ..options import Source, option, worded
+from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Number, OneOf, Output
+from ..options import Padding, SchedulerOpt, Source, core_choices, option, worded
 from ..result import Result
 from . import labels_for, logits_loader, warn
 
@@ -31,10 +31,27 @@ FitOpt = Annotated[bool, option("--fit", help="Fit the temperature minimising NL
 PlotOpt = Annotated[Optional[Path], option(
     "--plot", help="Draw the reliability diagram (and NLL/ECE against T) to FILE.png or FILE.svg; needs "
     "matplotlib.", panel=OUTPUT, metavar="FILE", show_default=False, dir_okay=False)]
+BinningOpt = Annotated[str, option(
+    "--binning", help="uniform: equal-width bins; quantile: equal-mass (adaptive) bins, netcal's "
+    "equal_intervals=False.", panel=COMPUTATION, takes=OneOf(core_choices("BINNINGS")))]
+BinEdgesOpt = Annotated[str, option(
+    "--bin-edges", help="right: bins (lower, upper], the gpleiss script's; left: [lower, upper) with 1.0 in the last "
+    "bin, netcal's; bucketize: [lower, upper) and 1.0 in a bin of its own, torchmetrics'.", panel=COMPUTATION,
+    takes=OneOf(core_choices("BIN_EDGES")))]
+BinaryOpt = Annotated[bool, option(
+    "--binary", help="Two classes: calibrate P(class 1) against label == 1 (torchmetrics' binary_calibration_error, "
+    "netcal), not the top label.", panel=COMPUTATION)]
+MinTemperatureOpt = Annotated[Optional[float], option(
+    "--min-temperature", help="With --fit: the smallest temperature to return; where the NLL keeps falling below it "
+    "(perfectly separated data), the fit returns it with a warning.", panel=COMPUTATION,
+    takes=Number(above=0, words="a finite temperature > 0 (e.g. 0.05)", metavar="T"), show_default=False)]
+
+# What the labels add to a sweep's figures at one temperature, and so what --fit reports before and after.
+FIT_FIGURES = ("nll", "ece", "ece_l2", "mce", "classwise_ece", "brier")
 
 
 SweepLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
-                        "'labels'): adds NLL, accuracy and ECE per temperature; --fit needs them.")
+                        "'labels'): adds NLL, accuracy and the calibration figures per temperature; --fit needs them.")
 
 
 def temperature_sweep(
@@ -46,6 +63,10 @@ def temperature_sweep(
     fit: FitOpt = False,
     bins: BinsOpt = 15,
     plot: PlotOpt = None,
+    binning: BinningOpt = "uniform",
+    bin_edges: BinEdgesOpt = "right",
+    binary: BinaryOpt = False,
+    min_temperature: MinTemperatureOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
     *,
@@ -63,9 +84,12 @@ def temperature_sweep(
     """
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
+    if min_temperature is not None and not fit:
+        raise UsageError("--min-temperature bounds --fit; add --fit (or leave out --min-temperature)")
+    binned = {"bins": bins, "binning": binning, "bin_edges": bin_edges, "binary": binary}
     if (cluster := scheduled.address(scheduler)) is not None:
         _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None), ("--mask", padding.mask)],
-                    temperatures, temperature_range, log_space, labels, fit, bins, ignore_index)
+                    temperatures, temperature_range, log_space, labels, fit, min_temperature, binned, ignore_index)
         return
     axis = source.axis
     check_one_stdin(inputs, labels=labels)
@@ -84,37 +108,62 @@ def temperature_sweep(
     paths = logits.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     if plot is not None:
-        from .. import plots  # matplotlib is optional; even this module is only loaded for --plot
+        from .. import (
+            plots,  # matplotlib is optional; even this module is only loaded for --plot
+        )
 
         plots.check_destination(plot, outputs.force, paths + ([sink.path] if sink.path else []))
     grid = parse_temperatures(temperatures, temperature_range, log_space)
+    labels_array = None if truth is None else truth.array
     with naming_sources(logits, {"labels": truth}):
-        arrays = core.temperature_sweep(logits.array, grid, None if truth is None else truth.array, bins=bins,
-                                        axis=axis, ignore_index=ignore_index)
+        arrays = core.temperature_sweep(logits.array, grid, labels_array, axis=axis, ignore_index=ignore_index,
+                                        **binned)
         display = {}
-        shown = {"(T = 1)": 1.0}
-        if fit:
-            fitted = core.fit_temperature(logits.array, truth.array, axis=axis, ignore_index=ignore_index)
-            # The same sweep code scores both ends, so before/after match the sweep's own figures.
-            ends = core.temperature_sweep(logits.array, [1.0, fitted], truth.array, bins=bins, axis=axis,
-                                          ignore_index=ignore_index)
-            _add_fit(arrays, fitted, ends)
-            shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
         if truth is not None:
-            logits64 = np.asarray(logits.array, dtype=np.float64)
-            for title, t in shown.items():
-                probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
-                display[f"reliability {title}"] = core.reliability_bins(probs_t, truth.array, bins=bins, axis=axis,
-                                                                       ignore_index=ignore_index)
+            shown = {"(T = 1)": 1.0}
+            if fit:
+                fitted = _bounded(lambda: core.fit_temperature(logits.array, truth.array, axis=axis,
+                                                               ignore_index=ignore_index), min_temperature)
+                shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
+            # The same sweep code scores both ends, so before/after match the sweep's own figures.
+            ends = core.temperature_sweep(logits.array, list(shown.values()), truth.array, axis=axis,
+                                          ignore_index=ignore_index, **binned)
+            if fit:
+                _add_fit(arrays, fitted, ends)
+            from ..core.reliability import BIN_NAMES
+
+            display = {f"reliability {title}": core.ReliabilityBins(*(ends[name][i] for name in BIN_NAMES))
+                       for i, title in enumerate(shown)}
     render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
 
 
+def _bounded(fit, min_temperature: float | None) -> float:
+    """The fitted temperature, or ``--min-temperature`` where the NLL's minimum lies below it or does not exist."""
+    from ..core.temperature import NoMinimum
+
+    try:
+        fitted = fit()
+    except NoMinimum as no_minimum:
+        if no_minimum.towards != "zero":
+            raise
+        if min_temperature is None:
+            raise InputError(f"{no_minimum.message}; to get a usable bound instead, give --min-temperature T "
+                             "(e.g. --min-temperature 0.05), which --fit then returns with a warning") from None
+        warn(f"{no_minimum.message}; returning --min-temperature {min_temperature:g} as fitted_temperature")
+        return min_temperature
+    if min_temperature is not None and fitted < min_temperature:
+        warn(f"the NLL is lowest at T = {fitted:.6g}, below --min-temperature; returning {min_temperature:g} "
+             "(the lowest NLL at or above the bound)")
+        return min_temperature
+    return fitted
+
+
 def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
-    """The fit's results: the temperature and the sweep's NLL and ECE at T = 1 and at it."""
+    """The fit's results: the temperature and the labels' figures at T = 1 and at it."""
     arrays["fitted_temperature"] = np.float64(fitted)
-    for name in ("nll", "ece"):
+    for name in FIT_FIGURES:
         arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
     if arrays["ece_after"] > arrays["ece_before"]:
         warn(f"ECE rose from {arrays['ece_before']:.4g} to {arrays['ece_after']:.4g} at the NLL-optimal "
@@ -122,8 +171,8 @@ def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
 
 
 def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, temperature_range, log_space, labels,
-                fit, bins, ignore_index) -> None:
-    """The sweep's summaries (and the fit) from the cluster's exact sums; no reliability diagrams."""
+                fit, min_temperature, binned, ignore_index) -> None:
+    """The sweep's summaries (and the fit) from the cluster's exact sums; the diagrams only as the bins' results."""
     from .. import distributed
 
     sources = scheduled.sources_of(inputs, source, unsupported)
@@ -133,9 +182,10 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
     grid = parse_temperatures(temperatures, temperature_range, log_space)
     labels_array = None if truth is None else truth.array
     with scheduled.session(cluster, sources, False, "temperature-sweep", passes=0 if fit else 1) as run:
-        arrays = distributed.temperature_sweep(run, grid, labels_array, bins, ignore_index).value
+        arrays = distributed.temperature_sweep(run, grid, labels_array, ignore_index=ignore_index, **binned).value
         if fit:
-            fitted = distributed.fit_temperature(run, labels_array, ignore_index).value
-            _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array, bins,
-                                                                  ignore_index).value)
+            fitted = _bounded(lambda: distributed.fit_temperature(run, labels_array, ignore_index).value,
+                              min_temperature)
+            _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array,
+                                                                  ignore_index=ignore_index, **binned).value)
     render.write(Result(arrays, column=True, layout="sweep"), sink)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from .. import batch, core, positions, render, scheduled, stream
@@ -9,13 +11,16 @@ from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels
 from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, Padding, SchedulerOpt
-from ..options import SoftmaxInput, TopOldOpt, TopOpt, worded
+from ..options import COMPUTATION, OneOf, SoftmaxInput, TopOldOpt, TopOpt, core_choices, option, worded
 from ..result import Result
 from . import labels_for, logits_loader, named_rows
 
 
 TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
                        "'labels'): adds top-1 and top-k accuracy, and the --min-accuracy gate.")
+TiesOpt = Annotated[str, option(
+    "--ties", help="Which of tied classes ranks first: low (the lower index, as jax.lax.top_k) or high (the higher "
+    "index, as sklearn's top_k_accuracy_score).", panel=COMPUTATION, takes=OneOf(core_choices("TIES")))]
 
 
 def topk(
@@ -24,6 +29,7 @@ def topk(
     k_old: TopOldOpt = None,
     labels: TopkLabelsOpt = None,
     min_accuracy: MinAccuracyOpt = None,
+    ties: TiesOpt = "low",
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
     *,
@@ -31,7 +37,7 @@ def topk(
     padding: Padding,
     outputs: BatchOutput,
 ) -> None:
-    """The k most probable classes per row, highest first, ties to the lower index.
+    """The k most probable classes per row, highest first, ties to the lower index (--ties high: the higher).
 
     With --labels, also top-1 and top-k accuracy. Rows that --mask drops get
     indices -1 and probabilities NaN, and no accuracy counts them.
@@ -50,7 +56,8 @@ def topk(
         raise UsageError("--min-accuracy needs -k/--top K: the gate holds top-K accuracy to the bound")
 
     def options(n_classes: int) -> dict:
-        return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows)
+        return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows,
+                    ties=ties)
 
     def report(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict) -> None:
         arrays = {"indices": indices, "probs": top_probs}

@@ -15,7 +15,8 @@ from .softmax import entropy, log_softmax, logsumexp, softmax
 _LAZY = {
     "sdpa": ("attention",),
     "sdpa_operands": ("CAUSAL_ALIGNMENTS", "unattended_queries"),
-    "reliability": ("ReliabilityBins", "expected_calibration_error", "reliability_bins"),
+    "reliability": ("BINNINGS", "BIN_EDGES", "ReliabilityBins", "calibration_metrics", "expected_calibration_error",
+                    "reliability_bins"),
     "temperature": ("fit_temperature", "nll", "temperature_sweep"),
     "divergence": ("RowDivergence", "divergence_rows"),
     "divergence_summary": ("QUANTILE_LEVELS", "DivergenceSummary", "divergence", "divergence_summary"),
@@ -25,7 +26,7 @@ _LAZY = {
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
     "labels": ("check_labels",),
     "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
-    "ranking": ("topk", "topk_accuracy"),
+    "ranking": ("TIES", "topk", "topk_accuracy"),
     "sequences": ("sequence_figures", "sequence_means"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}

@@ -3,7 +3,9 @@
 ``torch.topk`` promises no order among tied values (``[3, 1, 3, 2, 3]`` with
 ``k=2`` gives ``[2, 4]``); a stable argsort and ``jax.lax.top_k`` give
 ``[0, 2]``. We promise the latter, ties to the lower class index, and still
-find the k in O(N·C) with a partition rather than a full sort.
+find the k in O(N·C) with a partition rather than a full sort. sklearn's
+``top_k_accuracy_score`` reverses a stable ascending argsort, so its ties go
+to the higher index (``[4, 2]``): ``ties="high"`` ranks that way.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import numpy.typing as npt
 
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, in_row_chunks, row_blocks
+from .choices import TIES
 from .labels import check_labels
 from .logits import MaskedRows
 from .softmax import softmax
+
 
 
 def _check_k(k: int, n_classes: int) -> int:
@@ -107,6 +111,7 @@ def topk(
     axis: int = -1,
     temperature: float = 1.0,
     masked_rows: MaskedRows = "nan",
+    ties: str = "low",
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""The ``k`` most probable classes of each row, most probable first.
 
@@ -132,7 +137,12 @@ def topk(
         ``T > 0`` applied to the probabilities; it never changes the ranking.
     masked_rows : {"nan", "zero", "error"}
         As :func:`softmax`, for rows whose logits are all ``-inf``; such a row
-        ranks its classes ``0, 1, ..., k - 1``.
+        ranks its classes ``0, 1, ..., k - 1`` (``C - 1, C - 2, ...`` with
+        ``ties="high"``).
+    ties : {"low", "high"}
+        Which of equal values ranks first: the lower class index (a stable
+        argsort of ``-x``, ``jax.lax.top_k``), or the higher one (sklearn's
+        ``top_k_accuracy_score``, which reverses a stable ascending argsort).
 
     Returns
     -------
@@ -162,14 +172,22 @@ def topk(
         array = array.astype(np.float64)
     axis = check_axis(array.ndim, axis)
     k = _check_k(k, array.shape[axis])
+    if ties not in TIES:
+        raise InputError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
     # softmax validates the logits (NaN, +inf, masked rows) before any ranking.
     probs = np.moveaxis(softmax(array, axis=axis, temperature=temperature, masked_rows=masked_rows), axis, -1)
     rows = as_rows(array, axis)
     indices = np.empty((rows.shape[0], k), dtype=np.intp)
 
+    last = rows.shape[1] - 1
+
     def work(start: int, stop: int) -> None:
         for block in row_blocks(stop, rows.shape[1], start):
-            indices[block] = _topk_rows(rows[block], k)
+            if ties == "low":
+                indices[block] = _topk_rows(rows[block], k)
+            else:
+                # Ties to the lower index of the reversed row are ties to the higher index of the row.
+                indices[block] = last - _topk_rows(np.ascontiguousarray(rows[block, ::-1]), k)
 
     in_row_chunks(*rows.shape, work)
     indices = indices.reshape(probs.shape[:-1] + (k,))

@@ -16,7 +16,8 @@ safeguarded Newton iteration on it: the global minimum, to machine precision,
 where the reference script's 50 LBFGS steps on ``T`` may stop short or leave
 ``T`` negative.
 
-The ECE of each temperature comes from :mod:`.reliability`. Scalar summaries
+The calibration figures of each temperature (ECE, l2 ECE, MCE, classwise ECE,
+Brier score, the reliability bins) come from :mod:`.reliability`. Scalar summaries
 are computed in float64 whatever the logits' dtype, so a
 float32 model's NLL and ECE are not blurred by float32 sums.
 """
@@ -29,8 +30,8 @@ import numpy.typing as npt
 from ..errors import InputError
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes
 from .labels import check_labels
-from .reliability import check_bins, ece
 from .logits import check_logit_rows, check_temperature
+from .reliability import BIN_NAMES, calibration, check_binary, check_bins
 from .softmax import log_softmax, softmax
 
 # Newton converges quadratically; this many steps is far more than it needs
@@ -41,6 +42,33 @@ _MAX_NEWTON_STEPS = 200
 _BETA_RTOL = 1e-13
 # Calibration has no --masked-rows policy: a fully masked row can only be left out.
 _MASKED_REMEDY = "remove the row (or give it the ignore index) to score or calibrate the others"
+
+
+class NoMinimum(InputError):
+    """The mean NLL has no minimum at a finite ``T > 0``: it keeps falling as ``T`` goes ``towards`` 0 or infinity."""
+
+    def __init__(self, message: str, towards: str) -> None:
+        super().__init__(message)
+        self.towards = towards
+
+
+# Why the NLL falls forever in each direction; the command line adds what to type instead.
+FALLS_TOWARDS_INFINITY = (
+    "no finite temperature minimises NLL: the labels' logits are not above their rows' mean "
+    "on average, so NLL falls as T grows towards the uniform prediction (T -> inf)"
+)
+FALLS_TOWARDS_ZERO = (
+    "the NLL has no minimum: every label has its row's largest logit (the data are perfectly separated), "
+    "so NLL keeps falling towards 0 as T -> 0"
+)
+
+
+def check_has_minimum(slope_at_zero: float, some_label_below_max: bool) -> None:
+    """Raise :class:`NoMinimum` unless the convex NLL(β) has its minimum at a finite ``β > 0``."""
+    if not slope_at_zero < 0:
+        raise NoMinimum(FALLS_TOWARDS_INFINITY, "infinity")
+    if not some_label_below_max:
+        raise NoMinimum(FALLS_TOWARDS_ZERO, "zero")
 
 
 def _labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_index: int):
@@ -121,6 +149,9 @@ def temperature_sweep(
     bins: int = 15,
     axis: int = -1,
     ignore_index: int = -100,
+    binning: str = "uniform",
+    bin_edges: str = "right",
+    binary: bool = False,
 ) -> dict[str, np.ndarray]:
     r"""Probabilities and summaries of ``softmax(logits / T)`` for each temperature.
 
@@ -139,13 +170,17 @@ def temperature_sweep(
         One or more temperatures, each finite and ``> 0``. ``T -> 0`` tends to
         one-hot (``1e-6`` works), never NaN.
     labels : array_like of int, optional
-        One class index per row; adds ``nll``, ``accuracy`` and ``ece``.
+        One class index per row; adds ``nll``, ``accuracy``, the calibration
+        figures and the reliability bins.
     bins : int
-        ECE bins.
+        Calibration bins.
     axis : int
         The class axis.
     ignore_index : int
-        Rows with this label are left out of ``nll``, ``accuracy`` and ``ece``.
+        Rows with this label are left out of everything the labels add.
+    binning, bin_edges, binary
+        How rows are binned and what is scored: see
+        :func:`~softmax_cli.core.calibration_metrics`.
 
     Returns
     -------
@@ -153,7 +188,10 @@ def temperature_sweep(
         ``temperatures`` (float64, ``(M,)``); ``probs`` of shape ``(M, C)``, only
         when the logits are a single row (1-D, or one row), in the logits' dtype;
         ``entropy`` and ``max_prob`` (``(M,)``, means over rows); with labels
-        ``nll``, ``accuracy`` and ``ece`` (``(M,)``).
+        ``nll``, ``accuracy``, ``ece``, ``ece_l2``, ``mce``, ``classwise_ece``,
+        ``brier`` (``(M,)``) and the reliability bins at each temperature,
+        ``bin_lower``, ``bin_upper``, ``bin_count``, ``bin_confidence``,
+        ``bin_accuracy`` (``(M, bins)``; NaN confidence and accuracy in an empty bin).
 
     Examples
     --------
@@ -172,7 +210,9 @@ def temperature_sweep(
         raise InputError("logits have no classes")
     check_logit_rows(rows, array.shape, axis, remedy=_MASKED_REMEDY)
     labelled = None if labels is None else _sweep_labels(rows, labels, array.shape, axis, ignore_index)
-    per_t = [_summaries_at(rows, t, labelled, bins) for t in temps]
+    if labelled is not None:
+        check_binary(rows.shape[1], binary)
+    per_t = [_summaries_at(rows, t, labelled, (bins, binning, bin_edges, binary)) for t in temps]
     result: dict[str, np.ndarray] = {"temperatures": temps}
     if rows.shape[0] == 1:
         result["probs"] = np.stack([np.exp(_log_probs(rows, t)[0]) for t in temps]).astype(output)
@@ -190,7 +230,7 @@ def _sweep_labels(rows: np.ndarray, labels: npt.ArrayLike, shape, axis: int, ign
     return kept, flat[kept], np.argmax(rows[kept], axis=1) == flat[kept]
 
 
-def _summaries_at(rows: np.ndarray, temperature: float, labelled, bins: int) -> dict[str, float]:
+def _summaries_at(rows: np.ndarray, temperature: float, labelled, binned: tuple) -> dict[str, float]:
     log_p = _log_probs(rows, temperature)
     p = np.exp(log_p)
     confidence = p.max(axis=1)
@@ -199,12 +239,11 @@ def _summaries_at(rows: np.ndarray, temperature: float, labelled, bins: int) -> 
     summary = {"entropy": float(entropy), "max_prob": float(confidence.mean())}
     if labelled is not None:
         kept, flat, correct = labelled
-        if kept.size == 0:
-            summary.update(nll=np.nan, accuracy=np.nan, ece=np.nan)
-            return summary
-        summary["nll"] = float(-log_p[kept, flat].mean())
-        summary["accuracy"] = float(correct.mean())
-        summary["ece"] = ece(confidence[kept], correct, bins)
+        summary["nll"] = float(-log_p[kept, flat].mean()) if kept.size else np.nan
+        summary["accuracy"] = float(correct.mean()) if kept.size else np.nan
+        errors, reliability = calibration(p[kept], flat, correct, *binned)
+        summary.update(errors)
+        summary.update(zip(BIN_NAMES, reliability))
     return summary
 
 
@@ -250,7 +289,8 @@ def fit_temperature(
     * some row's label logit is below that row's maximum (else every row is
       classified correctly or tied for first, and NLL keeps falling as ``T -> 0``).
 
-    Both degenerate cases raise :class:`InputError` saying which one it is.
+    Both degenerate cases raise :class:`NoMinimum` (an :class:`InputError`)
+    saying which one it is (``towards`` is ``"infinity"`` or ``"zero"``).
 
     Parameters
     ----------
@@ -286,16 +326,7 @@ def fit_temperature(
     n_finite = finite.sum(axis=1)
     # NLL'(0): the mean over finite classes minus the label's logit, averaged over rows.
     slope_at_zero = ((rows.sum(axis=1) / n_finite) - at_label).mean()
-    if not slope_at_zero < 0:
-        raise InputError(
-            "no finite temperature minimises NLL: the labels' logits are not above their rows' mean "
-            "on average, so NLL falls as T grows towards the uniform prediction (T -> inf)"
-        )
-    if not (at_label < 0).any():
-        raise InputError(
-            "no finite temperature minimises NLL: every label has its row's largest logit, "
-            "so NLL keeps falling towards 0 as T -> 0"
-        )
+    check_has_minimum(slope_at_zero, bool((at_label < 0).any()))
     finite = None if finite.all() else finite
     return 1.0 / _solve_beta(lambda beta: _derivatives(rows, finite, at_label, beta))
 

@@ -64,16 +64,9 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
     if count == 0:
         raise InputError("no labelled rows to fit a temperature on (every label is the ignore index)")
     slope_at_zero = sum((s for _, s, _ in parts.values()), ExactSum()).value() / count
-    if not slope_at_zero < 0:
-        raise InputError(
-            "no finite temperature minimises NLL: the labels' logits are not above their rows' mean "
-            "on average, so NLL falls as T grows towards the uniform prediction (T -> inf)"
-        )
-    if not any(below for _, _, below in parts.values()):
-        raise InputError(
-            "no finite temperature minimises NLL: every label has its row's largest logit, "
-            "so NLL keeps falling towards 0 as T -> 0"
-        )
+    from ..core.temperature import check_has_minimum
+
+    check_has_minimum(slope_at_zero, any(below for _, _, below in parts.values()))
 
     def derivatives(beta: float) -> tuple[float, float]:
         sums = engine.run(run.units, _fit_step_unit, lambda u: (*arguments(u), ignore_index, beta))
@@ -82,51 +75,110 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
         slope = sum((s for s, _ in sums.values()), ExactSum()).value() / count
         return slope, sum((c for _, c in sums.values()), ExactSum()).value() / count
 
-    from ..core.temperature import _solve_beta  # the core's own iteration, fed with the cluster's sums
+    from ..core.temperature import (
+        _solve_beta,  # the core's own iteration, fed with the cluster's sums
+    )
 
     return Outcome(1.0 / _solve_beta(derivatives), engine.failures)
 
 
-def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, bins: int, ignore_index: int):
-    """Per temperature: exact sums of entropy and confidence, and with labels of NLL and the ECE bins."""
+def _exact_per_bin(index: np.ndarray, values: np.ndarray, size: int) -> list[ExactSum]:
+    """The exact sum of ``values`` in each of ``size`` bins, so that any split of the rows gives the same total."""
+    order = np.argsort(index, kind="stable")
+    bounds = np.searchsorted(index[order], np.arange(size + 1))
+    ordered = values[order]
+    return [ExactSum.of(ordered[bounds[b]:bounds[b + 1]]) for b in range(size)]
+
+
+def _labelled_probs(unit: Unit, labels, ignore_index: int):
+    """The unit's rows (checked), and with labels the labelled rows' numbers, labels and correctness."""
     from ..core.logits import check_logit_rows
-    from ..core.reliability import _bin_index
-    from ..core.temperature import _MASKED_REMEDY, _log_probs, _sweep_labels
+    from ..core.temperature import _MASKED_REMEDY, _sweep_labels
 
     with _located_block(unit):
         rows = read_rows(unit).astype(np.float64)
         shape = (unit.source.n_rows, unit.source.n_cols)
         check_logit_rows(rows, shape, 1, remedy=_MASKED_REMEDY)
         labelled = None if labels is None else _sweep_labels(rows, labels, rows.shape, 1, ignore_index)
+    return rows, labelled
+
+
+def _values_unit(unit: Unit, labels, temperatures: np.ndarray, ignore_index: int, binary: bool):
+    """Per temperature, the scored values of the unit's labelled rows: what equal-mass bin edges are cut from."""
+    from ..core.reliability import scored_values
+    from ..core.temperature import _log_probs
+
+    rows, (kept, flat, correct) = _labelled_probs(unit, labels, ignore_index)
+    return [scored_values(np.exp(_log_probs(rows, t))[kept], correct, flat, binary)[0] for t in temperatures]
+
+
+def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, edges: np.ndarray | None, binned: dict,
+                ignore_index: int):
+    """Per temperature: exact sums of entropy and confidence, and with labels of NLL, Brier and every bin."""
+    from ..core.reliability import (
+        _bin_count,
+        _bin_index,
+        brier_terms,
+        scored_values,
+        uniform_edges,
+    )
+    from ..core.temperature import _log_probs
+
+    rows, labelled = _labelled_probs(unit, labels, ignore_index)
+    closed, bins = binned["bin_edges"], binned["bins"]
     sums = []
-    for t in temperatures:
+    for i, t in enumerate(temperatures):
         log_p = _log_probs(rows, t)
-        confidence = np.exp(log_p).max(axis=1)
+        p = np.exp(log_p)
         at_t = {"entropy": ExactSum.of(core.entropy(rows, axis=1, temperature=t)),
-                "max_prob": ExactSum.of(confidence)}
+                "max_prob": ExactSum.of(p.max(axis=1))}
         if labelled is not None:
             kept, flat, correct = labelled
-            index = _bin_index(confidence[kept], bins)
+            values, hits = scored_values(p[kept], correct, flat, binned["binary"])
+            width = _bin_count(edges[i], closed)
+            index = _bin_index(values, edges[i], closed)
+            classes = p.shape[1]
+            class_width = _bin_count(uniform_edges(bins), closed)
+            class_index = (_bin_index(p[kept], bins, closed) + class_width * np.arange(classes)).ravel()
+            size = classes * class_width
             at_t.update(nll=ExactSum.of(-log_p[kept, flat]), correct=int(correct.sum()), labelled=kept.size,
-                        bin_confidence=[ExactSum.of(confidence[kept][index == b]) for b in range(bins)],
-                        bin_correct=np.bincount(index, weights=correct, minlength=bins).astype(np.int64))
+                        brier=ExactSum.of(brier_terms(p[kept], flat)),
+                        count=np.bincount(index, minlength=width).astype(np.int64),
+                        values=_exact_per_bin(index, values, width),
+                        hits=np.bincount(index, weights=hits, minlength=width).astype(np.int64),
+                        class_count=np.bincount(class_index, minlength=size).astype(np.int64),
+                        class_values=_exact_per_bin(class_index, p[kept].ravel(), size),
+                        class_hits=np.bincount(class_index, weights=(flat[:, None] == np.arange(classes)).ravel(),
+                                               minlength=size).astype(np.int64))
         sums.append(at_t)
     return rows.shape[0], sums
 
 
-def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignore_index: int = -100) -> Outcome:
+def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignore_index: int = -100,
+                      binning: str = "uniform", bin_edges: str = "right", binary: bool = False) -> Outcome:
     """:func:`core.temperature_sweep`'s summaries over the run, from exact sums: ``value`` is a dict of arrays.
 
     ``temperatures``, ``entropy`` and ``max_prob``, and with labels ``nll``,
-    ``accuracy`` and ``ece``; not ``probs`` (the core gives it for a single
-    row only, which needs no cluster).
+    ``accuracy``, the calibration figures and the reliability bins; not
+    ``probs`` (the core gives it for a single row only, which needs no
+    cluster). Equal-mass bins take one more pass: the scored values come to
+    the client (8 bytes a labelled row and temperature), which cuts the edges.
     """
-    from ..core.reliability import check_bins
+    from ..core import reliability
     from ..core.temperature import _check_temperatures
 
-    temps, bins = _check_temperatures(temperatures), check_bins(bins)
+    temps, bins = _check_temperatures(temperatures), reliability.check_bins(bins)
+    binned = {"bins": bins, "binning": binning, "bin_edges": bin_edges, "binary": binary}
     arguments = run.labels_for(labels)
-    parts = run.engine.run(run.units, _sweep_unit, lambda u: (*arguments(u), temps, bins, ignore_index))
+    edges = np.tile(reliability.bin_edges([], bins, binning), (temps.size, 1))
+    if labels is not None and binning == "quantile":
+        parts = run.engine.run(run.units, _values_unit, lambda u: (*arguments(u), temps, ignore_index, binary))
+        if run.engine.failures:
+            raise run.engine.failures[0]
+        ordered = [parts[p] for p in sorted(parts)]
+        edges = np.stack([reliability.bin_edges(np.concatenate([part[i] for part in ordered]), bins, binning)
+                          for i in range(temps.size)])
+    parts = run.engine.run(run.units, _sweep_unit, lambda u: (*arguments(u), temps, edges, binned, ignore_index))
     ordered = [parts[p] for p in sorted(parts)]
     n_rows = sum(n for n, _ in ordered)
     result = {"temperatures": temps}
@@ -140,13 +192,25 @@ def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignor
                                       if labelled else np.nan for at_t in per_t])
             result["accuracy"] = np.array([sum(s["correct"] for s in at_t) / labelled if labelled else np.nan
                                            for at_t in per_t])
-            result["ece"] = np.array([_sweep_ece(at_t, bins, labelled) for at_t in per_t])
+            figures = [_calibration(at_t, edges[i], labelled) for i, at_t in enumerate(per_t)]
+            for name in reliability.CALIBRATION_METRICS:
+                result[name] = np.array([errors[name] for errors, _ in figures])
+            for j, name in enumerate(reliability.BIN_NAMES):
+                result[name] = np.stack([bins_at[j] for _, bins_at in figures])
     return Outcome(result, run.engine.failures)
 
 
-def _sweep_ece(at_t: list[dict], bins: int, labelled: int) -> float:
-    if not labelled:
-        return float("nan")
-    confidence = [sum((s["bin_confidence"][b] for s in at_t), ExactSum()).value() for b in range(bins)]
-    correct = sum(s["bin_correct"] for s in at_t)
-    return float(np.abs(correct - np.array(confidence)).sum() / labelled)
+def _calibration(at_t: list[dict], edges: np.ndarray, labelled: int):
+    """The core's calibration figures and bins at one temperature, from the units' exact sums."""
+    from ..core.reliability import BinSums, calibration_errors, reliability_of
+
+    def merged(prefix: str) -> BinSums:
+        count = sum(s[f"{prefix}count"] for s in at_t)
+        values = [sum(cells, ExactSum()).value() for cells in zip(*(s[f"{prefix}values"] for s in at_t))]
+        return BinSums(count, np.array(values), sum(s[f"{prefix}hits"] for s in at_t))
+
+    top, classwise = merged(""), merged("class_")
+    # Every class has as many bins as the top label (the same count of edges, the same rule).
+    classwise = BinSums(*(a.reshape(-1, top.count.size) for a in classwise))
+    brier = sum((s["brier"] for s in at_t), ExactSum()).value()
+    return calibration_errors(top, classwise, brier, labelled), reliability_of(top, edges)

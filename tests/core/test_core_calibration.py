@@ -259,7 +259,9 @@ def test_sweep_summaries_match_the_single_functions():
     logits, labels = overconfident(11)
     temps = [0.25, 1.0, 2.0, 8.0]
     sweep = temperature_sweep(logits, temps, labels, bins=10)
-    assert set(sweep) == {"temperatures", "entropy", "max_prob", "nll", "accuracy", "ece"}
+    assert set(sweep) == {"temperatures", "entropy", "max_prob", "nll", "accuracy", "ece", "ece_l2", "mce",
+                          "classwise_ece", "brier", "bin_lower", "bin_upper", "bin_count", "bin_confidence",
+                          "bin_accuracy"}
     np.testing.assert_array_equal(sweep["temperatures"], temps)
     for i, t in enumerate(temps):
         probs = softmax(logits, temperature=t)
