@@ -105,25 +105,6 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
     return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
 
 
-def load_labels(spec: str) -> Loaded:
-    """``--labels``: class indices (or, for loss and grad, target distributions), typed or from a source."""
-    return load_option_array(spec, "--labels", "labels", expected="class indices (0,2,1)")
-
-
-def labels_for(truth: Loaded, logits: Loaded, axis: int) -> Loaded:
-    """The labels as they fit these logits.
-
-    One column whose first value is ``0`` and which holds exactly one label
-    more than the logits have rows is ``y.to_csv(index=False)`` of an unnamed
-    Series: that ``0`` is its header, and is dropped with a note.
-    """
-    rows = tuple(np.delete(np.array(logits.array.shape), axis % logits.array.ndim))
-    if truth.numbered_first_row and truth.array.ndim == 1 and rows == (truth.array.shape[0] - 1,):
-        note = f"first row 0 read as the column name: {rows[0]} labels for {rows[0]} rows"
-        return dataclasses.replace(truth, array=truth.array[1:], classes=["0"], notes=[*truth.notes, note])
-    return truth
-
-
 def _boolean_rows(text: str) -> np.ndarray | None:
     """``True``/``False`` literals (rows split by ``;`` or lines) as a boolean array, else None."""
     literals = {"true": True, "false": False}

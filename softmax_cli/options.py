@@ -122,6 +122,16 @@ LabelsOpt = Annotated[
                  "'labels'). loss and grad also take target distributions of the logits' shape.",
                  show_default=False, rich_help_panel=INPUT),
 ]
+LabelsKeyOpt = Annotated[
+    Optional[str],
+    typer.Option("--labels-key", help="Column of a CSV/TSV/Parquet/Arrow table, or array of an .npz/.safetensors "
+                 "file, that holds the labels; from the logits' own table it is then not a class.",
+                 show_default=False, rich_help_panel=INPUT),
+]
+AsLogitsOpt = Annotated[
+    bool, typer.Option("--as-logits", help="The inputs are logits as given: no refusal of probability-shaped rows "
+                       "or of a label-like column.", rich_help_panel=INPUT)
+]
 IgnoreIndexOpt = Annotated[
     int, typer.Option("--ignore-index", help="Rows labelled with this value are left out, as in torch.",
                       rich_help_panel=COMPUTATION)
@@ -196,6 +206,7 @@ class Source:
     header: HeaderOpt = HeaderRow.auto
     index_col: IndexColOpt = None
     void_as: VoidAsOpt = None
+    as_logits: AsLogitsOpt = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +229,7 @@ class LossOptions:
     """The cross-entropy as ``loss`` computes it and ``grad`` differentiates it (torch's options)."""
 
     labels: LabelsOpt = None
+    labels_key: LabelsKeyOpt = None
     reduction: ReductionOpt = Reduction.mean
     label_smoothing: LabelSmoothingOpt = 0.0
     weights: WeightsOpt = None

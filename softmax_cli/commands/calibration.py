@@ -11,11 +11,13 @@ import typer
 from .. import core, render, scheduled
 from ..errors import UsageError
 from ..inputs import check_one_stdin
-from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
+from ..labelsource import read_labels
+from ..operands import DEFAULT_TEMPERATURES, naming_sources, parse_temperatures
 from ..limits import MAX_BINS, check_count
-from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
+from ..options import COMPUTATION, OUTPUT, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt, Output
+from ..options import SchedulerOpt, Source
 from ..result import Result
-from . import labels_for, logits_loader, warn
+from . import logits_loader, warn, warn_below_chance
 
 
 def temperature_sweep(
@@ -28,6 +30,8 @@ def temperature_sweep(
     log_space: bool = typer.Option(False, "--log-space", help="With --range: space them evenly in log T.",
                                    rich_help_panel=COMPUTATION),
     labels: LabelsOpt = None,
+    labels_key: LabelsKeyOpt = None,
+    from_probs: FromProbsOpt = False,
     fit: bool = typer.Option(False, "--fit", help="Fit the temperature minimising NLL on the labels.",
                              rich_help_panel=COMPUTATION),
     bins: int = typer.Option(15, "--bins", help="Equal-width confidence bins of the calibration error.",
@@ -53,15 +57,18 @@ def temperature_sweep(
         raise UsageError("--fit needs --labels")
     check_count(bins, MAX_BINS, "--bins")
     if (cluster := scheduled.address(scheduler)) is not None:
-        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None)], temperatures, temperature_range,
-                    log_space, labels, fit, bins, ignore_index)
+        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None), ("--from-probs", from_probs)],
+                    temperatures, temperature_range, log_space, labels, labels_key, fit, bins, ignore_index)
         return
     axis = source.axis
     check_one_stdin(inputs, labels=labels)
-    logits = logits_loader(source)(inputs)
-    truth = load_labels(labels) if labels is not None else None
-    if truth is not None:
-        truth = dataclasses.replace(truth, array=labels_for(truth, logits, axis))
+    label_source = read_labels(labels, labels_key) if labels is not None else None
+    logits = logits_loader(source, labels=label_source, takes_labels=True, from_probs=from_probs,
+                           logs_of_probs=True)(inputs)
+    truth = None
+    if label_source is not None:
+        with naming_sources(logits, {"labels": label_source}):
+            truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis))
     paths = logits.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     if plot is not None:
@@ -82,6 +89,7 @@ def temperature_sweep(
             _add_fit(arrays, fitted, ends)
             shown = {"before (T = 1)": 1.0, f"after (T = {fitted:.4g})": fitted}
         if truth is not None:
+            _warn_below_chance(arrays, truth.array, logits.array.shape[axis], ignore_index)
             logits64 = np.asarray(logits.array, dtype=np.float64)
             for title, t in shown.items():
                 probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
@@ -90,6 +98,12 @@ def temperature_sweep(
     render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
+
+
+def _warn_below_chance(arrays: dict, labels: np.ndarray, n_classes: int, ignore_index: int) -> None:
+    """The below-chance warning on the sweep's accuracy (the same at every temperature: T keeps the argmax)."""
+    counted = int(np.count_nonzero(np.ravel(labels) != ignore_index))
+    warn_below_chance(round(float(np.ravel(arrays["accuracy"])[0]) * counted), counted, n_classes)
 
 
 def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
@@ -103,13 +117,13 @@ def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
 
 
 def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, temperature_range, log_space, labels,
-                fit, bins, ignore_index) -> None:
+                labels_key, fit, bins, ignore_index) -> None:
     """The sweep's summaries (and the fit) from the cluster's exact sums; no reliability diagrams."""
     from .. import distributed
 
     sources = scheduled.sources_of(inputs, source, unsupported)
     check_one_stdin(inputs, labels=labels)
-    truth = load_labels(labels) if labels is not None else None
+    truth = read_labels(labels, labels_key) if labels is not None else None
     sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
     grid = parse_temperatures(temperatures, temperature_range, log_space)
     labels_array = None if truth is None else truth.array

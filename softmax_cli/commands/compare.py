@@ -23,11 +23,12 @@ from .. import core, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
-from ..operands import load_labels
-from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
+from ..labelsource import LabelSource, read_labels
+from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt, LabelsOpt, Output, Performance
+from ..options import SoftmaxInput
 from ..render import OutputFormat
 from ..result import Result
-from . import labels_for, logits_loader, named_rows, warn
+from . import logits_loader, named_rows, warn
 
 SUMMARY = ("kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
            "tv_mean", "max_abs_dp")
@@ -116,9 +117,10 @@ class DivergenceGates:
         return failed
 
 
-def _load(spec: str, role: str, source: SoftmaxInput) -> tuple[Loaded, str]:
+def _load(spec: str, role: str, source: SoftmaxInput, truth: LabelSource | None,
+          from_probs: bool) -> tuple[Loaded, str]:
     """One side's logits and the name errors give it: its file, or REFERENCE/CANDIDATE for typed numbers."""
-    loaded = logits_loader(source)([spec])
+    loaded = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs)([spec])
     return loaded, loaded.source or role
 
 
@@ -169,6 +171,7 @@ def compare(
     candidate: str = typer.Argument(..., metavar="CANDIDATE", help="The candidate logits, of the reference's "
                                     "shape; read the same way.", show_default=False),
     labels: LabelsOpt = None,
+    labels_key: LabelsKeyOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     from_probs: FromProbsOpt = False,
     per_row: bool = typer.Option(False, "--per-row", help="Also write the per-row figures to JSON, CSV and TSV "
@@ -194,16 +197,16 @@ def compare(
                     if spec == STDIN])
     if gates.max_ppl_ratio is not None and labels is None:
         raise UsageError("--max-ppl-ratio needs --labels")
-    ref, ref_name = _load(reference, "REFERENCE", source)
-    cand, cand_name = _load(candidate, "CANDIDATE", source)
-    truth = load_labels(labels) if labels is not None else None
+    truth = read_labels(labels, labels_key) if labels is not None else None
+    ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
+    cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
-    labels_array = None if truth is None else labels_for(truth, ref, source.axis)
+    labels_array = None if truth is None else truth.fitted(ref, source.axis)
     rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape

@@ -8,11 +8,12 @@ import typer
 from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
-from ..operands import load_labels, load_option_array
+from ..labelsource import read_labels
+from ..operands import load_option_array
 from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SchedulerOpt
 from ..options import SoftmaxInput
 from ..result import Result
-from . import labels_for, logits_loader, named_rows, warn
+from . import logits_loader, named_rows, warn, warn_below_chance
 
 
 def _loss_bound(value: float | None) -> float | None:
@@ -42,7 +43,7 @@ def _paths_of(operands: dict) -> list:
 def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str, inputs: list[str] | None):
     """The labels (indices or distributions), the core's loss options, and the operands by the core's names."""
     check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
-    truth = load_labels(_required(criterion.labels, "--labels", example))
+    truth = read_labels(_required(criterion.labels, "--labels", example), criterion.labels_key)
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
     options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction.value,
                    label_smoothing=criterion.label_smoothing, temperature=source.temperature,
@@ -74,8 +75,10 @@ def loss(
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
 
-    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink) -> None:
+    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink, n_classes: int) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
+        if terms.target_kind == "index":
+            warn_below_chance(terms.correct, terms.counted, n_classes)
         arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
         render.write(Result(arrays, classes=classes, **row_names, column=True, layout="loss"), sink)
         if max_loss is not None:
@@ -98,21 +101,22 @@ def loss(
             terms = terms._replace(per_sample=terms.per_sample.reshape(sources[0].shape[:-1]),
                                    loss=terms.loss.reshape(sources[0].shape[:-1]) if terms.loss.ndim else terms.loss)
         try:
-            report(terms, None, {}, sink)
+            report(terms, None, {}, sink, sources[0].n_cols)
         finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
             scheduled.raise_failures(outcome, sources)
         return
 
     def one(logits, sink: render.Sink) -> None:
-        labels = labels_for(truth, logits, axis)
+        labels = truth.fitted(logits, axis)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
             terms = stream.cross_entropy_terms(rows, labels, **options)
         else:
             terms = core.cross_entropy_terms(logits.array, labels, axis=axis, **options)
-        report(terms, logits.classes, named_rows(logits), sink)
+        report(terms, logits.classes, named_rows(logits), sink, logits.array.shape[axis])
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+    loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=criterion.from_probs)
+    batch.run(inputs, outputs, loader, one, operands=operands)
 
 
 def grad(
@@ -162,7 +166,7 @@ def grad(
         truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
 
         def values_of(logits, sink):
-            labels = labels_for(truth, logits, axis)
+            labels = truth.fitted(logits, axis)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             rows = stream.rows_for_output(logits, axis, sink, masked_rows.value) if not criterion.from_probs else None
@@ -182,4 +186,5 @@ def grad(
         render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None), sink)
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+    loader = logits_loader(source, labels=operands.get("labels"), takes_labels=True, from_probs=criterion.from_probs)
+    batch.run(inputs, outputs, loader, one, operands=operands)

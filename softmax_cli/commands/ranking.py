@@ -8,11 +8,11 @@ import typer
 from .. import batch, core, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
-from ..operands import load_labels
-from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, SchedulerOpt
-from ..options import SoftmaxInput
+from ..labelsource import read_labels
+from ..options import COMPUTATION, GATES, BatchOutput, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
+from ..options import SchedulerOpt, SoftmaxInput
 from ..result import Result
-from . import labels_for, logits_loader, named_rows
+from . import logits_loader, named_rows, warn_below_chance
 
 
 def _fraction(value: float | None) -> float | None:
@@ -28,6 +28,8 @@ def topk(
                           show_default=False, rich_help_panel=COMPUTATION),
     k_old: int = typer.Option(None, "--k", hidden=True),  # the spelling before --top
     labels: LabelsOpt = None,
+    labels_key: LabelsKeyOpt = None,
+    from_probs: FromProbsOpt = False,
     min_accuracy: float = typer.Option(None, "--min-accuracy", help="Gate: exit 1 when top-k accuracy < A, "
                                        "a fraction 0..1 (0.95, not 95); needs -k/--top.", show_default=False,
                                        callback=_fraction, rich_help_panel=GATES),
@@ -48,7 +50,7 @@ def topk(
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     k = k if k is not None else k_old
     check_one_stdin(inputs, labels=labels)
-    truth = load_labels(labels) if labels is not None else None
+    truth = read_labels(labels, labels_key) if labels is not None else None
     if min_accuracy is not None and truth is None:
         raise UsageError("--min-accuracy needs --labels")
     if min_accuracy is not None and k is None:
@@ -61,6 +63,8 @@ def topk(
         arrays = {"indices": indices, "probs": top_probs}
         if labels is not None:
             top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
+            counted = int(np.count_nonzero(np.asarray(labels) != ignore_index))
+            warn_below_chance(round(top1 * counted), counted, n_classes)
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.asarray(classes)[indices]
@@ -70,7 +74,7 @@ def topk(
                              f"< --min-accuracy {min_accuracy:g}")
 
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source)
+        sources = scheduled.sources_of(inputs, source, [("--from-probs", from_probs)])
         sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
         from ..distributed import topk as distributed_topk
 
@@ -93,6 +97,7 @@ def topk(
         else:
             indices, top_probs = core.topk(logits.array, axis=axis, **options(n_classes))
         report(indices, top_probs, n_classes, logits.classes, sink,
-               None if truth is None else labels_for(truth, logits, axis), named_rows(logits))
+               None if truth is None else truth.fitted(logits, axis), named_rows(logits))
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth})
+    loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs, logs_of_probs=True)
+    batch.run(inputs, outputs, loader, one, operands={"labels": truth})

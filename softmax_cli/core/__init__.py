@@ -24,6 +24,8 @@ _LAZY = {
     "crossentropy_inputs": ("mean_denominator", "unnormalised_rows"),
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
     "labels": ("check_labels",),
+    "plausibility": ("below_chance", "binomial_lower_tail", "label_like_columns", "probability_shaped",
+                     "probability_tolerance"),
     "ranking": ("topk", "topk_accuracy"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
