@@ -182,10 +182,10 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarr
         return labels
     if labels.ndim == 2 and labels.shape[1] == 1 and labels.shape[0] == n_rows:
         note(f"labels of shape {labels.shape} (a column) read as one label a row")
-        return labels.reshape(-1)
+        return labels.reshape(lead)
     if labels.ndim == 1 and labels.size == n_rows:
         note(f"{labels.size} labels read as one a row of the logits' rows {lead}, in C order")
-        return labels
+        return labels.reshape(lead)
     count = labels.size if labels.ndim == 1 else None
     if lead and lead[-1] > 1:
         short = lead[:-1] + (lead[-1] - 1,)
