@@ -114,6 +114,8 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
     try:
         return LabelSource(load_source(spec, key, preferred="labels"), key)
     except InputError as error:
+        # The labels' member is chosen by --labels-key; --key chooses the logits'.
+        error.message = error.message.replace("--key NAME", "--labels-key NAME")
         raise error.located(OPTION) from None
 
 

@@ -1,9 +1,9 @@
-"""The operands a command scores logits against: labels, class weights, masks, upstream gradients, temperatures.
+"""The operands a command scores logits against besides labels: class weights, masks, upstream gradients, temperatures.
 
 Each is read like the logits (:mod:`softmax_cli.inputs`: typed numbers or any
-source), then fitted to what it is for: labels to the logits' rows (pandas'
-index and header rules), a text mask to boolean or additive (``--mask-type``),
-Q, K and V from three sources or one ``.npz``. An error about an operand names
+source), then fitted to what it is for: a text mask to boolean or additive
+(``--mask-type``), Q, K and V from three sources or one ``.npz``. Labels have
+their own loader, :mod:`softmax_cli.labelsource`. An error about an operand names
 the source that holds it (:func:`locate`), not the logits'.
 """
 

@@ -306,7 +306,7 @@ def test_labels_key_picks_an_array_of_the_logits_own_npz(tmp_path):
     logits, y = np.load(DIGITS_LOGITS), np.load(DIGITS_LABELS)
     np.savez(tmp_path / "xy.npz", x=logits, y=y)
     completed = run("loss", tmp_path / "xy.npz", "--key", "x", "--labels", tmp_path / "xy.npz", "-f", "json")
-    assert_one_error_line(completed, "--key NAME")
+    assert_one_error_line(completed, "--labels-key NAME")
     out = json_of(run("loss", tmp_path / "xy.npz", "--key", "x", "--labels", tmp_path / "xy.npz", "--labels-key", "y",
                       "-f", "json"))
     assert out["loss"] == pytest.approx(reference_loss(logits, y), rel=1e-6)
