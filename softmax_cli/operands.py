@@ -21,7 +21,14 @@ from .core import check_temperature
 from .errors import InputError, SoftmaxError, UsageError
 from .formats import registry
 from .formats.base import Source
-from .inputs import FIELD_SPLIT, STDIN, Loaded, check_one_stdin, load_source, parse_typed_numbers
+from .inputs import (
+    FIELD_SPLIT,
+    STDIN,
+    Loaded,
+    check_one_stdin,
+    load_source,
+    parse_typed_numbers,
+)
 from .limits import MAX_TEMPERATURES, check_count
 
 Operands = Mapping[str, "Loaded | None"]

@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from softmax_cli.core import below_chance, binomial_lower_tail, label_like_columns, probability_shaped
-from softmax_cli.core import probability_tolerance
-from softmax_cli.core.plausibility import BELOW_CHANCE_SIGNIFICANCE, PROBABILITY_CHECK_ROWS
+from softmax_cli.core import (
+    below_chance,
+    binomial_lower_tail,
+    label_like_columns,
+    probability_shaped,
+    probability_tolerance,
+)
+from softmax_cli.core.plausibility import (
+    BELOW_CHANCE_SIGNIFICANCE,
+    PROBABILITY_CHECK_ROWS,
+)
 
 
 @pytest.mark.parametrize(("k", "n", "p"), [(0, 10, 0.5), (3, 100, 0.1), (40, 1000, 0.1), (9, 12000, 0.001),
