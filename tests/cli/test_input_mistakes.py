@@ -332,3 +332,13 @@ def test_labels_key_picks_a_parquet_column_that_is_then_not_a_class(tmp_path):
                       "-f", "json"))
     assert out["loss"] == pytest.approx(reference_loss(logits, labels), rel=1e-12)
     assert out["classes"] == list("abcd")
+
+
+def test_labels_key_picks_a_column_of_a_separate_labels_table(tmp_path):
+    pd = pytest.importorskip("pandas")
+    logits, y = np.load(DIGITS_LOGITS), np.load(DIGITS_LABELS)
+    pd.DataFrame({"image": [f"img{i}" for i in range(len(y))], "digit": y}).to_csv(tmp_path / "meta.csv", index=False)
+    assert_one_error_line(run("loss", DIGITS_LOGITS, "--labels", tmp_path / "meta.csv", "--labels-key", "label"),
+                          "'label'", "image, digit")
+    out = json_of(run("loss", DIGITS_LOGITS, "--labels", tmp_path / "meta.csv", "--labels-key", "digit", "-f", "json"))
+    assert out["loss"] == pytest.approx(reference_loss(logits, y), rel=1e-6)
