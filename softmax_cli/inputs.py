@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class Loaded:
     numbered_first_row: bool = False  # a first row 0..C-1 read as data (see Table)
     locate: Callable[[tuple[int, ...]], str] | None = None  # an array index as a position in the text
     key: str | None = None  # the --key it was read with, so a streamed pass reads the same member
+    derived: bool = False  # computed from the file's values (--from-probs' logs): the file cannot stand in for it
 
     @classmethod
     def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
@@ -293,3 +294,56 @@ def refuse_readers(takers: list[str]) -> None:
     if len(takers) > 1:
         raise UsageError(f"standard input can feed only one of {' and '.join(takers)}; give the other as a file")
 
+
+
+# ---------------------------------------------------------------- inputs that are not the logits they stand for
+
+def without_column(loaded: Loaded, name: str) -> Loaded:
+    """The logits without the table column ``name`` (the labels', read from the same file with --labels-key)."""
+    if loaded.classes is None or name not in loaded.classes or loaded.array.ndim != 2:
+        return loaded
+    keep = [column for column, class_name in enumerate(loaded.classes) if class_name != name]
+    return replace(loaded, array=loaded.array[:, keep], classes=[loaded.classes[column] for column in keep],
+                   locate=None)
+
+
+def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool) -> None:
+    """Refuse a table whose class columns include one that looks like labels (a label's name, whole numbers)."""
+    from .core import label_like_columns
+
+    if axis % loaded.array.ndim != loaded.array.ndim - 1:
+        return
+    found = label_like_columns(loaded.classes, loaded.array)
+    if not found:
+        return
+    name, where = found[0], loaded.source or "arguments"
+    remedy = (f"score against it with --labels {where} --labels-key {name}" if takes_labels and loaded.source
+              else "drop it from the table")
+    raise InputError(f"column {name!r} holds whole numbers under a label's name, so it looks like labels, not a "
+                     f"class; {remedy}, or keep it as a class with --as-logits", where=where)
+
+
+def refuse_probabilities(loaded: Loaded, axis: int) -> None:
+    """Refuse logits that read as probabilities (see :func:`softmax_cli.core.probability_shaped`)."""
+    from .core import probability_shaped, probability_tolerance
+
+    if probability_shaped(loaded.array, axis):
+        raise InputError(f"these look like probabilities, not logits: every row is in [0, 1] and sums to 1 (within "
+                         f"{probability_tolerance(loaded.array.dtype):g}); read them as probabilities with "
+                         "--from-probs, or insist they are logits with --as-logits",
+                         where=loaded.source or "arguments")
+
+
+def log_of_probabilities(loaded: Loaded) -> Loaded:
+    """``--from-probs`` where logits are computed with: log p (log 0 = -inf), so softmax gives p back."""
+    array = np.asarray(loaded.array)
+    if array.dtype.kind != "f" and not is_bfloat16(array.dtype):
+        array = array.astype(np.float64)
+    outside = ~((array >= 0) & (array <= 1))
+    if outside.any():
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), array.shape))
+        raise InputError(f"{array[index]} is not a probability (0..1), which --from-probs reads the inputs as",
+                         where=f"{loaded.source or 'arguments'}, index {list(index)}")
+    with np.errstate(divide="ignore"):
+        logged = np.log(array)
+    return replace(loaded, array=logged, derived=True)

@@ -1,9 +1,9 @@
-"""The operands a command scores logits against: labels, class weights, masks, upstream gradients, temperatures.
+"""The operands a command scores logits against besides labels: class weights, masks, upstream gradients, temperatures.
 
 Each is read like the logits (:mod:`softmax_cli.inputs`: typed numbers or any
-source), then fitted to what it is for: labels to the logits' rows (pandas'
-index and header rules), a text mask to boolean or additive (``--mask-type``),
-Q, K and V from three sources or one ``.npz``. An error about an operand names
+source), then fitted to what it is for: a text mask to boolean or additive
+(``--mask-type``), Q, K and V from three sources or one ``.npz``. Labels have
+their own loader, :mod:`softmax_cli.labelsource`. An error about an operand names
 the source that holds it (:func:`locate`), not the logits'.
 """
 
@@ -21,7 +21,14 @@ from .core import check_temperature
 from .errors import InputError, SoftmaxError, UsageError
 from .formats import registry
 from .formats.base import Source
-from .inputs import FIELD_SPLIT, STDIN, Loaded, check_one_stdin, load_source, parse_typed_numbers
+from .inputs import (
+    FIELD_SPLIT,
+    STDIN,
+    Loaded,
+    check_one_stdin,
+    load_source,
+    parse_typed_numbers,
+)
 from .limits import MAX_TEMPERATURES, check_count
 
 Operands = Mapping[str, "Loaded | None"]
@@ -105,11 +112,6 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
     return np.geomspace(start, stop, count) if log_space else np.linspace(start, stop, count)
 
 
-def load_labels(spec: str) -> Loaded:
-    """``--labels``: class indices (or, for loss and grad, target distributions), typed or from a source."""
-    return load_option_array(spec, "--labels", "labels", expected="class indices (0,2,1)")
-
-
 def load_padding_mask(spec: str, key: str | None) -> Loaded:
     """``--mask`` of the row-wise commands (``--mask-key`` picks its array): 1 keeps a position, 0 drops it."""
     typed = parse_typed_numbers([spec]) if key is None else None
@@ -122,20 +124,6 @@ def load_padding_mask(spec: str, key: str | None) -> Loaded:
         return load_source(spec, key, preferred="attention_mask")
     except InputError as error:
         raise error.located("--mask") from None
-
-
-def labels_for(truth: Loaded, logits: Loaded, axis: int) -> Loaded:
-    """The labels as they fit these logits.
-
-    One column whose first value is ``0`` and which holds exactly one label
-    more than the logits have rows is ``y.to_csv(index=False)`` of an unnamed
-    Series: that ``0`` is its header, and is dropped with a note.
-    """
-    rows = tuple(np.delete(np.array(logits.array.shape), axis % logits.array.ndim))
-    if truth.numbered_first_row and truth.array.ndim == 1 and rows == (truth.array.shape[0] - 1,):
-        note = f"first row 0 read as the column name: {rows[0]} labels for {rows[0]} rows"
-        return dataclasses.replace(truth, array=truth.array[1:], classes=["0"], notes=[*truth.notes, note])
-    return truth
 
 
 def _boolean_rows(text: str) -> np.ndarray | None:

@@ -258,6 +258,13 @@ IndexColOpt = Annotated[Optional[bool], option(
 LabelsOpt = Annotated[Optional[str], option(
     "--labels", help="The true classes: class indices, one per row (0,2,1 or a file; from an .npz the array "
     "'labels').", panel=INPUT, metavar="LABELS|FILE", show_default=False)]
+LabelsKeyOpt = Annotated[Optional[str], option(
+    "--labels-key", help="Column of a CSV/TSV/Parquet/Arrow table, or array of an .npz/.safetensors file, that holds "
+    "the labels; from the logits' own table it is then not a class.", panel=INPUT, metavar="NAME",
+    show_default=False)]
+AsLogitsOpt = Annotated[bool, option(
+    "--as-logits", help="The inputs are logits as given: no refusal of probability-shaped rows or of a label-like "
+    "column.", panel=INPUT)]
 FromProbsOpt = Annotated[bool, option(
     "--from-probs", help="The inputs are probabilities, not logits: used exactly (log 0 = -inf).", panel=INPUT)]
 KeepGoingOpt = Annotated[bool, option(
@@ -376,6 +383,7 @@ class Source:
     header: HeaderOpt = "auto"
     index_col: IndexColOpt = None
     void_as: VoidAsOpt = None
+    as_logits: AsLogitsOpt = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,6 +400,7 @@ class LossOptions:
 
     labels: worded(LabelsOpt, "The targets: class indices, one per row (0,2,1 or a file; from an .npz the array "
                    "'labels'), or distributions of the logits' shape (one-hot or soft).") = None
+    labels_key: LabelsKeyOpt = None
     reduction: ReductionOpt = "mean"
     label_smoothing: LabelSmoothingOpt = 0.0
     weights: WeightsOpt = None

@@ -40,7 +40,7 @@ STREAM_BLOCK_BYTES = 16 << 20
 
 def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
     """The logits' file as streamable rows, or None when it must be read whole (see the module docstring)."""
-    if loaded.source is None or not loaded.paths:
+    if loaded.source is None or not loaded.paths or loaded.derived:
         return None
     fmt = registry.by_suffix(loaded.paths[0])
     if fmt is None or fmt.row_blocks is None:

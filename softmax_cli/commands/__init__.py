@@ -8,18 +8,38 @@ plain function that takes its own options and the option groups of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .. import operands
-from ..errors import tell
+from ..errors import UsageError, tell
 from ..formats.base import note
-from ..inputs import Loaded, load_logits
+from ..inputs import (
+    Loaded,
+    load_logits,
+    log_of_probabilities,
+    refuse_label_columns,
+    refuse_probabilities,
+    without_column,
+)
 from ..options import Source
+
+if TYPE_CHECKING:
+    from ..labelsource import LabelSource
 
 
 def warn(message: str) -> None:
     tell(f"warning: {message}")
+
+
+def warn_below_chance(correct: int, counted: int, n_classes: int) -> None:
+    """One ``warning:`` when top-1 accuracy is below chance by more than chance explains (the labels are suspect)."""
+    from ..core import below_chance
+    from ..core.plausibility import BELOW_CHANCE_SIGNIFICANCE
+
+    p_value = below_chance(correct, counted, n_classes)
+    if p_value is not None:
+        warn(f"top-1 accuracy {correct / counted:.4g} is below chance (1/{n_classes} = {1 / n_classes:.4g}) by more "
+             f"than chance explains (one-sided binomial test, p = {p_value:.2g} < {BELOW_CHANCE_SIGNIFICANCE:g}); "
+             "are the labels 1-based, next-token labels not shifted, or in another order than the logits' rows?")
 
 
 def noted(loaded: Loaded) -> Loaded:
@@ -29,18 +49,36 @@ def noted(loaded: Loaded) -> Loaded:
     return loaded
 
 
-def logits_loader(source: Source):
-    """What :func:`softmax_cli.batch.run` calls to read one input's logits."""
-    return lambda inputs: noted(load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
-                                            header=source.header, index_col=source.index_col,
-                                            void_as=source.void_as))
+def logits_loader(source: Source, *, labels: LabelSource | None = None, takes_labels: bool = False,
+                  from_probs: bool | None = None, logs_of_probs: bool = False):
+    """What :func:`softmax_cli.batch.run` calls to read one input's logits, checked to be logits.
+
+    A table's column that ``--labels-key`` names in the same file is left
+    out. Unless ``--as-logits``: a label-like column is refused (``takes_labels``:
+    the command could score against it), and so are probability-shaped rows
+    where the command has ``--from-probs`` (``from_probs`` is not None). With
+    ``--from-probs``, ``logs_of_probs`` makes the logits log p.
+    """
+    if source.as_logits and from_probs:
+        raise UsageError("give --from-probs (the inputs are probabilities) or --as-logits (they are logits), not both")
+
+    def load(inputs: list[str] | None) -> Loaded:
+        logits = noted(load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
+                                   header=source.header, index_col=source.index_col,
+                                   void_as=source.void_as))
+        if labels is not None and labels.key is not None and labels.same_file(logits):
+            logits = without_column(logits, labels.key)
+        if not source.as_logits:
+            if source.classes is None:  # column names from the table itself, not given by --classes
+                refuse_label_columns(logits, source.axis, takes_labels)
+            if from_probs is False:
+                refuse_probabilities(logits, source.axis)
+        return log_of_probabilities(logits) if from_probs and logs_of_probs else logits
+
+    return load
 
 
 def named_rows(logits: Loaded) -> dict:
     """A Result's row names, for a result whose rows are the input's rows (an index column's names)."""
     return {"rows": logits.rows, "rows_name": logits.index_name or ""}
 
-
-def labels_for(truth: Loaded, logits: Loaded, axis: int) -> np.ndarray:
-    """The labels' array as it fits these logits (see :func:`softmax_cli.operands.labels_for`)."""
-    return noted(operands.labels_for(truth, logits, axis)).array

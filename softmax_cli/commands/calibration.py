@@ -11,11 +11,12 @@ import numpy as np
 from .. import core, positions, render, scheduled
 from ..errors import InputError, UsageError
 from ..inputs import check_one_stdin
-from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
-from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Number, OneOf, Output
-from ..options import Padding, SchedulerOpt, Source, core_choices, option, worded
+from ..labelsource import read_labels
+from ..operands import DEFAULT_TEMPERATURES, naming_sources, parse_temperatures
+from ..options import COMPUTATION, OUTPUT, BinsOpt, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
+from ..options import Number, OneOf, Output, Padding, SchedulerOpt, Source, core_choices, option, worded
 from ..result import Result
-from . import labels_for, logits_loader, warn
+from . import logits_loader, warn, warn_below_chance
 
 
 TemperaturesOpt = Annotated[Optional[str], option(
@@ -60,6 +61,8 @@ def temperature_sweep(
     temperature_range: RangeOpt = None,
     log_space: LogSpaceOpt = False,
     labels: SweepLabelsOpt = None,
+    labels_key: LabelsKeyOpt = None,
+    from_probs: FromProbsOpt = False,
     fit: FitOpt = False,
     bins: BinsOpt = 15,
     plot: PlotOpt = None,
@@ -88,15 +91,20 @@ def temperature_sweep(
         raise UsageError("--min-temperature bounds --fit; add --fit (or leave out --min-temperature)")
     binned = {"bins": bins, "binning": binning, "bin_edges": bin_edges, "binary": binary}
     if (cluster := scheduled.address(scheduler)) is not None:
-        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None), ("--mask", padding.mask)],
-                    temperatures, temperature_range, log_space, labels, fit, min_temperature, binned, ignore_index)
+        _on_cluster(cluster, inputs, source, outputs, [("--plot", plot is not None), ("--mask", padding.mask),
+                                                       ("--from-probs", from_probs)],
+                    temperatures, temperature_range, log_space, labels, labels_key, fit, min_temperature, binned,
+                    ignore_index)
         return
     axis = source.axis
     check_one_stdin(inputs, labels=labels)
-    logits = logits_loader(source)(inputs)
-    truth = load_labels(labels) if labels is not None else None
-    if truth is not None:
-        truth = dataclasses.replace(truth, array=labels_for(truth, logits, axis))
+    label_source = read_labels(labels, labels_key) if labels is not None else None
+    logits = logits_loader(source, labels=label_source, takes_labels=True, from_probs=from_probs,
+                           logs_of_probs=True)(inputs)
+    truth = None
+    if label_source is not None:
+        with naming_sources(logits, {"labels": label_source}):
+            truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis))
     mask = positions.load_mask(padding)
     if mask is not None:  # the sweep's figures are over rows: a dropped row is left out of the array
         fitted_labels, keep = positions.scored(logits, axis, None if truth is None else truth.array, truth, mask,
@@ -120,6 +128,7 @@ def temperature_sweep(
                                         **binned)
         display = {}
         if truth is not None:
+            _warn_below_chance(arrays, truth.array, logits.array.shape[axis], ignore_index)
             shown = {"(T = 1)": 1.0}
             if fit:
                 fitted = _bounded(lambda: core.fit_temperature(logits.array, truth.array, axis=axis,
@@ -160,6 +169,12 @@ def _bounded(fit, min_temperature: float | None) -> float:
     return fitted
 
 
+def _warn_below_chance(arrays: dict, labels: np.ndarray, n_classes: int, ignore_index: int) -> None:
+    """The below-chance warning on the sweep's accuracy (the same at every temperature: T keeps the argmax)."""
+    counted = int(np.count_nonzero(np.ravel(labels) != ignore_index))
+    warn_below_chance(round(float(np.ravel(arrays["accuracy"])[0]) * counted), counted, n_classes)
+
+
 def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
     """The fit's results: the temperature and the labels' figures at T = 1 and at it."""
     arrays["fitted_temperature"] = np.float64(fitted)
@@ -171,13 +186,13 @@ def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
 
 
 def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, temperature_range, log_space, labels,
-                fit, min_temperature, binned, ignore_index) -> None:
+                labels_key, fit, min_temperature, binned, ignore_index) -> None:
     """The sweep's summaries (and the fit) from the cluster's exact sums; the diagrams only as the bins' results."""
     from .. import distributed
 
     sources = scheduled.sources_of(inputs, source, unsupported)
     check_one_stdin(inputs, labels=labels)
-    truth = load_labels(labels) if labels is not None else None
+    truth = read_labels(labels, labels_key) if labels is not None else None
     sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
     grid = parse_temperatures(temperatures, temperature_range, log_space)
     labels_array = None if truth is None else truth.array

@@ -22,13 +22,13 @@ from .. import core, positions, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, refuse_readers
-from ..operands import load_labels
-from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
+from ..labelsource import LabelSource, read_labels
+from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
 from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerSequenceOpt
 from ..options import ShiftLabelsOpt, SoftmaxInput, option, worded
 from ..render import OutputFormat
 from ..result import Result
-from . import labels_for, logits_loader, named_rows, warn
+from . import logits_loader, named_rows, warn
 
 SUMMARY = ("n_scored", "kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels",
            "top1_agreement", "top1_agreement_stderr", "js_mean", "tv_mean", "max_abs_dp")
@@ -109,9 +109,10 @@ class DivergenceGates:
         return failed
 
 
-def _load(spec: str, role: str, source: SoftmaxInput) -> tuple[Loaded, str]:
+def _load(spec: str, role: str, source: SoftmaxInput, truth: LabelSource | None,
+          from_probs: bool) -> tuple[Loaded, str]:
     """One side's logits and the name errors give it: its file, or REFERENCE/CANDIDATE for typed numbers."""
-    loaded = logits_loader(source)([spec])
+    loaded = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs)([spec])
     return loaded, loaded.source or role
 
 
@@ -170,6 +171,7 @@ def compare(
     candidate: str = typer.Argument(..., metavar="CANDIDATE", help="The candidate logits, of the reference's "
                                     "shape; read the same way.", show_default=False),
     labels: CompareLabelsOpt = None,
+    labels_key: LabelsKeyOpt = None,
     ignore_index: CompareIgnoreIndexOpt = -100,
     from_probs: CompareFromProbsOpt = False,
     per_row: PerRowOpt = False,
@@ -198,9 +200,9 @@ def compare(
     for name, given in (("--max-ppl-ratio", gates.max_ppl_ratio), ("--max-seq-ppl-ratio", gates.max_seq_ppl_ratio)):
         if given is not None and labels is None:
             raise UsageError(f"{name} needs --labels")
-    ref, ref_name = _load(reference, "REFERENCE", source)
-    cand, cand_name = _load(candidate, "CANDIDATE", source)
-    truth = load_labels(labels) if labels is not None else None
+    truth = read_labels(labels, labels_key) if labels is not None else None
+    ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
+    cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
     mask = positions.load_mask(padding)
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
@@ -208,7 +210,7 @@ def compare(
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
-    labels_array = None if truth is None else labels_for(truth, ref, source.axis)
+    labels_array = None if truth is None else truth.fitted(ref, source.axis)
     fitted, keep = positions.scored(ref, source.axis, labels_array, truth, mask, shift_labels, ignore_index)
     flat = None if fitted is None else np.ravel(fitted)
     rows = _rows(ref, cand, (ref_name, cand_name), flat, keep, source.axis, options)

@@ -9,11 +9,12 @@ import numpy as np
 from .. import batch, core, positions, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
-from ..operands import load_labels, load_option_array
+from ..labelsource import read_labels
+from ..operands import load_option_array
 from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, Padding, SchedulerOpt
 from ..options import PerSequenceOpt, ShiftLabelsOpt, SoftmaxInput, option
 from ..result import Result
-from . import labels_for, logits_loader, named_rows, warn
+from . import logits_loader, named_rows, warn, warn_below_chance
 
 
 UpstreamOpt = Annotated[Optional[str], option(
@@ -41,7 +42,7 @@ def _paths_of(operands: dict) -> list:
 def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str, inputs: list[str] | None):
     """The labels (indices or distributions), the core's loss options, and the operands by the core's names."""
     check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
-    truth = load_labels(_required(criterion.labels, "--labels", example))
+    truth = read_labels(_required(criterion.labels, "--labels", example), criterion.labels_key)
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
     options = dict(ignore_index=criterion.ignore_index, reduction=criterion.reduction,
                    label_smoothing=criterion.label_smoothing, temperature=source.temperature,
@@ -79,9 +80,11 @@ def loss(
         raise UsageError("--per-sequence gives each sequence's mean NLL; class --weights would make it a weighted "
                          "mean: leave one of them out")
 
-    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink,
+    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink, n_classes: int,
                sequences: dict | None = None) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
+        if terms.target_kind == "index":
+            warn_below_chance(terms.correct, terms.counted, n_classes)
         # A one-table format (CSV) is the rows of its first 1-D array: the sequences', when asked for.
         arrays = {"loss": terms.loss, **(sequences or {}), "per_sample": terms.per_sample,
                   "accuracy": np.float64(terms.accuracy)}
@@ -114,13 +117,13 @@ def loss(
             terms = terms._replace(per_sample=terms.per_sample.reshape(sources[0].shape[:-1]),
                                    loss=terms.loss.reshape(sources[0].shape[:-1]) if terms.loss.ndim else terms.loss)
         try:
-            report(terms, None, {}, sink)
+            report(terms, None, {}, sink, sources[0].n_cols)
         finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
             scheduled.raise_failures(outcome, sources)
         return
 
     def one(logits, sink: render.Sink) -> None:
-        labels, keep = positions.scored(logits, axis, labels_for(truth, logits, axis), truth, mask, shift_labels,
+        labels, keep = positions.scored(logits, axis, truth.fitted(logits, axis), truth, mask, shift_labels,
                                         criterion.ignore_index)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
@@ -128,10 +131,11 @@ def loss(
         else:
             array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
             terms = core.cross_entropy_terms(array, labels, axis=axis, **options)
-        report(terms, logits.classes, named_rows(logits), sink,
+        report(terms, logits.classes, named_rows(logits), sink, logits.array.shape[axis],
                _sequences(terms, labels, logits.array.shape, axis, criterion.ignore_index) if per_sequence else None)
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+    loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=criterion.from_probs)
+    batch.run(inputs, outputs, loader, one, operands=operands)
 
 
 def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[int, ...], axis: int,
@@ -198,7 +202,7 @@ def grad(
         operands["mask"] = mask
 
         def values_of(logits, sink):
-            labels, keep = positions.scored(logits, axis, labels_for(truth, logits, axis), truth, mask, shift_labels,
+            labels, keep = positions.scored(logits, axis, truth.fitted(logits, axis), truth, mask, shift_labels,
                                             criterion.ignore_index)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
@@ -222,4 +226,5 @@ def grad(
         render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None), sink)
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+    loader = logits_loader(source, labels=operands.get("labels"), takes_labels=True, from_probs=criterion.from_probs)
+    batch.run(inputs, outputs, loader, one, operands=operands)

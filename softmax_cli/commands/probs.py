@@ -6,13 +6,13 @@ import functools
 
 from .. import batch, core, render, scheduled, stream
 from ..errors import UsageError
-from ..options import BatchOutput, ExactOpt, InputsArg, LogOpt, SchedulerOpt, SoftmaxInput
+from ..options import BatchOutput, ExactOpt, FromProbsOpt, InputsArg, LogOpt, SchedulerOpt, SoftmaxInput
 from ..result import Result
 from . import logits_loader, named_rows
 
 
-def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, scheduler: SchedulerOpt = None, *,
-          source: SoftmaxInput,
+def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, from_probs: FromProbsOpt = False,
+          scheduler: SchedulerOpt = None, *, source: SoftmaxInput,
           outputs: BatchOutput) -> None:
     """Softmax probabilities (or --log log-probabilities) of the logits.
 
@@ -28,7 +28,7 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows)
     if (cluster := scheduled.address(scheduler)) is not None:
-        scheduled.map_arrays(cluster, scheduled.sources_of(inputs, source), outputs,
+        scheduled.map_arrays(cluster, scheduled.sources_of(inputs, source, [("--from-probs", from_probs)]), outputs,
                              "log_softmax" if log else "softmax", "log_probs" if log else "probs",
                              **options, **({"exact": True} if exact else {}))
         return
@@ -56,7 +56,7 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
                             header=logits.classes if class_last else None,
                             layout="distribution" if class_last else "grid", display=display), sink)
 
-    batch.run(inputs, outputs, logits_loader(source), one)
+    batch.run(inputs, outputs, logits_loader(source, from_probs=from_probs, logs_of_probs=True), one)
 
 
 JACOBIAN_MEMORY_LIMIT = 1 << 30

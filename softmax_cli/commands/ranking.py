@@ -9,11 +9,12 @@ import numpy as np
 from .. import batch, core, positions, render, scheduled, stream
 from ..errors import GateFailed, UsageError
 from ..inputs import check_one_stdin
-from ..operands import load_labels
-from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, Padding, SchedulerOpt
-from ..options import COMPUTATION, OneOf, SoftmaxInput, TopOldOpt, TopOpt, core_choices, option, worded
+from ..labelsource import read_labels
+from ..options import COMPUTATION, BatchOutput, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
+from ..options import MinAccuracyOpt, OneOf, Padding, SchedulerOpt, SoftmaxInput, TopOldOpt, TopOpt, core_choices, option
+from ..options import worded
 from ..result import Result
-from . import labels_for, logits_loader, named_rows
+from . import logits_loader, named_rows, warn_below_chance
 
 
 TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
@@ -30,6 +31,8 @@ def topk(
     labels: TopkLabelsOpt = None,
     min_accuracy: MinAccuracyOpt = None,
     ties: TiesOpt = "low",
+    labels_key: LabelsKeyOpt = None,
+    from_probs: FromProbsOpt = False,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
     *,
@@ -49,7 +52,7 @@ def topk(
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     k = k if k is not None else k_old
     check_one_stdin(inputs, labels=labels)
-    truth = load_labels(labels) if labels is not None else None
+    truth = read_labels(labels, labels_key) if labels is not None else None
     if min_accuracy is not None and truth is None:
         raise UsageError("--min-accuracy needs --labels")
     if min_accuracy is not None and k is None:
@@ -63,6 +66,8 @@ def topk(
         arrays = {"indices": indices, "probs": top_probs}
         if labels is not None:
             top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
+            counted = int(np.count_nonzero(np.asarray(labels) != ignore_index))
+            warn_below_chance(round(top1 * counted), counted, n_classes)
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.where(indices >= 0, np.asarray(classes)[indices], "")  # -1: a dropped row
@@ -73,7 +78,7 @@ def topk(
 
     mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None)])
+        sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None), ("--from-probs", from_probs)])
         sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
         from ..distributed import topk as distributed_topk
 
@@ -90,7 +95,7 @@ def topk(
 
     def one(logits, sink: render.Sink) -> None:
         n_classes = logits.array.shape[axis]
-        fitted, keep = positions.scored(logits, axis, None if truth is None else labels_for(truth, logits, axis),
+        fitted, keep = positions.scored(logits, axis, None if truth is None else truth.fitted(logits, axis),
                                         truth, mask, False, ignore_index)
         rows = stream.npy_rows(logits, axis) if keep is None else None
         if rows is not None:
@@ -105,4 +110,5 @@ def topk(
             indices, top_probs = np.moveaxis(indices, -1, axis), np.moveaxis(top_probs, -1, axis)
         report(indices, top_probs, n_classes, logits.classes, sink, fitted, named_rows(logits))
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth, "mask": mask})
+    loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs, logs_of_probs=True)
+    batch.run(inputs, outputs, loader, one, operands={"labels": truth, "mask": mask})

@@ -26,6 +26,8 @@ _LAZY = {
     "jacobian": ("jacobian_nbytes", "jacobian_shape", "softmax_jacobian", "softmax_jacobian_into", "softmax_vjp"),
     "labels": ("check_labels",),
     "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
+    "plausibility": ("below_chance", "binomial_lower_tail", "label_like_columns", "probability_shaped",
+                     "probability_tolerance"),
     "ranking": ("TIES", "topk", "topk_accuracy"),
     "sequences": ("sequence_figures", "sequence_means"),
 }

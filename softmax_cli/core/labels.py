@@ -59,9 +59,18 @@ def check_labels(
     if bad.any():
         row = int(np.argmax(bad))
         limit = f"for {n_classes} classes" if n_classes is not None else "(class indices are 0 or more)"
-        raise InputError(f"label {value_text(flat[row])} is out of range {limit}", where=_row(array.shape, row),
+        hint = _one_based(flat, ignore_index, n_classes)
+        raise InputError(f"label {value_text(flat[row])} is out of range {limit}{hint}", where=_row(array.shape, row),
                          operand="labels")
     return flat.astype(np.int64)
+
+
+def _one_based(flat: np.ndarray, ignore_index: int, n_classes: int | None) -> str:
+    """What to say when the labels span exactly ``1..C``: they count from 1."""
+    kept = flat[flat != ignore_index]
+    if n_classes is None or not kept.size or kept.min() != 1 or kept.max() != n_classes:
+        return ""
+    return f"; labels look 1-based (they span 1..{n_classes}): subtract 1 to give class indices 0..{n_classes - 1}"
 
 
 def _row(shape: tuple[int, ...], row: int) -> str | None:

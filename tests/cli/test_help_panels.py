@@ -14,7 +14,10 @@ import pytest
 from conftest import run
 
 INPUT = {"--key": "Input", "--classes": "Input", "--axis": "Input", "--header": "Input", "--index-col": "Input",
-         "--void-as": "Input"}
+         "--void-as": "Input", "--as-logits": "Input"}
+# Where the labels are, and the inputs read as probabilities (issue 19).
+LABELS = {"--labels": "Input", "--labels-key": "Input"}
+FROM_PROBS = {"--from-probs": "Input"}
 OUTPUT = {"--format": "Output", "--output": "Output", "--force": "Output", "--precision": "Output"}
 BATCH = {"--out-dir": "Output", "--keep-going": "Input"}
 THREADS = {"--threads": "Performance"}
@@ -24,16 +27,16 @@ ROW_COMMAND = INPUT | OUTPUT | BATCH | THREADS | SOFTMAX
 
 # command -> {shared option: the panel it is listed under}
 SHARED = {
-    "probs": ROW_COMMAND | SCHEDULER | {"--log": "Computation", "--exact": "Computation"},
+    "probs": ROW_COMMAND | SCHEDULER | FROM_PROBS | {"--log": "Computation", "--exact": "Computation"},
     "jacobian": ROW_COMMAND | {"--log": "Computation"},
-    "loss": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
+    "loss": ROW_COMMAND | SCHEDULER | LABELS | FROM_PROBS | {"--reduction": "Computation", "--weights": "Computation",
                            "--ignore-index": "Computation", "--max-loss": "Gates"},
-    "grad": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--reduction": "Computation", "--weights": "Computation",
+    "grad": ROW_COMMAND | SCHEDULER | LABELS | FROM_PROBS | {"--reduction": "Computation", "--weights": "Computation",
                            "--ignore-index": "Computation", "--log": "Computation"},
-    "topk": ROW_COMMAND | SCHEDULER | {"--labels": "Input", "--ignore-index": "Computation", "--min-accuracy": "Gates"},
-    "temperature-sweep": INPUT | OUTPUT | SCHEDULER | {"--labels": "Input", "--ignore-index": "Computation"},
+    "topk": ROW_COMMAND | SCHEDULER | LABELS | FROM_PROBS | {"--ignore-index": "Computation", "--min-accuracy": "Gates"},
+    "temperature-sweep": INPUT | OUTPUT | SCHEDULER | LABELS | FROM_PROBS | {"--ignore-index": "Computation"},
     "attention": OUTPUT | THREADS | {"--masked-rows": "Computation", "--mask-type": "Input"},
-    "compare": INPUT | OUTPUT | THREADS | SOFTMAX | {"--labels": "Input", "--ignore-index": "Computation",
+    "compare": INPUT | OUTPUT | THREADS | SOFTMAX | LABELS | {"--ignore-index": "Computation",
                                                      "--from-probs": "Input", "--per-row": "Output",
                                                      "--max-kl": "Gates", "--max-kl-quantile": "Gates",
                                                      "--min-agreement": "Gates", "--max-ppl-ratio": "Gates"},

@@ -75,7 +75,8 @@ def test_safetensors_round_trip_keeps_class_names(tmp_path):
     csv = tmp_path / "x.csv"
     csv.write_text("a,b,c\n1,2,3\n3,2,1\n")
     ok(run("probs", csv, "-o", tmp_path / "p.safetensors"))
-    again = json.loads(ok(run("probs", tmp_path / "p.safetensors", "-f", "json")).stdout)
+    # Probabilities read back as what they are (issue 19 refuses them as logits).
+    again = json.loads(ok(run("probs", tmp_path / "p.safetensors", "--from-probs", "-f", "json")).stdout)
     assert again["classes"] == ["a", "b", "c"]
 
 

@@ -1,0 +1,140 @@
+"""Is this the question the user meant? Signs that an input is not what its place says it is.
+
+Pure tests on arrays and counts, no messages: the command line decides what
+to say. Probabilities given as logits (:func:`probability_shaped`), a label
+column left among the classes (:func:`label_like_columns`), and top-1
+accuracy below chance by more than chance explains (:func:`below_chance`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+# How many rows the probability test reads: the first ones, in row order. A fixed count (not a
+# block of bytes) gives the same answer whether a file is read whole or streamed, at any block size.
+PROBABILITY_CHECK_ROWS = 1024
+# A stored distribution sums to 1 within half an epsilon of its dtype (each value is rounded
+# relative to itself), plus its producer's own rounding: 4 epsilons cover both. The floor admits
+# probabilities computed in float32 and saved as float64, or written to text with 3+ decimals.
+PROBABILITY_SUM_FLOOR = 1e-3
+BFLOAT16_EPS = 2.0**-7
+
+LABEL_COLUMN_NAMES = ("label", "labels", "target", "y", "class", "classes")
+
+# The below-chance test: one-sided, at this significance, and only when at least this many rows
+# are expected right by chance (below that, not even zero right is evidence at this level).
+BELOW_CHANCE_SIGNIFICANCE = 1e-4
+BELOW_CHANCE_MIN_EXPECTED = 10
+
+
+def probability_tolerance(dtype: npt.DTypeLike) -> float:
+    """How far from 1 a row of ``dtype`` may sum and still be a distribution: ``max(1e-3, 4 eps)``."""
+    dtype = np.dtype(dtype)
+    eps = BFLOAT16_EPS if dtype.name == "bfloat16" else float(np.finfo(dtype).eps) if dtype.kind == "f" else 0.0
+    return max(PROBABILITY_SUM_FLOOR, 4 * eps)
+
+
+def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
+    """Whether ``array`` reads as probabilities along ``axis`` rather than logits.
+
+    True when there is more than one class, the array is floating point, and
+    each of its first :data:`PROBABILITY_CHECK_ROWS` rows lies in ``[0, 1]``
+    and sums to 1 within :func:`probability_tolerance`, with at least one
+    value strictly between 0 and 1 (rows of only 0 and 1 are as likely to be
+    logits typed by hand, ``1 0 0``, as one-hot distributions).
+
+    Examples
+    --------
+    >>> probability_shaped([0.7, 0.2, 0.1]), probability_shaped([3.0, 2.0, 1.0])
+    (True, False)
+    """
+    array = np.asarray(array)
+    if array.ndim == 0 or array.dtype.kind != "f" and array.dtype.name != "bfloat16":
+        return False
+    rows = np.moveaxis(array, axis, -1)
+    n_classes, lead = rows.shape[-1], rows.shape[:-1]
+    n_rows = int(np.prod(lead, dtype=np.int64))
+    if n_classes < 2 or n_rows == 0:
+        return False
+    # Only the first rows are gathered: a memory-mapped file is not read whole for this.
+    first = np.unravel_index(np.arange(min(n_rows, PROBABILITY_CHECK_ROWS)), lead) if lead else ()
+    values = np.asarray(rows[first], dtype=np.float64).reshape(-1, n_classes)
+    with np.errstate(invalid="ignore"):
+        in_range = bool(((values >= 0) & (values <= 1)).all())
+        if not in_range or not ((values > 0) & (values < 1)).any():
+            return False
+        sums = values.sum(axis=-1)
+    return bool((np.abs(sums - 1) <= probability_tolerance(array.dtype)).all())
+
+
+def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
+    """The columns of a 2-D table whose name is a label's (:data:`LABEL_COLUMN_NAMES`) and which hold whole numbers.
+
+    Examples
+    --------
+    >>> label_like_columns(["a", "b", "Label"], [[0.2, 1.5, 1], [3.1, -0.4, 0]])
+    ['Label']
+    """
+    array = np.asarray(array)
+    if names is None or array.ndim != 2 or array.shape[1] != len(names) or array.dtype.kind not in "fiub":
+        return []
+    found = []
+    for column, name in enumerate(names):
+        if name.strip().lower() in LABEL_COLUMN_NAMES:
+            values = array[:, column]
+            if values.dtype.kind != "f" or bool((np.isfinite(values) & (values == np.trunc(values))).all()):
+                found.append(name)
+    return found
+
+
+def binomial_lower_tail(k: int, n: int, p: float) -> float:
+    """``P(X <= k)`` for ``X ~ Binomial(n, p)``, summed down from ``k`` in log space.
+
+    Below the mean each term is a shrinking multiple of the one above it, so
+    the sum stops once a term no longer changes it.
+
+    Examples
+    --------
+    >>> round(binomial_lower_tail(0, 10, 0.5), 6)
+    0.000977
+    """
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0:
+        return 1.0
+    if p >= 1:
+        return 0.0
+    log_pmf = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+               + k * math.log(p) + (n - k) * math.log1p(-p))
+    total, term, odds = 1.0, 1.0, (1 - p) / p
+    for i in range(k, 0, -1):
+        term *= i / (n - i + 1) * odds
+        total += term
+        if term < total * 1e-17:
+            break
+    return min(1.0, math.exp(log_pmf + math.log(total)))
+
+
+def below_chance(correct: int, counted: int, n_classes: int,
+                 significance: float = BELOW_CHANCE_SIGNIFICANCE) -> float | None:
+    """The p-value when ``correct`` of ``counted`` rows right is below chance (1/C) beyond ``significance``, else None.
+
+    A one-sided binomial test of top-1 accuracy against ``1 / n_classes``. It
+    is made only when chance alone would get at least
+    :data:`BELOW_CHANCE_MIN_EXPECTED` rows right; with fewer rows it gives None.
+
+    Examples
+    --------
+    >>> below_chance(0, 1000, 10) is not None, below_chance(95, 1000, 10)
+    (True, None)
+    """
+    if n_classes < 2 or counted * (1 / n_classes) < BELOW_CHANCE_MIN_EXPECTED:
+        return None
+    p_value = binomial_lower_tail(int(correct), int(counted), 1 / n_classes)
+    return p_value if p_value < significance else None

@@ -1,0 +1,208 @@
+"""``--labels`` and ``--labels-key``: labels read once, then fitted to each input's logits.
+
+:func:`read_labels` reads what ``--labels`` names (typed numbers or class
+names, a labels file, a column of a table or a member of an archive chosen by
+``--labels-key``); :meth:`LabelSource.fitted` gives the labels as they fit one
+input's logits. Fitting maps class names through the logits' class names,
+drops the header line pandas writes above an unnamed Series, reads a column
+vector ``(N, 1)`` and flat ``(B*T,)`` labels as one label a row (with a note),
+and refuses shapes that are a known mistake (one position short: next-token
+labels; a count that fits another class axis) saying what to type instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, UsageError
+from .formats import registry
+from .formats.base import Source, note
+from .formats.text import parse_number
+from .inputs import STDIN, Loaded, load_source, parse_typed_numbers
+
+OPTION = "--labels"
+
+
+@dataclasses.dataclass
+class LabelSource:
+    """What ``--labels`` gave: numbers (``loaded.array``), or class names to be looked up in the logits' classes.
+
+    ``names_with_header`` says the first name may be the column's name rather
+    than a label: that is settled against the logits' class names.
+    """
+
+    loaded: Loaded
+    key: str | None = None
+    names: list[str] | None = None
+    names_with_header: bool = False
+
+    @property
+    def source(self) -> str | None:
+        return self.loaded.source
+
+    @property
+    def paths(self) -> list[Path]:
+        return self.loaded.paths
+
+    @property
+    def array(self) -> np.ndarray:
+        """The labels as read, for a run that has no logits' class names to look names up in (``--scheduler``)."""
+        if self.names is not None:
+            raise UsageError("class-name labels are looked up in the logits' class names, which --scheduler does "
+                             "not read; give class indices (0, 1, ...)", where=self.source)
+        return self.loaded.array
+
+    def same_file(self, logits: Loaded) -> bool:
+        """Whether the labels were read from the logits' own file."""
+        try:
+            return bool(self.paths and logits.paths and self.paths[0].samefile(logits.paths[0]))
+        except OSError:
+            return False
+
+    def fitted(self, logits: Loaded, axis: int) -> np.ndarray:
+        """The labels as they fit these logits: class indices, or target distributions of the logits' shape."""
+        labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
+        shape = logits.array.shape
+        lead = tuple(np.delete(np.array(shape), axis % len(shape)))
+        if self.loaded.numbered_first_row and labels.ndim == 1 and lead == (labels.shape[0] - 1,):
+            # y.to_csv(index=False) of an unnamed Series: its header is "0".
+            note(f"first row 0 read as the column name: {lead[0]} labels for {lead[0]} rows")
+            labels = labels[1:]
+        return fit_shape(labels, shape, axis)
+
+    def _indices(self, classes: list[str] | None) -> np.ndarray:
+        names = self.names
+        if classes is None:
+            raise InputError(f"the labels are class names ({names[0]!r}, ...) but the logits' classes have no names; "
+                             "name them with --classes a,b,c (or a header line), or give class indices",
+                             where=self.source, operand="labels")
+        lookup = {name: index for index, name in enumerate(classes)}
+        if (self.names_with_header and len(names) > 1 and names[0] not in lookup
+                and all(name in lookup for name in names[1:])):
+            note(f"first line {names[0]!r} read as the column's name: it is not a class, and every line below is")
+            names = names[1:]
+        for row, name in enumerate(names):
+            if name not in lookup:
+                shown = ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
+                raise InputError(f"label {name!r} is not one of the logits' classes ({shown})",
+                                 where=f"{self.source}, row {row}" if self.source else f"row {row}",
+                                 operand="labels")
+        return np.array([lookup[name] for name in names], dtype=np.int64)
+
+
+def read_labels(spec: str, key: str | None = None) -> LabelSource:
+    """What ``--labels SPEC`` (and ``--labels-key KEY``) names, read once for every input."""
+    typed = parse_typed_numbers([spec])
+    if typed is not None:
+        if key is not None:
+            raise UsageError("--labels-key picks a column or array of a labels file; --labels gives numbers here")
+        return LabelSource(Loaded(typed, OPTION, from_text=True))
+    path = Path(spec)
+    fmt = registry.by_suffix(spec)
+    if spec != STDIN and fmt is None and not path.exists():
+        if key is not None:
+            raise InputError("no such file", where=spec)
+        # Names typed on the command line: --labels cat,dog,cat
+        names = [name for name in re.split(r"[,;\s]+", spec) if name]
+        return LabelSource(Loaded(np.array(names), OPTION, from_text=True), names=names)
+    if spec != STDIN and fmt is not None and not fmt.binary and path.is_file():
+        return _text_labels(spec, key)
+    try:
+        return LabelSource(load_source(spec, key, preferred="labels"), key)
+    except InputError as error:
+        # The labels' member is chosen by --labels-key; --key chooses the logits'.
+        error.message = error.message.replace("--key NAME", "--labels-key NAME")
+        raise error.located(OPTION) from None
+
+
+def _text_labels(spec: str, key: str | None) -> LabelSource:
+    """A text labels file: one label a line (numbers or class names), or a column of a table (``--labels-key``)."""
+    try:
+        rows = _fields(Source(Path(spec)).text)
+    except InputError as error:
+        raise error.located(spec) from None
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", where=spec) from None
+    header = rows[0] if rows else []
+    if key is None and len(header) > 1 and any(parse_number(field) is None for field in header):
+        # A table's header: its one named column (beside pandas' unnamed index) holds the labels.
+        named = [field for position, field in enumerate(header) if field or position]
+        if len(named) == 1:
+            key = named[0]
+    if key is not None:
+        if key not in header:
+            raise InputError(f"no column named {key!r}; the columns are: {', '.join(header) or 'none'}", where=spec)
+        column = header.index(key)
+        values = [row[column] if column < len(row) else "" for row in rows[1:]]
+        numbers = [parse_number(value) for value in values]
+        if not values:
+            raise InputError(f"column {key!r} has no labels below its name", where=spec)
+        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True)
+        if all(number is not None for number in numbers):
+            return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key)
+        return LabelSource(loaded, key, names=values)
+    fields = [field for row in rows for field in row]
+    if len(rows) == 1 or all(len(row) == 1 for row in rows):
+        words = [field for field in fields[1:] if parse_number(field) is None]
+        if words or (len(fields) == 1 and parse_number(fields[0]) is None):
+            return LabelSource(Loaded(np.array(fields), spec, paths=[Path(spec)], from_text=True), names=fields,
+                               names_with_header=True)
+    return LabelSource(load_source(spec, preferred="labels"))
+
+
+def _fields(text: str) -> list[list[str]]:
+    """Rows of fields of delimited text: ``#`` comments and blank lines skipped; tab, comma, semicolon or spaces."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    delimiter = next((d for d in ("\t", ",", ";") if any(d in line for line in lines)), None)
+    if delimiter is None:
+        return [line.split() for line in lines]
+    import csv  # imported here to keep start-up fast
+
+    return [[field.strip() for field in row] for row in csv.reader(lines, delimiter=delimiter)]
+
+
+def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """Labels of a shape people have, as one label a row; a shape that is a known mistake refused saying why.
+
+    Labels of the rows' shape, or of the logits' whole shape (target
+    distributions), are returned as they are. A column ``(N, 1)`` and flat
+    ``(B*T,)`` labels for ``(B, T, C)`` logits are one label a row (with a
+    note). Labels one position short along the last row axis are next-token
+    labels; labels that fit with another class axis name that ``--axis``.
+    Anything else is left to :func:`softmax_cli.core.check_labels`.
+    """
+    ndim = len(shape)
+    class_axis = axis % ndim
+    lead = shape[:class_axis] + shape[class_axis + 1:]
+    n_rows = int(np.prod(lead, dtype=np.int64))
+    if labels.shape in (lead, shape):
+        return labels
+    if labels.ndim == 2 and labels.shape[1] == 1 and labels.shape[0] == n_rows:
+        note(f"labels of shape {labels.shape} (a column) read as one label a row")
+        return labels.reshape(lead)
+    if labels.ndim == 1 and labels.size == n_rows:
+        note(f"{labels.size} labels read as one a row of the logits' rows {lead}, in C order")
+        return labels.reshape(lead)
+    count = labels.size if labels.ndim == 1 else None
+    if lead and lead[-1] > 1:
+        short = lead[:-1] + (lead[-1] - 1,)
+        if labels.shape == short or count == int(np.prod(short, dtype=np.int64)):
+            raise InputError(
+                f"labels of shape {labels.shape} for logits of shape {shape} are one position short of its rows "
+                f"{lead} along the sequence axis, as next-token labels are (each position's logits predict the next token); give the "
+                "unshifted token ids with --shift-labels, or drop the logits' last position", operand="labels")
+    for other in range(ndim):
+        if other == class_axis:
+            continue
+        rows = shape[:other] + shape[other + 1:]
+        if labels.shape == rows or count == int(np.prod(rows, dtype=np.int64)):
+            suggested = other - ndim if axis < 0 else other
+            raise InputError(
+                f"labels of shape {labels.shape} do not fit the logits' rows {lead} (shape {shape}, classes on axis "
+                f"{axis}) but fit with the classes on axis {suggested}: add --axis {suggested}", operand="labels")
+    return labels

@@ -1,0 +1,94 @@
+"""The plausibility tests of the core (issue 19) against independent references: scipy's binomial, NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softmax_cli.core import (
+    below_chance,
+    binomial_lower_tail,
+    label_like_columns,
+    probability_shaped,
+    probability_tolerance,
+)
+from softmax_cli.core.plausibility import (
+    BELOW_CHANCE_SIGNIFICANCE,
+    PROBABILITY_CHECK_ROWS,
+)
+
+
+@pytest.mark.parametrize(("k", "n", "p"), [(0, 10, 0.5), (3, 100, 0.1), (40, 1000, 0.1), (9, 12000, 0.001),
+                                           (350, 719, 0.5), (0, 500, 0.01), (17, 20, 0.9)])
+def test_binomial_lower_tail_matches_scipy(k, n, p):
+    stats = pytest.importorskip("scipy.stats")
+    assert binomial_lower_tail(k, n, p) == pytest.approx(stats.binom.cdf(k, n, p), rel=1e-10)
+
+
+def test_below_chance_is_scipys_one_sided_binomial_test_at_the_stated_level():
+    stats = pytest.importorskip("scipy.stats")
+    for correct, counted, n_classes in [(3, 719, 10), (50, 719, 10), (2300, 5000, 2), (0, 200, 10), (9, 12000, 1000)]:
+        p_value = stats.binomtest(correct, counted, 1 / n_classes, alternative="less").pvalue
+        got = below_chance(correct, counted, n_classes)
+        if p_value < BELOW_CHANCE_SIGNIFICANCE:
+            assert got == pytest.approx(p_value, rel=1e-8)
+        else:
+            assert got is None
+
+
+def test_below_chance_needs_enough_rows():
+    # 10 classes, 50 rows: 5 expected right by chance, too few to tell even at zero right.
+    assert below_chance(0, 50, 10) is None
+    assert below_chance(0, 100, 10) is not None
+
+
+def test_random_labels_at_chance_seldom_warn():
+    rng = np.random.default_rng(0)
+    for n_classes in (2, 10, 1000):
+        counted = 20 * n_classes
+        correct = rng.binomial(counted, 1 / n_classes, size=200)
+        assert not any(below_chance(int(c), counted, n_classes) for c in correct)
+
+
+def test_probability_rows_are_recognised_per_dtype():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 12))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    for dtype in (np.float16, np.float32, np.float64):
+        assert probability_shaped(p.astype(dtype))
+        assert not probability_shaped(z.astype(dtype))
+    assert probability_shaped(p.T, axis=0)
+    assert probability_shaped(p.reshape(30, 10, 12))
+
+
+def test_tolerance_is_four_epsilons_with_a_floor():
+    assert probability_tolerance(np.float64) == 1e-3
+    assert probability_tolerance(np.float32) == 1e-3
+    assert probability_tolerance(np.float16) == 4 * float(np.finfo(np.float16).eps)
+    assert probability_shaped([0.333, 0.333, 0.333])  # three decimals: 0.999
+    assert not probability_shaped([0.33, 0.33, 0.33])  # two: 0.99 is not within 1e-3
+
+
+def test_what_is_not_probabilities():
+    assert not probability_shaped([1.0, 0.0, 0.0])  # one-hot: as likely logits typed by hand
+    assert not probability_shaped([1.0])  # one class
+    assert not probability_shaped(np.array([0, 1, 0]))  # integers
+    assert not probability_shaped([0.5, 0.6, -0.1])
+
+
+def test_only_the_first_rows_are_read():
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(PROBABILITY_CHECK_ROWS + 5, 4))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    p[-1] = [3.0, -1.0, 0.0, 0.0]  # past the rows read: the same answer streamed or whole
+    assert probability_shaped(p)
+
+
+def test_label_like_columns():
+    table = np.array([[0.1, 2.0, 1.0], [0.3, -1.0, 0.0]])
+    assert label_like_columns(["a", "b", "TARGET"], table) == ["TARGET"]
+    assert label_like_columns(["a", "y", "c"], table) == ["y"]  # 2.0 and -1.0 are whole numbers
+    table[1, 1] = -1.5
+    assert label_like_columns(["a", "y", "c"], table) == []
+    assert label_like_columns(["label", "b", "c"], table) == []  # 0.1 is not a whole number
+    assert label_like_columns(None, table) == []
