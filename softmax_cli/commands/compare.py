@@ -22,7 +22,7 @@ import typer
 from .. import core, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
-from ..inputs import STDIN, Loaded, refuse_readers
+from ..inputs import STDIN, Loaded, align_classes, refuse_readers
 from ..operands import load_labels
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
 from ..render import OutputFormat
@@ -129,9 +129,10 @@ def _same_file(reference: Loaded, candidate: Loaded) -> bool:
         return False
 
 
-def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, options) -> core.RowDivergence:
-    """Per-row figures: streamed when both are C-ordered ``.npy`` files, else in memory."""
-    pair = [stream.npy_rows(side, axis) for side in (reference, candidate)]
+def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, options,
+          reordered: bool) -> core.RowDivergence:
+    """Per-row figures: streamed when both are C-ordered files in their own class order, else in memory."""
+    pair = [None] if reordered else [stream.npy_rows(side, axis) for side in (reference, candidate)]
     if None in pair:
         return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, **options)
     shape = pair[0].shape
@@ -196,6 +197,7 @@ def compare(
         raise UsageError("--max-ppl-ratio needs --labels")
     ref, ref_name = _load(reference, "REFERENCE", source)
     cand, cand_name = _load(candidate, "CANDIDATE", source)
+    aligned = align_classes(ref, cand, source.axis, (ref_name, cand_name))
     truth = load_labels(labels) if labels is not None else None
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
@@ -204,7 +206,7 @@ def compare(
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
-    rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)
+    rows = _rows(ref, aligned, (ref_name, cand_name), labels_array, source.axis, options, aligned is not cand)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
     n_rows = int(np.ravel(rows.kl).size)
