@@ -107,6 +107,8 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
         except InputError as error:
             raise error.located(STDIN_NAME) from None
     path = Path(source)
+    if registry.is_zarr_array(path):
+        raise UsageError(registry.ZARR_REFUSAL, where=source)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
     refusal = registry.refusal(path)

@@ -23,7 +23,7 @@ from .. import core, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
 from ..inputs import STDIN, Loaded, align_classes, refuse_readers
-from ..operands import load_labels
+from ..operands import load_labels, naming_sources
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
 from ..render import OutputFormat
 from ..result import Result
@@ -64,7 +64,7 @@ MaxPplRatioOpt = Annotated[
 
 def _checked(value: float | None, option: str, allowed: str, ok, example: str) -> float | None:
     if value is not None and not (math.isfinite(value) and ok(value)):
-        raise UsageError(f"{option} takes {allowed}, e.g. {option} {example}; got {value:g}")
+        raise UsageError(f"{option} takes {allowed}, e.g. {option} {example}; got {value!r}")
     return value
 
 
@@ -206,7 +206,8 @@ def compare(
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
-    rows = _rows(ref, aligned, (ref_name, cand_name), labels_array, source.axis, options, aligned is not cand)
+    with naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
+        rows = _rows(ref, aligned, (ref_name, cand_name), labels_array, source.axis, options, aligned is not cand)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
     n_rows = int(np.ravel(rows.kl).size)

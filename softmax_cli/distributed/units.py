@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats import registry
 from ..formats.base import RowsOfShape
 
 
@@ -101,7 +102,7 @@ def _zarr_source(path: Path) -> Source:
 def open_source(path: str | os.PathLike) -> Source:
     """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``)."""
     path = Path(path)
-    if path.suffix.lower() == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
+    if path.suffix.lower() == ".zarr" or registry.is_zarr_array(path):
         return _zarr_source(path)
     if path.suffix.lower() != ".npy":
         raise InputError("a distributed run reads .npy files and Zarr arrays", where=str(path))
@@ -113,8 +114,7 @@ def expand_sources(inputs: list[str | os.PathLike] | str | os.PathLike) -> list[
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     paths: list[Path] = []
     for entry in map(Path, inputs):
-        is_array_dir = entry.suffix.lower() == ".zarr" or (entry / "zarr.json").exists()
-        if entry.is_dir() and not is_array_dir:
+        if entry.is_dir() and not registry.is_zarr_array(entry):
             members = sorted(p for p in entry.iterdir() if p.suffix.lower() in (".npy", ".zarr"))
             if not members:
                 raise InputError("the directory holds no .npy file or Zarr array", where=str(entry))
