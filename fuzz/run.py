@@ -3,6 +3,9 @@
     python fuzz/run.py --cases 100000            # in process (Typer's CliRunner), fast
     python fuzz/run.py --cases 2000 --subprocess # real processes under a memory limit
                                                  # (also hostile '|V0' headers, signals)
+    python fuzz/run.py --cases 200 --cluster     # the --scheduler path on a real LocalCluster of one worker
+                                                 # (.npy and Zarr arrays with hostile headers and chunks)
+    python fuzz/run.py --seconds 1800 ...        # or as many cases as fit in a time budget
 
 Prints the number of cases, the number that broke the "nothing escapes"
 property, the kinds of failure with their counts, and a few reproducers per
@@ -21,7 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
-from fuzz_cases import HEADER_DESCRS, SIGNAL_PRONE_DESCRS, cases, run_in_process, run_in_subprocess  # noqa: E402
+from fuzz_cases import (  # noqa: E402
+    DASHBOARD_NOTE,
+    HEADER_DESCRS,
+    SIGNAL_PRONE_DESCRS,
+    cases,
+    cluster_cases,
+    run_in_process,
+    run_in_subprocess,
+)
 
 
 def kind_of(problem: str) -> str:
@@ -33,31 +44,59 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--subprocess", action="store_true", help="run each case as a real process")
+    parser.add_argument("--cluster", action="store_true", help="run --scheduler cases against a real LocalCluster")
+    parser.add_argument("--seconds", type=float, default=None, help="stop drawing cases after this long")
     parser.add_argument("--reproducers", type=int, default=3, help="reproducers printed per kind of failure")
     arguments = parser.parse_args()
 
+    if arguments.cluster:
+        return with_cluster(lambda address: fuzz_with(arguments, cluster_cases(address), lambda case: run_in_process(
+            case, seconds=120, before_error=DASHBOARD_NOTE)))
     runner = run_in_subprocess if arguments.subprocess else run_in_process
     descrs = tuple(HEADER_DESCRS + (SIGNAL_PRONE_DESCRS if arguments.subprocess else []))
+    return fuzz_with(arguments, cases(descrs=descrs), runner)
+
+
+def with_cluster(work) -> int:
+    """``work(address)`` with a LocalCluster of one worker process running, stopped afterwards."""
+    from softmax_cli.distributed import connect
+
+    with connect("local:1", dashboard=False) as client:
+        client.wait_for_workers(1)
+        return work(client.scheduler.address)
+
+
+class OutOfTime(Exception):
+    """The --seconds budget is spent."""
+
+
+def fuzz_with(arguments, strategy, runner) -> int:
     kinds: dict[str, list[str]] = collections.defaultdict(list)
     counts = collections.Counter()
     start = time.monotonic()
+    mode = "cluster" if arguments.cluster else "subprocess" if arguments.subprocess else "in process"
 
     @settings(max_examples=arguments.cases, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(case=cases(descrs=descrs))
+    @given(case=strategy)
     def fuzz(case):
+        if arguments.seconds is not None and time.monotonic() - start > arguments.seconds:
+            raise OutOfTime
         counts["cases"] += 1
         problems = runner(case)
         if problems:
             counts["failed"] += 1
             for problem in problems:
                 kinds[kind_of(problem)].append(case.reproducer())
-        if counts["cases"] % 1000 == 0:
+        if counts["cases"] % 100 == 0:
             print(f"{counts['cases']} cases, {counts['failed']} failed, {time.monotonic() - start:.0f} s",
                   file=sys.stderr, flush=True)
 
-    fuzz()
-    print(f"{counts['cases']} cases ({'subprocess' if arguments.subprocess else 'in process'}), "
+    try:
+        fuzz()
+    except OutOfTime:
+        pass
+    print(f"{counts['cases']} cases ({mode}), "
           f"{counts['failed']} failed, {time.monotonic() - start:.0f} s")
     for kind, reproducers in sorted(kinds.items(), key=lambda item: -len(item[1])):
         print(f"\n{len(reproducers):6d}  {kind}")

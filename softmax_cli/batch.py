@@ -17,6 +17,7 @@ from pathlib import Path
 from . import render
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
 from .formats.base import note
+from .formats import registry
 from .formats.registry import SUFFIXES, output_for_path
 from .inputs import Loaded, is_number_text
 from .operands import Operands, locate
@@ -34,6 +35,8 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     sources = []
     for item in inputs:
         path = Path(item)
+        if registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
+            raise UsageError(registry.ZARR_REFUSAL, where=item)
         if path.is_dir():
             found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
             folders = sum(1 for p in path.iterdir() if p.is_dir())

@@ -108,6 +108,8 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
         except InputError as error:
             raise error.located(STDIN_NAME) from None
     path = Path(source)
+    if registry.is_zarr_array(path):
+        raise UsageError(registry.ZARR_REFUSAL, where=source)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
     refusal = registry.refusal(path)
@@ -280,6 +282,26 @@ def check_unique_names(names: list[str], where: str) -> None:
         if name in seen:
             raise InputError(f"class name {name!r} is given twice; each class needs its own name", where=where)
         seen.add(name)
+
+
+def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[str, str]) -> Loaded:
+    """``candidate`` with its classes in ``reference``'s order, when both name them.
+
+    Named classes are matched by name, never by position: the same names in
+    another order are reordered along ``axis``; different names are refused.
+    Either side without names is taken by position.
+    """
+    if reference.classes is None or candidate.classes is None or reference.classes == candidate.classes:
+        return candidate
+    missing = [name for name in reference.classes if name not in candidate.classes]
+    extra = [name for name in candidate.classes if name not in reference.classes]
+    if missing or extra:
+        shown = "; ".join(f"{role} alone has {', '.join(map(repr, names[:5]))}{' …' * (len(names) > 5)}"
+                          for role, names in zip(roles, (missing, extra)) if names)
+        raise InputError(f"{roles[0]} and {roles[1]} name different classes ({shown}); give --classes to compare "
+                         "them by position")
+    order = [candidate.classes.index(name) for name in reference.classes]
+    return replace(candidate, array=np.take(candidate.array, order, axis=axis), classes=list(reference.classes))
 
 
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:

@@ -73,19 +73,25 @@ def check_count(value: int, cap: int, option: str) -> int:
     return value
 
 
-def block_bytes(default: int) -> int:
-    """Input bytes per streamed block: ``SOFTMAX_BLOCK_BYTES`` (the tests force tiny blocks), else ``default``.
+def bytes_from_environment(variable: str, default: int) -> int:
+    """A size in bytes from the environment variable ``variable`` (the tests force tiny ones), else ``default``.
 
-    Read when a file is streamed, not at import, so a bad value is one line.
+    Read when it is needed, not at import, and before any work starts, so a
+    bad value is one line.
     """
-    text = os.environ.get("SOFTMAX_BLOCK_BYTES", "").strip()
+    text = os.environ.get(variable, "").strip()
     if not text:
         return default
     try:
-        value = int(text)
+        value = int(text) if len(text) <= 30 else 0
     except ValueError:
         value = 0
     if value < 1:
-        raise UsageError(f"SOFTMAX_BLOCK_BYTES must be a whole number of bytes >= 1, got {text!r}",
-                         where="environment")
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise UsageError(f"{variable} must be a whole number of bytes >= 1, got {shown!r}", where="environment")
     return value
+
+
+def block_bytes(default: int) -> int:
+    """Input bytes per streamed block: ``SOFTMAX_BLOCK_BYTES``, else ``default``."""
+    return bytes_from_environment("SOFTMAX_BLOCK_BYTES", default)

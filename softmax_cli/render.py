@@ -98,6 +98,13 @@ def check_destination(output: Path, force: bool, inputs: Sequence[Path]) -> None
     dangling symbolic link counts as existing (its target is created only with
     ``--force``).
     """
+    try:
+        _check_destination(output, force, inputs)
+    except OSError as error:  # a name too long for the file system, a loop of links: the output's own fault
+        raise UsageError(f"cannot write to {str(output)!r}: {error.strerror or error}") from None
+
+
+def _check_destination(output: Path, force: bool, inputs: Sequence[Path]) -> None:
     target = destination(output)
     for source in inputs:
         if _same_file(target, source) or target == destination(source):

@@ -109,8 +109,9 @@ def array_destinations(sources: list, outputs: BatchOutput, side_inputs: Sequenc
 def unit_bytes() -> int:
     """Input bytes per work unit: ``$SOFTMAX_UNIT_BYTES`` (the tests split small files with it), else the engine's."""
     from .distributed import DEFAULT_UNIT_BYTES
+    from .limits import bytes_from_environment
 
-    return int(os.environ.get("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES))
+    return bytes_from_environment("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES)
 
 
 @contextmanager
@@ -122,6 +123,7 @@ def session(scheduler: str, sources: list, keep_going: bool, description: str, p
     """
     from . import distributed
 
+    size = unit_bytes()  # checked before the cluster starts
     with distributed.connect(scheduler) as client:
         link = distributed.dashboard_link(client)
         if link:
@@ -129,7 +131,7 @@ def session(scheduler: str, sources: list, keep_going: bool, description: str, p
         n_rows = sum(s.n_rows for s in sources)
         with Progress(n_rows * passes or None, "rows", description) as bar:
             engine = distributed.Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
-            yield distributed.Run.plan(engine, sources, unit_bytes=unit_bytes())
+            yield distributed.Run.plan(engine, sources, unit_bytes=size)
 
 
 def raise_failures(outcome, sources: list) -> None:

@@ -13,6 +13,7 @@ The property: exit 0, 1 with a ``gate failed:`` line, or 2 with exactly one
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -23,13 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from escape_helpers import (
+    contract_violations,
+    limit_memory,
+    npy_bytes,
+    npz_bytes,
+    run_bytes,
+    softmax_app,
+    with_npy_header,
+)
 from hypothesis import strategies as st
 
-from escape_helpers import contract_violations, limit_memory, npy_bytes, npz_bytes, run_bytes, softmax_app, \
-    with_npy_header
-
-COMMANDS = ["probs", "loss", "grad", "jacobian", "temperature-sweep", "topk", "attention"]
-EXTENSIONS = ["npy", "npz", "csv", "tsv", "txt", "json", "jsonl"]
+COMMANDS = ["probs", "loss", "grad", "jacobian", "temperature-sweep", "topk", "attention", "compare"]
+EXTENSIONS = ["npy", "npz", "csv", "tsv", "txt", "json", "jsonl", "safetensors", "parquet", "feather"]
 
 COMMON_OPTIONS = ["--axis", "--key", "--classes", "--precision", "-f"]
 OPTIONS = {
@@ -42,6 +49,8 @@ OPTIONS = {
     "temperature-sweep": ["--temperatures", "--range", "--labels", "--bins", "--ignore-index"],
     "topk": ["-k", "--labels", "--min-accuracy", "--ignore-index", "-t", "--threads", "--masked-rows"],
     "attention": ["--mask", "--scale", "--causal-align", "--masked-rows", "--precision", "--threads", "-f"],
+    "compare": ["--labels", "--max-kl", "--max-kl-quantile", "--min-agreement", "--max-ppl-ratio", "--ignore-index",
+                "-t", "--masked-rows"],
 }
 # --keep-going is left out: it lists one `error:` line per failed input by design (README, Batches).
 FLAGS = {
@@ -52,6 +61,7 @@ FLAGS = {
     "temperature-sweep": ["--fit", "--log-space"],
     "topk": [],
     "attention": ["--causal", "--weights"],
+    "compare": ["--per-row", "--from-probs"],
 }
 NO_COMMON = {"attention"}
 # Values each option accepts, drawn most of the time so that cases get past
@@ -67,7 +77,11 @@ PLAUSIBLE = {
     "--bins": ["1", "15", "3"], "-k": ["1", "2", "3"], "--min-accuracy": ["0", "0.5", "1"],
     "--mask": ["1,1", "1 0; 1 1", "0,0", "true,false"], "--scale": ["1", "0.5", "0", "-1"],
     "--causal-align": ["upper-left", "lower-right"],
+    "--max-kl": ["0", "0.01", "-1"], "--max-kl-quantile": ["0.99:0.05", "0.5:0", "1:1"],
+    "--min-agreement": ["0", "0.9", "1", "1.0000001"], "--max-ppl-ratio": ["1", "1.01", "0"],
 }
+# Commands taking two inputs of one shape (a reference and a candidate).
+PAIRED = {"compare"}
 
 # Hostile header values. A zero itemsize ('|V0', 'S0', '<U0') with a negative
 # shape kills the process by SIGFPE today, so those only go to real processes
@@ -122,9 +136,145 @@ def valid_file(draw) -> tuple[str, bytes]:
                                               max_size=rows.shape[1])))
         body = "\n".join(separator.join(repr(float(v)) for v in row) for row in rows)
         return ext, ((header + "\n" if draw(st.booleans()) else "") + body + "\n").encode()
+    if ext == "safetensors":
+        return ext, safetensors_bytes(draw, array)
+    if ext in ("parquet", "feather"):
+        return ext, table_bytes(draw, ext, rows)
     if ext == "json":
         return ext, json.dumps(array.tolist()).encode()
     return ext, "\n".join(json.dumps(row) for row in rows.tolist()).encode()
+
+
+def safetensors_bytes(draw, array: np.ndarray) -> bytes:
+    """The safetensors package's own file of ``array`` (under a drawn name, with class names or not)."""
+    from safetensors.numpy import save
+
+    name = draw(st.sampled_from(["logits", "scores", "x"]))
+    classes = {"classes": json.dumps([f"c{i}" for i in range(array.shape[-1])])} if array.ndim and \
+        draw(st.booleans()) else None
+    return save({name: np.ascontiguousarray(array)}, metadata=classes)
+
+
+def table_bytes(draw, ext: str, rows: np.ndarray) -> bytes:
+    """A table by pandas or pyarrow: named or numbered columns, an index of one or two levels, or none."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=draw(st.sampled_from([None, [f"c{i}" for i in range(rows.shape[1])]])))
+    index = draw(st.sampled_from(["range", "text", "two levels", "none"]))
+    if index == "text":
+        frame.index = [f"r{i}" for i in range(len(frame))]
+    elif index == "two levels":
+        frame.index = pd.MultiIndex.from_tuples([(f"d{i // 2}", i % 2) for i in range(len(frame))],
+                                                names=draw(st.sampled_from([[None, None], ["doc", "pos"]])))
+    frame.columns = [str(c) for c in frame.columns]
+    buffer = io.BytesIO()
+    if ext == "parquet":
+        frame.to_parquet(buffer, index=None if index != "none" else False)
+    else:
+        (frame if index == "range" else frame.reset_index(drop=index == "none")).to_feather(buffer)
+    return buffer.getvalue()
+
+
+# Values of the wrong kind for a JSON header field: every JSON type, sizes past int64, deep nesting.
+HOSTILE_JSON = [None, True, False, 0, -1, 2**63, 2**64 + 3, 10**40, 1.5, "F32", "BF16", "", "x" * 300, [], [True],
+                [2**63, 3], [2**32, 2**32, 4], [-1, 3], [[1]], {}, {"a": 1}]
+
+
+def hostile_json_value() -> st.SearchStrategy:
+    """A JSON value of any kind; "DEEP" and "DIGITS" stand for 5,000 nested lists and a 5,000-digit integer."""
+    return st.sampled_from([*HOSTILE_JSON, "DEEP", "DIGITS"])
+
+
+def _dumps(value) -> str:
+    if value == "DEEP":
+        return "[" * 5000 + "]" * 5000
+    if value == "DIGITS":
+        return "9" * 5000
+    return json.dumps(value)
+
+
+@st.composite
+def hostile_safetensors(draw) -> bytes:
+    """A safetensors file whose header keeps its layout but has one field's VALUE replaced."""
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    entry = {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}
+    header = {"logits": entry}
+    target = draw(st.sampled_from(["dtype", "shape", "data_offsets", "entry", "__metadata__", "classes",
+                                   "shape item", "offset item"]))
+    value = draw(hostile_json_value())
+    if target in ("dtype", "shape", "data_offsets"):
+        entry[target] = "@VALUE@"
+    elif target == "shape item":
+        entry["shape"] = [2, "@VALUE@"]
+    elif target == "offset item":
+        entry["data_offsets"] = [0, "@VALUE@"]
+    elif target == "entry":
+        header["logits"] = "@VALUE@"
+    elif target == "__metadata__":
+        header["__metadata__"] = "@VALUE@"
+    else:
+        header["__metadata__"] = {"classes": "@VALUE@"}
+    text = json.dumps(header).replace('"@VALUE@"', _dumps(value)).encode()
+    return len(text).to_bytes(8, "little") + text + array.tobytes()
+
+
+@st.composite
+def hostile_table(draw) -> tuple[str, bytes]:
+    """A Parquet or Feather table with hostile schema metadata, clashing names, text only or encoded columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import feather
+
+    ext = draw(st.sampled_from(["parquet", "feather"]))
+    values = np.arange(6, dtype=np.float64).reshape(2, 3)
+    kind = draw(st.sampled_from(["metadata", "duplicate", "text only", "dictionary", "list", "nulls"]))
+    columns = {f"c{j}": pa.array(values[:, j]) for j in range(3)}
+    if kind == "text only":
+        table = pa.table({"name": ["a", "b"]})
+    elif kind == "duplicate":
+        table = pa.Table.from_arrays(list(columns.values()), names=["c", "c", draw(st.sampled_from(["c", "d"]))])
+    elif kind == "dictionary":
+        table = pa.table({name: column.dictionary_encode() for name, column in columns.items()})
+    elif kind == "list":
+        table = pa.table({"logits": pa.array([[1.0, 2.0], draw(st.sampled_from([[1.0], [1.0, None], [], None]))])})
+    elif kind == "nulls":
+        table = pa.table(columns | {"c0": pa.array([None, 1.0])})
+    else:
+        table = pa.table(columns)
+    if kind == "metadata" or draw(st.booleans()):
+        pandas = draw(st.one_of(st.sampled_from([b"not json", b"[1]", b'"x"', b"null", b"{}"]),
+                                hostile_json_value().map(lambda v: json.dumps({"index_columns": v}
+                                                                              if v != "DEEP" else "deep").encode())))
+        table = table.replace_schema_metadata({b"pandas": pandas})
+    buffer = io.BytesIO()
+    (pq.write_table if ext == "parquet" else feather.write_feather)(table, buffer)
+    return ext, buffer.getvalue()
+
+
+@st.composite
+def hostile_zarr(draw) -> dict[str, bytes]:
+    """The files of a small Zarr v3 array (by zarr itself) with a value of ``zarr.json`` or a chunk damaged."""
+    import tempfile as _tempfile
+
+    import zarr
+
+    with _tempfile.TemporaryDirectory() as folder:
+        array = zarr.create_array(f"{folder}/a.zarr", shape=(4, 3), chunks=(2, 3), dtype="f4")
+        array[:] = np.arange(12, dtype=np.float32).reshape(4, 3)
+        tree = {str(p.relative_to(folder)): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+    meta_name = "a.zarr/zarr.json"
+    meta = json.loads(tree[meta_name])
+    what = draw(st.sampled_from(["chunk_shape", "shape", "data_type", "codecs", "fill_value", "chunk bytes", "none"]))
+    value = draw(hostile_json_value())
+    if what == "chunk bytes":
+        chunk = draw(st.sampled_from(sorted(name for name in tree if "/c/" in name)))
+        tree[chunk] = draw(mutated(tree[chunk]))
+    elif what == "chunk_shape":
+        meta["chunk_grid"]["configuration"]["chunk_shape"] = "@VALUE@"
+    elif what != "none":
+        meta[what] = "@VALUE@"
+    tree[meta_name] = json.dumps(meta).replace('"@VALUE@"', _dumps(value)).encode()
+    return tree
 
 
 @st.composite
@@ -156,12 +306,15 @@ def hostile_npy(draw, descrs=tuple(HEADER_DESCRS)) -> bytes:
 
 
 def content(descrs=tuple(HEADER_DESCRS)) -> st.SearchStrategy[tuple[str, bytes]]:
-    """(extension, bytes): arbitrary, valid, mutated valid, or an .npy with a hostile header."""
+    """(extension, bytes): arbitrary, valid, mutated valid, or a header with hostile values (.npy, safetensors,
+    Parquet/Feather schemas)."""
     return st.one_of(
         st.tuples(st.sampled_from(EXTENSIONS), st.binary(max_size=300)),
         valid_file(),
         valid_file().flatmap(lambda f: st.tuples(st.just(f[0]), mutated(f[1]))),
         st.tuples(st.sampled_from(["npy", "npz", "csv"]), hostile_npy(descrs)),
+        st.tuples(st.just("safetensors"), hostile_safetensors()),
+        hostile_table(),
     )
 
 
@@ -170,13 +323,22 @@ class Case:
     args: list[str]
     file: tuple[str, bytes] | None = None  # written as input.<ext> in the case's folder
     stdin: bytes = b""
+    tree: dict[str, bytes] = field(default_factory=dict)  # more files (a Zarr array), by path in the folder
     notes: dict = field(default_factory=dict)
 
     def command_line(self, folder: Path) -> list[str]:
         return [a.replace("@DIR@", str(folder)) for a in self.args]
 
     def reproducer(self) -> str:
-        return f"args={self.args!r} file={self.file!r:.300} stdin={self.stdin!r:.300}"
+        tree = f" tree={sorted(self.tree)!r:.200}" if self.tree else ""
+        return f"args={self.args!r} file={self.file!r:.300} stdin={self.stdin!r:.300}{tree}"
+
+    def write(self, folder: str | Path) -> None:
+        if self.file:
+            Path(folder, f"input.{self.file[0]}").write_bytes(self.file[1])
+        for name, data in self.tree.items():
+            Path(folder, name).parent.mkdir(parents=True, exist_ok=True)
+            Path(folder, name).write_bytes(data)
 
 
 @st.composite
@@ -198,6 +360,8 @@ def cases(draw, descrs=tuple(HEADER_DESCRS)) -> Case:
         inputs = ["-"] if source == "stdin-dash" else []
     if command == "attention" and source in ("numbers", "stdin-dash"):
         inputs = (inputs * 3)[:3]
+    if command in PAIRED:
+        inputs = (inputs or ["-"]) * 2 if draw(st.booleans()) else (inputs or ["-"]) + [draw(_numbers())]
     names = OPTIONS[command] + ([] if command in NO_COMMON else COMMON_OPTIONS)
     options = []
     chosen = draw(st.lists(st.sampled_from(names), max_size=3, unique=True))
@@ -221,6 +385,29 @@ def cases(draw, descrs=tuple(HEADER_DESCRS)) -> Case:
                 file, stdin)
 
 
+# What the cluster path reads; each case is run against a real LocalCluster's address.
+CLUSTER_COMMANDS = {"probs": ["-o", "@DIR@/out.npy"], "grad": ["--labels", "0,1", "-o", "@DIR@/out.npy"],
+                    "loss": ["--labels", "0,1", "-f", "json"], "topk": ["-k", "2", "-f", "json"],
+                    "temperature-sweep": ["--labels", "0,1", "-f", "json"]}
+
+
+@st.composite
+def cluster_cases(draw, scheduler: str) -> Case:
+    """A command on the cluster path (``--scheduler``): an .npy (valid, mutated or hostile header) or a Zarr array."""
+    command = draw(st.sampled_from(sorted(CLUSTER_COMMANDS)))
+    options = list(CLUSTER_COMMANDS[command])
+    if draw(st.booleans()):
+        file, tree = None, draw(hostile_zarr())
+        inputs = ["@DIR@/a.zarr"]
+    else:
+        array = np.arange(6, dtype=np.float32).reshape(2, 3)
+        file = ("npy", draw(st.one_of(st.just(npy_bytes(array)), mutated(npy_bytes(array)), hostile_npy())))
+        tree, inputs = {}, ["@DIR@/input.npy"]
+    if draw(st.booleans()):
+        options += ["--keep-going"] if command in ("probs", "grad") and draw(st.booleans()) else []
+    return Case([command, *inputs, *options, "--scheduler", scheduler], file, tree=tree)
+
+
 class Hang(Exception):
     """The command ran past its time budget."""
 
@@ -229,13 +416,19 @@ def _on_alarm(signum, frame):
     raise Hang()
 
 
-def run_in_process(case: Case, seconds: int = 10) -> list[str]:
-    """Run ``case`` through Typer's CliRunner; the contract violations found (empty: none)."""
+# The one line a cluster run prints before it may fail: it says where to watch the run (README, --scheduler).
+DASHBOARD_NOTE = b"note: the Dask dashboard is at "
+
+
+def run_in_process(case: Case, seconds: int = 10, before_error: bytes | None = None) -> list[str]:
+    """Run ``case`` through Typer's CliRunner; the contract violations found (empty: none).
+
+    ``before_error``: stderr lines starting so are allowed before the ``error:`` line.
+    """
     from typer.testing import CliRunner
 
     with tempfile.TemporaryDirectory(prefix="softmax-fuzz-") as folder:
-        if case.file:
-            Path(folder, f"input.{case.file[0]}").write_bytes(case.file[1])
+        case.write(folder)
         previous_cwd = os.getcwd()
         previous_alarm = signal.signal(signal.SIGALRM, _on_alarm)
         os.chdir(folder)
@@ -249,7 +442,10 @@ def run_in_process(case: Case, seconds: int = 10) -> list[str]:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous_alarm)
             os.chdir(previous_cwd)
-        problems = contract_violations(result.exit_code, result.stdout_bytes, result.stderr_bytes or b"")
+        stderr = result.stderr_bytes or b""
+        if before_error is not None:
+            stderr = b"".join(line for line in stderr.splitlines(keepends=True) if not line.startswith(before_error))
+        problems = contract_violations(result.exit_code, result.stdout_bytes, stderr)
         exception = result.exception
         if isinstance(exception, Hang):
             problems.append(f"ran past {seconds} s")
@@ -267,8 +463,7 @@ def run_in_subprocess(case: Case, seconds: float = 20) -> list[str]:
     A NUL cannot be part of a process argument, so it is dropped here.
     """
     with tempfile.TemporaryDirectory(prefix="softmax-fuzz-") as folder:
-        if case.file:
-            Path(folder, f"input.{case.file[0]}").write_bytes(case.file[1])
+        case.write(folder)
         args = [a.replace("\x00", "") for a in case.command_line(Path(folder))]
         try:
             completed = run_bytes(*args, input=case.stdin, cwd=folder,

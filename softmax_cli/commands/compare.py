@@ -21,8 +21,9 @@ import typer
 from .. import core, positions, render, stream
 from ..errors import GateFailed, UsageError
 from ..formats.base import note
-from ..inputs import STDIN, Loaded, refuse_readers
+from ..inputs import STDIN, Loaded, align_classes, refuse_readers
 from ..labelsource import LabelSource, read_labels
+from ..operands import naming_sources
 from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
 from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerSequenceOpt
 from ..options import ShiftLabelsOpt, SoftmaxInput, option, worded
@@ -123,9 +124,10 @@ def _same_file(reference: Loaded, candidate: Loaded) -> bool:
         return False
 
 
-def _rows(reference: Loaded, candidate: Loaded, names, labels, mask, axis: int, options) -> core.RowDivergence:
-    """Per-row figures: streamed when both are C-ordered ``.npy`` files, else in memory."""
-    pair = [stream.npy_rows(side, axis) for side in (reference, candidate)]
+def _rows(reference: Loaded, candidate: Loaded, names, labels, mask, axis: int, options,
+          reordered: bool) -> core.RowDivergence:
+    """Per-row figures: streamed when both are C-ordered files in their own class order, else in memory."""
+    pair = [None] if reordered else [stream.npy_rows(side, axis) for side in (reference, candidate)]
     if None in pair:
         return core.divergence_rows(reference.array, candidate.array, labels, axis=axis, names=names, mask=mask,
                                     **options)
@@ -204,6 +206,7 @@ def compare(
     ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
     cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
     mask = positions.load_mask(padding)
+    aligned = align_classes(ref, cand, source.axis, (ref_name, cand_name))
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
@@ -213,7 +216,8 @@ def compare(
     labels_array = None if truth is None else truth.fitted(ref, source.axis)
     fitted, keep = positions.scored(ref, source.axis, labels_array, truth, mask, shift_labels, ignore_index)
     flat = None if fitted is None else np.ravel(fitted)
-    rows = _rows(ref, cand, (ref_name, cand_name), flat, keep, source.axis, options)
+    with naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
+        rows = _rows(ref, aligned, (ref_name, cand_name), flat, keep, source.axis, options, aligned is not cand)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
     at = source.axis % len(shape)

@@ -6,30 +6,83 @@ the in-process engine never pays for it.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError, SoftmaxError, UsageError
+from ..limits import describe_bytes
 from .units import Unit
 
 INSTALL_HINT = "pip install 'softmax-toolkit[dask]'"
 # A worker lost mid-task, or an I/O fault, gets this many more attempts before the unit fails.
 DEFAULT_RETRIES = 2
+# scheme://host[:port]: a name, a dotted address or a bracketed IPv6 address (inproc:// is another process's).
+SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])"
+                               r"(?::(?P<port>[0-9]{1,5}))?/?")
+# What one local worker process holds before any work (Python, NumPy, Dask), and how many share a CPU at most.
+WORKER_BYTES = 256 << 20
+WORKERS_PER_CPU = 4
+# Dask's loggers, raised above CRITICAL unless SOFTMAX_DEBUG=1.
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
+SILENT = logging.CRITICAL + 1
 
 
 def _local_workers(address: str) -> int | None:
-    """N for ``local:N``, None for a scheduler address; anything else is a usage error."""
+    """N for ``local:N``, None for a well-formed scheduler address; anything else is a usage error.
+
+    Checked here, before Dask sees it: Dask's own parsing raises tracebacks
+    for ``tcp://``, ``foo://bar`` or ``tcp://[::1``.
+    """
     if not address.startswith("local:"):
-        if "://" not in address:
-            raise UsageError(f"--scheduler takes local:N or a scheduler address like tcp://host:8786, "
-                             f"got {address!r}")
+        if not SCHEDULER_ADDRESS.fullmatch(address) or not _port_in_range(address):
+            raise UsageError(f"--scheduler takes local:N or a scheduler address like tcp://host:8786 "
+                             f"(tcp, tls, ws or wss), got {address!r}")
         return None
     count = address.removeprefix("local:")
-    if not count.isdigit() or int(count) < 1:
+    if not (count.isascii() and count.isdigit()) or len(count) > 6 or int(count) < 1:
         raise UsageError(f"local:N needs a whole number of workers >= 1, got {address!r}")
+    most = most_local_workers()
+    if int(count) > most:
+        raise UsageError(f"local:{int(count)} asks for more workers than this machine can hold: at most {most} "
+                         f"(each takes about {describe_bytes(WORKER_BYTES)} of memory, "
+                         f"at most {WORKERS_PER_CPU} per CPU); use local:{most} or a scheduler address")
     return int(count)
+
+
+def most_local_workers() -> int:
+    """How many ``local:N`` workers this machine can hold: memory for each, and a few per CPU."""
+    from ..limits import available_bytes
+
+    available = available_bytes()
+    by_memory = available // WORKER_BYTES if available is not None else None
+    by_cpus = WORKERS_PER_CPU * (os.cpu_count() or 1)
+    return max(1, min(by_cpus, by_memory) if by_memory is not None else by_cpus)
+
+
+def _port_in_range(address: str) -> bool:
+    port = SCHEDULER_ADDRESS.fullmatch(address).group("port")
+    return port is None or 0 < int(port) < 65536
+
+
+def _quiet_logging() -> int | None:
+    """The level Dask's own log lines are raised to, so they never reach the user's standard error.
+
+    A failed unit or a lost worker is reported as one ``error:`` line; Dask
+    would print its retries and tracebacks first. ``SOFTMAX_DEBUG=1`` keeps
+    them (None: Dask's defaults).
+    """
+    import logging
+
+    if os.environ.get("SOFTMAX_DEBUG") == "1":
+        return None
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(SILENT)
+    return SILENT
 
 
 def _import_distributed():
@@ -49,16 +102,18 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
     """
     workers = _local_workers(address)
     distributed = _import_distributed()
+    silence = _quiet_logging()
     if workers is None:
         try:
             client = distributed.Client(address, timeout="10s")
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:
             raise UsageError(f"cannot reach the Dask scheduler: {error}", where=address) from None
         with client:
             yield client
         return
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0" if dashboard else None) as cluster, \
+                                  dashboard_address=":0" if dashboard else None,
+                                  silence_logs=silence or logging.WARNING) as cluster, \
             distributed.Client(cluster) as client:
         yield client
 

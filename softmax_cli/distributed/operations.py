@@ -20,7 +20,7 @@ from .. import core
 from ..core._arrays import block_of
 from ..errors import InputError, SoftmaxError
 from .cluster import Engine
-from .units import ExactSum, NpyOutput, OutputSlot, Source, Unit, plan_units, read_rows, rows_for_bytes
+from .units import NpyOutput, OutputSlot, Source, Unit, plan_units, read_rows, rows_for_bytes
 
 # Input bytes per unit: large enough that Dask's per-task cost is noise, small
 # enough that a worker holds a few units well inside the streaming memory budget,
@@ -205,39 +205,3 @@ def topk(run: Run, k: int, **options) -> Outcome:
         return Outcome((np.empty((0, k), np.int64), np.empty((0, k))), run.engine.failures)
     return Outcome((np.concatenate([i for i, _ in ordered]), np.concatenate([p for _, p in ordered])),
                    run.engine.failures)
-
-
-def _calibration_unit(unit: Unit, labels, bins: int, ignore_index: int):
-    from ..core.reliability import _bin_index, _confidence_and_correct
-
-    rows = read_rows(unit)
-    with _located_block(unit):
-        confidence, correct = _confidence_and_correct(rows, labels, -1, ignore_index)
-    index = _bin_index(confidence, bins)
-    count = np.bincount(index, minlength=bins)
-    return (count, [ExactSum.of(confidence[index == b]) for b in range(bins)],
-            [int(correct[index == b].sum()) for b in range(bins)])
-
-
-def expected_calibration_error(run: Run, labels, bins: int = 15, ignore_index: int = -100) -> Outcome:
-    """:func:`core.expected_calibration_error` of probabilities over the run, from exact per-bin sums.
-
-    ``value`` is ``(ece, count, sum_confidence, correct)`` (per bin).
-    """
-    from ..core.reliability import check_bins
-
-    bins = check_bins(bins)
-    arguments = run.labels_for(labels)
-    parts = run.engine.run(run.units, _calibration_unit, lambda u: (*arguments(u), bins, ignore_index))
-    count = np.zeros(bins, dtype=np.int64)
-    confidence = [ExactSum() for _ in range(bins)]
-    correct = np.zeros(bins, dtype=np.int64)
-    for position in sorted(parts):
-        c, s, k = parts[position]
-        count += c
-        confidence = [a + b for a, b in zip(confidence, s)]
-        correct += np.asarray(k, dtype=np.int64)
-    sum_conf = np.array([s.value() for s in confidence])
-    n = int(count.sum())
-    ece = float(np.abs(correct - sum_conf).sum() / n) if n else float("nan")
-    return Outcome((ece, count, sum_conf, correct), run.engine.failures)

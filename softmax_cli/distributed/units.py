@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats import registry
 from ..formats.base import RowsOfShape
 
 
@@ -54,24 +55,27 @@ class Unit:
 
 
 def _npy_source(path: Path) -> Source:
+    """The ``.npy`` file's header, checked by the same :func:`~softmax_cli.formats.npy.header_of` as in process.
+
+    So a header declaring more data than the file holds is refused here,
+    before any unit is planned.
+    """
+    from ..formats.npy import header_of
+
     try:
         with open(path, "rb") as file:
-            version = np.lib.format.read_magic(file)
-            if version not in ((1, 0), (2, 0)):
-                raise ValueError(f"unsupported .npy version {version}")
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) \
-                else np.lib.format.read_array_header_2_0
-            header = read_header(file)
-            offset = file.tell()
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read this .npy file: {error}", where=str(path)) from None
-    shape, fortran, dtype = header
-    if dtype.hasobject or dtype.names or dtype.kind not in "fiub":
+            header = header_of(file, os.fstat(file.fileno()).st_size)
+    except OSError as error:
+        raise InputError(f"cannot read this .npy file: {error.strerror or error}", where=str(path)) from None
+    except InputError as error:
+        raise error.located(str(path)) from None
+    dtype = header.dtype
+    if dtype.names or dtype.kind not in "fiub":
         raise InputError(f"cannot use values of dtype {dtype} (pickled or structured data is never loaded)",
                          where=str(path))
-    if fortran or len(shape) == 0:
+    if header.fortran or len(header.shape) == 0:
         raise InputError("a distributed run needs a C-ordered array of rows (at least 1-D)", where=str(path))
-    return Source(str(path), "npy", tuple(int(n) for n in shape), dtype.str, offset)
+    return Source(str(path), "npy", tuple(int(n) for n in header.shape), dtype.str, header.offset)
 
 
 def _zarr_source(path: Path) -> Source:
@@ -86,6 +90,9 @@ def _zarr_source(path: Path) -> Source:
         raise InputError(f"cannot open this Zarr array: {error}", where=str(path)) from None
     if array.ndim == 0 or array.dtype.kind not in "fiub":
         raise InputError(f"cannot use a Zarr array of shape {array.shape} and dtype {array.dtype}", where=str(path))
+    if any(not isinstance(n, int) or n < 1 for n in array.chunks):
+        raise InputError(f"the Zarr array declares chunks of shape {array.chunks}; every chunk side must be >= 1",
+                         where=str(path))
     inner = int(np.prod(array.shape[1:-1], dtype=np.int64)) if array.ndim > 1 else 1
     chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else int(array.shape[0])
     return Source(str(path), "zarr", tuple(int(n) for n in array.shape), np.dtype(array.dtype).str,
@@ -95,7 +102,7 @@ def _zarr_source(path: Path) -> Source:
 def open_source(path: str | os.PathLike) -> Source:
     """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``)."""
     path = Path(path)
-    if path.suffix.lower() == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
+    if path.suffix.lower() == ".zarr" or registry.is_zarr_array(path):
         return _zarr_source(path)
     if path.suffix.lower() != ".npy":
         raise InputError("a distributed run reads .npy files and Zarr arrays", where=str(path))
@@ -107,8 +114,7 @@ def expand_sources(inputs: list[str | os.PathLike] | str | os.PathLike) -> list[
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     paths: list[Path] = []
     for entry in map(Path, inputs):
-        is_array_dir = entry.suffix.lower() == ".zarr" or (entry / "zarr.json").exists()
-        if entry.is_dir() and not is_array_dir:
+        if entry.is_dir() and not registry.is_zarr_array(entry):
             members = sorted(p for p in entry.iterdir() if p.suffix.lower() in (".npy", ".zarr"))
             if not members:
                 raise InputError("the directory holds no .npy file or Zarr array", where=str(entry))
@@ -146,13 +152,7 @@ def read_rows(unit: Unit) -> np.ndarray:
     """The unit's rows as a ``(rows, classes)`` array, read by the calling worker."""
     source = unit.source
     if source.kind == "zarr":
-        import zarr
-
-        inner = source.n_rows // source.shape[0] if source.shape[0] else 1
-        array = zarr.open_array(source.path, mode="r")
-        block = np.asarray(array[unit.start // inner : unit.stop // inner]) if array.ndim > 1 \
-            else np.asarray(array[:])
-        return block.reshape(unit.n_rows, source.n_cols)
+        return _zarr_rows(unit)
     dtype = np.dtype(source.dtype)
     row_bytes = source.n_cols * dtype.itemsize
     block = np.empty((unit.n_rows, source.n_cols), dtype=dtype)
@@ -163,9 +163,27 @@ def read_rows(unit: Unit) -> np.ndarray:
         while filled < len(target):
             count = file.readinto(target[filled:])
             if not count:
-                raise InputError("the .npy file ends before its data does (truncated?)", where=source.path)
+                raise InputError("the .npy file ends before its data does (truncated?)")  # located by the caller
             filled += count
     return block
+
+
+def _zarr_rows(unit: Unit) -> np.ndarray:
+    """The unit's rows of a Zarr array; a chunk that does not decode is an input error naming the rows."""
+    import zarr
+
+    source = unit.source
+    inner = source.n_rows // source.shape[0] if source.shape[0] else 1
+    try:
+        array = zarr.open_array(source.path, mode="r")
+        block = np.asarray(array[unit.start // inner : unit.stop // inner]) if array.ndim > 1 \
+            else np.asarray(array[:])
+        return block.reshape(unit.n_rows, source.n_cols)
+    except OSError:
+        raise  # a lost file or a storage fault: retried elsewhere, as for .npy
+    except Exception as error:  # noqa: BLE001 -- codecs raise their own types for a damaged chunk
+        raise InputError(f"cannot read this Zarr array's rows {unit.start}..{unit.stop - 1}: "
+                         f"{type(error).__name__}: {str(error)[:200]}") from None
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,15 @@ class Table:
     numbered_first_row: bool = False
 
 
+# Between the levels of a multi-level index in one row name (pandas' MultiIndex ("x", 1) is "x/1").
+LEVEL_SEPARATOR = "/"
+
+
+def join_levels(levels: list[str]) -> str:
+    """One row name from the values of an index's levels (a single level is itself)."""
+    return LEVEL_SEPARATOR.join(levels)
+
+
 class RowsOfShape:
     """An array's ``shape`` seen as ``(rows, classes)``: the class axis last, every other index a row."""
 

@@ -24,8 +24,10 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import InputError
-from .base import EXTRA_HINT, Format, Source, is_bfloat16, note, pick_member
+from .base import EXTRA_HINT, Format, Source, is_bfloat16, join_levels, note, pick_member
 
+# The first bytes of a Feather V1 file (V2 is the Arrow IPC file format, which opens with ARROW1).
+FEATHER_V1_MAGIC = b"FEA1"
 # Rows per written batch are gathered up to about this many bytes, so row groups are not tiny.
 WRITE_BATCH_BYTES = 16 << 20
 
@@ -49,25 +51,48 @@ def _is_list(kind) -> bool:
 def _is_number(kind) -> bool:
     import pyarrow.types as types
 
+    if types.is_dictionary(kind):  # Feather keeps a dictionary-encoded column so; Parquet decodes it on reading
+        kind = kind.value_type
     return types.is_integer(kind) or types.is_floating(kind) or types.is_boolean(kind)
 
 
-def _index_column(schema) -> str | None:
-    """The row names' column: a stored pandas index, else a first column of text."""
+def _pandas_metadata(schema) -> dict:
+    """The pandas metadata of a table's schema, or {} when there is none or it is not a JSON object."""
+    import json
+
+    text = (schema.metadata or {}).get(b"pandas")
+    if text is None:
+        return {}
+    try:
+        metadata = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _index_columns(schema) -> list[str]:
+    """The row names' columns: every stored pandas index level, else a first column of text."""
     import pyarrow.types as types
 
-    stored = [name for name in ((schema.pandas_metadata or {}).get("index_columns") or [])
+    levels = _pandas_metadata(schema).get("index_columns")
+    stored = [name for name in (levels if isinstance(levels, list) else [])
               if isinstance(name, str) and name in schema.names]  # a RangeIndex is not stored
     if stored:
-        return stored[0]
+        return stored
     first = schema.field(0)
-    return first.name if types.is_string(first.type) or types.is_large_string(first.type) else None
+    return [first.name] if types.is_string(first.type) or types.is_large_string(first.type) else []
 
 
-def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], str | None]:
-    """The value columns to read and the row names' column."""
-    index = _index_column(schema)
-    candidates = [name for name in schema.names if name != index]
+def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]]:
+    """The value columns to read and the row names' columns."""
+    duplicated = sorted({name for name in schema.names if schema.names.count(name) > 1})
+    if duplicated:
+        raise InputError(f"column name(s) {', '.join(map(repr, duplicated))} given twice; each column needs "
+                         "its own name")
+    index = _index_columns(schema)
+    candidates = [name for name in schema.names if name not in index]
+    if not candidates:
+        raise InputError(f"no columns of numbers: {', '.join(map(repr, schema.names))} are row names")
     if key is not None or len(candidates) == 1 or preferred in candidates:
         name = pick_member(candidates, key, preferred)
         kind = schema.field(name).type
@@ -85,8 +110,12 @@ def _values(column, name: str) -> np.ndarray:
     """One column of a row group as NumPy: numbers, or lists of equal length as rows."""
     import pyarrow.compute as compute
 
+    import pyarrow.types as types
+
     if hasattr(column, "combine_chunks"):
         column = column.combine_chunks()
+    if types.is_dictionary(column.type):
+        column = column.dictionary_decode()
     if column.null_count:
         raise InputError(f"column {name!r} has missing values (null); write -inf for a masked logit")
     if not _is_list(column.type):
@@ -104,6 +133,10 @@ def _values(column, name: str) -> np.ndarray:
 
 
 def _numpy_dtype(kind) -> np.dtype:
+    import pyarrow.types as types
+
+    if types.is_dictionary(kind):
+        kind = kind.value_type
     return np.dtype((kind.value_type if _is_list(kind) else kind).to_pandas_dtype())
 
 
@@ -114,7 +147,7 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
     dtype = np.result_type(*(_numpy_dtype(schema.field(name).type) for name in columns))
     pieces, rows, filled = [], [], 0
     array = np.empty((n_rows, len(columns)), dtype) if n_rows is not None and len(columns) > 1 else None
-    for part in parts(columns + ([index] if index else [])):
+    for part in parts(columns + index):
         if array is not None:  # classes as columns: each goes straight into its place
             for j, name in enumerate(columns):
                 array[filled : filled + part.num_rows, j] = _values(part.column(name), name)
@@ -122,7 +155,9 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
             pieces.append(_values(part.column(columns[0]), columns[0]) if len(columns) == 1
                           else np.column_stack([_values(part.column(name), name) for name in columns]))
         if index:
-            rows += ["" if value is None else str(value) for value in part.column(index).to_pylist()]
+            levels = [["" if value is None else str(value) for value in part.column(name).to_pylist()]
+                      for name in index]
+            rows += [join_levels(list(values)) for values in zip(*levels)]
         filled += part.num_rows
     if array is None:
         array = np.concatenate(pieces) if pieces else np.empty((0, len(columns)), dtype)
@@ -148,6 +183,12 @@ def read_arrow(source: Source, key: str | None, preferred: str):
     """The Arrow IPC file format (Feather v2), or its stream format (as Hugging Face datasets cache)."""
     pa = _pyarrow()
     try:
+        if source.head.startswith(FEATHER_V1_MAGIC):  # no IPC framing: pyarrow's Feather reader knows it
+            import pyarrow.feather as feather
+
+            whole = feather.read_table(str(source.path) if source.path is not None else pa.BufferReader(source.data))
+            return _table(whole.schema, lambda columns: whole.select(columns).to_batches(), whole.num_rows, key,
+                          preferred)
         data = pa.memory_map(str(source.path)) if source.path is not None else pa.BufferReader(source.data)
         try:
             reader = pa.ipc.open_file(data)

@@ -73,6 +73,17 @@ def refusal(path: str | Path) -> str | None:
             "or np.save(t.numpy()) as .npy")
 
 
+def is_zarr_array(path: str | Path) -> bool:
+    """A folder that is a Zarr array (``.zarr``, or holding Zarr v3's ``zarr.json`` or v2's ``.zarray``)."""
+    path = Path(path)
+    return path.is_dir() and (path.suffix.lower() == ".zarr" or (path / "zarr.json").is_file()
+                              or (path / ".zarray").is_file())
+
+
+ZARR_REFUSAL = ("this is a Zarr array, which is read on a Dask cluster: add --scheduler local:1 (one worker on this "
+                "machine) or save it as .npy")
+
+
 def sniff(source: Source) -> Format:
     """The format of standard input, or of a file without an extension, by its content.
 

@@ -12,6 +12,7 @@ The tests check every file against the package's own ``load_file`` and
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,8 +42,10 @@ def _layout(file: BinaryIO, size: int) -> tuple[dict, dict, int]:
         raise InputError("not a .safetensors file: its first 8 bytes are not the length of a header in the file")
     try:
         header = json.loads(file.read(length))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, ValueError):  # ValueError: an integer past 4,300 digits too
         raise InputError("not a .safetensors file: its header is not JSON") from None
+    except RecursionError:
+        raise InputError("its .safetensors header nests JSON deeper than Python parses") from None
     if not isinstance(header, dict):
         raise InputError("not a .safetensors file: its header is not a JSON object")
     metadata = header.pop("__metadata__", None)
@@ -52,9 +55,16 @@ def _layout(file: BinaryIO, size: int) -> tuple[dict, dict, int]:
 def _dtype(code) -> np.dtype:
     if code == "BF16":
         return bfloat16()
-    if code not in DTYPES:
-        raise InputError(f"tensors of dtype {code} are not supported; expected real numbers")
+    if not isinstance(code, str) or code not in DTYPES:
+        shown = code if isinstance(code, str) else json_kind(code)
+        raise InputError(f"tensors of dtype {shown[:40]} are not supported; expected real numbers")
     return np.dtype(DTYPES[code])
+
+
+def json_kind(value) -> str:
+    """What a JSON value is, for a message that must not print it whole (it may be 5,000 digits long)."""
+    return {dict: "an object", list: "a list", bool: "a boolean", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), "a string")
 
 
 def _placed(tensors: dict, name: str, data_start: int, size: int) -> Placed:
@@ -62,13 +72,14 @@ def _placed(tensors: dict, name: str, data_start: int, size: int) -> Placed:
     entry = tensors[name]
     try:
         code, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
-        valid = all(isinstance(n, int) and n >= 0 for n in (*shape, begin, end))
+        # JSON's true is a Python int too; and a size is an int64 in every reader (past 2**63 none can hold it).
+        valid = all(type(n) is int and 0 <= n < 2**63 for n in (*shape, begin, end))
     except (TypeError, KeyError, ValueError):
         valid = False
     if not valid:
         raise InputError(f"tensor {name!r} has no valid dtype, shape and data_offsets in the header")
     dtype = _dtype(code)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: a product past int64 cannot wrap to a small size
     if end - begin != nbytes or data_start + end > size:
         raise InputError(f"tensor {name!r}: bytes {begin}..{end} do not hold shape {list(shape)} of {code} "
                          "in this file (truncated?)")
@@ -84,7 +95,7 @@ def _find(file: BinaryIO, size: int, key: str | None, preferred: str) -> tuple[P
     placed = _placed(tensors, name, data_start, size)
     try:
         classes = json.loads(metadata.get("classes", "null"))
-    except (TypeError, json.JSONDecodeError):
+    except (TypeError, ValueError, RecursionError):  # not ours: another producer's metadata, not class names
         classes = None
     shape = placed[1]
     # Names of the last axis, as written by us; another tensor of the file may have another last axis.

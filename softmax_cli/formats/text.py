@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import tidy
 from ..errors import InputError
-from .base import Format, Source, Table, bfloat16_strings, is_bfloat16, note
+from .base import Format, Source, Table, bfloat16_strings, is_bfloat16, join_levels, note
 
 
 def parse_number(text: str) -> float | None:
@@ -86,13 +86,38 @@ def _is_header(first: list[str], below: list[list[str]], choice: str, notes: lis
     return False
 
 
-def _is_index(header: list[str] | None, rows: list[list[str]], choice: bool | None) -> bool:
-    """Whether the first column holds row names: pandas' unnamed index, or text under a named header."""
-    if choice is not None:
-        return choice
+def _is_integers(rows: list[list[str]], column: int) -> bool:
+    return all((value := parse_number(row[column])) is not None and value.is_integer()
+               for row in rows if len(row) > column)
+
+
+def _index_width(header: list[str] | None, rows: list[list[str]], choice: bool | None, notes: list[str]) -> int:
+    """How many leading columns hold row names: every index level ``df.to_csv()`` writes.
+
+    A level is a leading column under an empty header field (pandas' unnamed
+    level) or holding text under a named one; an empty field is a missing
+    value (polars writes a null so), never text. After a level, a named
+    column of integers is a level too (a position under a document name)
+    unless every column after it is integers as well. At least one column is
+    left for the classes. ``--index-col`` makes the first column row names
+    (and the levels after it by the same rule); ``--no-index-col`` none.
+    """
+    if choice is False:
+        return 0
     if header is None or len(header) < 2:
-        return False
-    return header[0] == "" or any(parse_number(row[0]) is None for row in rows if row)
+        return int(bool(choice))
+    width = int(bool(choice))
+    while width < len(header) - 1:
+        if header[width] == "" or any(row[width] and parse_number(row[width]) is None
+                                      for row in rows if len(row) > width):
+            width += 1
+        elif width and _is_integers(rows, width) and not all(
+                _is_integers(rows, later) for later in range(width + 1, len(header))):
+            notes.append(f"column {header[width]!r} of integers after the row names read as an index level")
+            width += 1
+        else:
+            break
+    return width
 
 
 def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None) -> Table:
@@ -103,7 +128,8 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     ``0..C-1`` over rows that are not all integers (``pd.DataFrame(a).to_csv()``);
     ``header`` ("yes"/"no") decides instead. The first column is an index (row
     names) under an empty header field (``df.to_csv()``) or when it holds text
-    under a named one; ``index_col`` decides instead. One data row, or one
+    under a named one, and so is each further level of a multi-level index
+    (:func:`_index_width`); ``index_col`` decides instead. One data row, or one
     column, is a vector, as ``np.loadtxt`` gives (a single named row stays a row).
     """
     numbered = [(n, _split_comment(line)) for n, line in enumerate(text.splitlines(), start=1)]
@@ -117,8 +143,8 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     names = rows[0] if _is_header(rows[0], rows[1:], header, notes) else None
     if names is not None:
         lines, rows = lines[1:], rows[1:]
-    indexed = _is_index(names, rows, index_col)
-    first = 1 if indexed else 0
+    first = _index_width(names, rows, index_col, notes)
+    indexed = first > 0
     width = len(names) if names is not None else len(rows[0]) if rows else 0
     values: list[list[float]] = []
     for line_no, fields in zip(lines, rows):
@@ -136,7 +162,7 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     if not values or not values[0]:
         raise InputError("no numbers found" + (" below the header" if names else ""))
     array = np.array(values, dtype=np.float64)
-    row_names = [fields[0] for fields in rows] if indexed else None
+    row_names = [join_levels(fields[:first]) for fields in rows] if indexed else None
     # As np.loadtxt: one row or one column is a vector (labels one per line, a
     # single row of logits); a named row keeps its row axis for its name.
     vector = array.shape[1] == 1 or (array.shape[0] == 1 and not indexed)
@@ -146,7 +172,7 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
         row, column = (index[0], 0) if shape[1] == 1 else (0, index[0]) if len(index) == 1 else index
         return f"line {lines[row]}, column {column + first + 1}"
 
-    index_name = (names[0] if names else "") if indexed else None
+    index_name = (join_levels(names[:first]) if names and any(names[:first]) else "") if indexed else None
     return Table(array.reshape(-1) if vector else array, classes=None if names is None else names[first:],
                  rows=row_names, index_name=index_name, notes=notes, locate=locate,
                  numbered_first_row=names is None and _numbered(rows[0]))

@@ -19,7 +19,7 @@ pytest.importorskip("distributed")
 
 from softmax_cli import core  # noqa: E402
 from softmax_cli.distributed import (  # noqa: E402
-    Engine, ExactSum, Run, connect, cross_entropy_terms, dashboard_link, expand_sources, expected_calibration_error, fit_temperature,
+    Engine, ExactSum, Run, connect, cross_entropy_terms, dashboard_link, expand_sources, fit_temperature,
     map_to_npy, temperature_sweep, topk,
 )
 from softmax_cli.errors import InputError, UsageError  # noqa: E402
@@ -117,14 +117,6 @@ def test_topk_equals_the_core(client, data):
     expected = core.topk(data["logits"], 5)
     assert np.array_equal(indices, expected[0]) and np.array_equal(probs, expected[1])
 
-
-def test_ece_from_bin_sums_equals_the_core(client, data, tmp_path):
-    probs = core.softmax(data["logits"].astype(np.float64))
-    np.save(tmp_path / "probs.npy", probs)
-    ece, count, _, _ = expected_calibration_error(_run(client, tmp_path / "probs.npy", rows_per_unit=99),
-                                                   data["labels"]).value
-    assert math.isclose(ece, core.expected_calibration_error(probs, data["labels"]), rel_tol=1e-14)
-    assert count.sum() == (data["labels"] != -100).sum()
 
 
 def test_fit_temperature_equals_the_core(client, data):

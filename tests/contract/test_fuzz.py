@@ -11,10 +11,19 @@ asked. Shrinking is off so a failure costs one example, not minutes.
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, example, given, settings
-
+import pytest
 from escape_helpers import npy_bytes, with_npy_header
-from fuzz_cases import HEADER_DESCRS, SIGNAL_PRONE_DESCRS, Case, cases, run_in_process, run_in_subprocess
+from fuzz_cases import (
+    DASHBOARD_NOTE,
+    HEADER_DESCRS,
+    SIGNAL_PRONE_DESCRS,
+    Case,
+    cases,
+    cluster_cases,
+    run_in_process,
+    run_in_subprocess,
+)
+from hypothesis import HealthCheck, Phase, example, given, settings
 
 CI = settings(deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
               suppress_health_check=list(HealthCheck), print_blob=False)
@@ -53,3 +62,25 @@ def test_nothing_escapes_in_process(case):
 def test_nothing_escapes_in_a_real_process(case):
     problems = run_in_subprocess(case)
     assert not problems, (problems, case.reproducer())
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a real LocalCluster of one worker process, for the cluster path's cases."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    from softmax_cli.distributed import connect
+
+    with connect("local:1", dashboard=False) as client:
+        client.wait_for_workers(1)
+        yield client.scheduler.address
+
+
+def test_nothing_escapes_on_a_cluster(scheduler):
+    @settings(CI, max_examples=12)
+    @given(case=cluster_cases(scheduler))
+    def cluster_case(case):
+        problems = run_in_process(case, seconds=120, before_error=DASHBOARD_NOTE)
+        assert not problems, (problems, case.reproducer())
+
+    cluster_case()

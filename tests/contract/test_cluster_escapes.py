@@ -1,0 +1,153 @@
+"""``--scheduler``: what is wrong is one ``error:`` line before the cluster starts, and Dask's logs never reach stderr.
+
+Every check here runs through the installed ``softmax`` in a subprocess and
+must fail before any cluster starts (its ``note:`` line about the dashboard
+never appears), except the last ones, which run a real ``LocalCluster`` of
+one worker process and read damaged files on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, run
+
+pytest.importorskip("distributed")
+
+MALFORMED = ["tcp://", "://", "foo://bar", "tcp://[::1", "inproc://", "tcp://host:99999", "tcp://a b:1",
+             "tcp://host:port", "local:", "local:-1", "local:１"]
+
+
+@pytest.fixture
+def logits(tmp_path):
+    path = tmp_path / "logits.npy"
+    np.save(path, np.arange(12, dtype=np.float32).reshape(4, 3))
+    return path
+
+
+@pytest.mark.parametrize("address", MALFORMED)
+def test_a_malformed_address_is_one_line_naming_it(logits, tmp_path, address):
+    line = assert_one_error_line(run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", address))
+    assert repr(address) in line
+    assert not (tmp_path / "p.npy").exists()
+
+
+def test_local_n_is_bounded_by_the_machine_and_says_so(logits, tmp_path):
+    line = assert_one_error_line(run("loss", logits, "--labels", "0,1,2,0", "-f", "json",
+                                     "--scheduler", "local:999"))
+    assert "more workers than this machine can hold: at most" in line and "memory" in line
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1e3", "9" * 5000])
+def test_a_malformed_unit_size_is_refused_before_the_cluster_starts(logits, value):
+    line = assert_one_error_line(run("loss", logits, "--labels", "0,1,2,0", "-f", "json", "--scheduler", "local:1",
+                                     env={"SOFTMAX_UNIT_BYTES": value}))
+    assert "SOFTMAX_UNIT_BYTES must be a whole number of bytes >= 1" in line
+
+
+def test_an_npy_header_larger_than_its_file_is_refused_before_planning(tmp_path):
+    # 192 bytes declaring 2**45 rows: the same check as in process, before any unit is planned.
+    path = tmp_path / "huge.npy"
+    header = {"descr": "<f4", "fortran_order": False, "shape": (2**45, 3)}
+    with open(path, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        file.write(b"\0" * (192 - file.tell()))
+    line = assert_one_error_line(run("loss", path, "--labels", "0", "-f", "json", "--scheduler", "local:1"))
+    assert "declares shape" in line and str(path) in line
+
+
+# ---------------------------------------------------------------- on a real cluster of one worker
+
+
+def _zarr_array(tmp_path, name="logits.zarr"):
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / name
+    array = zarr.create_array(str(path), shape=(6, 3), chunks=(2, 3), dtype="f4")
+    array[:] = np.arange(18, dtype=np.float32).reshape(6, 3)
+    return path
+
+
+def run_module(*args, env=None):
+    """``python -m softmax_cli ARGS``: a spawned worker re-imports the main module, which -m guards as pip's
+    console script does (a launcher without ``if __name__ == "__main__"`` would start a second command)."""
+    environment = {k: v for k, v in os.environ.items() if k != "SOFTMAX_DEBUG"} | (env or {})
+    return subprocess.run([sys.executable, "-m", "softmax_cli", *map(str, args)], input=b"", capture_output=True,
+                          env=environment, timeout=300, text=False)
+
+
+def _only_error(completed, *fragments) -> str:
+    """Exit 2: the dashboard's note, then exactly one ``error:`` line, and nothing from Dask's loggers."""
+    stderr = completed.stderr.decode()
+    assert completed.returncode == 2, stderr
+    assert not completed.stdout
+    lines = [line for line in stderr.splitlines() if not line.startswith("note: the Dask dashboard")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def test_a_chunk_that_does_not_decode_is_one_line_naming_the_array(tmp_path):
+    path = _zarr_array(tmp_path)
+    chunk = next(p for p in (path / "c").rglob("*") if p.is_file())
+    chunk.write_bytes(b"\x00garbage, not a compressed chunk" * 3)
+    _only_error(run_module("loss", path, "--labels", "0,1,2,0,1,2", "-f", "json", "--scheduler", "local:1"),
+                "cannot read this Zarr array's rows", str(path))
+
+
+def test_a_zero_chunk_side_in_zarr_json_is_one_line(tmp_path):
+    path = _zarr_array(tmp_path)
+    meta = json.loads((path / "zarr.json").read_text())
+    meta["chunk_grid"]["configuration"]["chunk_shape"] = [0, 3]
+    (path / "zarr.json").write_text(json.dumps(meta))
+    line = assert_one_error_line(run("loss", path, "--labels", "0,1,2,0,1,2", "-f", "json", "--scheduler",
+                                     "local:1"))
+    assert str(path) in line
+
+
+@pytest.fixture(scope="module")
+def one_worker():
+    from softmax_cli.distributed import connect
+
+    with connect("local:1", dashboard=False) as client:
+        client.wait_for_workers(1)
+        yield client
+
+
+def _planned(client, path):
+    from softmax_cli.distributed import Engine, Run, expand_sources
+
+    return Run.plan(Engine(client), expand_sources([path]), unit_bytes=48)
+
+
+def test_a_shard_cut_short_after_planning_names_its_path_once(one_worker, tmp_path):
+    from softmax_cli.distributed import map_to_npy
+    from softmax_cli.errors import InputError
+
+    path = tmp_path / "shard.npy"
+    np.save(path, np.ones((40, 3), dtype=np.float32))
+    run_ = _planned(one_worker, path)
+    with open(path, "r+b") as file:
+        file.truncate(path.stat().st_size - 100)
+    with pytest.raises(InputError) as caught:
+        map_to_npy(run_, "softmax", [tmp_path / "out.npy"])
+    assert "truncated" in str(caught.value) and str(caught.value).count(str(path)) == 1
+
+
+def test_a_shard_that_vanishes_mid_run_leaves_dask_silent(one_worker, tmp_path, capfd):
+    from softmax_cli.distributed import map_to_npy
+    from softmax_cli.errors import InputError
+
+    path = tmp_path / "shard.npy"
+    np.save(path, np.ones((40, 3), dtype=np.float32))
+    run_ = _planned(one_worker, path)
+    path.unlink()
+    with pytest.raises(InputError, match="cannot read it"):
+        map_to_npy(run_, "softmax", [tmp_path / "out.npy"])
+    one_worker.run(lambda: None)  # every worker has answered since, so whatever it logged has been written
+    assert capfd.readouterr().err == ""

@@ -1,0 +1,48 @@
+"""One-line messages that say what is wrong and where: the labels' file, the value as given, the output's name.
+
+Each case ran before with an ``error:`` line that pointed elsewhere (no file,
+a rounded value, "standard output", a folder of JSON files).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, run
+
+
+@pytest.fixture
+def logits(tmp_path):
+    path = tmp_path / "logits.txt"
+    path.write_text("1 2 3\n4 5 6\n")
+    return path
+
+
+def test_compare_names_the_labels_file_holding_a_bad_label(tmp_path, logits):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0\n7\n")
+    line = assert_one_error_line(run("compare", logits, logits, "--labels", labels, "-f", "json"))
+    assert "label 7 is out of range for 3 classes" in line and f"({labels}, row 1)" in line
+
+
+@pytest.mark.parametrize("given", ["1.0000001", "-0.000001", "1.5e300", "inf"])
+def test_a_gate_value_out_of_range_is_echoed_as_given(logits, given):
+    line = assert_one_error_line(run("compare", logits, logits, "--min-agreement", given))
+    assert line.endswith(f"got {given}")
+
+
+def test_an_output_name_too_long_names_the_output(tmp_path):
+    output = tmp_path / ("a" * 300 + ".csv")
+    line = assert_one_error_line(run("probs", "1", "2", "-o", output))
+    assert "File name too long" in line and "standard output" not in line and str(output) in line
+
+
+@pytest.mark.parametrize("command", [["probs", "{z}", "-f", "csv"], ["probs", "{z}", "{z}", "--out-dir", "{out}"],
+                                     ["compare", "{z}", "{z}"], ["loss", "{z}", "--labels", "0,1", "-f", "json"]],
+                         ids=["probs", "batch", "compare", "loss"])
+def test_a_zarr_folder_without_scheduler_is_refused_saying_to_add_it(tmp_path, command):
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "logits.zarr"
+    zarr.create_array(str(path), shape=(2, 3), chunks=(1, 3), dtype="f4")[:] = np.ones((2, 3), dtype=np.float32)
+    args = [str(path) if a == "{z}" else str(tmp_path / "out") if a == "{out}" else a for a in command]
+    assert_one_error_line(run(*args), "Zarr array", "--scheduler local:1", str(path))

@@ -1,0 +1,70 @@
+"""Every index level pandas writes is row names, and a null polars writes is a missing value, not a name.
+
+Files are written by pandas (``to_csv``, ``to_parquet``, ``to_feather`` through
+pyarrow) and polars themselves; the expected probabilities are plain NumPy
+(``reference_softmax``), and the row names are the index pandas holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, reference_softmax, run
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+
+CLASSES = ["cat", "dog", "bird"]
+LOGITS = np.array([[0.5, 1.5, -0.25], [2.25, 0.75, 1.0], [-1.5, 0.125, 3.5]])
+LEVELS = [("doc-a", 0), ("doc-a", 1), ("doc-b", 0)]
+
+
+def multi_indexed(names) -> pd.DataFrame:
+    return pd.DataFrame(LOGITS, columns=CLASSES, index=pd.MultiIndex.from_tuples(LEVELS, names=names))
+
+
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+@pytest.mark.parametrize("names", [[None, None], ["doc", "position"], ["doc", None]],
+                         ids=["unnamed", "named", "half-named"])
+def test_every_level_of_a_multi_index_is_row_names(tmp_path, suffix, names):
+    path = tmp_path / f"logits.{suffix}"
+    frame = multi_indexed(names)
+    frame.to_csv(path) if suffix == "csv" else frame.to_parquet(path)
+    completed = run("probs", path, "-f", "csv")
+    assert completed.returncode == 0, completed.stderr
+
+    lines = completed.stdout.splitlines()
+    assert lines[0].split(",")[1:] == CLASSES
+    rows = [line.split(",") for line in lines[1:]]
+    assert [row[0] for row in rows] == [f"{doc}/{position}" for doc, position in LEVELS]
+    np.testing.assert_allclose(np.array([row[1:] for row in rows], dtype=float), reference_softmax(LOGITS),
+                               rtol=1e-15)
+
+
+def test_a_range_index_is_not_stored_so_every_column_is_a_class(tmp_path):
+    # A plain RangeIndex is kept in the metadata only (not stored), so no column is row names.
+    path = tmp_path / "plain.parquet"
+    pd.DataFrame(LOGITS, columns=CLASSES).to_parquet(path)
+    completed = run("probs", path, "-f", "csv")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[0] == ",".join(CLASSES)
+
+
+def test_a_polars_null_in_the_first_column_is_refused_like_one_in_the_second(tmp_path):
+    pl = pytest.importorskip("polars")
+    for column in ("a", "b"):
+        values = {"a": [0.1, 0.2], "b": [0.3, 0.4], "c": [0.5, 0.6]}
+        values[column] = [None, 0.7]
+        path = tmp_path / f"null_in_{column}.csv"
+        pl.DataFrame(values).write_csv(path)
+        assert path.read_text().splitlines()[0] == "a,b,c"
+        line = assert_one_error_line(run("probs", path, "-f", "csv"), "an empty field")
+        assert f"line 2, column {'ab'.index(column) + 1}" in line
+
+
+def test_a_text_index_still_names_rows_with_a_null_in_a_class_column(tmp_path):
+    path = tmp_path / "x.csv"
+    pd.DataFrame([[0.5, np.nan], [1.0, 2.0]], columns=["cat", "dog"], index=["r1", "r2"]).to_csv(path)
+    assert_one_error_line(run("probs", path, "-f", "csv"), "line 2, column 3")
