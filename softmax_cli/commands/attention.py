@@ -13,7 +13,7 @@ from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlignOpt, MaskedRowsOpt, MaskTypeOpt, Output, Performance
 from ..options import ScaleOpt, option, worded
-from ..result import Result
+from ..result import Layout, Result
 
 
 MaskOpt = Annotated[Optional[str], option(
@@ -77,4 +77,4 @@ def attention(
                                 masked_rows=masked_rows)
     out, attention_weights = result if weights else (result, None)
     arrays = {"output": out} if attention_weights is None else {"output": out, "weights": attention_weights}
-    render.write(Result(arrays, layout="attention"), sink)
+    render.write(Result(arrays, layout=Layout.attention), sink)

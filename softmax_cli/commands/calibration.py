@@ -14,7 +14,7 @@ from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, BinsOpt, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt
 from ..options import Source, option, worded
-from ..result import Result
+from ..result import Layout, Result
 from . import labels_for, logits_loader, warn
 
 
@@ -97,7 +97,7 @@ def temperature_sweep(
                 probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
                 display[f"reliability {title}"] = core.reliability_bins(probs_t, truth.array, bins=bins, axis=axis,
                                                                        ignore_index=ignore_index)
-    render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
+    render.write(Result(arrays, classes=logits.classes, column=True, layout=Layout.sweep, display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
 
@@ -129,4 +129,4 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
             fitted = distributed.fit_temperature(run, labels_array, ignore_index).value
             _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array, bins,
                                                                   ignore_index).value)
-    render.write(Result(arrays, column=True, layout="sweep"), sink)
+    render.write(Result(arrays, column=True, layout=Layout.sweep), sink)

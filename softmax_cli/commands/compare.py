@@ -26,7 +26,7 @@ from ..operands import load_labels
 from ..options import OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt, MaxPplRatioOpt
 from ..options import MinAgreementOpt, Output, Performance, SoftmaxInput, option, worded
 from ..render import OutputFormat
-from ..result import Result
+from ..result import Layout, Result
 from . import labels_for, logits_loader, named_rows, warn
 
 SUMMARY = ("kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
@@ -121,7 +121,7 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
             arrays |= per_row_arrays | quantiles
         else:
             arrays |= per_row_arrays
-    return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)},
+    return Result(arrays, layout=Layout.compare, title=title, display={"kl": np.ravel(rows.kl)},
                   **(row_names if per_row else {}))
 
 

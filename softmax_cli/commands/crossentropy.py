@@ -12,7 +12,7 @@ from ..inputs import check_one_stdin
 from ..operands import load_labels, load_option_array
 from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, SchedulerOpt, SoftmaxInput
 from ..options import option
-from ..result import Result
+from ..result import Layout, Result
 from . import labels_for, logits_loader, named_rows, warn
 
 
@@ -74,7 +74,7 @@ def loss(
     def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
         arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
-        render.write(Result(arrays, classes=classes, **row_names, column=True, layout="loss"), sink)
+        render.write(Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss), sink)
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")

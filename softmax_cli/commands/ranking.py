@@ -10,7 +10,7 @@ from ..inputs import check_one_stdin
 from ..operands import load_labels
 from ..options import BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, MinAccuracyOpt, SchedulerOpt, SoftmaxInput
 from ..options import TopOldOpt, TopOpt, worded
-from ..result import Result
+from ..result import Layout, Result
 from . import labels_for, logits_loader, named_rows
 
 
@@ -57,7 +57,7 @@ def topk(
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.asarray(classes)[indices]
-        render.write(Result(arrays, classes=classes, **row_names, layout="topk"), sink)
+        render.write(Result(arrays, classes=classes, **row_names, layout=Layout.topk), sink)
         if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
             raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
                              f"< --min-accuracy {min_accuracy:g}")
