@@ -27,7 +27,8 @@ COMMANDS = {
     "jacobian": ("probs", "jacobian", "Per-row Jacobian of softmax, diag(s) - s s^T, of shape (..., C, C)."),
     "temperature-sweep": ("calibration", "temperature_sweep", "Probabilities, entropy and confidence across "
                           "temperatures; with labels NLL, accuracy and ECE."),
-    "topk": ("ranking", "topk", "The k most probable classes per row, highest first, ties to the lower index."),
+    "topk": ("ranking", "topk", "The k most probable classes per row, highest first, ties to the lower index "
+             "(--ties high: the higher)."),
     "attention": ("attention", "attention", "Scaled dot-product attention, as "
                   "torch.nn.functional.scaled_dot_product_attention."),
     "compare": ("compare", "compare", "How far apart two models' output distributions are: KL, JS, TV, top-1 "

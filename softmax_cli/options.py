@@ -41,7 +41,10 @@ def _number_text(value: float) -> str:
     return f"{value:,}" if float(value).is_integer() and abs(value) >= 1000 else f"{value:g}"
 
 
-@dataclasses.dataclass(frozen=True)
+# The declarations below are plain classes, not dataclasses: some forty are made on every start-up, and a
+# dataclass costs a compiled __init__ per class (issue 25's start-up budget).
+
+
 class Number:
     """A number on the command line: finite (or +inf when ``up_to_inf``), whole when ``whole``, within
     ``low``..``high`` (an open lower end: ``above``).
@@ -50,13 +53,12 @@ class Number:
     the option's own words say more ("0 to 17 decimals (...)").
     """
 
-    whole: bool = False
-    low: float | None = None
-    high: float | None = None
-    above: float | None = None  # an open lower end: > above
-    up_to_inf: bool = False  # a gate's bound that never fails (--max-loss inf) is a choice, not a typo
-    words: str | None = None
-    metavar: str = "X"
+    def __init__(self, *, whole: bool = False, low: float | None = None, high: float | None = None,
+                 above: float | None = None, up_to_inf: bool = False, words: str | None = None,
+                 metavar: str = "X") -> None:
+        self.whole, self.low, self.high, self.above = whole, low, high, above
+        self.up_to_inf = up_to_inf  # a gate's bound that never fails (--max-loss inf) is a choice, not a typo
+        self.words, self.metavar = words, metavar
 
     def describe(self) -> str:
         if self.words:
@@ -93,12 +95,12 @@ class Number:
         return ()
 
 
-@dataclasses.dataclass(frozen=True)
 class OneOf:
     """One of a fixed set of words; ``names`` gives them (called when the command is built, so the core's tuple or
     the format registry is imported only then)."""
 
-    names: Callable[[], Sequence[str]]
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self.names = names
 
     def choices(self) -> tuple[str, ...]:
         return tuple(self.names())
@@ -120,14 +122,11 @@ class OneOf:
         return "<" + "|".join(self.choices()) + ">"
 
 
-@dataclasses.dataclass(frozen=True)
 class Pair:
     """``A:B``, two numbers each held to its own rule (``--max-kl-quantile 0.99:0.05``)."""
 
-    first: Number
-    second: Number
-    words: str
-    metavar: str
+    def __init__(self, first: Number, second: Number, *, words: str, metavar: str) -> None:
+        self.first, self.second, self.words, self.metavar = first, second, words, metavar
 
     def describe(self) -> str:
         return self.words
@@ -146,20 +145,21 @@ class Pair:
 Takes = Union[Number, OneOf, Pair]
 
 
-@dataclasses.dataclass(frozen=True)
 class Opt:
-    """One option's declaration: names (the first is the one messages say), help, panel, what it takes, metavar.
+    """One option's declaration: names (messages say the first long one), help, panel, what it takes, metavar.
 
     ``click`` holds what else Typer is told as is (``show_default``,
     ``dir_okay``, ``hidden``). :meth:`typer_option` builds Typer's option.
     """
 
-    names: tuple[str, ...]
-    help: str
-    panel: str
-    takes: Takes | None = None
-    metavar: str | None = None
-    click: dict = dataclasses.field(default_factory=dict)
+    def __init__(self, names: tuple[str, ...], help: str, panel: str, takes: Takes | None = None,
+                 metavar: str | None = None, click: dict | None = None) -> None:
+        self.names, self.help, self.panel, self.takes, self.metavar = names, help, panel, takes, metavar
+        self.click = click or {}
+
+    def worded(self, help: str) -> Opt:
+        """The same option with ``help`` as its words."""
+        return Opt(self.names, help, self.panel, self.takes, self.metavar, self.click)
 
     @property
     def name(self) -> str:
@@ -198,7 +198,7 @@ def option(*names: str, help: str, panel: str, takes: Takes | None = None, metav
 def worded(alias, help: str):
     """``alias`` with its help said for one command: the same option, rule and wording, described for what it
     does there (``--labels`` gives topk its accuracy, loss its targets)."""
-    return Annotated[alias.__origin__, dataclasses.replace(declaration(alias), help=help)]
+    return Annotated[alias.__origin__, declaration(alias).worded(help)]
 
 
 def core_choices(name: str) -> Callable[[], tuple[str, ...]]:

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .comparetable import compare
-from .result import Result
+from .result import Layout, Result
 from .tablecells import (BAR_WIDTH, MAX_ROWS, Column, bar, candidates, fit, fitting, head_and_tail, line, more,
                          number_format, scalar, table_width, texts)
 
@@ -379,14 +379,14 @@ def attention(result: Result, console: Console, precision: int | None) -> None:
 
 
 LAYOUTS = {
-    "attention": attention,
-    "compare": compare,
-    "distribution": distribution,
-    "grid": generic,
-    "loss": loss,
-    "topk": topk,
-    "sweep": sweep,
-    "jacobian": jacobian,
+    Layout.attention: attention,
+    Layout.compare: compare,
+    Layout.distribution: distribution,
+    Layout.grid: generic,
+    Layout.loss: loss,
+    Layout.topk: topk,
+    Layout.sweep: sweep,
+    Layout.jacobian: jacobian,
 }
 
 

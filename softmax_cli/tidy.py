@@ -101,14 +101,10 @@ def _topk_groups(arrays: dict[str, np.ndarray]) -> list[Group]:
             for r in range(k) for name in present]
 
 
-def _is_topk(arrays: dict[str, np.ndarray]) -> bool:
-    return "indices" in arrays and "probs" in arrays and np.shape(arrays["indices"]) == np.shape(arrays["probs"])
-
-
 def _several_names(result: Result) -> TidyTable:
     groups: list[Group] = []
     scalars: dict[str, np.ndarray] = {}
-    topk = _is_topk(result.arrays)
+    topk = result.layout.ranked
     for name, array in result.arrays.items():
         if len(array.shape) == 0:
             scalars[name] = np.asarray(array)

@@ -13,7 +13,7 @@ from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlignOpt, MaskedRowsOpt, MaskTypeOpt, Output, Performance
 from ..options import ScaleOpt, option, worded
-from ..result import Result
+from ..result import Layout, Result
 
 
 MaskOpt = Annotated[Optional[str], option(
@@ -73,18 +73,8 @@ def attention(
         _check_weights_fit(q.array, k.array, v.array)
     with naming_sources(None, {"q": q, "k": k, "v": v, "mask": bias}):
         result = core.attention(q.array, k.array, v.array, mask=bias_array, causal=causal,
-                                causal_align=causal_align, scale=scale, return_weights=weights)
+                                causal_align=causal_align, scale=scale, return_weights=weights,
+                                masked_rows=masked_rows)
     out, attention_weights = result if weights else (result, None)
-    if masked_rows != "zero":
-        unattended = np.broadcast_to(core.unattended_queries(q.array.shape[-2], k.array.shape[-2], bias_array, causal,
-                                                             causal_align), out.shape[:-1])
-        if unattended.any() and masked_rows == "error":
-            row = tuple(int(i) for i in np.argwhere(unattended)[0])
-            raise core.MaskedRowError(
-                "the query can attend no key (every key is masked); choose --masked-rows zero (torch's zeros) "
-                "or nan", where=f"query {row[0] if len(row) == 1 else row}")
-        out = np.where(unattended[..., None], np.nan, out).astype(out.dtype)
-        if attention_weights is not None:
-            attention_weights = np.where(unattended[..., None], np.nan, attention_weights).astype(out.dtype)
     arrays = {"output": out} if attention_weights is None else {"output": out, "weights": attention_weights}
-    render.write(Result(arrays, layout="attention"), sink)
+    render.write(Result(arrays, layout=Layout.attention), sink)

@@ -15,7 +15,7 @@ from ..labelsource import read_labels
 from ..operands import DEFAULT_TEMPERATURES, naming_sources, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, BinsOpt, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
 from ..options import Number, OneOf, Output, Padding, SchedulerOpt, Source, core_choices, option, worded
-from ..result import Result
+from ..result import Layout, Result
 from . import logits_loader, warn, warn_below_chance
 
 
@@ -52,7 +52,8 @@ FIT_FIGURES = ("nll", "ece", "ece_l2", "mce", "classwise_ece", "brier")
 
 
 SweepLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
-                        "'labels'): adds NLL, accuracy and the calibration figures per temperature; --fit needs them.")
+                        "'labels'): adds NLL, accuracy, ECE and the other calibration figures per temperature; "
+                        "--fit needs them.")
 
 
 def temperature_sweep(
@@ -143,7 +144,7 @@ def temperature_sweep(
 
             display = {f"reliability {title}": core.ReliabilityBins(*(ends[name][i] for name in BIN_NAMES))
                        for i, title in enumerate(shown)}
-    render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
+    render.write(Result(arrays, classes=logits.classes, column=True, layout=Layout.sweep, display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
 
@@ -203,4 +204,4 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
                               min_temperature)
             _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array,
                                                                   ignore_index=ignore_index, **binned).value)
-    render.write(Result(arrays, column=True, layout="sweep"), sink)
+    render.write(Result(arrays, column=True, layout=Layout.sweep), sink)

@@ -28,7 +28,7 @@ from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt,
 from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerSequenceOpt
 from ..options import ShiftLabelsOpt, SoftmaxInput, option, worded
 from ..render import OutputFormat
-from ..result import Result
+from ..result import Layout, Result
 from . import logits_loader, named_rows, warn
 
 SUMMARY = ("n_scored", "kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels",
@@ -163,7 +163,7 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
         else:
             arrays |= tables
     scored_kl = np.ravel(rows.kl) if rows.scored is None else np.ravel(rows.kl)[np.ravel(rows.scored)]
-    return Result(arrays, layout="compare", title=title, display={"kl": scored_kl},
+    return Result(arrays, layout=Layout.compare, title=title, display={"kl": scored_kl},
                   **(row_names if per_row else {}))
 
 

@@ -13,7 +13,7 @@ from ..labelsource import read_labels
 from ..operands import load_option_array
 from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, Padding, SchedulerOpt
 from ..options import PerSequenceOpt, ShiftLabelsOpt, SoftmaxInput, option
-from ..result import Result
+from ..result import Layout, Result
 from . import logits_loader, named_rows, warn, warn_below_chance
 
 
@@ -92,7 +92,7 @@ def loss(
             with np.errstate(over="ignore"):
                 arrays |= {"perplexity": np.exp(np.float64(terms.loss)),
                            "bits_per_token": np.float64(terms.loss) / np.log(2.0)}
-        render.write(Result(arrays, classes=classes, **row_names, column=True, layout="loss"), sink)
+        render.write(Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss), sink)
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")

@@ -13,7 +13,7 @@ from ..labelsource import read_labels
 from ..options import COMPUTATION, BatchOutput, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
 from ..options import MinAccuracyOpt, OneOf, Padding, SchedulerOpt, SoftmaxInput, TopOldOpt, TopOpt, core_choices, option
 from ..options import worded
-from ..result import Result
+from ..result import Layout, Result
 from . import logits_loader, named_rows, warn_below_chance
 
 
@@ -71,7 +71,7 @@ def topk(
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.where(indices >= 0, np.asarray(classes)[indices], "")  # -1: a dropped row
-        render.write(Result(arrays, classes=classes, **row_names, layout="topk"), sink)
+        render.write(Result(arrays, classes=classes, **row_names, layout=Layout.topk), sink)
         if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
             raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
                              f"< --min-accuracy {min_accuracy:g}")

@@ -19,7 +19,9 @@ import numpy as np
 
 from ..errors import InputError
 from ._arrays import PARALLEL_MIN_ELEMENTS, thread_count
-from .sdpa_operands import CausalAlign, Operands, operands
+from .choices import MaskedRows
+from .logits import MaskedRowError, _check_policy
+from .sdpa_operands import CausalAlign, Operands, operands, unattended_queries
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -197,6 +199,7 @@ def attention(
     return_weights: bool = False,
     block_size: int | tuple[int, int] | None = None,
     enable_gqa: bool = True,
+    masked_rows: MaskedRows = "zero",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     r"""Scaled dot-product attention, as ``torch.nn.functional.scaled_dot_product_attention``.
 
@@ -243,12 +246,15 @@ def attention(
         multiple of the key/value heads, each key/value head serves
         ``Hq / Hkv`` consecutive query heads (torch's repeat-interleave),
         without copying the keys and values.
+    masked_rows : {"zero", "error", "nan"}
+        A query row that can attend no key: zeros (and zero weights), as
+        torch >= 2.5 does; refused with :class:`MaskedRowError` naming the
+        first such query; or NaN, as a plain softmax of all ``-inf`` gives.
 
     Returns
     -------
     output : ndarray
-        ``(..., L, Ev)``. A query row that can attend no key gives zeros (and
-        zero weights), as torch >= 2.5 does, never NaN.
+        ``(..., L, Ev)``.
     weights : ndarray
         ``(..., L, S)``, only with ``return_weights``.
 
@@ -258,8 +264,9 @@ def attention(
         On NaN or infinite inputs (naming the array and position), shapes that
         do not fit (naming them), a mask that does not broadcast or is neither
         boolean nor floating point (or holds NaN or ``+inf``), a non-finite
-        scale, an unknown ``causal_align`` or a block size that is not a
-        positive integer.
+        scale, an unknown ``causal_align`` or ``masked_rows``, a block size that
+        is not a positive integer, or (``MaskedRowError``) a query that can
+        attend no key under ``masked_rows="error"``.
 
     Examples
     --------
@@ -270,11 +277,33 @@ def attention(
     array([[1.    , 2.    ],
            [2.3395, 3.3395]])
     """
+    _check_policy(masked_rows)
     ops = operands(q, k, v, mask, causal, causal_align, scale, enable_gqa)
     blocks = _block_sizes(block_size, int(np.prod(ops.batch)))
     if not return_weights:
-        return _online(ops, *blocks).reshape(ops.out_shape).astype(ops.output, copy=False)
+        out = _online(ops, *blocks).reshape(ops.out_shape).astype(ops.output, copy=False)
+        return _unattended_as(masked_rows, out, None, mask, causal, causal_align, ops)[0]
     weights, out = _direct(ops)
     # Broadcast to every batch entry (v alone may add some), then fold GQA back.
     weights = np.broadcast_to(weights, ops.batch + weights.shape[-2:]).reshape(ops.out_shape[:-1] + weights.shape[-1:])
-    return out.reshape(ops.out_shape).astype(ops.output, copy=False), weights.astype(ops.output, copy=False)
+    out, weights = out.reshape(ops.out_shape).astype(ops.output, copy=False), weights.astype(ops.output, copy=False)
+    return _unattended_as(masked_rows, out, weights, mask, causal, causal_align, ops)
+
+
+def _unattended_as(masked_rows: MaskedRows, out: np.ndarray, weights: np.ndarray | None, mask, causal: bool,
+                   causal_align: CausalAlign, ops: Operands) -> tuple[np.ndarray, np.ndarray | None]:
+    """The masked-row policy for queries that can attend no key: the kernels' zeros kept, refused, or NaN."""
+    if masked_rows == "zero":
+        return out, weights
+    length, keys = out.shape[-2], ops.k.shape[-2]
+    unattended = np.broadcast_to(unattended_queries(length, keys, mask, causal, causal_align), out.shape[:-1])
+    if not unattended.any():
+        return out, weights
+    if masked_rows == "error":
+        row = tuple(int(i) for i in np.argwhere(unattended)[0])
+        raise MaskedRowError("the query can attend no key (every key is masked); choose --masked-rows zero "
+                             "(torch's zeros) or nan", where=f"query {row[0] if len(row) == 1 else row}")
+    out = np.where(unattended[..., None], np.nan, out).astype(out.dtype)
+    if weights is not None:
+        weights = np.where(unattended[..., None], np.nan, weights).astype(out.dtype)
+    return out, weights

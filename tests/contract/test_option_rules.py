@@ -68,3 +68,9 @@ def test_the_choices_are_the_cores_tuples():
     assert f"<{'|'.join(choices.CAUSAL_ALIGNMENTS)}>" in help_text
     assert f"<{'|'.join(choices.MASKED_ROW_POLICIES)}>" in help_text
     assert f"<{'|'.join(choices.REDUCTIONS)}>" in run("loss", "--help").stdout
+
+
+def test_a_rule_between_two_options_of_a_group_is_checked_before_any_input_is_read():
+    completed = run("loss", "no-such-file.npy", "--labels", "0", "--eps", "0.1")
+    assert (completed.returncode, completed.stderr) == (2, "error: --eps clips probabilities; it goes with "
+                                                           "--from-probs\n")

@@ -166,7 +166,7 @@ def test_an_array_that_fits_no_column_is_named_on_stderr(capsys):
 
 def test_topk_names_are_quoted_like_the_csv_module():
     text = written("csv", Result({"indices": np.array([[1, 0]]), "probs": np.array([[0.75, 0.25]]),
-                                  "names": np.array([['say "b"', "a,1"]])}))
+                                  "names": np.array([['say "b"', "a,1"]])}, layout="topk"))
     import csv
 
     header, row = list(csv.reader(io.StringIO(text)))
