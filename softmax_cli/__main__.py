@@ -55,8 +55,10 @@ def main() -> None:
     for signum in QUIET_SIGNALS:
         signal.signal(signum, _interrupt)
     try:
-        if _arrived:
-            raise Interrupted(_arrived[0])
+        early = _arrived[:1]
+        _arrived.clear()  # the start-up's, not the process's: nothing of it outlives this call
+        if early:
+            raise Interrupted(early[0])
         _hold_closed_streams()
         # The last resort of "no raw warning reaches the user": the core keeps its
         # arithmetic quiet where it knows an overflow is the answer, and anything a

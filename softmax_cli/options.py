@@ -243,7 +243,7 @@ class Performance:
     threads: ThreadsOpt = None
 
     def apply(self) -> None:
-        """Set the thread count for the whole run (the core keeps it process-wide)."""
+        """Set the thread count for the whole run (the core keeps it for this invocation)."""
         if self.threads is not None:
             from . import core
 

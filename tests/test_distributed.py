@@ -189,7 +189,7 @@ def test_a_bad_shard_stops_the_run_naming_it_and_leaves_no_output(client, bad_sh
 def test_keep_going_finishes_the_other_shards_and_lists_the_bad_one(client, data, bad_shards, tmp_path):
     outputs = [tmp_path / f"p{i}.npy" for i in range(N_SHARDS)]
     outcome = map_to_npy(_run(client, bad_shards, keep_going=True), "softmax", outputs)
-    assert [e.where.split(",")[0] for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
+    assert [e.source for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["p0.npy", "p1.npy", "p3.npy"]
     assert np.array_equal(np.load(outputs[3]), core.softmax(np.split(data["logits"], N_SHARDS)[3]))
 
@@ -245,7 +245,7 @@ def test_keep_going_loss_is_the_mean_over_the_shards_that_succeeded(client, data
     outcome = cross_entropy_terms(_run(client, bad_shards, keep_going=True), data["labels"])
     good = np.r_[0:600, 900:1200]
     expected = core.cross_entropy_terms(data["logits"][good], data["labels"][good])
-    assert [e.where.split(",")[0] for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
+    assert [e.source for e in outcome.failures] == [str(bad_shards / "shard-00002.npy")]
     assert outcome.value.denominator == expected.denominator and outcome.value.correct == expected.correct
     assert outcome.value.loss == expected.loss
 
