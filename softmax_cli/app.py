@@ -10,18 +10,21 @@ status: the project's errors, running out of memory, a reader that went away
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Annotated, NoReturn
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
 from .options import OUTPUT, PANELS
-from .reporter import in_invocation, reporter
+from .reporter import in_invocation, reporter, settled
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
 # is data, never an option, even though it begins with '-'.
@@ -125,21 +128,30 @@ class SoftmaxGroup(TyperGroup):
             _exit_with(_from_parser(error, ctx))
 
 
-def _be_quiet(ctx, param, value: bool) -> None:
-    if value:
-        reporter().quiet = True
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No note: or warning: lines on standard error (errors, failed: and gate "
+                 "failed: lines stay).", rich_help_panel=OUTPUT),
+]
+
+
+def with_quiet(command: Callable) -> Callable:
+    """``command`` with ``--quiet/-q``, which is the reporter's: the command function never sees it."""
+    signature = inspect.signature(command)
+    quiet = inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt)
+
+    @functools.wraps(command)
+    def quietly(*, quiet: bool = False, **values):
+        reporter().quiet = quiet
+        return command(**values)
+
+    quietly.__signature__ = signature.replace(parameters=[*signature.parameters.values(), quiet])
+    quietly.__annotations__ = {**getattr(command, "__annotations__", {}), "quiet": QuietOpt}
+    return quietly
 
 
 class SoftmaxCommand(TyperCommand):
     """A command that takes negative numbers as data and reports errors as ``error: ...``."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # Every command takes it; it is the reporter's, not the command function's.
-        self.params.append(TyperOption(param_decls=["--quiet", "-q"], is_flag=True, expose_value=False, is_eager=True,
-                                        callback=_be_quiet,
-                                        help="No note: or warning: lines on standard error (errors, failed: "
-                                             "and gate failed: lines stay).", rich_help_panel=OUTPUT))
 
     def parse_args(self, ctx, args):
         value_options = {
@@ -177,20 +189,24 @@ class SoftmaxCommand(TyperCommand):
         try:
             result = super().invoke(ctx)
         except SoftmaxError as error:
+            settled()
             reporter().end_telling(show=isinstance(error, GateFailed))
             _exit_with(error)
         except MemoryError as error:
+            settled()
             reporter().end_telling(show=False)
             # What was checked up front (limits.check_memory) says what it needs; this is the rest.
             _exit_with(InputError(f"out of memory{': ' + str(error) if str(error) else ''}; the input or the "
                                   "result is larger than this process can hold"))
         except BrokenPipeError:
+            settled()
             reporter().end_telling(show=True)
             _reader_gone()
             raise typer.Exit(0) from None
         except BaseException:
             reporter().end_telling(show=False)
             raise
+        settled()  # the work is done and its outputs are in place: a late signal no longer changes the outcome
         reporter().end_telling(show=True)
         return result
 

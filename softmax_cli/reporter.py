@@ -104,6 +104,19 @@ class Invocation:
         self.reporter = Reporter()
 
 
+# What the process's entry point does once a run's outcome is decided (the console script ignores
+# further signals, so a late one cannot change the status); unset when a test runs commands in process.
+when_settled: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("softmax_when_settled",
+                                                                                         default=None)
+
+
+def settled() -> None:
+    """The run's outcome is decided (its outputs in place, its status known): tell the entry point."""
+    hook = when_settled.get()
+    if hook is not None:
+        hook()
+
+
 _current: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar("softmax_invocation", default=None)
 # Used from Python outside any command (the API, a test rendering a Result): lines wait here.
 _outside = Invocation()
