@@ -2,7 +2,9 @@
 
 Before anything heavy is imported: SIGINT, SIGTERM and SIGHUP become a quiet
 :class:`~softmax_cli.errors.Interrupted` (temporary files are removed on the
-way out, the exit status is 128 + the signal's number), standard streams the
+way out, the exit status is 128 + the signal's number) until the run's outcome
+is decided, and are ignored from then on, through Python's shutdown (a late
+signal cannot change the status or kill the process), standard streams the
 caller closed are held open on /dev/null so no file the command opens takes
 their place, and the last-resort filter keeps raw warnings off standard error.
 """
@@ -51,31 +53,48 @@ def _hold_closed_streams() -> None:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")
 
 
+def _ignore_signals() -> None:
+    """The run's outcome is decided: SIGINT, SIGTERM and SIGHUP no longer change it, up to the process's end.
+
+    Ignored, not held: Python resets the handlers it installed to the default
+    action while it winds down, when a late SIGTERM would kill the process by
+    the signal (a parent saw -15); an ignored signal stays ignored, in every
+    thread.
+    """
+    for signum in QUIET_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def main() -> None:
     for signum in QUIET_SIGNALS:
         signal.signal(signum, _interrupt)
     try:
-        if _arrived:
-            raise Interrupted(_arrived[0])
-        _hold_closed_streams()
-        # The last resort of "no raw warning reaches the user": the core keeps its
-        # arithmetic quiet where it knows an overflow is the answer, and anything a
-        # path still lets through is dropped here, unless asked for with -W /
-        # PYTHONWARNINGS or SOFTMAX_DEBUG=1.
-        if not sys.warnoptions and os.environ.get("SOFTMAX_DEBUG") != "1":
-            warnings.simplefilter("ignore")
-        # The command shares work out over the cores with its own threads; OpenBLAS
-        # threads would then spin-wait against them (attention on a busy 2-core
-        # machine: 10.9 s with two BLAS threads, 0.93 s with one). This must be set
-        # before NumPy is imported; a user's own setting wins.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        from .cli import main as run
+        try:
+            early = _arrived[:1]
+            _arrived.clear()  # the start-up's, not the process's: nothing of it outlives this call
+            if early:
+                raise Interrupted(early[0])
+            _hold_closed_streams()
+            # The last resort of "no raw warning reaches the user": the core keeps its
+            # arithmetic quiet where it knows an overflow is the answer, and anything a
+            # path still lets through is dropped here, unless asked for with -W /
+            # PYTHONWARNINGS or SOFTMAX_DEBUG=1.
+            if not sys.warnoptions and os.environ.get("SOFTMAX_DEBUG") != "1":
+                warnings.simplefilter("ignore")
+            # The command shares work out over the cores with its own threads; OpenBLAS
+            # threads would then spin-wait against them (attention on a busy 2-core
+            # machine: 10.9 s with two BLAS threads, 0.93 s with one). This must be set
+            # before NumPy is imported; a user's own setting wins.
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+            from .cli import main as run
+            from .reporter import when_settled
 
-        run()
+            when_settled.set(_ignore_signals)
+            run()
+        finally:
+            # Whatever ended the run (its status, an error, a signal), Python now winds down.
+            _ignore_signals()
     except Interrupted as stop:
-        # A second signal while Python winds down ends the process by its default action.
-        for signum in QUIET_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
         sys.exit(stop.exit_code)
 
 

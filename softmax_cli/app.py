@@ -10,19 +10,22 @@ status: the project's errors, running out of memory, a reader that went away
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import re
 import sys
-import traceback
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Annotated, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
-from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError, end_telling
+from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
 from .helpformat import HelpContext
-from .options import PANELS
+from .options import OUTPUT, PANELS
+from .reporter import in_invocation, reporter, settled
 
 # A token that starts like a negative number (-1, -.5, -inf, -nan, "-1 2; 3 4")
 # is data, never an option, even though it begins with '-'.
@@ -54,29 +57,10 @@ def separate_numbers(args: list[str], value_options: set[str]) -> list[str]:
     return options + (["--", *positionals] if positionals else [])
 
 
-# Typer exports BadParameter but not its base, Click's UsageError, from which
-# every argument-parsing error (unknown option, bad choice, bad number) derives.
-_ParserError = typer.BadParameter.__base__
-# An unknown option is Click's NoSuchOption; Typer exports none of them, so it is found by name.
-_NoSuchOption = next(kind for kind in _ParserError.__subclasses__() if kind.__name__ == "NoSuchOption")
-
-
 def _exit_with(error: SoftmaxError) -> NoReturn:
-    """The one place an error becomes ``error: WHAT (WHERE)`` on stderr and an exit status."""
-    _report(error)
+    """The one place an error ends a run: its line through the reporter, then the exit status."""
+    reporter().error(error)
     raise typer.Exit(error.exit_code) from None
-
-
-def _report(error: SoftmaxError) -> None:
-    if os.environ.get("SOFTMAX_DEBUG") == "1":
-        traceback.print_exc()
-    print(f"{error.prefix}: {_one_line(str(error))}", file=sys.stderr)
-
-
-def _one_line(text: str) -> str:
-    """``text`` with what would break or hide the line escaped (a file name holding ``\\r``, ``\\x1e``, ``\\u2028``)."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for c in text)
 
 
 def _owners(option: str, ctx) -> list[str]:
@@ -88,14 +72,41 @@ def _owners(option: str, ctx) -> list[str]:
                                              for param in command.params)]
 
 
+def _unknown_option(error, ctx) -> str | None:
+    """The option a parser error is about when this command has no such option (Click's NoSuchOption)."""
+    option = getattr(error, "option_name", None)
+    if not option or any(option in (*param.opts, *param.secondary_opts) for param in ctx.command.params):
+        return None
+    return option
+
+
 def _from_parser(error, ctx) -> UsageError:
-    context = error.ctx or ctx
+    context = getattr(error, "ctx", None) or ctx
     path = context.command_path
-    owners = _owners(error.option_name, context) if isinstance(error, _NoSuchOption) else []
+    unknown = _unknown_option(error, context)
+    owners = _owners(unknown, context) if unknown else []
     if owners:
-        return UsageError(f"{error.option_name} is an option of {' and '.join(owners)}, not of {path}",
+        return UsageError(f"{unknown} is an option of {' and '.join(owners)}, not of {path}",
                           where=f"see '{owners[0]} --help'")
     return UsageError(error.format_message(), where=f"see '{path} --help'")
+
+
+def _parsing(parse, ctx):
+    """Click's parsing, which prints help and the version: a parser error is one ``error:`` line.
+
+    A reader that went away while help was printed (`softmax --help | head -0`)
+    is no failure: exit 0 quietly (Click would swap standard output for a
+    wrapper of its own and exit 1).
+    """
+    try:
+        return parse()
+    except typer.TyperException as error:  # every error of Click's parsing (Typer exports their base)
+        _exit_with(_from_parser(error, ctx))
+    except SoftmaxError as error:  # an option's own rule (options.Opt.check): its one wording
+        _exit_with(error)
+    except BrokenPipeError:
+        _reader_gone()
+        raise typer.Exit(0) from None
 
 
 class SoftmaxGroup(TyperGroup):
@@ -127,20 +138,46 @@ class SoftmaxGroup(TyperGroup):
 
     context_class = HelpContext
 
+    def main(self, *args, **kwargs):
+        """Every run (the console script, Typer's test runner) is one invocation with its own state."""
+        return in_invocation(super().main, *args, **kwargs)
+
     def parse_args(self, ctx, args):
+        return _parsing(lambda: self._parse(ctx, args), ctx)
+
+    def _parse(self, ctx, args):
         if not args and not ctx.resilient_parsing:  # plain `softmax`: the help, as a start, not as an error
             print(ctx.get_help())
             raise typer.Exit(0)
-        try:
-            return super().parse_args(ctx, args)
-        except _ParserError as error:
-            _exit_with(_from_parser(error, ctx))
+        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx, args):
         try:
             return super().resolve_command(ctx, args)
-        except _ParserError as error:
+        except typer.TyperException as error:
             _exit_with(_from_parser(error, ctx))
+
+
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No note: or warning: lines on standard error (errors, failed: and gate "
+                 "failed: lines stay).", rich_help_panel=OUTPUT),
+]
+
+
+def with_quiet(command: Callable) -> Callable:
+    """``command`` with ``--quiet/-q``, which is the reporter's: the command function never sees it."""
+    signature = inspect.signature(command)
+    quiet = inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt)
+
+    @functools.wraps(command)
+    def quietly(*, quiet: bool = False, **values):
+        reporter().quiet = quiet
+        return command(**values)
+
+    quietly.__signature__ = signature.replace(parameters=[*signature.parameters.values(), quiet])
+    quietly.__annotations__ = {**getattr(command, "__annotations__", {}), "quiet": QuietOpt}
+    return quietly
 
 
 class SoftmaxCommand(TyperCommand):
@@ -155,12 +192,8 @@ class SoftmaxCommand(TyperCommand):
             if param.param_type_name == "option" and not getattr(param, "is_flag", False)
             for name in (*param.opts, *param.secondary_opts)
         }
-        try:
-            return super().parse_args(ctx, separate_numbers(list(args), value_options))
-        except _ParserError as error:
-            _exit_with(_from_parser(error, ctx))
-        except SoftmaxError as error:  # an option's own rule (options.Opt.check): its one wording
-            _exit_with(error)
+        return _parsing(lambda: super(SoftmaxCommand, self).parse_args(ctx, separate_numbers(list(args), value_options)),
+                        ctx)
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         """The usage line with each argument as its metavar says (Typer wraps a required one in braces)."""
@@ -193,21 +226,25 @@ class SoftmaxCommand(TyperCommand):
         try:
             result = super().invoke(ctx)
         except SoftmaxError as error:
-            end_telling(show=isinstance(error, GateFailed))
+            settled()
+            reporter().end_telling(show=isinstance(error, GateFailed))
             _exit_with(error)
         except MemoryError as error:
-            end_telling(show=False)
+            settled()
+            reporter().end_telling(show=False)
             # What was checked up front (limits.check_memory) says what it needs; this is the rest.
             _exit_with(InputError(f"out of memory{': ' + str(error) if str(error) else ''}; the input or the "
                                   "result is larger than this process can hold"))
         except BrokenPipeError:
-            end_telling(show=True)
+            settled()
+            reporter().end_telling(show=True)
             _reader_gone()
             raise typer.Exit(0) from None
         except BaseException:
-            end_telling(show=False)
+            reporter().end_telling(show=False)
             raise
-        end_telling(show=True)
+        settled()  # the work is done and its outputs are in place: a late signal no longer changes the outcome
+        reporter().end_telling(show=True)
         return result
 
 
@@ -223,21 +260,20 @@ def run(application) -> NoReturn:
     Python's own flush at exit would print a traceback-like "Exception
     ignored" for standard output on a full device (``> /dev/full``).
     """
+    in_invocation(_run, application)
+
+
+def _run(application) -> NoReturn:
     try:
         application(prog_name="softmax")
         status = 0
     except SystemExit as exit:
         status = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 2)
-        # Click meets a closed pipe while printing help itself (`softmax --help | head -0`): it swaps
-        # stdout for its PacifyFlushWrapper and exits 1. The reader going away is no failure here either.
-        if status == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
-            _reader_gone()
-            status = 0
     except OSError as error:
         # Outside a command's run (its errors are handled in invoke) only help and version write: to stdout.
         _reader_gone()
         failure = OutputError(f"cannot write to standard output: {error.strerror}")
-        _report(failure)
+        reporter().error(failure)
         sys.exit(failure.exit_code)
     try:
         if sys.stdout is not None and not sys.stdout.closed:  # an output fault may have closed it already
@@ -248,7 +284,7 @@ def run(application) -> NoReturn:
         _reader_gone()
         if status == 0:
             failure = OutputError(f"cannot write to standard output: {error.strerror}")
-            _report(failure)
+            reporter().error(failure)
             status = failure.exit_code
     sys.exit(status)
 
@@ -279,7 +315,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", is_eager=True,
                                  callback=_print_version),
 ) -> None:
     """Exit status: 0 success, 1 a gate failed, 2 bad usage or bad input."""

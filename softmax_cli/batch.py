@@ -10,7 +10,6 @@ formats are printed one input after another, each under its file name.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from .operands import Operands, locate
 from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
+from .reporter import reporter
 
 
 def batch_sources(inputs: list[str] | None) -> list[str] | None:
@@ -134,13 +134,13 @@ def run(
                 process(load([source]), sink)
             except GateFailed as error:
                 gates.append(source)
-                print(f"{error.prefix}: {locate(error, source, operands)}", file=sys.stderr)
+                reporter().gate_failed(locate(error, source, operands))
             except SoftmaxError as error:
                 if not outputs.keep_going:
                     raise locate(error, source, operands) from None
                 failed.append(source)
                 # One `failed:` line per input; the single `error:` line is the summary below.
-                print(f"failed: {locate(error, source, operands)}", file=sys.stderr)
+                reporter().failed(locate(error, source, operands))
             progress.advance()
     if failed:
         raise inputs_failed(failed, len(sources))

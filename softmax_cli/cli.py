@@ -14,7 +14,7 @@ from importlib import import_module
 
 import typer
 
-from .app import SoftmaxCommand, SoftmaxGroup, app, run
+from .app import SoftmaxCommand, SoftmaxGroup, app, run, with_quiet
 
 # name -> (module of softmax_cli.commands, function, summary), in the order help lists them. The summary is
 # the function's docstring's first paragraph (tests/cli/test_lazy_commands.py holds them equal): `softmax --help`
@@ -49,7 +49,7 @@ def build(name: str):
     from .options import shared_options
 
     single = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
-    single.command(name=name, cls=SoftmaxCommand)(shared_options(command_function(name)))
+    single.command(name=name, cls=SoftmaxCommand)(with_quiet(shared_options(command_function(name))))
     return typer.main.get_command(single)
 
 

@@ -8,33 +8,74 @@ single place (``softmax_cli.app.SoftmaxCommand.invoke``).
 from __future__ import annotations
 
 import signal
-import sys
 
 # Handled like Ctrl-C: the command unwinds, removing its temporary files, and exits 128 + the signal.
 QUIET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class SoftmaxError(Exception):
-    """Base class: a problem the user can fix, reported without a traceback."""
+    """Base class: a problem the user can fix, reported without a traceback.
+
+    Where the bad value is, is kept as fields, filled in as the error travels
+    out (the core knows the row, a reader the line, its caller the file) and
+    formatted once, by :meth:`location`:
+
+    - ``sources``: who holds it, outermost first (``["--labels", "y.npz"]``);
+      :meth:`located` adds one on the way out, ``source`` is the outermost;
+    - ``member``: the archive member (``"labels.npy"``);
+    - ``where``: the position in the data as the finder words it (``"row 3,
+      column 2"``, ``"header"``, ``"--temperatures"``);
+    - ``line`` and ``column``: the position in a text file (1-based).
+    """
 
     exit_code = 2
     prefix = "error"
 
-    def __init__(self, message: str, *, where: str | None = None, operand: str | None = None) -> None:
+    def __init__(self, message: str, *, where: str | None = None, operand: str | None = None,
+                 source: str | None = None, member: str | None = None, line: int | None = None,
+                 column: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.where = where
         # Which input holds the bad value ("labels", "weights", "upstream", "mask", "q", ...), when it
         # is not the logits: the command layer names that input's source (see operands.naming_sources).
         self.operand = operand
+        self.sources: list[str] = [source] if source else []
+        self.member = member
+        self.line = line
+        self.column = column
 
-    def located(self, where: str) -> "SoftmaxError":
-        """Prefix the location (a file name, say) to whatever is known already."""
-        self.where = where if not self.where else f"{where}, {self.where}"
+    @property
+    def source(self) -> str | None:
+        """The outermost holder named so far (the file, or the option that named it), or None."""
+        return self.sources[0] if self.sources else None
+
+    def names(self, name: str) -> bool:
+        """Whether ``name`` is already part of the location."""
+        return name in self.sources or name == self.where
+
+    def located(self, source: str) -> SoftmaxError:
+        """Name the holder of the bad value (a file name, an option) around what is known already."""
+        if source and not self.names(source):
+            self.sources.insert(0, source)
         return self
 
+    def location(self) -> str:
+        """``y.npz, member 'labels.npy', row 3; line 4, column 2``: every field that is known, outermost first."""
+        parts = list(self.sources)
+        if self.member is not None:
+            parts.append(f"member {self.member!r}")
+        text = None
+        if self.line is not None:
+            text = f"line {self.line}" + (f", column {self.column}" if self.column is not None else "")
+        inner = f"{self.where}; {text}" if self.where and text else (self.where or text)
+        if inner:
+            parts.append(inner)
+        return ", ".join(parts)
+
     def __str__(self) -> str:
-        return f"{self.message} ({self.where})" if self.where else self.message
+        where = self.location()
+        return f"{self.message} ({where})" if where else self.message
 
 
 class InputError(SoftmaxError):
@@ -67,22 +108,20 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
 
 
-_told: list[str] = []
-
-
 def tell(line: str) -> None:
     """A ``warning: ...`` or ``note: ...`` line for standard error, shown when the command ends.
 
     A failed run prints one ``error:`` line and nothing else (the contract), so
-    what was told before an error is dropped; a failed gate keeps it.
+    what was told before an error is dropped; a failed gate keeps it. The
+    lines belong to the current invocation (:mod:`softmax_cli.reporter`).
     """
-    _told.append(line)
+    from .reporter import reporter
+
+    reporter().tell(line)
 
 
 def end_telling(show: bool) -> None:
     """Print (or drop) what was told, once the command's outcome is known."""
-    lines = list(_told)
-    _told.clear()
-    if show:
-        for line in lines:
-            print(line, file=sys.stderr)
+    from .reporter import reporter
+
+    reporter().end_telling(show)

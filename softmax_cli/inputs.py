@@ -46,7 +46,7 @@ class Loaded:
     notes: list[str] = field(default_factory=list)  # how the source was read, for the user
     from_text: bool = False  # numbers written as text (typed, or a text file), so no dtype says what they are
     numbered_first_row: bool = False  # a first row 0..C-1 read as data (see Table)
-    locate: Callable[[tuple[int, ...]], str] | None = None  # an array index as a position in the text
+    locate: Callable[[tuple[int, ...]], tuple[int, int]] | None = None  # an array index as (line, column) in the text
     key: str | None = None  # the --key it was read with, so a streamed pass reads the same member
     derived: bool = False  # computed from the file's values (--from-probs' logs): the file cannot stand in for it
 
@@ -258,7 +258,7 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
     return loaded
 
 
-def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[int, ...]], str],
+def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[int, ...]], tuple[int, int]],
                           source: str) -> None:
     """Refuse NaN and +inf in logits read from text, naming the line and column besides the array index."""
     from .core import check_logits
@@ -271,7 +271,7 @@ def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[
         flat = int(np.argmax(np.isnan(along) | (along == np.inf)))
         index = list(np.unravel_index(flat, along.shape))
         index.insert(axis % array.ndim, index.pop())
-        error.where = f"{error.where}; {locate(tuple(int(i) for i in index))}"
+        error.line, error.column = locate(tuple(int(i) for i in index))
         raise error.located(source) from None
 
 

@@ -48,10 +48,7 @@ def locate(error: SoftmaxError, logits_source: str | None, operands: Operands) -
     else:
         holder = operands.get(error.operand)
         name = holder.source if holder is not None else None
-    where = error.where or ""
-    if not name or where == name or where.startswith(f"{name}, "):
-        return error
-    return error.located(name)
+    return error.located(name) if name else error
 
 
 @contextmanager

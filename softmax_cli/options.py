@@ -465,7 +465,7 @@ class Performance:
     threads: ThreadsOpt = None
 
     def apply(self) -> None:
-        """Set the thread count for the whole run (the core keeps it process-wide)."""
+        """Set the thread count for the whole run (the core keeps it for this invocation)."""
         if self.threads is not None:
             from . import core
 
@@ -534,7 +534,7 @@ def shared_options(command):
         for name, group in groups.items():
             values[name] = group(**{field.name: values.pop(field.name) for field in dataclasses.fields(group)})
             if isinstance(values[name], Performance):
-                values[name].apply()  # threads are process-wide: in force before the command starts
+                values[name].apply()  # the run's thread count: in force before the command starts
         return command(**values)
 
     with_groups.__signature__ = signature.replace(parameters=parameters)

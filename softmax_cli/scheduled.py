@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +37,7 @@ from .errors import UsageError
 from .options import BatchOutput, Output, Source
 from .progress import Progress
 from .render import OutputFormat
-
+from .reporter import reporter
 
 SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
 
@@ -127,7 +126,7 @@ def session(scheduler: str, sources: list, keep_going: bool, description: str, p
     with distributed.connect(scheduler) as client:
         link = distributed.dashboard_link(client)
         if link:
-            print(f"note: the Dask dashboard is at {link}", file=sys.stderr)
+            reporter().note_now(f"the Dask dashboard is at {link}")
         n_rows = sum(s.n_rows for s in sources)
         with Progress(n_rows * passes or None, "rows", description) as bar:
             engine = distributed.Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
@@ -135,11 +134,11 @@ def session(scheduler: str, sources: list, keep_going: bool, description: str, p
 
 
 def raise_failures(outcome, sources: list) -> None:
-    """With ``--keep-going``: one ``error:`` line per failed input, then exit 2 as a batch does."""
+    """With ``--keep-going``: one ``failed:`` line per failed input, then one ``error:`` line, as a batch does."""
     if outcome.failures:
         for error in outcome.failures:
-            print(f"{error.prefix}: {error}", file=sys.stderr)
-        raise batch.inputs_failed([error.where.split(",")[0] for error in outcome.failures], len(sources))
+            reporter().failed(error)
+        raise batch.inputs_failed([error.source for error in outcome.failures], len(sources))
 
 
 def map_arrays(scheduler: str, sources: list, outputs: BatchOutput, operation: str, description: str,

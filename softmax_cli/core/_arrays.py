@@ -40,24 +40,26 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-_threads = available_cores()
+# A context variable, not a global: a command line's --threads ends with its invocation
+# (each runs in a copy of the context), and a Dask worker's thread keeps its own.
+_threads: ContextVar[int | None] = ContextVar("softmax_threads", default=None)
 
 
 def set_threads(count: int) -> None:
-    """How many threads large arrays are split over (default: the available cores).
+    """How many threads large arrays are split over (default: the available cores), in the current context.
 
     Rows are independent and every row's arithmetic is the same in any chunk,
     so the result is bit-identical for any count.
     """
-    global _threads
     if count < 1:
         raise InputError(f"threads must be 1 or more, got {count}")
-    _threads = int(count)
+    _threads.set(int(count))
 
 
 def thread_count() -> int:
     """The number of threads large arrays are split over (see :func:`set_threads`)."""
-    return _threads
+    chosen = _threads.get()
+    return available_cores() if chosen is None else chosen
 
 
 def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -> None:
@@ -67,7 +69,7 @@ def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) ->
     If several chunks fail, the error of the earliest chunk is raised, so the
     first bad position is the one reported, as in a single pass.
     """
-    threads = min(_threads, n_rows) if n_rows * n_cols >= PARALLEL_MIN_ELEMENTS else 1
+    threads = min(thread_count(), n_rows) if n_rows * n_cols >= PARALLEL_MIN_ELEMENTS else 1
     if threads <= 1:
         work(0, n_rows)
         return

@@ -179,10 +179,10 @@ class Engine:
                     value = future.result()
                 except distributed.KilledWorker:
                     value = Failure(InputError("the workers running it kept dying (out of memory?)",
-                                               where=unit.describe()))
+                                               source=unit.source.path, where=unit.rows()))
                 except OSError as error:
                     value = Failure(InputError(f"cannot read it: {error.strerror or error}",
-                                               where=unit.describe()))
+                                               source=unit.source.path, where=unit.rows()))
                 if isinstance(value, Failure):
                     if not self.keep_going:
                         raise value.error

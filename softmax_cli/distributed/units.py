@@ -50,8 +50,8 @@ class Unit:
     def n_rows(self) -> int:
         return self.stop - self.start
 
-    def describe(self) -> str:
-        return f"{self.source.path}, rows {self.start}..{self.stop - 1}"
+    def rows(self) -> str:
+        return f"rows {self.start}..{self.stop - 1}"
 
 
 def _npy_source(path: Path) -> Source:

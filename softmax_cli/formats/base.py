@@ -86,8 +86,8 @@ class Table:
 
     ``index_name`` is the index column's header field ("" for pandas' unnamed
     index); ``notes`` are lines for the user about how the file was read;
-    ``locate(index)`` names an array index as a position in the file (``line
-    2, column 3``), when the format knows it; ``numbered_first_row`` says the
+    ``locate(index)`` names an array index as a position in the file (``(line,
+    column)``), when the format knows it; ``numbered_first_row`` says the
     first row was ``0..C-1`` and read as data (a header by another reading).
     """
 
@@ -96,7 +96,7 @@ class Table:
     rows: list[str] | None = None
     index_name: str | None = None
     notes: list[str] = field(default_factory=list)
-    locate: Callable[[tuple[int, ...]], str] | None = None
+    locate: Callable[[tuple[int, ...]], tuple[int, int]] | None = None
     numbered_first_row: bool = False
 
 
@@ -299,14 +299,9 @@ class Format:
         return Table(array, classes, rows[0] if rows else None)
 
 
-_noted: set[str] = set()
-
-
 def note(message: str) -> None:
-    """One ``note:`` line on standard error, once per process (a batch would repeat it per input)."""
-    if message not in _noted:
-        _noted.add(message)
-        tell(f"note: {message}")
+    """A ``note:`` line on standard error; the reporter shows a line once per run (a batch would repeat it)."""
+    tell(f"note: {message}")
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:

@@ -61,7 +61,7 @@ def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, 
     except json.JSONDecodeError as whole_error:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if len(lines) < 2:
-            raise InputError(f"not valid JSON: {whole_error.msg}", where=f"line {whole_error.lineno}, column {whole_error.colno}") from None
+            raise InputError(f"not valid JSON: {whole_error.msg}", line=whole_error.lineno, column=whole_error.colno) from None
         return parse_json_lines(text), None
     classes = None
     if isinstance(value, dict):
@@ -84,16 +84,16 @@ def parse_json_lines(text: str) -> np.ndarray:
         try:
             value = json.loads(line)
         except RecursionError:
-            raise InputError("JSON nested too deeply", where=f"line {line_no}") from None
+            raise InputError("JSON nested too deeply", line=line_no) from None
         except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON: {error.msg}", where=f"line {line_no}, column {error.colno}") from None
+            raise InputError(f"not valid JSON: {error.msg}", line=line_no, column=error.colno) from None
         rows.append((line_no, _array(value, f"line {line_no}")))
     if not rows:
         raise InputError("no JSON lines found")
     shape = rows[0][1].shape
     for line_no, row in rows:
         if row.shape != shape:
-            raise InputError(f"a list of shape {row.shape} where line {rows[0][0]} has {shape}", where=f"line {line_no}")
+            raise InputError(f"a list of shape {row.shape} where line {rows[0][0]} has {shape}", line=line_no)
     return np.stack([row for _, row in rows])
 
 

@@ -57,7 +57,8 @@ def load(source, key: str | None, preferred: str):
             with archive.open(info) as member:
                 return npy.read_stream(member, info.file_size, f"the array {name!r}")
         except InputError as error:
-            raise error.located(f"member {info.filename!r}") from None
+            error.member = info.filename
+            raise error from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as error:
             raise InputError(f"the member {info.filename!r} is damaged: {error}") from None
 

@@ -150,13 +150,13 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     for line_no, fields in zip(lines, rows):
         if len(fields) != width:
             raise InputError(f"{len(fields)} fields where the {'header' if names else 'first row'} has {width}",
-                             where=f"line {line_no}")
+                             line=line_no)
         row = []
         for column, text_field in enumerate(fields[first:], start=first + 1):
             value = parse_number(text_field)
             if value is None:
                 what = "an empty field" if not text_field else f"{text_field!r} is not a number"
-                raise InputError(what, where=f"line {line_no}, column {column}")
+                raise InputError(what, line=line_no, column=column)
             row.append(value)
         values.append(row)
     if not values or not values[0]:
@@ -168,9 +168,9 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     vector = array.shape[1] == 1 or (array.shape[0] == 1 and not indexed)
     shape = array.shape
 
-    def locate(index: tuple[int, ...]) -> str:
+    def locate(index: tuple[int, ...]) -> tuple[int, int]:
         row, column = (index[0], 0) if shape[1] == 1 else (0, index[0]) if len(index) == 1 else index
-        return f"line {lines[row]}, column {column + first + 1}"
+        return lines[row], column + first + 1
 
     index_name = (join_levels(names[:first]) if names and any(names[:first]) else "") if indexed else None
     return Table(array.reshape(-1) if vector else array, classes=None if names is None else names[first:],
@@ -208,7 +208,7 @@ def parse_printed(text: str) -> np.ndarray:
             stack.append([])
         elif token in "])":
             if len(stack) == 1:
-                raise InputError(f"unmatched {token!r}", where=_text_position(text, match.start()))
+                raise InputError(f"unmatched {token!r}", **_text_position(text, match.start()))
             closed = stack.pop()
             stack[-1].append(closed)
         elif token != ",":
@@ -216,7 +216,7 @@ def parse_printed(text: str) -> np.ndarray:
             if value is None:
                 what = ("NumPy left values out ('...'); print with np.set_printoptions(threshold=sys.maxsize) or "
                         "save with np.save" if token == "..." else f"{token!r} is not a number")
-                raise InputError(what, where=_text_position(text, match.start()))
+                raise InputError(what, **_text_position(text, match.start()))
             stack[-1].append(value)
     if len(stack) != 1:
         raise InputError("a bracket is not closed; expected an array as Python or NumPy prints it")
@@ -230,9 +230,8 @@ def parse_printed(text: str) -> np.ndarray:
     return array
 
 
-def _text_position(text: str, offset: int) -> str:
-    line = text.count("\n", 0, offset) + 1
-    return f"line {line}, column {offset - (text.rfind(chr(10), 0, offset) + 1) + 1}"
+def _text_position(text: str, offset: int) -> dict[str, int]:
+    return {"line": text.count("\n", 0, offset) + 1, "column": offset - (text.rfind(chr(10), 0, offset) + 1) + 1}
 
 
 def read_table(source: Source, key: str | None, preferred: str) -> Table:

@@ -58,12 +58,12 @@ def _ok(completed):
     return completed
 
 
-def _note_and_error(completed, *fragments):
-    """Exit 2: the dashboard's note, then error lines (one per failed input, and the summary last)."""
+def _note_and_error(completed, *fragments, failed=0):
+    """Exit 2 as a batch exits: the dashboard's note, a ``failed:`` line per failed input, one ``error:`` line last."""
     assert completed.returncode == 2, completed.stderr
     lines = completed.stderr.splitlines()
     assert lines[0].startswith("note: the Dask dashboard is at http") and "Traceback" not in completed.stderr
-    assert all(line.startswith("error: ") for line in lines[1:]) and len(lines) >= 2
+    assert [line.split(": ")[0] for line in lines[1:]] == ["failed"] * failed + ["error"], lines
     for fragment in fragments:
         assert fragment in completed.stderr, (fragment, completed.stderr)
     return lines[1:]
@@ -173,8 +173,10 @@ def test_a_bad_shard_stops_the_run_naming_it_and_leaves_nothing(cli, cluster, ba
 def test_keep_going_writes_the_other_shards_and_lists_the_bad_one(cli, cluster, data, bad_shards, tmp_path):
     out = tmp_path / "out"
     completed = cli("probs", bad_shards, "--out-dir", out, "--keep-going", "--scheduler", cluster, env=SPLIT)
-    errors = _note_and_error(completed, "1 of 4 inputs failed")
-    assert "shard-00002.npy" in errors[0] and errors[-1].endswith(str(bad_shards / "shard-00002.npy"))
+    errors = _note_and_error(completed, "1 of 4 inputs failed", failed=1)
+    assert errors[0].startswith("failed: NaN in logits")
+    assert errors[0].endswith(f"({bad_shards / 'shard-00002.npy'}, row 5, column 3)")
+    assert errors[-1] == f"error: 1 of 4 inputs failed: {bad_shards / 'shard-00002.npy'}"
     assert sorted(p.name for p in out.iterdir()) == ["shard-00000.npy", "shard-00001.npy", "shard-00003.npy"]
     expected = np.split(np.load(data / "one.npy"), SHARDS)[3]
     assert np.allclose(np.load(out / "shard-00003.npy"), np.exp(expected) / np.exp(expected).sum(1, keepdims=True),
@@ -187,7 +189,7 @@ def test_keep_going_loss_is_over_the_shards_that_succeeded(cli, cluster, data, b
     np.save(tmp_path / "kept_labels.npy", np.load(data / "labels.npy")[kept])
     completed = cli("loss", bad_shards, "--labels", data / "labels.npy", "-f", "json", "--keep-going",
                     "--scheduler", cluster, env=SPLIT)
-    _note_and_error(completed, "shard-00002.npy")
+    _note_and_error(completed, "shard-00002.npy", failed=1)
     here = _ok(cli("loss", tmp_path / "kept.npy", "--labels", tmp_path / "kept_labels.npy", "-f", "json"))
     assert completed.stdout == here.stdout
 
