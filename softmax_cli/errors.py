@@ -37,8 +37,12 @@ class SoftmaxError(Exception):
         return f"{self.message} ({self.where})" if self.where else self.message
 
 
-class InputError(SoftmaxError):
-    """Bad input data: unreadable file, NaN in logits, label out of range..."""
+class InputError(SoftmaxError, ValueError):
+    """Bad input data: unreadable file, NaN in logits, label out of range...
+
+    Also a ``ValueError``, as NumPy and SciPy raise for bad values, so that
+    ``except ValueError`` around a call of :mod:`softmax_cli.core` catches it.
+    """
 
 
 class UsageError(SoftmaxError):

@@ -3,11 +3,15 @@
 Everything the command line computes is callable from Python here, e.g.
 ``softmax_cli.core.softmax(array, axis=-1)``. The modules beyond softmax
 itself are imported on first use, so ``softmax probs 3 2 1`` does not pay
-for attention, calibration, cross-entropy or divergence at start-up.
+for attention, calibration, cross-entropy or divergence at start-up; ``dir()``,
+``help()`` and ``__all__`` list every public name all the same, and
+``__init__.pyi`` states them for IDEs and type checkers (a test keeps the
+three in step). Bad input raises :class:`InputError`, a ``ValueError``.
 """
 
 from importlib import import_module
 
+from ..errors import InputError
 from ._arrays import available_cores, output_dtype, set_threads
 from .logits import MASKED_ROW_POLICIES, MaskedRowError, check_logits, check_temperature
 from .softmax import entropy, log_softmax, logsumexp, softmax
@@ -37,17 +41,52 @@ def __getattr__(name: str):
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
+    "CAUSAL_ALIGNMENTS",
     "MASKED_ROW_POLICIES",
+    "QUANTILE_LEVELS",
+    "REDUCTIONS",
+    "CrossEntropyTerms",
+    "DivergenceSummary",
+    "InputError",
     "MaskedRowError",
+    "ReliabilityBins",
+    "RowDivergence",
+    "attention",
     "available_cores",
+    "check_labels",
     "check_logits",
     "check_temperature",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "cross_entropy_terms",
+    "divergence",
+    "divergence_rows",
+    "divergence_summary",
     "entropy",
+    "expected_calibration_error",
+    "fit_temperature",
+    "jacobian_nbytes",
+    "jacobian_shape",
     "log_softmax",
     "logsumexp",
+    "mean_denominator",
+    "nll",
     "output_dtype",
+    "reduce_losses",
+    "reliability_bins",
     "set_threads",
     "softmax",
-    *_MODULE_OF,
+    "softmax_jacobian",
+    "softmax_jacobian_into",
+    "softmax_vjp",
+    "temperature_sweep",
+    "topk",
+    "topk_accuracy",
+    "unattended_queries",
+    "unnormalised_rows",
 ]
