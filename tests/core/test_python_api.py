@@ -37,7 +37,8 @@ def test_every_public_name_is_listed_resolves_and_is_in_the_stub():
     assert {"cross_entropy", "topk", "softmax", "divergence", "fit_temperature", "InputError"} <= set(core.__all__)
     assert set(core.__all__) <= set(dir(core))
     assert all(getattr(core, name) is not None for name in core.__all__)
-    assert stub_names() == set(core.__all__)
+    missing, extra = set(core.__all__) - stub_names(), stub_names() - set(core.__all__)
+    assert not missing and not extra, f"softmax_cli/core/__init__.pyi needs {sorted(missing)}, lists {sorted(extra)}"
 
 
 def test_help_shows_the_lazily_imported_functions():
