@@ -78,8 +78,12 @@ class SoftmaxError(Exception):
         return f"{self.message} ({where})" if where else self.message
 
 
-class InputError(SoftmaxError):
-    """Bad input data: unreadable file, NaN in logits, label out of range..."""
+class InputError(SoftmaxError, ValueError):
+    """Bad input data: unreadable file, NaN in logits, label out of range...
+
+    Also a ``ValueError``, as NumPy and SciPy raise for bad values, so that
+    ``except ValueError`` around a call of :mod:`softmax_cli.core` catches it.
+    """
 
 
 class UsageError(SoftmaxError):

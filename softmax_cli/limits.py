@@ -3,8 +3,8 @@
 A size read from a file header or asked for by an option is checked here
 before anything that size is allocated, so a header claiming 10**12 values or
 ``--bins 1000000000`` is one ``error:`` line instead of a MemoryError, the
-kernel's OOM killer or an hour of work. The caps are in the README ("Errors
-and exit status").
+kernel's OOM killer or an hour of work. The caps are in docs/decisions.md ("Nothing
+escapes").
 """
 
 from __future__ import annotations

@@ -92,9 +92,10 @@ def parse_temperatures(temperatures: str | None, temperature_range: str | None, 
                              f"for {DEFAULT_TEMPERATURES})")
         for text in (DEFAULT_TEMPERATURES if temperatures is None else temperatures).split(","):
             try:
-                values.append(check_temperature(float(text)))
+                value = float(text)
             except ValueError:
                 raise InputError(f"temperature {text.strip()!r} is not a number", where="--temperatures") from None
+            values.append(check_temperature(value))  # its own error (an InputError is a ValueError too)
         return np.array(values)
     parts = temperature_range.split(":")
     try:

@@ -123,7 +123,11 @@ def markdown() -> str:
 
 
 def _markdown_text(help_text: str) -> str:
-    """A docstring's paragraphs as Markdown; an indented example becomes a code block."""
+    """A docstring's paragraphs as Markdown; an indented example becomes a ``text`` block.
+
+    ``text``: the help's examples name files of their own (logits.csv, runs/), so the
+    documentation's example runner (scripts/doc_examples.py) shows them without running them.
+    """
     blocks = []
     for paragraph in help_text.split("\n\n"):
         lines = paragraph.splitlines()
@@ -132,7 +136,7 @@ def _markdown_text(help_text: str) -> str:
         if prose:
             blocks.append(prose)
         if code:
-            blocks.append("```\n" + "\n".join(code) + "\n```")
+            blocks.append("```text\n" + "\n".join(code) + "\n```")
     return "\n\n".join(blocks)
 
 

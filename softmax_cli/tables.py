@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .comparetable import compare
+from .rankedtable import fits_by_index, ranked_columns
 from .result import Layout, Result
 from .tablecells import (BAR_WIDTH, MAX_ROWS, Column, bar, candidates, fit, fitting, head_and_tail, line, more,
                          number_format, scalar, table_width, texts)
@@ -92,13 +93,13 @@ def grid(console: Console, title: str, array: np.ndarray, precision: int | None,
         labels = [row_labels[i] for i in rows]
     count = candidates(n_cols, console.width)
     block = matrix[rows, :count]
-    data = [Column(names[j] if names is not None else str(j), texts(block[:, j], precision, probability))
+    extras = {key: value.reshape(-1)[rows] for key, value in (extra or {}).items()}
+    # One number format for every value of the array, chosen once from all it can show; a per-row figure
+    # beside it (entropy, in nats) is another quantity, with its own.
+    format_ = number_format(block, precision, probability)
+    data = [Column(names[j] if names is not None else str(j), [format_(v) for v in block[:, j]])
             for j in range(count)]
-    after = []
-    for key, value in (extra or {}).items():
-        value = value.reshape(-1)[rows]
-        format_extra = number_format(value, precision)
-        after.append(Column(key, [format_extra(v) for v in value], style="cyan"))
+    after = [Column(key, texts(value, precision), style="cyan") for key, value in extras.items()]
     before = [Column(corner, labels, style="dim")]
     _draw(console, title, fit(console.width, before, _single(data), after, what, n_cols), _gap(rows, n_rows))
     _gap_note(console, rows, n_rows)
@@ -142,9 +143,34 @@ def distribution(result: Result, console: Console, precision: int | None) -> Non
                fractions.astype(np.float64), probability=not log)
     else:
         columns = {key: value for key, value in result.display.items() if np.ndim(value)}
-        grid(console, name, values, precision, result.header, "class", probability=not log, extra=columns,
-             row_labels=result.rows)
+        if not _ranked(console, name, values, precision, result.header, columns, result.rows, log):
+            grid(console, name, values, precision, result.header, "class", probability=not log, extra=columns,
+                 row_labels=result.rows)
         scalars(console, {key: value for key, value in result.display.items() if not np.ndim(value)}, precision)
+
+
+def _ranked(console: Console, title: str, array: np.ndarray, precision: int | None, names: list[str] | None,
+            extra: dict[str, np.ndarray], row_labels: list[str] | None, log: bool) -> bool:
+    """A batch whose classes do not all fit as each row's most probable classes (rankedtable); False if they fit."""
+    matrix = array.reshape(-1, array.shape[-1])
+    n_rows, n_classes = matrix.shape
+    rows = head_and_tail(n_rows)
+    labels = ([row_labels[i] for i in rows] if row_labels is not None
+              else [_index_label(np.unravel_index(i, array.shape[:-1])) for i in rows])
+    count = candidates(n_classes, console.width)
+    shown = matrix[rows, :count]
+    extras = {key: value.reshape(-1)[rows] for key, value in extra.items()}
+    format_ = number_format(shown, precision, probability=not log)
+    by_index = [Column(names[j] if names is not None else str(j), [format_(v) for v in shown[:, j]])
+                for j in range(count)]
+    after = [Column(key, texts(value, precision)) for key, value in extras.items()]
+    before = [Column("row", labels)]
+    if count == n_classes and fits_by_index(console.width, before, by_index, after):
+        return False
+    _draw(console, title, ranked_columns(console, matrix[rows], labels, names, extras, precision, log),
+          _gap(rows, n_rows))
+    _gap_note(console, rows, n_rows)
+    return True
 
 
 def generic(result: Result, console: Console, precision: int | None) -> None:

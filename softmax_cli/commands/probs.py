@@ -24,7 +24,7 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
       softmax probs shards/ --out-dir probs/ --scheduler tcp://scheduler:8786
     """
     if exact and log:
-        raise UsageError("--exact applies to probabilities, not to --log (see Exactness in the README)")
+        raise UsageError("--exact applies to probabilities, not to --log (see docs/exactness.md)")
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(temperature=temperature, masked_rows=masked_rows)
     if (cluster := scheduled.address(scheduler)) is not None:

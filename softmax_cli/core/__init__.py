@@ -3,11 +3,15 @@
 Everything the command line computes is callable from Python here, e.g.
 ``softmax_cli.core.softmax(array, axis=-1)``. The modules beyond softmax
 itself are imported on first use, so ``softmax probs 3 2 1`` does not pay
-for attention, calibration, cross-entropy or divergence at start-up.
+for attention, calibration, cross-entropy or divergence at start-up; ``dir()``,
+``help()`` and ``__all__`` list every public name all the same, and
+``__init__.pyi`` states them for IDEs and type checkers (a test keeps the
+three in step). Bad input raises :class:`InputError`, a ``ValueError``.
 """
 
 from importlib import import_module
 
+from ..errors import InputError
 from ._arrays import available_cores, output_dtype, set_threads
 from .logits import MASKED_ROW_POLICIES, MaskedRowError, check_logits, check_temperature
 from .softmax import entropy, log_softmax, logsumexp, softmax
@@ -42,7 +46,12 @@ def __getattr__(name: str):
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
+    "InputError",
     "MASKED_ROW_POLICIES",
     "MaskedRowError",
     "available_cores",

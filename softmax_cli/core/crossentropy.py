@@ -23,7 +23,6 @@ import numpy as np
 from ._arrays import row_blocks
 from .crossentropy_inputs import (
     REDUCTIONS,
-    CrossEntropyOptions,
     Reduction,
     Setup,
     check_probs,
@@ -37,7 +36,8 @@ from .softmax import _shifted, log_sum_shifted
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-    from typing_extensions import Unpack
+
+    from .logits import MaskedRows
 
 __all__ = ["REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_terms", "reduce_losses"]
 
@@ -171,7 +171,9 @@ def _buffers(setup: Setup):
 
 
 def cross_entropy_terms(
-    logits: npt.ArrayLike, labels: npt.ArrayLike, **options: Unpack[CrossEntropyOptions]
+    logits: npt.ArrayLike, labels: npt.ArrayLike, *, weights: npt.ArrayLike | None = None, ignore_index: int = -100,
+    reduction: Reduction = "mean", label_smoothing: float = 0.0, axis: int = -1, temperature: float = 1.0,
+    from_probs: bool = False, eps: float | None = None, masked_rows: MaskedRows = "nan",
 ) -> CrossEntropyTerms:
     r"""Cross-entropy with its per-row losses, mean denominator and accuracy, in one pass.
 
@@ -184,7 +186,9 @@ def cross_entropy_terms(
     >>> terms.per_sample.round(5), terms.accuracy
     (array([0.41703, 2.42005]), 0.5)
     """
-    inputs = checked_inputs(logits, labels, **options)
+    inputs = checked_inputs(logits, labels, weights=weights, ignore_index=ignore_index, reduction=reduction,
+                            label_smoothing=label_smoothing, axis=axis, temperature=temperature,
+                            from_probs=from_probs, eps=eps, masked_rows=masked_rows)
     n_rows = inputs.rows.shape[0]
     per_sample = np.zeros(n_rows, dtype=inputs.compute)
     unnormalised, correct, counted = [], 0, 0
@@ -212,7 +216,11 @@ def cross_entropy_terms(
     )
 
 
-def cross_entropy(logits: npt.ArrayLike, labels: npt.ArrayLike, **options: Unpack[CrossEntropyOptions]) -> np.ndarray:
+def cross_entropy(
+    logits: npt.ArrayLike, labels: npt.ArrayLike, *, weights: npt.ArrayLike | None = None, ignore_index: int = -100,
+    reduction: Reduction = "mean", label_smoothing: float = 0.0, axis: int = -1, temperature: float = 1.0,
+    from_probs: bool = False, eps: float | None = None, masked_rows: MaskedRows = "nan",
+) -> np.ndarray:
     r"""Cross-entropy between ``softmax(logits / T)`` and the labels, as ``torch.nn.functional.cross_entropy``.
 
     With class indices ``y``, weights ``w`` and label smoothing ``eps`` over
@@ -274,4 +282,6 @@ def cross_entropy(logits: npt.ArrayLike, labels: npt.ArrayLike, **options: Unpac
     >>> round(float(cross_entropy(z, [0, 1, -100], weights=[1, 2, 3])), 5)
     0.28571
     """
-    return cross_entropy_terms(logits, labels, **options).loss
+    return cross_entropy_terms(logits, labels, weights=weights, ignore_index=ignore_index, reduction=reduction,
+                               label_smoothing=label_smoothing, axis=axis, temperature=temperature,
+                               from_probs=from_probs, eps=eps, masked_rows=masked_rows).loss

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._arrays import from_rows, row_blocks
 from .crossentropy_inputs import (
-    CrossEntropyOptions,
+    Reduction,
     Setup,
     check_probs,
     checked_inputs,
@@ -24,7 +24,8 @@ from .softmax import probs_block
 
 if TYPE_CHECKING:
     import numpy.typing as npt
-    from typing_extensions import Unpack
+
+    from .logits import MaskedRows
 
 
 def _grad_from_logits(setup: Setup, block: slice, kept, out: np.ndarray) -> None:
@@ -66,8 +67,10 @@ def _grad_from_probs(setup: Setup, block: slice, out: np.ndarray) -> None:
 
 
 def cross_entropy_grad(
-    logits: npt.ArrayLike, labels: npt.ArrayLike, *, denominator: float | None = None,
-    **options: Unpack[CrossEntropyOptions],
+    logits: npt.ArrayLike, labels: npt.ArrayLike, *, weights: npt.ArrayLike | None = None, ignore_index: int = -100,
+    reduction: Reduction = "mean", label_smoothing: float = 0.0, axis: int = -1, temperature: float = 1.0,
+    from_probs: bool = False, eps: float | None = None, masked_rows: MaskedRows = "nan",
+    denominator: float | None = None,
 ) -> np.ndarray:
     r"""Gradient of :func:`cross_entropy` (same options) with respect to its first argument.
 
@@ -105,7 +108,9 @@ def cross_entropy_grad(
     >>> cross_entropy_grad([[0.0, 0.0]], [1])
     array([[ 0.5, -0.5]])
     """
-    inputs = checked_inputs(logits, labels, denominator=denominator, **options)
+    inputs = checked_inputs(logits, labels, denominator=denominator, weights=weights, ignore_index=ignore_index, reduction=reduction,
+                            label_smoothing=label_smoothing, axis=axis, temperature=temperature,
+                            from_probs=from_probs, eps=eps, masked_rows=masked_rows)
     n_rows, n_cols = inputs.rows.shape
     result = np.empty((n_rows, n_cols), dtype=inputs.compute)
     # Every row ignored makes D = 0; those rows are zeroed below all the same.

@@ -17,7 +17,7 @@ of rows at a time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -34,24 +34,6 @@ if TYPE_CHECKING:
 # A target row whose sum is further than this from 1 is reported (not refused);
 # float16 targets get their own rounding slack on top.
 TARGET_ROW_RTOL = 1e-6
-
-
-class CrossEntropyOptions(TypedDict, total=False):
-    """The keyword options of :func:`~softmax_cli.core.crossentropy.cross_entropy` and its relatives.
-
-    Their defaults and meaning are those of :func:`checked_inputs` and are documented
-    in :func:`~softmax_cli.core.crossentropy.cross_entropy`.
-    """
-
-    weights: npt.ArrayLike | None
-    ignore_index: int
-    reduction: Reduction
-    label_smoothing: float
-    axis: int
-    temperature: float
-    from_probs: bool
-    eps: float | None
-    masked_rows: MaskedRows
 
 
 class Setup(NamedTuple):
@@ -231,7 +213,7 @@ def checked_inputs(
     from_probs: bool = False, eps: float | None = None, masked_rows: MaskedRows = "nan",
     denominator: float | None = None,
 ) -> Setup:
-    """Validate every input of a cross-entropy call (the one place its options' defaults live)."""
+    """Validate every input of a cross-entropy call (its keywords and defaults are those of ``cross_entropy``)."""
     array, compute, output = float_dtypes(logits)
     smoothing, temperature, eps = _check_options(reduction, label_smoothing, temperature, from_probs, eps, masked_rows)
     axis = check_axis(array.ndim, axis)

@@ -227,8 +227,14 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
         return from_rows(result, shape, axis).astype(output, copy=False)
 
 
+def _over_all_elements(x: npt.ArrayLike) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` as one row of all its elements, and its shape: ``axis=None``, as ``scipy.special.softmax`` reads it."""
+    array = np.asarray(x)
+    return array.reshape(-1), array.shape
+
+
 def softmax(
-    x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan",
+    x: npt.ArrayLike, axis: int | None = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan",
     exact: bool = False,
 ) -> np.ndarray:
     r"""Softmax along ``axis``: probabilities that sum to one per row.
@@ -241,8 +247,9 @@ def softmax(
     x : array_like
         Logits. float16 is computed in float32 and returned as float16;
         integers and booleans become float64.
-    axis : int
-        The class axis; every other index is a row.
+    axis : int or None
+        The class axis; every other index is a row. None: every element is a
+        class of one distribution, as ``scipy.special.softmax(x, axis=None)``.
     temperature : float
         ``T > 0``; the logits are divided by it. ``T -> 0`` tends to one-hot
         (ties share the mass), never NaN.
@@ -270,12 +277,18 @@ def softmax(
     --------
     >>> softmax([3.0, 2.0, 1.0]).round(4)
     array([0.6652, 0.2447, 0.09  ])
+    >>> softmax([[1.0, 1.0], [1.0, 1.0]], axis=None)
+    array([[0.25, 0.25],
+           [0.25, 0.25]])
     """
+    if axis is None:
+        row, shape = _over_all_elements(x)
+        return _blocked(row, -1, temperature, masked_rows, log=False, exact=exact).reshape(shape)
     return _blocked(x, axis, temperature, masked_rows, log=False, exact=exact)
 
 
 def log_softmax(
-    x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan"
+    x: npt.ArrayLike, axis: int | None = -1, temperature: float = 1.0, masked_rows: MaskedRows = "nan"
 ) -> np.ndarray:
     r"""Log-softmax along ``axis``, exact where ``log(softmax(x))`` underflows.
 
@@ -289,11 +302,14 @@ def log_softmax(
     >>> log_softmax([1000.0, 1.0])
     array([   0., -999.])
     """
+    if axis is None:
+        row, shape = _over_all_elements(x)
+        return _blocked(row, -1, temperature, masked_rows, log=True).reshape(shape)
     return _blocked(x, axis, temperature, masked_rows, log=True)
 
 
 @overflow_is_the_limit
-def logsumexp(x: npt.ArrayLike, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+def logsumexp(x: npt.ArrayLike, axis: int | None = -1, keepdims: bool = False) -> np.ndarray:
     r"""``log(sum(exp(x)))`` along ``axis`` without overflow.
 
     .. math:: \mathrm{LSE}(x) = m + \operatorname{log1p}\sum_{j \ne k} e^{x_j - m}, \quad m = x_k = \max_j x_j
@@ -309,7 +325,13 @@ def logsumexp(x: npt.ArrayLike, axis: int = -1, keepdims: bool = False) -> np.nd
     1000.6931471805599
     >>> float(logsumexp([0.0, -40.0]))
     4.248354255291589e-18
+
+    ``axis=None`` sums over every element, as scipy does.
     """
+    if axis is None:
+        row, shape = _over_all_elements(x)
+        total = logsumexp(row, -1)
+        return total.reshape((1,) * len(shape)) if keepdims else total
     array, compute, output = float_dtypes(x)
     axis = check_axis(array.ndim, axis)
     work = array.astype(compute, copy=False)
@@ -331,7 +353,7 @@ def logsumexp(x: npt.ArrayLike, axis: int = -1, keepdims: bool = False) -> np.nd
     return result.astype(output, copy=False)
 
 
-def entropy(x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0) -> np.ndarray:
+def entropy(x: npt.ArrayLike, axis: int | None = -1, temperature: float = 1.0) -> np.ndarray:
     r"""Shannon entropy (nats) of ``softmax(x / T)`` per row, from the logits.
 
     .. math:: H = -\sum_i p_i \log p_i, \quad 0 \log 0 = 0
@@ -342,7 +364,11 @@ def entropy(x: npt.ArrayLike, axis: int = -1, temperature: float = 1.0) -> np.nd
     --------
     >>> round(float(entropy([0.0, 0.0])), 6)
     0.693147
+
+    ``axis=None``: the entropy of one distribution over every element.
     """
+    if axis is None:
+        return entropy(_over_all_elements(x)[0], -1, temperature)
     log_p = log_softmax(x, axis=axis, temperature=temperature, masked_rows="nan")
     p = np.exp(log_p)
     terms = np.where(p > 0, p * np.where(p > 0, log_p, 0), 0)

@@ -3,7 +3,7 @@
 Everything that maps a file to a format asks here: reading a file by its
 extension, sniffing standard input, ``-o`` inference, the ``-f`` choices
 (:class:`softmax_cli.render.OutputFormat` is built from :data:`WRITERS`),
-batch output naming, the accepted suffixes, and the README's format table
+batch output naming, the accepted suffixes, and the format table of docs/inputs-and-outputs.md
 (``tests/formats/test_formats.py`` checks that table against :data:`FORMATS`).
 
 Adding a format is one new module, one line here, and its tests::
@@ -19,8 +19,8 @@ Adding a format is one new module, one line here, and its tests::
     from . import jsonfmt, npy, npz, parquet, text
     FORMATS = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS, *parquet.FORMATS)
 
-    # tests/formats/test_format_binary_tables.py: files made by pyarrow itself; and a README
-    # table row (tests/formats/test_formats.py fails until it is there).
+    # tests/formats/test_format_binary_tables.py: files made by pyarrow itself; and a
+    # docs/inputs-and-outputs.md table row (tests/formats/test_formats.py fails until it is there).
 
 Every module listed here is loaded on every start-up, so a format module
 imports only NumPy and this package at its top.

@@ -88,7 +88,7 @@ def hidden(header: list[str], what: str) -> int:
     assert len(notes) <= 1
     if not notes:
         return 0
-    match = re.fullmatch(rf"… (\d+) more {what}( and .+)?", notes[0])
+    match = re.fullmatch(rf"… (\d+) more {what}( and .+)?(, Σp)?", notes[0])  # Σp: what they hold together
     assert match, (notes[0], what)
     return int(match.group(1))
 
@@ -173,12 +173,17 @@ def test_distribution_batch_with_entropy(width):
     text = render(result, width)
     assert_fits(text, width)
     [table] = parse(text)
-    check_matrix(table, probs, [str(i) for i in range(25)], NAMES, "classes", width, extra={"entropy": entropy(probs)})
     assert [int(row[0]) for row in table["rows"]] == [*range(10), *range(15, 25)]
     check_rows_note(text, 20, 25, gap=(10, 14))
     if width == 200:
+        check_matrix(table, probs, [str(i) for i in range(25)], NAMES, "classes", width,
+                     extra={"entropy": entropy(probs)})
         assert hidden(table["header"], "classes") == 0
-    else:
+    elif width == 40:  # not one (class, 0.9999999998-wide probability) pair fits beside the row and the note
+        assert table["header"] == ["row", "… 10 more classes", "entropy"]
+    else:  # not every class fits: each row's most probable classes (tests/cli/test_top_classes_table.py)
+        assert table["header"][1] == "#1"
+        assert [row[1] for row in table["rows"][:10]] == [NAMES[j] for j in probs[:10].argmax(axis=1)]
         assert hidden(table["header"], "classes") > 0
 
 
@@ -188,7 +193,11 @@ def test_log_probabilities_batch(width):
     text = render(Result({"log_probs": values}, layout="distribution"), width)
     assert_fits(text, width)
     [table] = parse(text)
-    check_matrix(table, values, [str(i) for i in range(5)], [str(j) for j in range(10)], "classes", width)
+    if width == 200:
+        check_matrix(table, values, [str(i) for i in range(5)], [str(j) for j in range(10)], "classes", width)
+    else:  # not every class fits: each row's most probable classes, by log-probability
+        assert table["header"][1:3] == ["#1", "log p#1"]
+        assert [int(row[1]) for row in table["rows"]] == list(values.argmax(axis=1))
 
 
 def test_probabilities_near_zero_and_one_stay_apart():
@@ -427,18 +436,18 @@ def test_generic_grid_and_vector(width):
         assert_shows(cells_[1], grad[0, NAMES.index(cells_[0])])
 
 
-def test_a_near_certain_class_widens_its_own_column_and_the_entropy_gives_way_by_name():
+def test_a_near_certain_class_shows_whole_and_the_entropy_gives_way_by_name():
     probs = reference_softmax(BATCH_LOGITS[:4])  # row 0: 0.9999999998 in class 0
     ent = entropy(probs)
     text = render(Result({"probs": probs}, layout="distribution", display={"entropy": ent}), 40)
     assert_fits(text, 40)
     [table] = parse(text)
-    assert table["header"][:2] == ["row", "0"] and table["rows"][0][1] == "0.9999999998"
+    assert table["header"][:3] == ["row", "#1", "p#1"] and table["rows"][0][1:3] == ["0", "0.9999999998"]
     assert table["header"][-1] == "… 9 more classes and entropy"
-    check_matrix(table, probs, ["0", "1", "2", "3"], [str(j) for j in range(10)], "classes", 40, extra={"entropy": ent})
     wide = parse(render(Result({"probs": probs}, layout="distribution"), 200))[0]
     assert len(wide["rows"][0][1]) == 12
-    assert all(len(row[2]) < 12 for row in wide["rows"])  # the other classes keep their own, shorter format
+    # One number format for the table: every fixed-notation cell has the decimals 0.9999999998 needs.
+    assert all(len(cell) == 12 for row in wide["rows"] for cell in row[1:] if "e" not in cell)
 
 
 def test_headers_are_never_split_mid_word():

@@ -33,14 +33,14 @@ def test_the_readme_and_the_command_guides_have_examples():
 
 @pytest.fixture(scope="module")
 def bin_dir(tmp_path_factory) -> Path:
-    """The folder holding ``softmax`` and ``python``: the installed console script, else one that runs this checkout."""
-    installed = Path(sys.executable).parent
-    if (installed / "softmax").exists():
-        return installed
+    """A folder holding ``softmax`` and ``python`` for this interpreter: the console script as pip writes it.
+
+    The ``__main__`` guard matters: ``--scheduler local:N`` starts Dask's workers by spawning, which
+    re-runs the main script in each of them.
+    """
     shim = tmp_path_factory.mktemp("bin")
-    # What pip writes for the console script (a `python -m` shim would change how Dask's workers start).
     (shim / "softmax").write_text(f"#!{sys.executable}\nimport sys\nfrom softmax_cli.__main__ import main\n"
-                                  "sys.exit(main())\n")
+                                  "if __name__ == '__main__':\n    sys.exit(main())\n")
     (shim / "softmax").chmod(0o755)
     (shim / "python").symlink_to(sys.executable)
     return shim
