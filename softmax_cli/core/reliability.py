@@ -198,6 +198,23 @@ def scored_values(probs: np.ndarray, correct: np.ndarray, labels: np.ndarray, bi
     return probs.max(axis=1), correct
 
 
+def binned_figures(
+    values: np.ndarray,
+    hits: np.ndarray,
+    brier: np.ndarray,
+    classwise: BinSums | None,
+    bins: int,
+    binning: str = "uniform",
+    bin_edges_rule: str = "right",
+) -> tuple[dict[str, float], ReliabilityBins]:
+    """The figures and bins from each row's scored value, hit and Brier term, and the classwise sums."""
+    edges = bin_edges(values, bins, binning)
+    sums = bin_sums(values, hits, edges, bin_edges_rule)
+    if classwise is None:  # no labelled rows
+        classwise = BinSums(*(np.zeros((0, sums.count.size)) for _ in range(3)))
+    return calibration_errors(sums, classwise, float(brier.sum()), values.size), reliability_of(sums, edges)
+
+
 def calibration(
     probs: np.ndarray,
     labels: np.ndarray,
@@ -209,11 +226,8 @@ def calibration(
 ) -> tuple[dict[str, float], ReliabilityBins]:
     """Every calibration figure of 2-D float64 ``probs`` (rows already labelled), and the reliability bins."""
     values, hits = scored_values(probs, correct, labels, binary)
-    edges = bin_edges(values, bins, binning)
-    sums = bin_sums(values, hits, edges, bin_edges_rule)
-    classwise = classwise_sums(probs, labels, bins, bin_edges_rule)
-    errors = calibration_errors(sums, classwise, float(brier_terms(probs, labels).sum()), values.size)
-    return errors, reliability_of(sums, edges)
+    return binned_figures(values, hits, brier_terms(probs, labels), classwise_sums(probs, labels, bins, bin_edges_rule),
+                          bins, binning, bin_edges_rule)
 
 
 def check_binary(classes: int, binary: bool) -> None:
