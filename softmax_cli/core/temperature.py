@@ -316,19 +316,19 @@ def _check_temperatures(temperatures: npt.ArrayLike) -> np.ndarray:
     return np.array([check_temperature(t) for t in values], dtype=np.float64)
 
 
-def _derivatives(
-    rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarray, beta: float
-) -> tuple[float, float]:
-    """``NLL'(β)`` and ``NLL''(β)`` for max-shifted rows (masked logits replaced by 0 in ``rows``).
+def _derivative_terms(
+    rows: np.ndarray, finite: np.ndarray, at_label: np.ndarray, beta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's terms of ``NLL'(β)`` and ``NLL''(β)``, for max-shifted rows (masked logits as 0 in ``rows``).
 
-    ``finite`` marks the unmasked logits, or is None when there are no masked ones.
+    ``finite`` marks the unmasked logits.
     """
-    scaled = beta * rows if finite is None else np.where(finite, beta * rows, -np.inf)
+    scaled = beta * rows if finite.all() else np.where(finite, beta * rows, -np.inf)
     p = softmax(scaled, axis=1)
     # A masked class has p = 0 exactly, so its placeholder 0 in `rows` adds nothing.
     mean = (p * rows).sum(axis=1)
     variance = (p * (rows - mean[:, None]) ** 2).sum(axis=1)
-    return float((mean - at_label).mean()), float(variance.mean())
+    return mean - at_label, variance
 
 
 def fit_temperature(
@@ -376,21 +376,43 @@ def fit_temperature(
     >>> round(fit_temperature([[4.0, 0.0], [4.0, 0.0], [4.0, 0.0], [0.0, 4.0]], [0, 0, 0, 0]), 6)
     3.640957
     """
-    rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
-    if rows.shape[0] == 0:
+    array, _, _ = float_dtypes(logits)
+    axis = check_axis(array.ndim, axis)
+    shape = array.shape
+    lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
+    flat = check_labels(labels, lead, shape[axis], ignore_index)
+    if not (flat != ignore_index).any():
         raise InputError("no labelled rows to fit a temperature on (every label is the ignore index)")
-    _check_labelled_rows(rows, flat, shape, axis, row_ids)
-    # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
-    rows = rows - rows.max(axis=1, keepdims=True)
-    finite = np.isfinite(rows)
-    rows = np.where(finite, rows, 0.0)
-    at_label = rows[np.arange(rows.shape[0]), flat]
-    n_finite = finite.sum(axis=1)
-    # NLL'(0): the mean over finite classes minus the label's logit, averaged over rows.
-    slope_at_zero = ((rows.sum(axis=1) / n_finite) - at_label).mean()
-    check_has_minimum(slope_at_zero, bool((at_label < 0).any()))
-    finite = None if finite.all() else finite
-    return 1.0 / _solve_beta(lambda beta: _derivatives(rows, finite, at_label, beta))
+    # A view: each evaluation below reads a block of rows at a time, so a memory-mapped file stays on disk.
+    source = as_rows(array, axis)
+    blocks = list(row_blocks(*source.shape))
+
+    def shifted(block: slice, check: bool = False):
+        """The block's labelled rows shifted to max 0 (masked logits as 0), their mask and their label logits."""
+        kept = np.flatnonzero(flat[block] != ignore_index)
+        rows, labels_kept = source[block][kept].astype(np.float64), flat[block][kept]
+        if check:
+            _check_labelled_rows(rows, labels_kept, shape, axis, block.start + kept)
+        # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
+        rows = rows - rows.max(axis=1, keepdims=True) if rows.shape[0] else rows
+        finite = np.isfinite(rows)
+        rows = np.where(finite, rows, 0.0)
+        return rows, finite, rows[np.arange(rows.shape[0]), labels_kept]
+
+    slopes, below = [], False
+    for block in blocks:
+        rows, finite, at_label = shifted(block, check=True)
+        # NLL'(0): the mean over finite classes minus the label's logit, averaged over rows.
+        slopes.append(rows.sum(axis=1) / finite.sum(axis=1) - at_label)
+        below = below or bool((at_label < 0).any())
+    check_has_minimum(np.concatenate(slopes).mean(), below)
+
+    def derivatives(beta: float) -> tuple[float, float]:
+        terms = [_derivative_terms(*shifted(block), beta) for block in blocks]
+        return (float(np.concatenate([slope for slope, _ in terms]).mean()),
+                float(np.concatenate([curvature for _, curvature in terms]).mean()))
+
+    return 1.0 / _solve_beta(derivatives)
 
 
 def _solve_beta(derivatives) -> float:

@@ -56,3 +56,19 @@ def test_blocks_agree_with_an_independent_float64_reference(monkeypatch):
     assert sweep["ece"][0] == pytest.approx(ece, abs=1e-14)
     assert sweep["brier"][0] == pytest.approx(((p - np.eye(7)[y]) ** 2).sum(axis=1).mean(), rel=1e-13)
     assert sweep["nll"][0] == pytest.approx(-np.log(p[np.arange(y.size), y]).mean(), rel=1e-12)
+
+
+def test_fit_from_a_memory_mapped_file_in_small_blocks_equals_one_block(tmp_path, monkeypatch):
+    logits, labels = labelled_logits()
+    np.save(tmp_path / "logits.npy", logits)
+    whole = core.fit_temperature(logits, labels)
+    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 35)
+    assert core.fit_temperature(np.load(tmp_path / "logits.npy", mmap_mode="r"), labels) == whole
+    # The fitted T zeroes NLL'(1/T): the mean label probability gap, computed here in one float64 pass.
+    z = logits[labels != -100].astype(np.float64) / whole
+    y = labels[labels != -100]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    raw = z * whole
+    slope = ((p * raw).sum(axis=1) - raw[np.arange(y.size), y]).mean()
+    assert abs(slope) < 1e-10
