@@ -146,9 +146,7 @@ def temperature_sweep(
                                           ignore_index=ignore_index, **binned)
             if fit:
                 _add_fit(arrays, fitted, ends)
-            from ..core.reliability import BIN_NAMES
-
-            display = {f"reliability {title}": core.ReliabilityBins(*(ends[name][i] for name in BIN_NAMES))
+            display = {f"reliability {title}": core.ReliabilityBins.from_results(ends, i)
                        for i, title in enumerate(shown)}
     render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
     if plot is not None:

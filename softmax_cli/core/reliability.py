@@ -47,7 +47,7 @@ BINNINGS = ("uniform", "quantile")
 BIN_EDGES = ("right", "left", "bucketize")
 # Names of the figures :func:`calibration_errors` and :func:`brier_score` give, in the order results list them.
 CALIBRATION_METRICS = ("ece", "ece_l2", "mce", "classwise_ece", "brier")
-# The reliability bins as results, one name per field of ReliabilityBins.
+# The reliability bins as results, one name per field of ReliabilityBins, in the order results list them.
 BIN_NAMES = ("bin_lower", "bin_upper", "bin_count", "bin_confidence", "bin_accuracy")
 
 
@@ -56,9 +56,18 @@ class ReliabilityBins(NamedTuple):
 
     lower: np.ndarray
     upper: np.ndarray
-    count: np.ndarray
     confidence: np.ndarray
     accuracy: np.ndarray
+    count: np.ndarray
+
+    def as_results(self) -> dict[str, np.ndarray]:
+        """The bins under their result names (:data:`BIN_NAMES`), in that order."""
+        return {name: getattr(self, name.removeprefix("bin_")) for name in BIN_NAMES}
+
+    @classmethod
+    def from_results(cls, results: dict, index) -> ReliabilityBins:
+        """The bins at ``results[name][index]`` for each result name: a sweep's bins at one temperature."""
+        return cls(**{name.removeprefix("bin_"): results[name][index] for name in BIN_NAMES})
 
 
 class BinSums(NamedTuple):
@@ -171,7 +180,8 @@ def reliability_of(sums: BinSums, edges: np.ndarray) -> ReliabilityBins:
         accuracy = np.where(sums.count > 0, sums.hits / sums.count, np.nan)
     lower = edges[:sums.count.size]
     upper = np.append(edges[1:], edges[-1])[:sums.count.size]
-    return ReliabilityBins(lower.copy(), upper, sums.count.copy(), confidence, accuracy)
+    return ReliabilityBins(lower=lower.copy(), upper=upper, confidence=confidence, accuracy=accuracy,
+                           count=sums.count.copy())
 
 
 def calibration_errors(sums: BinSums, classwise: BinSums, brier_sum: float, n: int) -> dict[str, float]:

@@ -32,7 +32,6 @@ from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_b
 from .labels import check_labels
 from .logits import check_logit_rows, check_temperature
 from .reliability import (
-    BIN_NAMES,
     BinSums,
     binned_figures,
     brier_terms,
@@ -305,7 +304,7 @@ class _SweepParts:
         errors, reliability = binned_figures(_joined(self.values), _joined(self.hits), _joined(self.brier),
                                              self.classwise, bins, binning, closed)
         summary.update(errors)
-        summary.update(zip(BIN_NAMES, reliability))
+        summary.update(reliability.as_results())
         return summary
 
 
