@@ -108,7 +108,8 @@ def temperature_sweep(
     if min_temperature is not None and not fit:
         raise UsageError("--min-temperature bounds --fit; add --fit (or leave out --min-temperature)")
     if min_temperature is not None and not (np.isfinite(min_temperature) and min_temperature > 0):
-        raise UsageError(f"--min-temperature must be finite and > 0, got {min_temperature!r}; e.g. --min-temperature 0.05")
+        raise UsageError(f"--min-temperature must be finite and > 0, got {min_temperature!r}; "
+                         "e.g. --min-temperature 0.05")
     check_count(bins, MAX_BINS, "--bins")
     binned = {"bins": bins, "binning": binning.value, "bin_edges": bin_edges.value, "binary": binary}
     if (cluster := scheduled.address(scheduler)) is not None:
