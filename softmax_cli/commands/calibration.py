@@ -140,10 +140,9 @@ def temperature_sweep(
                                           ignore_index=ignore_index, **binned)
             if fit:
                 _add_fit(arrays, fitted, ends)
-            from ..core.reliability import BIN_NAMES
-
-            display = {f"reliability {title}": core.ReliabilityBins(*(ends[name][i] for name in BIN_NAMES))
-                       for i, title in enumerate(shown)}
+            # With --binary the bins hold P(class 1) against label == 1, not the top label's confidence.
+            what = "reliability of P(class 1)" if binary else "reliability"
+            display = {f"{what} {title}": core.ReliabilityBins.from_results(ends, i) for i, title in enumerate(shown)}
     render.write(Result(arrays, classes=logits.classes, column=True, layout=Layout.sweep, display=display), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)

@@ -46,7 +46,7 @@ from .labels import check_labels
 
 # Names of the figures :func:`calibration_errors` and :func:`brier_score` give, in the order results list them.
 CALIBRATION_METRICS = ("ece", "ece_l2", "mce", "classwise_ece", "brier")
-# The reliability bins as results, one name per field of ReliabilityBins.
+# The reliability bins as results, one name per field of ReliabilityBins, in the order results list them.
 BIN_NAMES = ("bin_lower", "bin_upper", "bin_count", "bin_confidence", "bin_accuracy")
 
 
@@ -55,9 +55,18 @@ class ReliabilityBins(NamedTuple):
 
     lower: np.ndarray
     upper: np.ndarray
-    count: np.ndarray
     confidence: np.ndarray
     accuracy: np.ndarray
+    count: np.ndarray
+
+    def as_results(self) -> dict[str, np.ndarray]:
+        """The bins under their result names (:data:`BIN_NAMES`), in that order."""
+        return {name: getattr(self, name.removeprefix("bin_")) for name in BIN_NAMES}
+
+    @classmethod
+    def from_results(cls, results: dict, index) -> ReliabilityBins:
+        """The bins at ``results[name][index]`` for each result name: a sweep's bins at one temperature."""
+        return cls(**{name.removeprefix("bin_"): results[name][index] for name in BIN_NAMES})
 
 
 class BinSums(NamedTuple):
@@ -170,7 +179,8 @@ def reliability_of(sums: BinSums, edges: np.ndarray) -> ReliabilityBins:
         accuracy = np.where(sums.count > 0, sums.hits / sums.count, np.nan)
     lower = edges[:sums.count.size]
     upper = np.append(edges[1:], edges[-1])[:sums.count.size]
-    return ReliabilityBins(lower.copy(), upper, sums.count.copy(), confidence, accuracy)
+    return ReliabilityBins(lower=lower.copy(), upper=upper, confidence=confidence, accuracy=accuracy,
+                           count=sums.count.copy())
 
 
 def calibration_errors(sums: BinSums, classwise: BinSums, brier_sum: float, n: int) -> dict[str, float]:
@@ -197,6 +207,23 @@ def scored_values(probs: np.ndarray, correct: np.ndarray, labels: np.ndarray, bi
     return probs.max(axis=1), correct
 
 
+def binned_figures(
+    values: np.ndarray,
+    hits: np.ndarray,
+    brier: np.ndarray,
+    classwise: BinSums | None,
+    bins: int,
+    binning: str = "uniform",
+    bin_edges_rule: str = "right",
+) -> tuple[dict[str, float], ReliabilityBins]:
+    """The figures and bins from each row's scored value, hit and Brier term, and the classwise sums."""
+    edges = bin_edges(values, bins, binning)
+    sums = bin_sums(values, hits, edges, bin_edges_rule)
+    if classwise is None:  # no labelled rows
+        classwise = BinSums(*(np.zeros((0, sums.count.size)) for _ in range(3)))
+    return calibration_errors(sums, classwise, float(brier.sum()), values.size), reliability_of(sums, edges)
+
+
 def calibration(
     probs: np.ndarray,
     labels: np.ndarray,
@@ -208,11 +235,8 @@ def calibration(
 ) -> tuple[dict[str, float], ReliabilityBins]:
     """Every calibration figure of 2-D float64 ``probs`` (rows already labelled), and the reliability bins."""
     values, hits = scored_values(probs, correct, labels, binary)
-    edges = bin_edges(values, bins, binning)
-    sums = bin_sums(values, hits, edges, bin_edges_rule)
-    classwise = classwise_sums(probs, labels, bins, bin_edges_rule)
-    errors = calibration_errors(sums, classwise, float(brier_terms(probs, labels).sum()), values.size)
-    return errors, reliability_of(sums, edges)
+    return binned_figures(values, hits, brier_terms(probs, labels), classwise_sums(probs, labels, bins, bin_edges_rule),
+                          bins, binning, bin_edges_rule)
 
 
 def check_binary(classes: int, binary: bool) -> None:

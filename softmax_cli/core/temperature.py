@@ -28,10 +28,18 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes
+from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks
 from .labels import check_labels
 from .logits import check_logit_rows, check_temperature
-from .reliability import BIN_NAMES, calibration, check_binary, check_bins
+from .reliability import (
+    BinSums,
+    binned_figures,
+    brier_terms,
+    check_binary,
+    check_bins,
+    classwise_sums,
+    scored_values,
+)
 from .softmax import log_softmax, softmax
 
 # Newton converges quadratically; this many steps is far more than it needs
@@ -205,17 +213,33 @@ def temperature_sweep(
     bins = check_bins(bins)
     array, _, output = float_dtypes(logits)
     axis = check_axis(array.ndim, axis)
-    rows = as_rows(array, axis).astype(np.float64)
+    # A view: a memory-mapped file stays on disk, read one block of rows at a time below.
+    rows = as_rows(array, axis)
     if rows.shape[1] == 0:
         raise InputError("logits have no classes")
-    check_logit_rows(rows, array.shape, axis, remedy=_MASKED_REMEDY)
-    labelled = None if labels is None else _sweep_labels(rows, labels, array.shape, axis, ignore_index)
-    if labelled is not None:
+    flat = None
+    if labels is not None:
+        lead = tuple(np.delete(np.array(array.shape, dtype=np.intp), axis).tolist())
+        flat = check_labels(labels, lead, array.shape[axis], ignore_index)
         check_binary(rows.shape[1], binary)
-    per_t = [_summaries_at(rows, t, labelled, (bins, binning, bin_edges, binary)) for t in temps]
+    parts = [_SweepParts() for _ in temps]
+    for block in row_blocks(*rows.shape):
+        block_rows = rows[block].astype(np.float64)
+        row_ids = np.arange(block.start, block.stop)
+        check_logit_rows(block_rows, array.shape, axis, row_ids=row_ids, remedy=_MASKED_REMEDY)
+        labelled = None
+        if flat is not None:
+            kept = np.flatnonzero(flat[block] != ignore_index)
+            _check_labelled_rows(block_rows[kept], flat[block][kept], array.shape, axis, row_ids[kept])
+            # Dividing by one T > 0 never moves the argmax, so correctness is fixed for the sweep.
+            labelled = kept, flat[block][kept], np.argmax(block_rows[kept], axis=1) == flat[block][kept]
+        for part, t in zip(parts, temps):
+            part.add(block_rows, t, labelled, bins, bin_edges, binary)
+    per_t = [part.summaries(flat is not None, bins, binning, bin_edges) for part in parts]
     result: dict[str, np.ndarray] = {"temperatures": temps}
     if rows.shape[0] == 1:
-        result["probs"] = np.stack([np.exp(_log_probs(rows, t)[0]) for t in temps]).astype(output)
+        one = rows.astype(np.float64)
+        result["probs"] = np.stack([np.exp(_log_probs(one, t)[0]) for t in temps]).astype(output)
     result.update({name: np.array([s[name] for s in per_t]) for name in per_t[0]})
     return result
 
@@ -230,21 +254,58 @@ def _sweep_labels(rows: np.ndarray, labels: npt.ArrayLike, shape, axis: int, ign
     return kept, flat[kept], np.argmax(rows[kept], axis=1) == flat[kept]
 
 
-def _summaries_at(rows: np.ndarray, temperature: float, labelled, binned: tuple) -> dict[str, float]:
-    log_p = _log_probs(rows, temperature)
-    p = np.exp(log_p)
-    confidence = p.max(axis=1)
-    # 0 · log 0 is 0 (a masked class or an underflowed one), not NaN.
-    entropy = 0.0 - np.where(p > 0, p * np.where(p > 0, log_p, 0), 0).sum(axis=1).mean()
-    summary = {"entropy": float(entropy), "max_prob": float(confidence.mean())}
-    if labelled is not None:
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean, NaN for no values (without NumPy's warning about an empty slice)."""
+    return float(values.mean()) if values.size else float("nan")
+
+
+class _SweepParts:
+    """One temperature's per-row figures, block by block, and the classwise bins' sums.
+
+    Per-row arrays (a few floats a row) are kept and reduced once at the end,
+    so those figures do not depend on where blocks start; the classwise sums
+    (classes x bins) are added block by block, in blocks fixed by the shape.
+    """
+
+    def __init__(self) -> None:
+        self.entropy, self.confidence = [], []
+        self.nll, self.correct, self.values, self.hits, self.brier = [], [], [], [], []
+        self.classwise = None
+
+    def add(self, rows: np.ndarray, temperature: float, labelled, bins: int, closed: str, binary: bool) -> None:
+        log_p = _log_probs(rows, temperature)
+        p = np.exp(log_p)
+        # 0 · log 0 is 0 (a masked class or an underflowed one), not NaN.
+        self.entropy.append(0.0 - np.where(p > 0, p * np.where(p > 0, log_p, 0), 0).sum(axis=1))
+        self.confidence.append(p.max(axis=1))
+        if labelled is None:
+            return
         kept, flat, correct = labelled
-        summary["nll"] = float(-log_p[kept, flat].mean()) if kept.size else np.nan
-        summary["accuracy"] = float(correct.mean()) if kept.size else np.nan
-        errors, reliability = calibration(p[kept], flat, correct, *binned)
+        self.nll.append(-log_p[kept, flat])
+        self.correct.append(correct)
+        values, hits = scored_values(p[kept], correct, flat, binary)
+        self.values.append(values)
+        self.hits.append(hits)
+        self.brier.append(brier_terms(p[kept], flat))
+        sums = classwise_sums(p[kept], flat, bins, closed)
+        self.classwise = sums if self.classwise is None else BinSums(*(a + b for a, b in zip(self.classwise, sums)))
+
+    def summaries(self, labelled: bool, bins: int, binning: str, closed: str) -> dict[str, float]:
+        entropy, confidence = _joined(self.entropy), _joined(self.confidence)
+        summary = {"entropy": _mean(entropy), "max_prob": _mean(confidence)}
+        if not labelled:
+            return summary
+        summary["nll"] = _mean(_joined(self.nll))
+        summary["accuracy"] = _mean(_joined(self.correct))
+        errors, reliability = binned_figures(_joined(self.values), _joined(self.hits), _joined(self.brier),
+                                             self.classwise, bins, binning, closed)
         summary.update(errors)
-        summary.update(zip(BIN_NAMES, reliability))
-    return summary
+        summary.update(reliability.as_results())
+        return summary
 
 
 def _check_temperatures(temperatures: npt.ArrayLike) -> np.ndarray:
@@ -254,19 +315,19 @@ def _check_temperatures(temperatures: npt.ArrayLike) -> np.ndarray:
     return np.array([check_temperature(t) for t in values], dtype=np.float64)
 
 
-def _derivatives(
-    rows: np.ndarray, finite: np.ndarray | None, at_label: np.ndarray, beta: float
-) -> tuple[float, float]:
-    """``NLL'(β)`` and ``NLL''(β)`` for max-shifted rows (masked logits replaced by 0 in ``rows``).
+def _derivative_terms(
+    rows: np.ndarray, finite: np.ndarray, at_label: np.ndarray, beta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's terms of ``NLL'(β)`` and ``NLL''(β)``, for max-shifted rows (masked logits as 0 in ``rows``).
 
-    ``finite`` marks the unmasked logits, or is None when there are no masked ones.
+    ``finite`` marks the unmasked logits.
     """
-    scaled = beta * rows if finite is None else np.where(finite, beta * rows, -np.inf)
+    scaled = beta * rows if finite.all() else np.where(finite, beta * rows, -np.inf)
     p = softmax(scaled, axis=1)
     # A masked class has p = 0 exactly, so its placeholder 0 in `rows` adds nothing.
     mean = (p * rows).sum(axis=1)
     variance = (p * (rows - mean[:, None]) ** 2).sum(axis=1)
-    return float((mean - at_label).mean()), float(variance.mean())
+    return mean - at_label, variance
 
 
 def fit_temperature(
@@ -314,21 +375,43 @@ def fit_temperature(
     >>> round(fit_temperature([[4.0, 0.0], [4.0, 0.0], [4.0, 0.0], [0.0, 4.0]], [0, 0, 0, 0]), 6)
     3.640957
     """
-    rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
-    if rows.shape[0] == 0:
+    array, _, _ = float_dtypes(logits)
+    axis = check_axis(array.ndim, axis)
+    shape = array.shape
+    lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
+    flat = check_labels(labels, lead, shape[axis], ignore_index)
+    if not (flat != ignore_index).any():
         raise InputError("no labelled rows to fit a temperature on (every label is the ignore index)")
-    _check_labelled_rows(rows, flat, shape, axis, row_ids)
-    # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
-    rows = rows - rows.max(axis=1, keepdims=True)
-    finite = np.isfinite(rows)
-    rows = np.where(finite, rows, 0.0)
-    at_label = rows[np.arange(rows.shape[0]), flat]
-    n_finite = finite.sum(axis=1)
-    # NLL'(0): the mean over finite classes minus the label's logit, averaged over rows.
-    slope_at_zero = ((rows.sum(axis=1) / n_finite) - at_label).mean()
-    check_has_minimum(slope_at_zero, bool((at_label < 0).any()))
-    finite = None if finite.all() else finite
-    return 1.0 / _solve_beta(lambda beta: _derivatives(rows, finite, at_label, beta))
+    # A view: each evaluation below reads a block of rows at a time, so a memory-mapped file stays on disk.
+    source = as_rows(array, axis)
+    blocks = list(row_blocks(*source.shape))
+
+    def shifted(block: slice, check: bool = False):
+        """The block's labelled rows shifted to max 0 (masked logits as 0), their mask and their label logits."""
+        kept = np.flatnonzero(flat[block] != ignore_index)
+        rows, labels_kept = source[block][kept].astype(np.float64), flat[block][kept]
+        if check:
+            _check_labelled_rows(rows, labels_kept, shape, axis, block.start + kept)
+        # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
+        rows = rows - rows.max(axis=1, keepdims=True) if rows.shape[0] else rows
+        finite = np.isfinite(rows)
+        rows = np.where(finite, rows, 0.0)
+        return rows, finite, rows[np.arange(rows.shape[0]), labels_kept]
+
+    slopes, below = [], False
+    for block in blocks:
+        rows, finite, at_label = shifted(block, check=True)
+        # NLL'(0): the mean over finite classes minus the label's logit, averaged over rows.
+        slopes.append(rows.sum(axis=1) / finite.sum(axis=1) - at_label)
+        below = below or bool((at_label < 0).any())
+    check_has_minimum(np.concatenate(slopes).mean(), below)
+
+    def derivatives(beta: float) -> tuple[float, float]:
+        terms = [_derivative_terms(*shifted(block), beta) for block in blocks]
+        return (float(np.concatenate([slope for slope, _ in terms]).mean()),
+                float(np.concatenate([curvature for _, curvature in terms]).mean()))
+
+    return 1.0 / _solve_beta(derivatives)
 
 
 def _solve_beta(derivatives) -> float:

@@ -195,8 +195,8 @@ def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignor
             figures = [_calibration(at_t, edges[i], labelled) for i, at_t in enumerate(per_t)]
             for name in reliability.CALIBRATION_METRICS:
                 result[name] = np.array([errors[name] for errors, _ in figures])
-            for j, name in enumerate(reliability.BIN_NAMES):
-                result[name] = np.stack([bins_at[j] for _, bins_at in figures])
+            for name in reliability.BIN_NAMES:
+                result[name] = np.stack([bins_at.as_results()[name] for _, bins_at in figures])
     return Outcome(result, run.engine.failures)
 
 

@@ -113,6 +113,14 @@ def test_min_temperature_above_the_minimum_is_the_bounded_fit():
     assert result["nll_after"] > sweep("--fit")["nll_after"]
 
 
+@pytest.mark.parametrize("bound", ["-1", "0", "nan", "inf"])
+def test_min_temperature_must_be_a_temperature(bound):
+    done = run("temperature-sweep", LOGITS, "--labels", LABELS, "--fit", "--min-temperature", bound)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"error: --min-temperature takes a finite temperature > 0 (e.g. 0.05), got {bound}\n"
+    assert done.stderr.count("\n") == 1
+
+
 def test_min_temperature_needs_fit():
     done = run("temperature-sweep", LOGITS, "--labels", LABELS, "--min-temperature", "0.1")
     assert done.returncode == 2 and "add --fit" in done.stderr

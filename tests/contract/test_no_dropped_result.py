@@ -304,16 +304,23 @@ def test_temperature_sweep_csv_header_is_the_issue_s(inputs):
     completed = run("temperature-sweep", inputs["Z"], "--temperatures", "0.5,1,2", "--labels", inputs["Y"],
                     "-f", "csv")
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.splitlines()[0] == "temperature,entropy,max_prob,nll,accuracy,ece"
+    # Issue 24 adds the other calibration figures and the reliability bins (15 columns each) after ece.
+    bins = [f"{name}_{j}" for name in ("bin_lower", "bin_upper", "bin_count", "bin_confidence", "bin_accuracy")
+            for j in range(15)]
+    assert completed.stdout.splitlines()[0].split(",") == [
+        "temperature", "entropy", "max_prob", "nll", "accuracy", "ece", "ece_l2", "mce", "classwise_ece", "brier",
+        *bins]
 
 
 def test_temperature_sweep_fit_csv_ends_with_the_fit_as_comments(inputs):
     completed = run("temperature-sweep", inputs["Z"], "--temperatures", "0.5,1,2", "--labels", inputs["Y"],
                     "--fit", "-f", "csv")
     assert completed.returncode == 0, completed.stderr
-    tail = completed.stdout.splitlines()[-5:]
+    tail = completed.stdout.splitlines()[-13:]
     assert [line.partition(":")[0] for line in tail] == [
-        "# fitted_temperature", "# nll_before", "# nll_after", "# ece_before", "# ece_after"]
+        "# fitted_temperature", "# nll_before", "# nll_after", "# ece_before", "# ece_after", "# ece_l2_before",
+        "# ece_l2_after", "# mce_before", "# mce_after", "# classwise_ece_before", "# classwise_ece_after",
+        "# brier_before", "# brier_after"]
 
 
 def test_topk_tsv_header_is_rank_major(inputs):
