@@ -17,7 +17,7 @@ COMMAND = re.compile(r"^(softmax|cat|python)\b")
 
 def test_every_example_runs_in_order(tmp_path):
     text = (ROOT / "docs" / "language-models.md").read_text(encoding="utf-8")
-    commands = [line.strip() for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+    commands = [line.strip() for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.DOTALL)
                 for line in block.splitlines() if COMMAND.match(line.strip())]
     assert len(commands) >= 8
     shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
