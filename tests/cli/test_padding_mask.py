@@ -103,3 +103,13 @@ def test_mask_values_other_than_0_and_1_are_refused(padded):
 def test_mask_key_alone_is_refused():
     assert_one_error_line(run("loss", "1 2", "--labels", "0", "--mask-key", "attention_mask"),
                           "--mask-key", "give --mask FILE too")
+
+
+def test_loss_streamed_in_tiny_blocks_equals_in_memory(padded):
+    folder, _ = padded
+    np.savez(folder / "logits.npz", logits=np.load(folder / "logits.npy"))
+    options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "--shift-labels", "--per-sequence",
+               "-f", "json"]
+    streamed = loads(run("loss", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
+    in_memory = loads(run("loss", folder / "logits.npz", *options))
+    assert streamed == in_memory
