@@ -52,17 +52,18 @@ def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
     return rows if rows.dtype == loaded.array.dtype else replace(rows, dtype=loaded.array.dtype)
 
 
-def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str) -> FileRows | None:
+def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str,
+                    keep: np.ndarray | None = None) -> FileRows | None:
     """The logits' file as streamable rows when the output is a machine format, else None.
 
     A pipe cannot take back what it was sent, so a streamed result to standard
-    output is preceded by a validation pass.
+    output is preceded by a validation pass (of the rows ``keep`` keeps).
     """
     if sink.fmt is OutputFormat.table:
         return None
     rows = npy_rows(logits, axis)
     if rows is not None and sink.path is None:
-        check_logits(rows, masked_rows)
+        check_logits(rows, masked_rows, keep)
     return rows
 
 
@@ -100,14 +101,16 @@ def map_rows(source: FileRows, function: Callable[[np.ndarray, slice], np.ndarra
     return LazyArray(source.shape, np.dtype(dtype), produce)
 
 
-def check_logits(source: FileRows, masked_rows: str) -> None:
+def check_logits(source: FileRows, masked_rows: str, keep: np.ndarray | None = None) -> None:
     """Validate every block (NaN, +inf, masked rows) before anything goes to a pipe.
 
     Standard output cannot be taken back, so a streamed result sent there is
     preceded by this cheap pass; a file output needs none (it is renamed into
-    place only when complete).
+    place only when complete). Rows ``keep`` drops are not read.
     """
     for start, block in source.blocks("checking"):
+        if keep is not None:
+            block = core.blank_rows(block, keep[start : start + block.shape[0]])
         with block_of(source.shape, -1, start):
             core.check_logits(block, masked_rows=masked_rows)
 
@@ -158,10 +161,15 @@ def cross_entropy_terms(source: FileRows, labels: np.ndarray, keep: np.ndarray |
     )
 
 
-def topk(source: FileRows, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`core.topk` over a streamed file; the ``(..., k)`` results are small and kept."""
+def topk(source: FileRows, k: int, keep: np.ndarray | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`core.topk` over a streamed file; the ``(..., k)`` results are small and kept.
+
+    ``keep`` (flat, one flag per row) blanks the rows it drops before they are read.
+    """
     indices, probs = [], []
     for start, block in source.blocks():
+        if keep is not None:
+            block = core.blank_rows(block, keep[start : start + block.shape[0]])
         with block_of(source.shape, -1, start):
             block_indices, block_probs = core.topk(block, k, **options)
         indices.append(block_indices)

@@ -207,8 +207,8 @@ def grad(
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             rows = None
-            if not criterion.from_probs and keep is None:  # blanked padding is not in the file: computed in memory
-                rows = stream.rows_for_output(logits, axis, sink, masked_rows)
+            if not criterion.from_probs:
+                rows = stream.rows_for_output(logits, axis, sink, masked_rows, keep)
             if rows is None:
                 array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
                 return core.cross_entropy_grad(array, labels, axis=axis, **options)
@@ -216,9 +216,12 @@ def grad(
             # Every block is scaled by the whole batch's mean denominator.
             denominator = core.mean_denominator(labels, rows.shape, weights=options["weights"],
                                                 ignore_index=criterion.ignore_index)
-            return stream.map_rows(
-                rows, lambda block, at: core.cross_entropy_grad(block, per_row[at], denominator=denominator, **options),
-                core.output_dtype(rows.dtype))
+
+            def block_grad(block: np.ndarray, at: slice) -> np.ndarray:
+                block = block if keep is None else core.blank_rows(block, keep[at])
+                return core.cross_entropy_grad(block, per_row[at], denominator=denominator, **options)
+
+            return stream.map_rows(rows, block_grad, core.output_dtype(rows.dtype))
 
     def one(logits, sink: render.Sink) -> None:
         values = values_of(logits, sink)

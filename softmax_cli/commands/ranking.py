@@ -97,9 +97,9 @@ def topk(
         n_classes = logits.array.shape[axis]
         fitted, keep = positions.scored(logits, axis, None if truth is None else truth.fitted(logits, axis),
                                         truth, mask, False, ignore_index)
-        rows = stream.npy_rows(logits, axis) if keep is None else None
+        rows = stream.npy_rows(logits, axis)
         if rows is not None:
-            indices, top_probs = stream.topk(rows, **options(n_classes))
+            indices, top_probs = stream.topk(rows, keep=keep, **options(n_classes))
         else:
             array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
             indices, top_probs = core.topk(array, axis=axis, **options(n_classes))

@@ -31,8 +31,6 @@ class DivergenceSummary(NamedTuple):
     :func:`divergence_summary`).
     """
 
-    n_scored: int
-    """The rows every statistic is over (masked and ignored rows left out)."""
     kl_mean: float
     kl_stderr: float
     kl_min: float
@@ -45,6 +43,8 @@ class DivergenceSummary(NamedTuple):
     tv_mean: float
     max_abs_dp: float
     """``max |p_c - q_c|`` over every class of every row: not llama.cpp's "Maximum Δp" (that is ``dp_max``)."""
+    n_scored: int
+    """The rows every statistic is over (masked and ignored rows left out)."""
     ppl_ref: float | None = None
     ppl_ref_stderr: float | None = None
     ppl_cand: float | None = None

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_error_line, reference_log_softmax, reference_softmax
 
-SUMMARY = ["n_scored", "kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels",
-           "top1_agreement", "top1_agreement_stderr", "js_mean", "tv_mean", "max_abs_dp"]
+SUMMARY = ["kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement",
+           "top1_agreement_stderr", "js_mean", "tv_mean", "max_abs_dp", "n_scored"]
 LABEL_SUMMARY = ["ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln_ppl_correlation", "ln_ppl_ratio",
                  "ln_ppl_ratio_stderr", "ppl_ratio", "ppl_ratio_stderr", "ppl_diff", "ppl_diff_stderr", "dp_mean",
                  "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles"]

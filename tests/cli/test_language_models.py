@@ -36,6 +36,10 @@ def gpt2(tmp_path_factory):
                       for i in range(BATCH)]
         cand = model.to(torch.bfloat16)(input_ids=ids, attention_mask=mask).logits.float()
     folder = tmp_path_factory.mktemp("gpt2")
+    # Shifted by hand and unpadded: every position of the first SEQ - 1 counts.
+    np.save(folder / "ref_shifted.npy", out.logits.numpy()[:, :-1])
+    np.save(folder / "cand_shifted.npy", cand.numpy()[:, :-1])
+    np.save(folder / "next_ids.npy", ids.numpy()[:, 1:])
     ref_logits, cand_logits = out.logits.numpy().copy(), cand.numpy().copy()
     ref_logits[mask.numpy() == 0] = np.nan  # padding may hold anything
     cand_logits[mask.numpy() == 0] = np.nan
@@ -51,6 +55,16 @@ def gpt2(tmp_path_factory):
 def loads(completed) -> dict:
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
+
+
+def assert_report(out: dict, expected: dict) -> None:
+    """Every field of llama.cpp's report, to the precision float32 logits allow."""
+    got = report_of_summary(out)
+    # float32 logits give each NLL to about 1e-6: differences of two perplexities keep that much of theirs.
+    absolute = {"ppl_diff": 1e-6 * expected["ppl_ref"], "ppl_diff_stderr": 1e-5 * expected["ppl_ref"],
+                "ln_ppl_ratio": 1e-6, "ln_ppl_ratio_stderr": 1e-6, "ppl_ratio_stderr": 1e-6}
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-4, abs=absolute.get(name, 1e-7)), name
 
 
 @pytest.mark.parametrize("logits", ["ref.npy", "batch.npz"])  # streamed, and in memory with the mask's key
@@ -82,12 +96,17 @@ def test_compare_gives_llama_cpps_report_on_the_scored_positions(gpt2):
     scored[:, :-1] = gpt2["mask"][:, 1:]
     next_ids = np.roll(gpt2["ids"], -1, axis=1)
     expected = llama_report(gpt2["ref"][scored], gpt2["cand"][scored], next_ids[scored])
-    got = report_of_summary(out)
-    # float32 logits give each NLL to about 1e-6: differences of two perplexities keep that much of theirs.
-    absolute = {"ppl_diff": 1e-6 * expected["ppl_ref"], "ppl_diff_stderr": 1e-5 * expected["ppl_ref"],
-                "ln_ppl_ratio": 1e-6, "ln_ppl_ratio_stderr": 1e-6, "ppl_ratio_stderr": 1e-6}
-    for name, value in expected.items():
-        assert got[name] == pytest.approx(value, rel=1e-4, abs=absolute.get(name, 1e-7)), name
+    assert_report(out, expected)
+
+
+def test_compare_of_hand_shifted_unmasked_logits_gives_llama_cpps_report_over_every_position(gpt2):
+    folder = gpt2["folder"]
+    out = loads(run("compare", folder / "ref_shifted.npy", folder / "cand_shifted.npy", "--labels",
+                    folder / "next_ids.npy", "-f", "json"))
+    expected = llama_report(gpt2["ref"][:, :-1].reshape(-1, VOCAB), gpt2["cand"][:, :-1].reshape(-1, VOCAB),
+                            gpt2["ids"][:, 1:].reshape(-1))
+    assert out["n_scored"] == BATCH * (SEQ - 1)
+    assert_report(out, expected)
 
 
 def test_mask_of_the_wrong_shape_is_refused_in_one_line(gpt2):

@@ -7,6 +7,7 @@ as logits, so any read of it would be an error.
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -103,3 +104,35 @@ def test_mask_values_other_than_0_and_1_are_refused(padded):
 def test_mask_key_alone_is_refused():
     assert_one_error_line(run("loss", "1 2", "--labels", "0", "--mask-key", "attention_mask"),
                           "--mask-key", "give --mask FILE too")
+
+
+def test_loss_streamed_in_tiny_blocks_equals_in_memory(padded):
+    folder, _ = padded
+    np.savez(folder / "logits.npz", logits=np.load(folder / "logits.npy"))
+    options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "--shift-labels", "--per-sequence",
+               "-f", "json"]
+    streamed = loads(run("loss", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
+    in_memory = loads(run("loss", folder / "logits.npz", *options))
+    assert streamed == in_memory
+
+
+def test_topk_streamed_in_tiny_blocks_equals_in_memory(padded):
+    folder, _ = padded
+    np.savez(folder / "logits.npz", logits=np.load(folder / "logits.npy"))
+    options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "-k", "3", "-f", "json"]
+    streamed = loads(run("topk", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
+    assert streamed == loads(run("topk", folder / "logits.npz", *options))
+
+
+@pytest.mark.parametrize("output", ["-", "grad.npy"])  # to a pipe (checked first) and to a file
+def test_grad_streamed_in_tiny_blocks_equals_in_memory(padded, output):
+    folder, _ = padded
+    np.savez(folder / "logits.npz", logits=np.load(folder / "logits.npy"))
+    options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "--shift-labels"]
+    in_memory = run("grad", folder / "logits.npz", *options, "-f", "npy", "-o", folder / "memory.npy")
+    assert in_memory.returncode == 0, in_memory.stderr
+    target = ["-f", "npy"] if output == "-" else ["-o", folder / output]
+    streamed = run("grad", folder / "logits.npy", *options, *target, env={"SOFTMAX_BLOCK_BYTES": "64"}, text=False)
+    assert streamed.returncode == 0, streamed.stderr
+    got = np.load(io.BytesIO(streamed.stdout)) if output == "-" else np.load(folder / output)
+    np.testing.assert_array_equal(got, np.load(folder / "memory.npy"))
