@@ -111,6 +111,8 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
         return LabelSource(Loaded(np.array(names), OPTION, from_text=True), names=names)
     if spec != STDIN and fmt is not None and not fmt.binary and path.is_file():
         return _text_labels(spec, key)
+    if fmt is registry.named("npy") and path.is_file() and (names := _npy_names(path)) is not None:
+        return LabelSource(Loaded(np.array(names), spec, paths=[path]), names=names)
     try:
         return LabelSource(load_source(spec, key, preferred="labels"), key)
     except InputError as error:
@@ -152,6 +154,26 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
             return LabelSource(Loaded(np.array(fields), spec, paths=[Path(spec)], from_text=True), names=fields,
                                names_with_header=True)
     return LabelSource(load_source(spec, preferred="labels"))
+
+
+def _npy_names(path: Path) -> list[str] | None:
+    """Class names saved with ``np.save`` (a text dtype, one a row), else None (numbers, or left to the reader)."""
+    try:
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            _, _, dtype = read_header(file)
+        if dtype.kind not in "US":
+            return None
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # the reader says what is wrong with the file
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.reshape(-1)
+    if array.ndim != 1:
+        return None
+    return [value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value) for value in array.tolist()]
 
 
 def _fields(text: str) -> list[list[str]]:
