@@ -63,7 +63,7 @@ class LabelSource:
         except OSError:
             return False
 
-    def fitted(self, logits: Loaded, axis: int) -> np.ndarray:
+    def fitted(self, logits: Loaded, axis: int, ignore_index: int = -100) -> np.ndarray:
         """The labels as they fit these logits: class indices, or target distributions of the logits' shape."""
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
@@ -72,7 +72,7 @@ class LabelSource:
             # y.to_csv(index=False) of an unnamed Series: its header is "0".
             note(f"first row 0 read as the column name: {lead[0]} labels for {lead[0]} rows")
             labels = labels[1:]
-        return fit_shape(labels, shape, axis)
+        return fit_shape(labels, shape, axis, ignore_index)
 
     def _indices(self, classes: list[str] | None) -> np.ndarray:
         names = self.names
@@ -188,7 +188,7 @@ def _fields(text: str) -> list[list[str]]:
     return [[field.strip() for field in row] for row in csv.reader(lines, delimiter=delimiter)]
 
 
-def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int, ignore_index: int = -100) -> np.ndarray:
     """Labels of a shape people have, as one label a row; a shape that is a known mistake refused saying why.
 
     Labels of the rows' shape, or of the logits' whole shape (target
@@ -208,6 +208,10 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarr
         note(f"labels of shape {labels.shape} (a column) read as one label a row")
         return labels.reshape(lead)
     if labels.ndim == 1 and labels.size == n_rows:
+        # Checked while flat, so that a bad label is named by its row in the labels as given.
+        from .core import check_labels
+
+        check_labels(labels, lead, shape[class_axis], ignore_index)
         note(f"{labels.size} labels read as one a row of the logits' rows {lead}, in C order")
         return labels.reshape(lead)
     count = labels.size if labels.ndim == 1 else None
@@ -216,8 +220,9 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarr
         if labels.shape == short or count == int(np.prod(short, dtype=np.int64)):
             raise InputError(
                 f"labels of shape {labels.shape} for logits of shape {shape} are one position short of its rows "
-                f"{lead} along the sequence axis, as next-token labels are (each position's logits predict the next token); give the "
-                "unshifted token ids with --shift-labels, or drop the logits' last position", operand="labels")
+                f"{lead} along the sequence axis, as next-token labels are (each position's logits predict the "
+                "next token); give the unshifted token ids with --shift-labels, or drop the logits' last position",
+                operand="labels")
     for other in range(ndim):
         if other == class_axis:
             continue

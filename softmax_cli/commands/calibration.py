@@ -68,7 +68,7 @@ def temperature_sweep(
     truth = None
     if label_source is not None:
         with naming_sources(logits, {"labels": label_source}):
-            truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis))
+            truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis, ignore_index))
     paths = logits.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     if plot is not None:

@@ -206,7 +206,7 @@ def compare(
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
-    labels_array = None if truth is None else truth.fitted(ref, source.axis)
+    labels_array = None if truth is None else truth.fitted(ref, source.axis, ignore_index)
     rows = _rows(ref, cand, (ref_name, cand_name), labels_array, source.axis, options)
     summary = core.divergence_summary(rows)
     shape = ref.array.shape

@@ -107,7 +107,7 @@ def loss(
         return
 
     def one(logits, sink: render.Sink) -> None:
-        labels = truth.fitted(logits, axis)
+        labels = truth.fitted(logits, axis, criterion.ignore_index)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
             terms = stream.cross_entropy_terms(rows, labels, **options)
@@ -166,7 +166,7 @@ def grad(
         truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
 
         def values_of(logits, sink):
-            labels = truth.fitted(logits, axis)
+            labels = truth.fitted(logits, axis, criterion.ignore_index)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             rows = stream.rows_for_output(logits, axis, sink, masked_rows.value) if not criterion.from_probs else None

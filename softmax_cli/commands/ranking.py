@@ -97,7 +97,7 @@ def topk(
         else:
             indices, top_probs = core.topk(logits.array, axis=axis, **options(n_classes))
         report(indices, top_probs, n_classes, logits.classes, sink,
-               None if truth is None else truth.fitted(logits, axis), named_rows(logits))
+               None if truth is None else truth.fitted(logits, axis, ignore_index), named_rows(logits))
 
     loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs, logs_of_probs=True)
     batch.run(inputs, outputs, loader, one, operands={"labels": truth})
