@@ -339,8 +339,8 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool) -> None:
     if not found:
         return
     name, where = found[0], loaded.source or "arguments"
-    remedy = (f"score against it with --labels {where} --labels-key {name}" if takes_labels and loaded.source
-              else "drop it from the table")
+    remedy = (f"score against it with --labels {where} --labels-key {name}" if takes_labels and loaded.paths
+              else "drop it from the table")  # standard input cannot be read twice, for the labels too
     raise InputError(f"column {name!r} holds whole numbers under a label's name, so it looks like labels, not a "
                      f"class; {remedy}, or keep it as a class with --as-logits", where=where)
 

@@ -63,7 +63,7 @@ class LabelSource:
         except OSError:
             return False
 
-    def fitted(self, logits: Loaded, axis: int) -> np.ndarray:
+    def fitted(self, logits: Loaded, axis: int, ignore_index: int = -100) -> np.ndarray:
         """The labels as they fit these logits: class indices, or target distributions of the logits' shape."""
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
@@ -72,7 +72,7 @@ class LabelSource:
             # y.to_csv(index=False) of an unnamed Series: its header is "0".
             note(f"first row 0 read as the column name: {lead[0]} labels for {lead[0]} rows")
             labels = labels[1:]
-        return fit_shape(labels, shape, axis)
+        return fit_shape(labels, shape, axis, ignore_index)
 
     def _indices(self, classes: list[str] | None) -> np.ndarray:
         names = self.names
@@ -111,6 +111,8 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
         return LabelSource(Loaded(np.array(names), OPTION, from_text=True), names=names)
     if spec != STDIN and fmt is not None and not fmt.binary and path.is_file():
         return _text_labels(spec, key)
+    if fmt is registry.named("npy") and path.is_file() and (names := _npy_names(path)) is not None:
+        return LabelSource(Loaded(np.array(names), spec, paths=[path]), names=names)
     try:
         return LabelSource(load_source(spec, key, preferred="labels"), key)
     except InputError as error:
@@ -154,6 +156,26 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
     return LabelSource(load_source(spec, preferred="labels"))
 
 
+def _npy_names(path: Path) -> list[str] | None:
+    """Class names saved with ``np.save`` (a text dtype, one a row), else None (numbers, or left to the reader)."""
+    try:
+        with open(path, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            _, _, dtype = read_header(file)
+        if dtype.kind not in "US":
+            return None
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None  # the reader says what is wrong with the file
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array.reshape(-1)
+    if array.ndim != 1:
+        return None
+    return [value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value) for value in array.tolist()]
+
+
 def _fields(text: str) -> list[list[str]]:
     """Rows of fields of delimited text: ``#`` comments and blank lines skipped; tab, comma, semicolon or spaces."""
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
@@ -166,7 +188,7 @@ def _fields(text: str) -> list[list[str]]:
     return [[field.strip() for field in row] for row in csv.reader(lines, delimiter=delimiter)]
 
 
-def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int, ignore_index: int = -100) -> np.ndarray:
     """Labels of a shape people have, as one label a row; a shape that is a known mistake refused saying why.
 
     Labels of the rows' shape, or of the logits' whole shape (target
@@ -186,6 +208,10 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarr
         note(f"labels of shape {labels.shape} (a column) read as one label a row")
         return labels.reshape(lead)
     if labels.ndim == 1 and labels.size == n_rows:
+        # Checked while flat, so that a bad label is named by its row in the labels as given.
+        from .core import check_labels
+
+        check_labels(labels, lead, shape[class_axis], ignore_index)
         note(f"{labels.size} labels read as one a row of the logits' rows {lead}, in C order")
         return labels.reshape(lead)
     count = labels.size if labels.ndim == 1 else None
@@ -194,8 +220,9 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarr
         if labels.shape == short or count == int(np.prod(short, dtype=np.int64)):
             raise InputError(
                 f"labels of shape {labels.shape} for logits of shape {shape} are one position short of its rows "
-                f"{lead} along the sequence axis, as next-token labels are (each position's logits predict the next token); give the "
-                "unshifted token ids with --shift-labels, or drop the logits' last position", operand="labels")
+                f"{lead} along the sequence axis, as next-token labels are (each position's logits predict the "
+                "next token); give the unshifted token ids with --shift-labels, or drop the logits' last position",
+                operand="labels")
     for other in range(ndim):
         if other == class_axis:
             continue

@@ -105,7 +105,7 @@ def temperature_sweep(
     truth = None
     if label_source is not None:
         with naming_sources(logits, {"labels": label_source}):
-            truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis))
+            truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis, ignore_index))
     mask = positions.load_mask(padding)
     if mask is not None:  # the sweep's figures are over rows: a dropped row is left out of the array
         fitted_labels, keep = positions.scored(logits, axis, None if truth is None else truth.array, truth, mask,

@@ -214,7 +214,7 @@ def compare(
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
-    labels_array = None if truth is None else truth.fitted(ref, source.axis)
+    labels_array = None if truth is None else truth.fitted(ref, source.axis, ignore_index)
     fitted, keep = positions.scored(ref, source.axis, labels_array, truth, mask, shift_labels, ignore_index)
     flat = None if fitted is None else np.ravel(fitted)
     with naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file

@@ -123,8 +123,8 @@ def loss(
         return
 
     def one(logits, sink: render.Sink) -> None:
-        labels, keep = positions.scored(logits, axis, truth.fitted(logits, axis), truth, mask, shift_labels,
-                                        criterion.ignore_index)
+        fitted = truth.fitted(logits, axis, criterion.ignore_index)
+        labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
             terms = stream.cross_entropy_terms(rows, labels, keep=keep, **options)
@@ -202,8 +202,8 @@ def grad(
         operands["mask"] = mask
 
         def values_of(logits, sink):
-            labels, keep = positions.scored(logits, axis, truth.fitted(logits, axis), truth, mask, shift_labels,
-                                            criterion.ignore_index)
+            fitted = truth.fitted(logits, axis, criterion.ignore_index)
+            labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             rows = None

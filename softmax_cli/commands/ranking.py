@@ -95,8 +95,8 @@ def topk(
 
     def one(logits, sink: render.Sink) -> None:
         n_classes = logits.array.shape[axis]
-        fitted, keep = positions.scored(logits, axis, None if truth is None else truth.fitted(logits, axis),
-                                        truth, mask, False, ignore_index)
+        labels = None if truth is None else truth.fitted(logits, axis, ignore_index)
+        fitted, keep = positions.scored(logits, axis, labels, truth, mask, False, ignore_index)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
             indices, top_probs = stream.topk(rows, keep=keep, **options(n_classes))

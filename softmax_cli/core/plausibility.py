@@ -63,8 +63,12 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
     if n_classes < 2 or n_rows == 0:
         return False
     # Only the first rows are gathered: a memory-mapped file is not read whole for this.
-    first = np.unravel_index(np.arange(min(n_rows, PROBABILITY_CHECK_ROWS)), lead) if lead else ()
-    values = np.asarray(rows[first], dtype=np.float64).reshape(-1, n_classes)
+    count = min(n_rows, PROBABILITY_CHECK_ROWS)
+    if rows.flags.c_contiguous:
+        values = rows.reshape(-1, n_classes)[:count]
+    else:
+        values = rows[np.unravel_index(np.arange(count), lead) if lead else ()]
+    values = np.asarray(values, dtype=np.float64).reshape(-1, n_classes)
     with np.errstate(invalid="ignore"):
         in_range = bool(((values >= 0) & (values <= 1)).all())
         if not in_range or not ((values > 0) & (values < 1)).any():

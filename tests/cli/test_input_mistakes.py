@@ -342,3 +342,10 @@ def test_labels_key_picks_a_column_of_a_separate_labels_table(tmp_path):
                           "'label'", "image, digit")
     out = json_of(run("loss", DIGITS_LOGITS, "--labels", tmp_path / "meta.csv", "--labels-key", "digit", "-f", "json"))
     assert out["loss"] == pytest.approx(reference_loss(logits, y), rel=1e-6)
+
+
+def test_class_names_saved_with_np_save_are_mapped_through_the_header(named, tmp_path):
+    logits_file, _, logits, labels = named
+    np.save(tmp_path / "names.npy", np.array(["cat", "dog", "bird"])[labels])
+    out = json_of(run("loss", logits_file, "--labels", tmp_path / "names.npy", "-f", "json"))
+    assert out["loss"] == pytest.approx(reference_loss(logits, labels), rel=1e-12)
