@@ -88,6 +88,8 @@ def fuzz_with(arguments, strategy, runner) -> int:
             counts["failed"] += 1
             for problem in problems:
                 kinds[kind_of(problem)].append(case.reproducer())
+            # At once too, so a long run shows what it found before it ends.
+            print(f"failed: {problems} {case.reproducer()[:600]}", file=sys.stderr, flush=True)
         if counts["cases"] % 100 == 0:
             print(f"{counts['cases']} cases, {counts['failed']} failed, {time.monotonic() - start:.0f} s",
                   file=sys.stderr, flush=True)
