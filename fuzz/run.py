@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,8 @@ def main() -> int:
     parser.add_argument("--subprocess", action="store_true", help="run each case as a real process")
     parser.add_argument("--cluster", action="store_true", help="run --scheduler cases against a real LocalCluster")
     parser.add_argument("--seconds", type=float, default=None, help="stop drawing cases after this long")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds one case may take before it counts as a hang (a busy machine needs more)")
     parser.add_argument("--reproducers", type=int, default=3, help="reproducers printed per kind of failure")
     arguments = parser.parse_args()
 
@@ -53,6 +56,8 @@ def main() -> int:
         return with_cluster(lambda address: fuzz_with(arguments, cluster_cases(address), lambda case: run_in_process(
             case, seconds=120, before_error=DASHBOARD_NOTE)))
     runner = run_in_subprocess if arguments.subprocess else run_in_process
+    if arguments.timeout is not None:
+        runner = functools.partial(runner, seconds=arguments.timeout)
     descrs = tuple(HEADER_DESCRS + (SIGNAL_PRONE_DESCRS if arguments.subprocess else []))
     return fuzz_with(arguments, cases(descrs=descrs), runner)
 
@@ -88,6 +93,8 @@ def fuzz_with(arguments, strategy, runner) -> int:
             counts["failed"] += 1
             for problem in problems:
                 kinds[kind_of(problem)].append(case.reproducer())
+            # At once too, so a long run shows what it found before it ends.
+            print(f"failed: {problems} {case.reproducer()[:600]}", file=sys.stderr, flush=True)
         if counts["cases"] % 100 == 0:
             print(f"{counts['cases']} cases, {counts['failed']} failed, {time.monotonic() - start:.0f} s",
                   file=sys.stderr, flush=True)

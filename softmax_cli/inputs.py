@@ -89,7 +89,7 @@ def read_voids(array: np.ndarray, void_as: str | None) -> np.ndarray:
 def _loaded(fmt, given: Source, key: str | None, preferred: str, void_as: str | None, name: str,
             paths: list[Path]) -> Loaded:
     """What ``fmt`` reads from ``given``, its voids read as ``void_as``, named ``name``."""
-    table = fmt.table(given, key, preferred)
+    table = fmt.read(given, key, preferred)
     table.array = read_voids(table.array, void_as)
     return Loaded.of(table, name, paths, not fmt.binary, key)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import QUIET_SIGNALS, OutputError, UsageError
 from .formats import npy, registry
+from .formats.base import WriteOptions
 from .result import Result
 
 
@@ -132,7 +133,7 @@ def table_text(result: Result, precision: int | None, stream, terminal: bool) ->
 def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) -> None:
     fmt = None if sink.fmt is OutputFormat.table else registry.named(sink.fmt.value)
     if fmt is not None and fmt.binary:
-        fmt.write(result, stream, sink.precision, sink.label)
+        fmt.write(result, stream, WriteOptions(sink.precision, sink.label))
         return
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n", write_through=True)
     try:
@@ -141,7 +142,7 @@ def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) 
             title = f"{sink.label}: {result.title}" if sink.label else result.title
             table_text(replace(result, arrays=arrays, title=title), sink.precision, text, terminal)
         else:
-            fmt.write(result, text, sink.precision, sink.label)
+            fmt.write(result, text, WriteOptions(sink.precision, sink.label))
         text.flush()
     finally:
         text.detach()

@@ -138,27 +138,16 @@ def cross_entropy_terms(source: FileRows, labels: np.ndarray, keep: np.ndarray |
     denominator = core.mean_denominator(labels, source.shape, weights=options.get("weights"),
                                         ignore_index=options.get("ignore_index", -100))
     rows_labels = per_row_labels(labels, source)
-    parts, off_rows, correct, counted, kind = [], [], 0, 0, "index"
+    blocks = []
     for start, block in source.blocks():
         if keep is not None:
             block = core.blank_rows(block, keep[start : start + block.shape[0]])
         with block_of(source.shape, -1, start):
-            terms = core.cross_entropy_terms(block, rows_labels[start : start + block.shape[0]],
-                                             reduction="none", **options)
-        parts.append(terms.per_sample)
-        off_rows.append(start + terms.unnormalised_rows)
-        correct, counted, kind = correct + terms.correct, counted + terms.counted, terms.target_kind
-    per_sample = np.concatenate(parts).reshape(source.shape[:-1])
-    return core.CrossEntropyTerms(
-        loss=core.reduce_losses(per_sample, denominator, reduction),
-        per_sample=per_sample,
-        denominator=denominator,
-        accuracy=correct / counted if counted else float("nan"),
-        correct=correct,
-        counted=counted,
-        unnormalised_rows=np.concatenate(off_rows),
-        target_kind=kind,
-    )
+            blocks.append((start, core.cross_entropy_terms(block, rows_labels[start : start + block.shape[0]],
+                                                           reduction="none", **options)))
+    terms = core.merge_cross_entropy_terms(blocks, denominator, reduction)
+    per_sample = terms.per_sample.reshape(source.shape[:-1])
+    return terms._replace(per_sample=per_sample, loss=per_sample if reduction == "none" else terms.loss)
 
 
 def topk(source: FileRows, k: int, keep: np.ndarray | None = None, **options) -> tuple[np.ndarray, np.ndarray]:

@@ -35,11 +35,14 @@ from .crossentropy_inputs import (
 from .softmax import _shifted, log_sum_shifted
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy.typing as npt
 
     from .logits import MaskedRows
 
-__all__ = ["REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_terms", "reduce_losses"]
+__all__ = ["REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_terms", "merge_cross_entropy_terms",
+           "reduce_losses"]
 
 
 class CrossEntropyTerms(NamedTuple):
@@ -161,6 +164,43 @@ def reduce_losses(per_sample: np.ndarray, denominator: float, reduction: Reducti
             return np.asarray((per_sample / np.float64(denominator)).sum(dtype=np.float64), dtype=per_sample.dtype)
     with np.errstate(invalid="ignore", divide="ignore"):  # every row ignored: 0 / 0 = NaN, as torch
         return np.asarray(total / denominator, dtype=per_sample.dtype)
+
+
+def merge_cross_entropy_terms(blocks: Sequence[tuple[int, CrossEntropyTerms]], denominator: float,
+                              reduction: Reduction = "mean", *, dtype: npt.DTypeLike = np.float64,
+                              target_kind: str | None = None) -> CrossEntropyTerms:
+    """The terms of consecutive row blocks as those of their rows together (streaming and the cluster engine).
+
+    Each block is ``(first_row, terms)`` with ``terms`` computed with
+    ``reduction="none"``; their per-row losses are joined in row order and
+    reduced once by :func:`reduce_losses` over ``denominator`` (the whole
+    input's, :func:`mean_denominator`), so the loss is bit-identical to one
+    call over every row for any split. ``dtype`` is the per-row losses' dtype
+    when there is no block; ``target_kind`` is the blocks' unless given.
+
+    Examples
+    --------
+    >>> whole = cross_entropy_terms(np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([0, 0]), reduction="none")
+    >>> parts = [(row, cross_entropy_terms(np.array([z]), np.array([0]), reduction="none"))
+    ...          for row, z in enumerate([[2.0, 0.0], [0.0, 1.0]])]
+    >>> float(merge_cross_entropy_terms(parts, 2.0).loss) == float(whole.per_sample.mean())
+    True
+    """
+    per_sample = np.concatenate([terms.per_sample.reshape(-1) for _, terms in blocks]) if blocks \
+        else np.empty(0, dtype=dtype)
+    correct = sum(terms.correct for _, terms in blocks)
+    counted = sum(terms.counted for _, terms in blocks)
+    unnormalised = [first + terms.unnormalised_rows for first, terms in blocks]
+    return CrossEntropyTerms(
+        loss=reduce_losses(per_sample, denominator, reduction),
+        per_sample=per_sample,
+        denominator=denominator,
+        accuracy=correct / counted if counted else float("nan"),
+        correct=correct,
+        counted=counted,
+        unnormalised_rows=np.concatenate(unnormalised) if unnormalised else np.empty(0, dtype=np.intp),
+        target_kind=target_kind or (blocks[-1][1].target_kind if blocks else "index"),
+    )
 
 
 def _buffers(setup: Setup):

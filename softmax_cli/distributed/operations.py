@@ -146,19 +146,11 @@ def _mean_denominator(run: Run, labels, options: dict) -> float:
 # --------------------------------------------------------------------------- reductions
 
 
-@dataclass
-class LossPart:
-    per_sample: np.ndarray
-    correct: int
-    counted: int
-    unnormalised_rows: np.ndarray
-
-
-def _loss_unit(unit: Unit, labels, options: dict) -> LossPart:
+def _loss_unit(unit: Unit, labels, options: dict) -> tuple[int, core.CrossEntropyTerms]:
+    """The unit's terms and its first row in the run, as :func:`core.merge_cross_entropy_terms` takes them."""
     rows = read_rows(unit)
     with _located_block(unit):
-        terms = core.cross_entropy_terms(rows, labels, reduction="none", **options)
-    return LossPart(terms.per_sample, terms.correct, terms.counted, unit.first_row + terms.unnormalised_rows)
+        return unit.first_row, core.cross_entropy_terms(rows, labels, reduction="none", **options)
 
 
 def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options) -> Outcome:
@@ -179,15 +171,9 @@ def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options)
     kept = sorted({run.units[p].source_index for p in parts})
     done = Run(run.engine, [run.sources[i] for i in kept], []) if len(kept) < len(run.sources) else run
     denominator = _mean_denominator(done, _labels_of_sources(run, labels, kept), options)
-    correct, counted = sum(p.correct for p in ordered), sum(p.counted for p in ordered)
-    per_sample = np.concatenate([p.per_sample for p in ordered]) if ordered \
-        else np.empty(0, dtype=core.output_dtype(run.sources[0].dtype))
-    terms = core.CrossEntropyTerms(
-        loss=core.reduce_losses(per_sample, denominator, reduction), per_sample=per_sample, denominator=denominator,
-        accuracy=correct / counted if counted else float("nan"), correct=correct, counted=counted,
-        unnormalised_rows=np.concatenate([p.unnormalised_rows for p in ordered]) if ordered
-        else np.empty(0, dtype=np.intp),
-        target_kind="probs" if run.target_rows(labels) else "index")
+    terms = core.merge_cross_entropy_terms(ordered, denominator, reduction,
+                                           dtype=core.output_dtype(run.sources[0].dtype),
+                                           target_kind="probs" if run.target_rows(labels) else "index")
     return Outcome(terms, run.engine.failures)
 
 

@@ -253,28 +253,34 @@ def bfloat16_strings(array: np.ndarray) -> np.ndarray:
     return np.where(bare, np.char.add(strings, ".0"), strings)
 
 
-# A reader gives (array, class names or None), or, for a table with row names, (array, classes, rows).
-Read = Callable[[Source, str | None, str], tuple]
-Write = Callable[[Result, IO, int | None, str | None], None]
+@dataclass(frozen=True)
+class WriteOptions:
+    """How a result is written: ``precision`` rounds for text formats (binary ones keep every bit); ``label``
+    names the input a result comes from when a batch prints several to one stream."""
+
+    precision: int | None = None
+    label: str | None = None
+
+
+# Every reader gives a Table (row names and notes where the format has them); every writer takes WriteOptions.
+Read = Callable[[Source, str | None, str], Table]
+Write = Callable[[Result, IO, WriteOptions], None]
 
 
 @dataclass(frozen=True)
 class Format:
     """One file format: how it is recognised, read, streamed and written.
 
-    ``read(source, key, preferred)`` gives ``(array, class names or None)``;
-    ``key``/``preferred`` choose a member of an archive or a JSON object.
-    ``write(result, stream, precision, label)`` writes a :class:`Result` to a
-    binary stream when ``binary``, else to a text stream; ``label`` names the
-    input a result comes from when a batch prints several to one stream. An
+    ``read(source, key, preferred)`` gives a :class:`Table` (the array, class
+    names, row names and notes where the format has them); ``key``/``preferred``
+    choose a member of an archive or a JSON object.
+    ``write(result, stream, options)`` writes a :class:`Result` to a
+    binary stream when ``binary``, else to a text stream (:class:`WriteOptions`). An
     array may be streamed (it has ``blocks()``, see ``stream.LazyArray``): a
     writer writes it block by block, never whole.
     ``row_blocks(path, block_bytes, key)`` opens a file (``key``: the
     member, as ``read`` takes it) as streamable rows (see :class:`FileRows`),
     or gives None when it must be read whole.
-    A format whose files are tables declares ``read_table(source, key,
-    preferred)`` too, giving a :class:`Table` with row names (an index column)
-    and notes; :meth:`table` is how every input is read.
     """
 
     name: str
@@ -286,17 +292,6 @@ class Format:
     sniff: Callable[[Source], bool] | None = None  # or a test of its content
     row_blocks: Callable[[Path, int, str | None], RowBlocks | None] | None = None
     batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
-    # A format whose files are tables (a header, perhaps an index column) reads them whole with this;
-    # ``read`` then gives the same array and class names.
-    read_table: Callable[[Source, str | None, str], Table] | None = None
-
-    def table(self, source: Source, key: str | None, preferred: str) -> Table:
-        """What ``source`` holds, as a :class:`Table` (row names and notes where the format has them)."""
-        if self.read_table is not None:
-            return self.read_table(source, key, preferred)
-        # A plain reader gives (array, classes), or (array, classes, row names) for a table it reads whole.
-        array, classes, *rows = self.read(source, key, preferred)
-        return Table(array, classes, rows[0] if rows else None)
 
 
 def note(message: str) -> None:

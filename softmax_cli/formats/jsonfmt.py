@@ -15,7 +15,7 @@ from typing import TextIO
 import numpy as np
 
 from ..errors import InputError
-from .base import Format, Source, is_bfloat16, pick_member
+from .base import Format, Source, Table, WriteOptions, is_bfloat16, pick_member
 from .. import tidy
 from ..tidy import CHUNK_VALUES, chunk_rows
 from .text import number_strings
@@ -97,12 +97,12 @@ def parse_json_lines(text: str) -> np.ndarray:
     return np.stack([row for _, row in rows])
 
 
-def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
-    return parse_json(source.text, key, preferred)
+def read(source: Source, key: str | None, preferred: str) -> Table:
+    return Table(*parse_json(source.text, key, preferred))
 
 
-def read_lines(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, None]:
-    return parse_json_lines(source.text), None
+def read_lines(source: Source, key: str | None, preferred: str) -> Table:
+    return Table(parse_json_lines(source.text))
 
 
 def looks_like_json(source: Source) -> bool:
@@ -192,9 +192,9 @@ def json_lines(result, precision: int | None, label: str | None = None) -> Itera
     yield "}\n"
 
 
-def write(result, stream: TextIO, precision: int | None, label: str | None) -> None:
+def write(result, stream: TextIO, options: WriteOptions) -> None:
     """Every named array, scalar, the class names and the row names as one JSON object."""
-    for chunk in json_lines(result, precision, label):
+    for chunk in json_lines(result, options.precision, options.label):
         stream.write(chunk)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..limits import check_memory, describe_bytes
-from .base import FileRows, Format, Source, note
+from .base import FileRows, Format, Source, Table, WriteOptions, note
 
 MAGIC = b"\x93NUMPY"
 _NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -42,8 +42,8 @@ def load(source, mmap: bool) -> np.ndarray:
         raise InputError(f"cannot read this .npy file: {error}") from None
 
 
-def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, None]:
-    return load(source.file(), mmap=source.path is not None), None
+def read(source: Source, key: str | None, preferred: str) -> Table:
+    return Table(load(source.file(), mmap=source.path is not None))
 
 
 # ---------------------------------------------------------------- the header, checked
@@ -226,7 +226,7 @@ def _write_behind(stream: BinaryIO, blocks: Iterator[np.ndarray]) -> None:
         raise failure[0]
 
 
-def write(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+def write(result, stream: BinaryIO, options: WriteOptions) -> None:
     """The primary array (``precision`` is for text; binary outputs keep every bit).
 
     Any other result is named on one ``note:`` line, so none is lost unseen.

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from ..errors import InputError
 from . import npy
-from .base import Format, Source, pick_member
+from .base import Format, Source, Table, WriteOptions, pick_member
 
 MAGIC = b"PK\x03\x04"  # a zip archive
 
@@ -63,11 +63,11 @@ def load(source, key: str | None, preferred: str):
             raise InputError(f"the member {info.filename!r} is damaged: {error}") from None
 
 
-def read(source: Source, key: str | None, preferred: str):
-    return load(source.file(), key, preferred), None
+def read(source: Source, key: str | None, preferred: str) -> Table:
+    return Table(load(source.file(), key, preferred))
 
 
-def write(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+def write(result, stream: BinaryIO, options: WriteOptions) -> None:
     """Every named array as ``NAME.npy`` in an uncompressed zip, as ``np.savez`` writes it."""
     import zipfile
 

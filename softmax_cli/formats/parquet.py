@@ -24,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import InputError
-from .base import EXTRA_HINT, Format, Source, is_bfloat16, join_levels, note, pick_member
+from .base import EXTRA_HINT, Format, Source, Table, WriteOptions, is_bfloat16, join_levels, note, pick_member
 
 # The first bytes of a Feather V1 file (V2 is the Arrow IPC file format, which opens with ARROW1).
 FEATHER_V1_MAGIC = b"FEA1"
@@ -141,8 +141,8 @@ def _numpy_dtype(kind) -> np.dtype:
 
 
 def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, key: str | None,
-           preferred: str) -> tuple[np.ndarray, list[str] | None, list[str] | None]:
-    """``(array, classes, rows)`` from ``parts(columns)``: the table's row groups or batches, in order."""
+           preferred: str) -> Table:
+    """The table from ``parts(columns)``: its row groups or batches, in order."""
     columns, index = _plan(schema, key, preferred)
     dtype = np.result_type(*(_numpy_dtype(schema.field(name).type) for name in columns))
     pieces, rows, filled = [], [], 0
@@ -164,10 +164,10 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
         if len(columns) == 1 and array.ndim == 2 and not _is_list(schema.field(columns[0]).type):
             array = array.reshape(-1)
     classes = columns if len(columns) > 1 else None
-    return array.astype(dtype, copy=False), classes, rows if index else None
+    return Table(array.astype(dtype, copy=False), classes, rows if index else None)
 
 
-def read_parquet(source: Source, key: str | None, preferred: str):
+def read_parquet(source: Source, key: str | None, preferred: str) -> Table:
     pa = _pyarrow()
     import pyarrow.parquet as pq
 
@@ -179,7 +179,7 @@ def read_parquet(source: Source, key: str | None, preferred: str):
         raise InputError(f"cannot read this Parquet file: {error}") from None
 
 
-def read_arrow(source: Source, key: str | None, preferred: str):
+def read_arrow(source: Source, key: str | None, preferred: str) -> Table:
     """The Arrow IPC file format (Feather v2), or its stream format (as Hugging Face datasets cache)."""
     pa = _pyarrow()
     try:
@@ -245,7 +245,7 @@ def _gathered(batches: Iterator, pa) -> Iterator:
         yield pa.Table.from_batches(held)
 
 
-def write_parquet(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+def write_parquet(result, stream: BinaryIO, options: WriteOptions) -> None:
     """The tidy table (:mod:`softmax_cli.tidy`), its scalars as text in the schema metadata."""
     pa = _pyarrow()
     import pyarrow.parquet as pq
@@ -256,7 +256,7 @@ def write_parquet(result, stream: BinaryIO, precision: int | None, label: str | 
             writer.write_table(table)
 
 
-def write_arrow(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+def write_arrow(result, stream: BinaryIO, options: WriteOptions) -> None:
     """The tidy table as an Arrow IPC file (Feather v2), scalars as text in the schema metadata."""
     pa = _pyarrow()
     schema, batches = _batches(result, pa)

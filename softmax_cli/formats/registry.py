@@ -11,7 +11,7 @@ Adding a format is one new module, one line here, and its tests::
     # softmax_cli/formats/parquet.py (a docstring saying what it owns, then:)
     def read(source, key, preferred):
         import pyarrow.parquet  # optional libraries are imported only when used
-        ...                     # -> (array, class names or None)
+        ...                     # -> Table(array, class names, row names)
 
     FORMATS = (Format("parquet", (".parquet",), binary=True, read=read, magic=b"PAR1"),)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import npy
-from .base import FileRows, Format, Source, bfloat16, is_bfloat16, pick_member
+from .base import FileRows, Format, Source, Table, WriteOptions, bfloat16, is_bfloat16, pick_member
 
 # The safetensors library refuses headers above 100 MB; so do we, before reading one.
 HEADER_LIMIT = 100_000_000
@@ -105,16 +105,15 @@ def _find(file: BinaryIO, size: int, key: str | None, preferred: str) -> tuple[P
     return placed, classes
 
 
-def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
+def read(source: Source, key: str | None, preferred: str) -> Table:
     if source.path is None:
         (dtype, shape, offset), classes = _find(io.BytesIO(source.data), len(source.data), key, preferred)
-        count = int(np.prod(shape, dtype=np.int64))
-        return np.frombuffer(source.data, dtype, count, offset).reshape(shape), classes
+        return Table(np.frombuffer(source.data, dtype, math.prod(shape), offset).reshape(shape), classes)
     with open(source.path, "rb") as file:
         (dtype, shape, offset), classes = _find(file, source.path.stat().st_size, key, preferred)
     if 0 in shape:
-        return np.empty(shape, dtype), classes
-    return np.memmap(source.path, dtype, "r", offset, shape or (1,)).reshape(shape), classes
+        return Table(np.empty(shape, dtype), classes)
+    return Table(np.memmap(source.path, dtype, "r", offset, shape or (1,)).reshape(shape), classes)
 
 
 def row_blocks(path: Path, block_bytes: int, key: str | None) -> FileRows | None:
@@ -132,7 +131,7 @@ def _code(dtype: np.dtype) -> str | None:
     return "BF16" if is_bfloat16(dtype) else CODES.get(dtype)
 
 
-def write(result, stream: BinaryIO, precision: int | None, label: str | None) -> None:
+def write(result, stream: BinaryIO, options: WriteOptions) -> None:
     """Every numeric array under its name (scalars as 0-d tensors), class names as JSON in metadata ``classes``.
 
     Text arrays (topk's ``names``) cannot be tensors; they are the indices

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import tidy
 from ..errors import InputError
-from .base import Format, Source, Table, bfloat16_strings, is_bfloat16, join_levels, note
+from .base import Format, Source, Table, WriteOptions, bfloat16_strings, is_bfloat16, join_levels, note
 
 
 def parse_number(text: str) -> float | None:
@@ -241,11 +241,6 @@ def read_table(source: Source, key: str | None, preferred: str) -> Table:
     return parse_delimited(source.text, source.header, source.index_col)
 
 
-def read(source: Source, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
-    table = read_table(source, key, preferred)
-    return table.array, table.classes
-
-
 # ---------------------------------------------------------------- writing
 
 def round_decimals(array: np.ndarray, decimals: int) -> np.ndarray:
@@ -302,20 +297,20 @@ def delimited_lines(result, delimiter: str, precision: int | None) -> Iterator[s
 
 
 def _writer(delimiter: str):
-    def write(result, stream: TextIO, precision: int | None, label: str | None) -> None:
+    def write(result, stream: TextIO, options: WriteOptions) -> None:
         """The result's tidy table; in a printed batch, under a ``# SOURCE`` comment line."""
-        if label is not None:
-            stream.write(f"# {label}\n")  # a comment line: the output still reads back
-        for chunk in delimited_lines(result, delimiter, precision):
+        if options.label is not None:
+            stream.write(f"# {options.label}\n")  # a comment line: the output still reads back
+        for chunk in delimited_lines(result, delimiter, options.precision):
             stream.write(chunk)
 
     return write
 
 
 FORMATS = (
-    Format("csv", (".csv",), binary=False, read=read, read_table=read_table, write=_writer(",")),
-    Format("tsv", (".tsv",), binary=False, read=read, read_table=read_table, write=_writer("\t")),
+    Format("csv", (".csv",), binary=False, read=read_table, write=_writer(",")),
+    Format("tsv", (".tsv",), binary=False, read=read_table, write=_writer("\t")),
     # White-space text is read like the others; a batch writes it as TSV, the nearest format we write.
     # Standard input printed by Python or NumPy is read here too (tried before JSON, whose brackets it shares).
-    Format("txt", (".txt",), binary=False, read=read, read_table=read_table, batch_output="tsv", sniff=looks_printed),
+    Format("txt", (".txt",), binary=False, read=read_table, batch_output="tsv", sniff=looks_printed),
 )

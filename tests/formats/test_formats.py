@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from softmax_cli.formats import registry
-from softmax_cli.formats.base import Source
+from softmax_cli.formats.base import Source, WriteOptions
 from softmax_cli.render import OutputFormat
 from softmax_cli.result import Result
 
@@ -93,10 +93,10 @@ def test_batch_naming_and_o_inference(suffix, output):
 def _written(fmt, result: Result) -> bytes:
     stream = io.BytesIO()
     if fmt.binary:
-        fmt.write(result, stream, None, None)
+        fmt.write(result, stream, WriteOptions())
         return stream.getvalue()
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
-    fmt.write(result, text, None, None)
+    fmt.write(result, text, WriteOptions())
     text.flush()
     return stream.getvalue()
 
@@ -108,13 +108,14 @@ def test_every_format_reads_back_what_it_writes(fmt, dtype):
     probs = rng.standard_normal((4, 3)).astype(dtype)
     classes = ["cat", "dog", "fish, striped"]
     data = _written(fmt, Result({"probs": probs}, classes=classes, header=classes))
-    array, read_classes, *_ = fmt.read(Source(None, data), None, "probs")  # a table's reader adds row names
+    table = fmt.read(Source(None, data), None, "probs")
+    array, read_classes = table.array, table.classes
     # Shortest round-trip text reads back to the same value of the written dtype.
     np.testing.assert_array_equal(array.astype(dtype), probs)
     assert array.dtype == dtype or not fmt.binary
     assert read_classes in (None, classes)
     # Piped to standard input, the same bytes are recognised and read back alike.
-    sniffed, *_ = registry.sniff(Source(None, data)).read(Source(None, data), None, "probs")
+    sniffed = registry.sniff(Source(None, data)).read(Source(None, data), None, "probs").array
     np.testing.assert_array_equal(sniffed.astype(dtype), probs)
 
 
@@ -124,6 +125,6 @@ def test_labelled_text_output_still_reads_back():
     for name in ("csv", "tsv", "json"):
         fmt = registry.named(name)
         stream = io.StringIO()
-        fmt.write(result, stream, None, "runs/a.npy")
-        array, _ = fmt.read(Source(None, stream.getvalue().encode()), None, "probs")
+        fmt.write(result, stream, WriteOptions(label="runs/a.npy"))
+        array = fmt.read(Source(None, stream.getvalue().encode()), None, "probs").array
         np.testing.assert_array_equal(array.reshape(1, 2), [[0.25, 0.75]])

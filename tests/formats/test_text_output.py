@@ -20,6 +20,7 @@ import pytest
 from conftest import ROOT, reference_softmax, run
 from softmax_cli.errors import end_telling
 from softmax_cli.formats import npy, registry
+from softmax_cli.formats.base import WriteOptions
 from softmax_cli.result import Result
 from softmax_cli.stream import map_rows
 from softmax_cli.tidy import CHUNK_VALUES
@@ -106,13 +107,13 @@ def test_text_is_written_while_the_blocks_are_computed(logits, fmt, mark):
         written_at.append((rows.start, out.count))
         return float64_softmax(block)
 
-    registry.named(fmt).write(Result({"probs": map_rows(source, softmax_of, np.float32)}), out, None, None)
+    registry.named(fmt).write(Result({"probs": map_rows(source, softmax_of, np.float32)}), out, WriteOptions())
     assert len(written_at) > 300  # many blocks
     chunk_rows = CHUNK_VALUES // 7
     for start, rows_written in written_at:
         assert start - chunk_rows <= rows_written <= start, (start, rows_written)
     whole = io.StringIO()
-    registry.named(fmt).write(Result({"probs": float64_softmax(np.load(logits["matrix"]))}), whole, None, None)
+    registry.named(fmt).write(Result({"probs": float64_softmax(np.load(logits["matrix"]))}), whole, WriteOptions())
     assert out.getvalue() == whole.getvalue()
 
 
@@ -124,7 +125,7 @@ PROBS = reference_softmax(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0], [2.0, 1.0,
 
 def written(fmt: str, result: Result) -> str:
     out = io.StringIO()
-    registry.named(fmt).write(result, out, None, None)
+    registry.named(fmt).write(result, out, WriteOptions())
     return out.getvalue()
 
 
