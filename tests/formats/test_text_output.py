@@ -183,7 +183,7 @@ def test_topk_names_are_quoted_like_the_csv_module():
     ["loss", "{x}", "--labels", "{y}", "--reduction", "none", "-f", "csv", "-o", "{out}.csv"],
     ["probs", "{x}", "-f", "csv", "-o", "{out}.csv"],
 ], ids=["loss json", "loss none csv", "probs csv"])
-def test_text_of_a_1_gib_npy_stays_under_150_mib(tmp_path_factory, command):
+def test_text_of_a_1_gib_npy_stays_under_150_mib(tmp_path_factory, tmp_path, command):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _measure import measure, softmax_command
 
