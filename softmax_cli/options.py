@@ -156,6 +156,16 @@ EpsOpt = Annotated[
     typer.Option("--eps", help="With --from-probs, clip probabilities below EPS (only on request).",
                  show_default=False, rich_help_panel=COMPUTATION),
 ]
+PerRowOpt = Annotated[
+    bool, typer.Option("--per-row", help="Also write the per-row arrays to CSV, TSV and JSON, after the summary "
+                       "(binary formats always hold them).", rich_help_panel=OUTPUT)
+]
+ReportOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--report", metavar="FORMAT[=PATH]", help="Also report the gates' verdicts for CI (repeatable): "
+                 "github (annotations, and $GITHUB_STEP_SUMMARY), junit=PATH (JUnit XML), markdown=PATH.",
+                 show_default=False, rich_help_panel=GATES),
+]
 OutDirOpt = Annotated[
     Optional[Path],
     typer.Option("--out-dir", help="Write one output per input into DIR (created if missing), named after the "

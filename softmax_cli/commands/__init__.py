@@ -14,7 +14,7 @@ import numpy as np
 from .. import operands
 from ..errors import tell
 from ..formats.base import note
-from ..inputs import Loaded, load_logits
+from ..inputs import STDIN, STDIN_NAME, Loaded, load_logits
 from ..options import Source
 
 
@@ -45,3 +45,19 @@ def named_rows(logits: Loaded) -> dict:
 def labels_for(truth: Loaded, logits: Loaded, axis: int) -> np.ndarray:
     """The labels' array as it fits these logits (see :func:`softmax_cli.operands.labels_for`)."""
     return noted(operands.labels_for(truth, logits, axis)).array
+
+
+def described(role: str, loaded: Loaded | None) -> list[dict]:
+    """One input as a result's metadata records it: its role, path (``-`` for standard input, null for typed
+    numbers), shape, dtype and the key or column it was read with; none when ``loaded`` is None."""
+    if loaded is None:
+        return []
+    path = STDIN if loaded.source == STDIN_NAME else loaded.source
+    return [{"role": role, "path": path, "shape": list(loaded.array.shape), "dtype": str(loaded.array.dtype),
+             "key": loaded.key}]
+
+
+def described_sources(sources: list) -> list[dict]:
+    """The cluster's inputs (``--scheduler``: .npy files and Zarr arrays, read by path) as :func:`described` has them."""
+    return [{"role": "logits", "path": str(source.path), "shape": list(source.shape),
+             "dtype": str(np.dtype(source.dtype)), "key": None} for source in sources]

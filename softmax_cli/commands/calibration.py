@@ -10,12 +10,13 @@ import typer
 
 from .. import core, render, scheduled
 from ..errors import UsageError
+from ..formats.base import note
 from ..inputs import check_one_stdin
 from ..operands import DEFAULT_TEMPERATURES, load_labels, naming_sources, parse_temperatures
 from ..limits import MAX_BINS, check_count
 from ..options import COMPUTATION, OUTPUT, IgnoreIndexOpt, InputsArg, LabelsOpt, Output, SchedulerOpt, Source
 from ..result import Result
-from . import labels_for, logits_loader, warn
+from . import described, described_sources, labels_for, logits_loader, warn
 
 
 def temperature_sweep(
@@ -87,9 +88,12 @@ def temperature_sweep(
                 probs_t = core.softmax(logits64, axis=axis, temperature=t, masked_rows="nan")
                 display[f"reliability {title}"] = core.reliability_bins(probs_t, truth.array, bins=bins, axis=axis,
                                                                        ignore_index=ignore_index)
-    render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display), sink)
+    render.write(Result(arrays, classes=logits.classes, column=True, layout="sweep", display=display,
+                        command="temperature-sweep", inputs=described("logits", logits) + described("labels", truth)),
+                 sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
+        note(f"the reliability diagram is in {plot}")
 
 
 def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
@@ -119,4 +123,5 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
             fitted = distributed.fit_temperature(run, labels_array, ignore_index).value
             _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array, bins,
                                                                   ignore_index).value)
-    render.write(Result(arrays, column=True, layout="sweep"), sink)
+    render.write(Result(arrays, column=True, layout="sweep", command="temperature-sweep",
+                        inputs=described_sources(sources) + described("labels", truth)), sink)

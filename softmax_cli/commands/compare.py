@@ -19,23 +19,21 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .. import core, render, stream
-from ..errors import GateFailed, UsageError
-from ..formats.base import note
+from .. import core, render, reports, stream
+from ..errors import UsageError
 from ..inputs import STDIN, Loaded, refuse_readers
 from ..operands import load_labels
-from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, SoftmaxInput
+from ..options import GATES, FromProbsOpt, IgnoreIndexOpt, LabelsOpt, Output, Performance, PerRowOpt, ReportOpt
+from ..options import SoftmaxInput
 from ..render import OutputFormat
-from ..result import Result
-from . import labels_for, logits_loader, named_rows, warn
+from ..result import Gate, Result
+from . import described, labels_for, logits_loader, named_rows, warn
 
 SUMMARY = ("kl_mean", "kl_stderr", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement", "js_mean",
            "tv_mean", "max_abs_dp")
 LABEL_SUMMARY = ("ppl_ref", "ppl_cand", "ppl_ratio", "dp_mean", "dp_rms", "dp_quantiles")
 PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
-# Formats that hold the per-row figures only when asked (--per-row): they are long.
-_ON_REQUEST = (OutputFormat.json, OutputFormat.csv, OutputFormat.tsv, OutputFormat.table)
 # Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
 _ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
@@ -98,22 +96,25 @@ class DivergenceGates:
         for spec in self.max_kl_quantile or ():
             _kl_quantile(spec)
 
-    def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence) -> list[str]:
-        """What each gate that says no says; empty when all pass (NaN figures never pass)."""
-        failed = []
-        if self.max_kl is not None and not summary.kl_mean <= self.max_kl:
-            failed.append(f"mean KL {summary.kl_mean:.6g} > --max-kl {self.max_kl:g}")
+    def verdicts(self, summary: core.DivergenceSummary, rows: core.RowDivergence) -> list[Gate]:
+        """Each given gate's verdict, in the order of the options (NaN figures never pass)."""
+        gates = []
+        if self.max_kl is not None:
+            gates.append(Gate("--max-kl", "kl_mean", "mean KL", "<=", self.max_kl, float(summary.kl_mean),
+                              f"{self.max_kl:g}"))
         bounds = [_kl_quantile(spec) for spec in self.max_kl_quantile or ()]
         if bounds:
             # Levels beyond the reported ones are computed the same way (linear, over rows).
             levels = core.divergence_summary(rows, [level for level, _ in bounds]).kl_quantiles
-            failed += [f"KL quantile {level:g} {value:.6g} > --max-kl-quantile {level:g}:{bound:g}"
-                       for (level, bound), value in zip(bounds, levels) if not value <= bound]
-        if self.min_agreement is not None and not summary.top1_agreement >= self.min_agreement:
-            failed.append(f"top-1 agreement {summary.top1_agreement:.6g} < --min-agreement {self.min_agreement:g}")
-        if self.max_ppl_ratio is not None and not summary.ppl_ratio <= self.max_ppl_ratio:
-            failed.append(f"perplexity ratio {summary.ppl_ratio:.6g} > --max-ppl-ratio {self.max_ppl_ratio:g}")
-        return failed
+            gates += [Gate("--max-kl-quantile", f"kl_quantile_{level:g}", f"KL quantile {level:g}", "<=", bound,
+                           float(value), f"{level:g}:{bound:g}") for (level, bound), value in zip(bounds, levels)]
+        if self.min_agreement is not None:
+            gates.append(Gate("--min-agreement", "top1_agreement", "top-1 agreement", ">=", self.min_agreement,
+                              float(summary.top1_agreement), f"{self.min_agreement:g}"))
+        if self.max_ppl_ratio is not None:
+            gates.append(Gate("--max-ppl-ratio", "ppl_ratio", "perplexity ratio", "<=", self.max_ppl_ratio,
+                              float(summary.ppl_ratio), f"{self.max_ppl_ratio:g}"))
+        return gates
 
 
 def _load(spec: str, role: str, source: SoftmaxInput) -> tuple[Loaded, str]:
@@ -140,27 +141,29 @@ def _rows(reference: Loaded, candidate: Loaded, names, labels, axis: int, option
 
 
 def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
-            title: str, row_names: dict) -> Result:
-    """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
+            title: str, row_names: dict, **provenance) -> Result:
+    """Summary first, as 0-d arrays (quantiles 1-D); then the per-row figures, flat.
 
-    CSV, TSV, Parquet and Arrow write one table whose rows are those of its
-    first 1-D array: with the per-row figures, those go first so that each
-    line is a compared row (the 9-entry quantile arrays are then named as left
-    out). The input's
-    row names (a pandas index) go with the per-row figures only.
+    The renderer leaves the per-row figures out of CSV, TSV and JSON without
+    ``--per-row`` (:func:`softmax_cli.render.summary_first`); the table shows
+    them only with it. CSV, TSV, Parquet and Arrow write one table whose rows
+    are those of its first 1-D array: with the per-row figures, those go first
+    so that each line is a compared row (the 9-entry quantile arrays are then
+    named as left out). The input's row names go with the per-row figures only.
     """
     labelled = rows.labelled is not None
     arrays = {name: np.asarray(getattr(summary, name), dtype=np.float64)
               for name in SUMMARY + (LABEL_SUMMARY if labelled else ())}
-    if per_row:
-        per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in PER_ROW + (LABEL_PER_ROW if labelled else ())}
-        if fmt in _ONE_TABLE:
-            quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
-            arrays |= per_row_arrays | quantiles
-        else:
-            arrays |= per_row_arrays
+    per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in PER_ROW + (LABEL_PER_ROW if labelled else ())}
+    if fmt is OutputFormat.table and not per_row:
+        per_row_arrays, row_names = {}, {}
+    if fmt in _ONE_TABLE and (per_row or fmt in render.BINARY_FORMATS):
+        quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
+        arrays |= per_row_arrays | quantiles
+    else:
+        arrays |= per_row_arrays
     return Result(arrays, layout="compare", title=title, display={"kl": np.ravel(rows.kl)},
-                  **(row_names if per_row else {}))
+                  per_row_names=PER_ROW + LABEL_PER_ROW, per_row=per_row, **row_names, **provenance)
 
 
 def compare(
@@ -171,8 +174,8 @@ def compare(
     labels: LabelsOpt = None,
     ignore_index: IgnoreIndexOpt = -100,
     from_probs: FromProbsOpt = False,
-    per_row: bool = typer.Option(False, "--per-row", help="Also write the per-row figures to JSON, CSV and TSV "
-                                 "(npz always holds them).", rich_help_panel=OUTPUT),
+    per_row: PerRowOpt = False,
+    report: ReportOpt = None,
     *,
     gates: DivergenceGates,
     source: SoftmaxInput,
@@ -201,6 +204,7 @@ def compare(
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
+    ledger = reports.Ledger("compare", reports.parse(report, outputs.force, paths), outputs.force)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows.value,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else labels_for(truth, ref, source.axis)
@@ -210,11 +214,9 @@ def compare(
     n_rows = int(np.ravel(rows.kl).size)
     title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
              f"{shape[source.axis]:,} classes")
-    written = per_row or sink.fmt not in _ON_REQUEST
-    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref)), sink)
-    if not written and sink.fmt is not OutputFormat.table:
-        note(f"the per-row figures ({', '.join(PER_ROW + (LABEL_PER_ROW if truth else ()))}) are in -f npz, "
-             f"or in {sink.fmt.value.upper()} with --per-row")
-    failed = gates.failures(summary, rows)
-    if failed:
-        raise GateFailed("; ".join(failed))
+    inputs = described("reference", ref) + described("candidate", cand) + described("labels", truth)
+    result = _result(summary, rows, per_row, sink.fmt, title, named_rows(ref), command="compare", inputs=inputs,
+                     gates=gates.verdicts(summary, rows))
+    with ledger:
+        render.write(result, sink)
+        ledger.decide(result)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import typer
 
-from .. import batch, core, render, scheduled, stream
-from ..errors import GateFailed, UsageError
+from .. import batch, core, render, reports, scheduled, stream
+from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels, load_option_array
-from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, Reduction, SchedulerOpt
+from ..options import GATES, INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, PerRowOpt, Reduction, ReportOpt
+from ..options import SchedulerOpt
 from ..options import SoftmaxInput
-from ..result import Result
-from . import labels_for, logits_loader, named_rows, warn
+from ..result import Gate, Result
+from . import described, described_sources, labels_for, logits_loader, named_rows, warn
 
 
 def _loss_bound(value: float | None) -> float | None:
@@ -57,6 +58,8 @@ def loss(
                                    show_default=False, callback=_loss_bound,
                                    rich_help_panel=GATES),
     scheduler: SchedulerOpt = None,
+    per_row: PerRowOpt = False,
+    report: ReportOpt = None,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
@@ -73,17 +76,27 @@ def loss(
     """
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
+    ledger = reports.Ledger("loss", reports.parse(report, outputs.force, _paths_of(operands)), outputs.force)
+    described_operands = described("labels", truth) + described("weights", operands["weights"])
 
-    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink) -> None:
+    def write(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink, inputs: list[dict],
+              label: str | None = None) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
-        arrays = {"loss": terms.loss, "per_sample": terms.per_sample, "accuracy": np.float64(terms.accuracy)}
-        render.write(Result(arrays, classes=classes, **row_names, column=True, layout="loss"), sink)
+        arrays = {"loss": terms.loss, "accuracy": np.float64(terms.accuracy)}
+        if criterion.reduction is not Reduction.none:  # else the loss is per sample already: written once
+            arrays["per_sample"] = terms.per_sample
+        gates = []
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
-            if not worst <= max_loss:
-                what = "loss" if criterion.reduction is not Reduction.none else "largest per-row loss"
-                raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
+            each = criterion.reduction is Reduction.none
+            gates.append(Gate("--max-loss", "max_loss" if each else "loss",
+                              "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
+        result = Result(arrays, classes=classes, **row_names, column=True, layout="loss",
+                        per_row_names=("per_sample",) if "per_sample" in arrays else (), per_row=per_row,
+                        command="loss", inputs=inputs + described_operands, gates=gates)
+        render.write(result, sink)
+        ledger.decide(result, label)
 
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source)
@@ -97,10 +110,11 @@ def loss(
         if len(sources) == 1 and not outcome.failures:  # one array keeps its shape, as in process
             terms = terms._replace(per_sample=terms.per_sample.reshape(sources[0].shape[:-1]),
                                    loss=terms.loss.reshape(sources[0].shape[:-1]) if terms.loss.ndim else terms.loss)
-        try:
-            report(terms, None, {}, sink)
-        finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
-            scheduled.raise_failures(outcome, sources)
+        with ledger:
+            try:
+                write(terms, None, {}, sink, described_sources(sources))
+            finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
+                scheduled.raise_failures(outcome, sources)
         return
 
     def one(logits, sink: render.Sink) -> None:
@@ -110,9 +124,10 @@ def loss(
             terms = stream.cross_entropy_terms(rows, labels, **options)
         else:
             terms = core.cross_entropy_terms(logits.array, labels, axis=axis, **options)
-        report(terms, logits.classes, named_rows(logits), sink)
+        write(terms, logits.classes, named_rows(logits), sink, described("logits", logits), logits.source)
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
+    with ledger:
+        batch.run(inputs, outputs, logits_loader(source), one, operands=operands)
 
 
 def grad(

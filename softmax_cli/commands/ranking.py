@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import typer
 
-from .. import batch, core, render, scheduled, stream
-from ..errors import GateFailed, UsageError
+from .. import batch, core, render, reports, scheduled, stream
+from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..operands import load_labels
-from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, SchedulerOpt
+from ..options import COMPUTATION, GATES, BatchOutput, IgnoreIndexOpt, InputsArg, LabelsOpt, PerRowOpt, ReportOpt
+from ..options import SchedulerOpt
 from ..options import SoftmaxInput
-from ..result import Result
-from . import labels_for, logits_loader, named_rows
+from ..result import Gate, Result
+from . import described, described_sources, labels_for, logits_loader, named_rows
 
 
 def _fraction(value: float | None) -> float | None:
@@ -33,6 +34,8 @@ def topk(
                                        callback=_fraction, rich_help_panel=GATES),
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
+    per_row: PerRowOpt = False,
+    report: ReportOpt = None,
     *,
     source: SoftmaxInput,
     outputs: BatchOutput,
@@ -57,17 +60,26 @@ def topk(
     def options(n_classes: int) -> dict:
         return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows.value)
 
-    def report(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict) -> None:
+    ledger = reports.Ledger("topk", reports.parse(report, outputs.force, truth.paths if truth else []),
+                            outputs.force)
+
+    def write(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict,
+              inputs: list[dict], label: str | None = None) -> None:
         arrays = {"indices": indices, "probs": top_probs}
         if labels is not None:
             top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.asarray(classes)[indices]
-        render.write(Result(arrays, classes=classes, **row_names, layout="topk"), sink)
-        if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
-            raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
-                             f"< --min-accuracy {min_accuracy:g}")
+        gates = []
+        if min_accuracy is not None:
+            gates.append(Gate("--min-accuracy", "topk_accuracy", f"top-{indices.shape[-1]} accuracy", ">=",
+                              min_accuracy, float(arrays["topk_accuracy"]), f"{min_accuracy:g}"))
+        result = Result(arrays, classes=classes, **row_names, layout="topk",
+                        per_row_names=("indices", "probs", "names") if labels is not None else (), per_row=per_row,
+                        command="topk", inputs=inputs + described("labels", truth), gates=gates)
+        render.write(result, sink)
+        ledger.decide(result, label)
 
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source)
@@ -82,7 +94,9 @@ def topk(
             indices, top_probs = indices.reshape(shape), top_probs.reshape(shape)
         scheduled.raise_failures(outcome, sources)  # rows of failed inputs would misalign the labels: no result
         # The labels cover every row of every shard, in order.
-        report(indices, top_probs, sources[0].n_cols, None, sink, None if truth is None else truth.array, {})
+        with ledger:
+            write(indices, top_probs, sources[0].n_cols, None, sink, None if truth is None else truth.array, {},
+                  described_sources(sources))
         return
 
     def one(logits, sink: render.Sink) -> None:
@@ -92,7 +106,9 @@ def topk(
             indices, top_probs = stream.topk(rows, **options(n_classes))
         else:
             indices, top_probs = core.topk(logits.array, axis=axis, **options(n_classes))
-        report(indices, top_probs, n_classes, logits.classes, sink,
-               None if truth is None else labels_for(truth, logits, axis), named_rows(logits))
+        write(indices, top_probs, n_classes, logits.classes, sink,
+              None if truth is None else labels_for(truth, logits, axis), named_rows(logits),
+              described("logits", logits), logits.source)
 
-    batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth})
+    with ledger:
+        batch.run(inputs, outputs, logits_loader(source), one, operands={"labels": truth})
