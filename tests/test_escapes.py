@@ -171,7 +171,10 @@ def test_attention_batched_value_with_mask_behaves_as_without_mask(tmp_path):
     assert_contract(with_mask, codes=(0, 2))
     assert with_mask.returncode == without.returncode
     if without.returncode == 0:
-        assert json.loads(with_mask.stdout) == json.loads(without.stdout)
+        masked, plain = json.loads(with_mask.stdout), json.loads(without.stdout)
+        assert [entry["role"] for entry in masked.pop("inputs")] == ["q", "k", "v", "mask"]
+        assert [entry["role"] for entry in plain.pop("inputs")] == ["q", "k", "v"]
+        assert masked == plain
 
 
 # ---------------------------------------------------------------------------

@@ -52,7 +52,8 @@ def described(role: str, loaded: Loaded | None) -> list[dict]:
     numbers), shape, dtype and the key or column it was read with; none when ``loaded`` is None."""
     if loaded is None:
         return []
-    path = STDIN if loaded.source == STDIN_NAME else loaded.source
+    # Numbers typed as an option's value (--labels 0,2) are named by the option, not by a path.
+    path = STDIN if loaded.source == STDIN_NAME else loaded.source if loaded.paths else None
     return [{"role": role, "path": path, "shape": list(loaded.array.shape), "dtype": str(loaded.array.dtype),
              "key": loaded.key}]
 

@@ -13,6 +13,7 @@ from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlign, MaskedRows, MaskedRowsOpt, Output, Performance
 from ..result import Result
+from . import described
 
 
 class MaskType(str, Enum):
@@ -87,4 +88,6 @@ def attention(
         if attention_weights is not None:
             attention_weights = np.where(unattended[..., None], np.nan, attention_weights).astype(out.dtype)
     arrays = {"output": out} if attention_weights is None else {"output": out, "weights": attention_weights}
-    render.write(Result(arrays, layout="attention"), sink)
+    inputs = [entry for role, operand in (("q", q), ("k", k), ("v", v), ("mask", bias))
+              for entry in described(role, operand)]
+    render.write(Result(arrays, layout="attention", command="attention", inputs=inputs), sink)

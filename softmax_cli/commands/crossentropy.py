@@ -194,7 +194,9 @@ def grad(
     def one(logits, sink: render.Sink) -> None:
         values = values_of(logits, sink)
         class_last = axis in (-1, values.ndim - 1)
+        inputs = described("logits", logits) + [entry for role, operand in operands.items()
+                                                for entry in described(role, operand)]
         render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
-                            header=logits.classes if class_last else None), sink)
+                            header=logits.classes if class_last else None, command="grad", inputs=inputs), sink)
 
     batch.run(inputs, outputs, logits_loader(source), one, operands=operands)

@@ -65,7 +65,7 @@ def test_loss_json_records_the_gate_whatever_its_verdict(files, bound, passed, s
     assert out["version"] == __version__
 
 
-def test_every_gated_command_s_json_is_valid_against_the_documented_schema(files):
+def test_every_command_s_json_is_valid_against_the_documented_schema(files):
     jsonschema = pytest.importorskip("jsonschema")
     schema = documented_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -75,13 +75,15 @@ def test_every_gated_command_s_json_is_valid_against_the_documented_schema(files
             ("compare", "z.npy", "cand.npy", "--labels", "y.npy", "--max-kl", "0.1", "--max-kl-quantile",
              "0.9:1", "--min-agreement", "1", "--max-ppl-ratio", "1.5"),
             ("temperature-sweep", "z.npy", "--labels", "y.npy", "--fit"),
-            ("loss", "1 2 3; 3 2 1", "--labels", "0,0")]
+            ("loss", "1 2 3; 3 2 1", "--labels", "0,0"),
+            ("probs", "z.npy", "--log"), ("jacobian", "z.npy"), ("grad", "z.npy", "--upstream", "z.npy"),
+            ("attention", "z.npy", "z.npy", "z.npy", "--causal")]
     for args in runs:
         completed = run(*args, "-f", "json", cwd=files, input=(files / "z.npy").read_bytes())
         assert completed.returncode in (0, 1), completed.stderr
         jsonschema.validate(json.loads(completed.stdout), schema)
     typed = json.loads(run("loss", "1 2 3; 3 2 1", "--labels", "0,0", "-f", "json").stdout)
-    assert typed["inputs"][0]["path"] is None  # typed numbers have no path
+    assert [entry["path"] for entry in typed["inputs"]] == [None, None]  # typed numbers have no path
     piped = json.loads(run("loss", "-", "--labels", "y.npy", "-f", "json", cwd=files,
                            input=(files / "z.npy").read_bytes()).stdout)
     assert piped["inputs"][0]["path"] == "-"
