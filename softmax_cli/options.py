@@ -316,6 +316,13 @@ PrecisionOpt = Annotated[Optional[int], option(
 OutDirOpt = Annotated[Optional[Path], option(
     "--out-dir", help="Write one output per input into DIR (created if missing), named after the input; format "
     "from -f, else the input's own.", panel=OUTPUT, metavar="DIR", show_default=False, file_okay=False)]
+PerRowOpt = Annotated[bool, option(
+    "--per-row", help="Also write the per-row arrays to CSV, TSV and JSON, after the summary (binary formats always "
+    "hold them).", panel=OUTPUT)]
+ReportOpt = Annotated[Optional[list[str]], option(
+    "--report", help="Also report the gates' verdicts for CI (repeatable): github (annotations, and "
+    "$GITHUB_STEP_SUMMARY), junit=PATH (JUnit XML), markdown=PATH.", panel=GATES, metavar="FORMAT[=PATH]",
+    show_default=False)]
 
 # -- Gates ---------------------------------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import io
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -27,10 +28,15 @@ from .formats.base import WriteOptions
 from .result import Result
 
 
+# When the command started, near enough: this module is imported with the options (their -f choices).
+STARTED = time.monotonic()
+
 # The -f choices: a table for people, then every format the registry can write.
 OutputFormat = Enum("OutputFormat", [("table", "table"), *((fmt.name, fmt.name) for fmt in registry.WRITERS)],
                     type=str, module=__name__)
 BINARY_FORMATS = tuple(OutputFormat(fmt.name) for fmt in registry.WRITERS if fmt.binary)
+# The text formats a pipeline reads: a reduction's summary first, its per-row arrays only with --per-row.
+SUMMARY_FIRST = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.json)
 
 
 @dataclass
@@ -130,7 +136,29 @@ def table_text(result: Result, precision: int | None, stream, terminal: bool) ->
 
 # ---------------------------------------------------------------- writing
 
+def summary_first(result: Result, fmt: OutputFormat) -> Result:
+    """``result`` as ``fmt`` writes it: CSV, TSV and JSON get a reduction's summary, per-row arrays on request.
+
+    Without ``--per-row`` the per-row arrays (and the input's row names, which
+    label them) are left out, and a note says where they are; with it, JSON
+    lists the summary before them. Tables and binary formats keep everything.
+    """
+    present = [name for name in result.per_row_names if name in result.arrays]
+    if not present or fmt not in SUMMARY_FIRST:
+        return result
+    summary = {name: value for name, value in result.arrays.items() if name not in present}
+    if not result.per_row:
+        from .formats.base import note
+
+        note(f"the per-row figures ({', '.join(present)}) are in -f npz, or in {fmt.value.upper()} with --per-row")
+        return replace(result, arrays=summary, rows=None)
+    if fmt is OutputFormat.json:
+        return replace(result, arrays=summary | {name: result.arrays[name] for name in present})
+    return result
+
+
 def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) -> None:
+    result = summary_first(result, sink.fmt)
     fmt = None if sink.fmt is OutputFormat.table else registry.named(sink.fmt.value)
     if fmt is not None and fmt.binary:
         fmt.write(result, stream, WriteOptions(sink.precision, sink.label))
@@ -206,9 +234,29 @@ def atomic_file(path: Path, force: bool, fill) -> None:
         raise
 
 
+def tell_written(path: Path, name: str, shape: tuple[int, ...], dtype) -> None:
+    """After a long job on a terminal, one ``note:`` line says what was written: path, shape, dtype, size, time.
+
+    Long is the progress bar's second (:data:`softmax_cli.progress.SHOW_AFTER_SECONDS`): a job that
+    showed a bar, which is erased when it ends, says where its work went; a quick one, or one whose
+    standard error is not a terminal (a script's log), says nothing more.
+    """
+    from .progress import SHOW_AFTER_SECONDS
+
+    seconds = time.monotonic() - STARTED
+    if seconds < SHOW_AFTER_SECONDS or sys.stderr is None or not sys.stderr.isatty():
+        return
+    from .formats.base import note
+    from .limits import describe_bytes
+
+    size = describe_bytes(os.path.getsize(destination(path)))
+    note(f"wrote {path}: {name} of shape {tuple(shape)}, {dtype}, {size}, in {seconds:.1f} s")
+
+
 def write_npy_in_place(sink: Sink, shape: tuple[int, ...], dtype: np.dtype, fill) -> None:
     """Write an ``.npy`` too large for memory: ``fill(out)`` writes into a memory map of the file."""
     atomic_file(sink.path, sink.force, lambda _, temporary: npy.fill_in_place(temporary, shape, dtype, fill))
+    tell_written(sink.path, "array", shape, np.dtype(dtype))
 
 
 def write(result: Result, sink: Sink) -> None:
@@ -230,3 +278,4 @@ def write(result: Result, sink: Sink) -> None:
         return
 
     atomic_file(sink.path, sink.force, lambda stream, _: _write_result(result, sink, stream, terminal=False))
+    tell_written(sink.path, result.primary_name, tuple(result.primary.shape), result.primary.dtype)

@@ -1,13 +1,15 @@
 """Every line on standard error, and the state that belongs to one invocation.
 
-A run speaks on standard error in five kinds of line, all written by the
+A run speaks on standard error in six kinds of line, all written by the
 :class:`Reporter` of its invocation:
 
 - ``error: WHAT (WHERE)``: why the run failed; at most one per run, last;
 - ``gate failed: WHAT``: a CI gate said no (exit 1);
 - ``failed: WHAT (WHERE)``: one input of a batch (``--keep-going``), as it fails;
 - ``warning: ...`` and ``note: ...``: held until the outcome is known, shown
-  once each, dropped when the run fails with an error, and by ``--quiet``.
+  once each, dropped when the run fails with an error, and by ``--quiet``;
+- ``::error title=...::...``: a GitHub Actions workflow command (``--report
+  github``), as the runner reads it, with no prefix of ours.
 
 Each line is one line whatever it quotes: a file name holding ``\\r``,
 ``\\x1e`` or ``\\u2028`` is escaped.
@@ -86,6 +88,12 @@ class Reporter:
         if error.prefix == "error" and self.counts["error"]:
             return  # the contract: at most one error line; the first one says why the run stopped
         self.line(error.prefix, str(error))
+
+    def annotation(self, command: str) -> None:
+        """A CI system's own line (a GitHub workflow command), written as it is: its syntax is the runner's."""
+        self.counts["annotation"] += 1
+        if sys.stderr is not None:
+            print(one_line(command), file=sys.stderr)
 
     def line(self, kind: str, text: str) -> None:
         if self.quiet and kind in HELD_KINDS:

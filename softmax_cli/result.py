@@ -51,6 +51,15 @@ class Result:
     layout: Layout = Layout.grid
     title: str = ""
     display: dict[str, np.ndarray] = field(default_factory=dict)
+    # A reduction's per-row arrays (per-sample losses, top-k per row, compare's per-row figures): CSV, TSV
+    # and JSON write its summary only and these only when ``per_row`` (--per-row); binary formats always.
+    per_row_names: tuple[str, ...] = ()
+    per_row: bool = False
+    # What produced it (the command, each input's path, shape, dtype and key) and what the gates decided:
+    # written by JSON, and in the metadata of npz, safetensors and Parquet/Arrow (see :meth:`metadata`).
+    command: str | None = None
+    inputs: list[dict] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
     # ``rows`` names each row (a pandas index, as text); ``rows_name`` is that
     # column's header, written back over it ("" for pandas' unnamed index).
     rows_name: str = ""
@@ -65,3 +74,56 @@ class Result:
     @property
     def primary(self) -> np.ndarray:
         return self.arrays[self.primary_name]
+
+    def metadata(self) -> dict:
+        """The provenance and the gates' verdicts as JSON values; empty when no command set them.
+
+        ``{"command", "version", "inputs": [{"role", "path", "shape", "dtype", "key"}], "gates": [...]}``,
+        ``gates`` only when a gate was given (docs/ci.md documents the schema).
+        """
+        if self.command is None:
+            return {}
+        from . import __version__
+
+        written = {"command": self.command, "version": __version__, "inputs": self.inputs}
+        if self.gates:
+            written["gates"] = [gate.as_dict() for gate in self.gates]
+        return written
+
+    def failed_gates(self) -> list[Gate]:
+        return [gate for gate in self.gates if not gate.passed]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One CI gate's verdict: the option and its bound, the figure it holds to it, and whether it passed.
+
+    ``comparison`` is what passing means (``<=``: the figure may not exceed the
+    threshold; ``>=``: it may not fall below it); a NaN figure never passes.
+    ``given`` is the option's value as typed (``0.99:0.05`` for a quantile).
+    """
+
+    option: str
+    figure: str  # the result's name for what was measured (loss, topk_accuracy, kl_mean, kl_quantile_0.99, ...)
+    description: str  # the figure in words, for the gate-failed line
+    comparison: str
+    threshold: float
+    measured: float
+    given: str
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.measured <= self.threshold if self.comparison == "<=" else self.measured >= self.threshold)
+
+    @property
+    def message(self) -> str:
+        sign = ">" if self.comparison == "<=" else "<"
+        return f"{self.description} {self.measured:.6g} {sign} {self.option} {self.given}"
+
+    def as_dict(self) -> dict:
+        """The verdict as JSON values (a NaN figure is null)."""
+        import math
+
+        measured = self.measured if math.isfinite(self.measured) else None
+        return {"option": self.option, "figure": self.figure, "comparison": self.comparison,
+                "threshold": self.threshold, "measured": measured, "passed": self.passed}

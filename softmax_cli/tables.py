@@ -191,14 +191,15 @@ def loss(result: Result, console: Console, precision: int | None) -> None:
     """The reduced loss and accuracy first, then the per-sample losses (elided for large N)."""
     arrays = result.arrays
     scalars(console, {k: v for k, v in arrays.items() if np.ndim(v) == 0}, precision)
-    per_sample = np.asarray(arrays["per_sample"])
+    name = "per_sample" if "per_sample" in arrays else "loss"  # --reduction none: the loss is per sample
+    per_sample = np.asarray(arrays[name])
     if per_sample.ndim == 1 and per_sample.size > 1:
-        vector(console, "per_sample", per_sample, precision, label_header="sample")
+        vector(console, name, per_sample, precision, label_header="sample")
     elif per_sample.ndim > 1:
-        grid(console, "per_sample", per_sample, precision)
-    for name in ("seq_nll", "seq_perplexity"):  # --per-sequence
-        if name in arrays:
-            vector(console, name, np.asarray(arrays[name]), precision, label_header="sequence")
+        grid(console, name, per_sample, precision)
+    for figure in ("seq_nll", "seq_perplexity"):  # --per-sequence
+        if figure in arrays:
+            vector(console, figure, np.asarray(arrays[figure]), precision, label_header="sequence")
 
 
 def topk(result: Result, console: Console, precision: int | None) -> None:

@@ -14,13 +14,19 @@ A result with several names is one table with a header (issue 11, decision 8):
 - topk's ``indices``/``probs``/``names`` are rank-major:
   ``rank1_index,rank1_prob[,rank1_name],rank2_index,...``;
 - 0-d arrays cannot be columns: they are :attr:`TidyTable.scalars`, in the
-  result's (the contract's) order, written after the table;
+  result's (the contract's) order, written before the table as ``# name: value``
+  (a summary comes first);
 - an array whose row count differs from the table's is
   :attr:`TidyTable.left_out` (the writer names it on standard error).
 
 ``Result.rows`` (row names, e.g. a pandas index) is the first column, under
 ``Result.rows_name`` (empty for pandas' unnamed index), when there is one
 name per table row.
+
+A reduction written without its per-row arrays (``Result.per_row_names``
+all absent: CSV/TSV without ``--per-row``) is its summary on one line: each
+0-d figure a column under its name, each vector (compare's quantiles) columns
+``NAME_J``.
 
 Columns are read in chunks of rows (:func:`row_chunks`), so a streamed array
 (one with ``blocks()``) is never held whole.
@@ -124,8 +130,20 @@ def _several_names(result: Result) -> TidyTable:
     return TidyTable(groups, [n for g in groups for n in g.names] or None, scalars, left_out)
 
 
+def _summary_line(result: Result) -> TidyTable:
+    """A reduction's summary as one line: a 0-d figure is a column NAME, a vector (quantiles) columns NAME_J."""
+    groups = []
+    for name, array in result.arrays.items():
+        values = np.asarray(array).reshape(1, -1)
+        names = [name] if np.ndim(array) == 0 else [f"{name}_{j}" for j in range(values.shape[1])]
+        groups.append(Group(name, names, values, 1))
+    return TidyTable(groups, [n for g in groups for n in g.names])
+
+
 def tidy(result: Result) -> TidyTable:
     """The table CSV/TSV/Parquet write for ``result`` (see the module docstring)."""
+    if result.per_row_names and not any(name in result.arrays for name in result.per_row_names):
+        return _summary_line(result)
     table = _one_name(result) if len(result.arrays) == 1 else _several_names(result)
     if result.rows is not None and table.groups and len(result.rows) == table.rows:
         names = Group("rows", [result.rows_name], np.asarray(result.rows, dtype=str), table.rows)

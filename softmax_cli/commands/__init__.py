@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from ..errors import UsageError, tell
 from ..formats.base import note
 from ..inputs import (
+    STDIN,
+    STDIN_NAME,
     Loaded,
     load_logits,
     log_of_probabilities,
@@ -82,3 +84,23 @@ def named_rows(logits: Loaded) -> dict:
     """A Result's row names, for a result whose rows are the input's rows (an index column's names)."""
     return {"rows": logits.rows, "rows_name": logits.index_name or ""}
 
+
+def described(role: str, loaded: Loaded | None) -> list[dict]:
+    """One input as a result's metadata records it: its role, path (``-`` for standard input, null for typed
+    numbers), shape, dtype and the key or column it was read with; none when ``loaded`` is None."""
+    if loaded is None:
+        return []
+    if not isinstance(loaded, Loaded):  # a LabelSource: what --labels read (class names are not looked up here)
+        loaded = loaded.loaded
+    # Numbers typed as an option's value (--labels 0,2) are named by the option, not by a path.
+    path = STDIN if loaded.source == STDIN_NAME else loaded.source if loaded.paths else None
+    return [{"role": role, "path": path, "shape": list(loaded.array.shape), "dtype": str(loaded.array.dtype),
+             "key": loaded.key}]
+
+
+def described_sources(sources: list) -> list[dict]:
+    """The cluster's inputs (``--scheduler``: .npy files and Zarr arrays, read by path) as :func:`described` has them."""
+    import numpy as np
+
+    return [{"role": "logits", "path": str(source.path), "shape": list(source.shape),
+             "dtype": str(np.dtype(source.dtype)), "key": None} for source in sources]

@@ -14,6 +14,7 @@ from ..limits import check_memory
 from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlignOpt, MaskedRowsOpt, MaskTypeOpt, Output, Performance
 from ..options import ScaleOpt, option, worded
 from ..result import Layout, Result
+from . import described
 
 
 MaskOpt = Annotated[Optional[str], option(
@@ -77,4 +78,6 @@ def attention(
                                 masked_rows=masked_rows)
     out, attention_weights = result if weights else (result, None)
     arrays = {"output": out} if attention_weights is None else {"output": out, "weights": attention_weights}
-    render.write(Result(arrays, layout=Layout.attention), sink)
+    inputs = [entry for role, operand in (("q", q), ("k", k), ("v", v), ("mask", bias))
+              for entry in described(role, operand)]
+    render.write(Result(arrays, layout=Layout.attention, command="attention", inputs=inputs), sink)

@@ -10,13 +10,14 @@ import numpy as np
 
 from .. import core, positions, render, scheduled
 from ..errors import InputError, UsageError
+from ..formats.base import note
 from ..inputs import check_one_stdin
 from ..labelsource import read_labels
 from ..operands import DEFAULT_TEMPERATURES, naming_sources, parse_temperatures
 from ..options import COMPUTATION, OUTPUT, BinsOpt, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
 from ..options import Number, OneOf, Output, Padding, SchedulerOpt, Source, core_choices, option, worded
 from ..result import Layout, Result
-from . import logits_loader, warn, warn_below_chance
+from . import described, described_sources, logits_loader, warn, warn_below_chance
 
 
 TemperaturesOpt = Annotated[Optional[str], option(
@@ -143,9 +144,12 @@ def temperature_sweep(
             # With --binary the bins hold P(class 1) against label == 1, not the top label's confidence.
             what = "reliability of P(class 1)" if binary else "reliability"
             display = {f"{what} {title}": core.ReliabilityBins.from_results(ends, i) for i, title in enumerate(shown)}
-    render.write(Result(arrays, classes=logits.classes, column=True, layout=Layout.sweep, display=display), sink)
+    render.write(Result(arrays, classes=logits.classes, column=True, layout=Layout.sweep, display=display,
+                        command="temperature-sweep", inputs=described("logits", logits) + described("labels", truth)
+                        + described("mask", mask)), sink)
     if plot is not None:
         plots.draw(plot, arrays, display, outputs.force)
+        note(f"the reliability diagram is in {plot}")
 
 
 def _bounded(fit, min_temperature: float | None) -> float:
@@ -203,4 +207,5 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
                               min_temperature)
             _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array,
                                                                   ignore_index=ignore_index, **binned).value)
-    render.write(Result(arrays, column=True, layout=Layout.sweep), sink)
+    render.write(Result(arrays, column=True, layout=Layout.sweep, command="temperature-sweep",
+                        inputs=described_sources(sources) + described("labels", truth)), sink)

@@ -18,18 +18,17 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .. import core, positions, render, stream
-from ..errors import GateFailed, UsageError
-from ..formats.base import note
+from .. import core, positions, render, reports, stream
+from ..errors import UsageError
 from ..inputs import STDIN, Loaded, align_classes, refuse_readers
 from ..labelsource import LabelSource, read_labels
 from ..operands import naming_sources
-from ..options import GATES, OUTPUT, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
-from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerSequenceOpt
-from ..options import ShiftLabelsOpt, SoftmaxInput, option, worded
+from ..options import GATES, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
+from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerRowOpt, PerSequenceOpt
+from ..options import ReportOpt, ShiftLabelsOpt, SoftmaxInput, option, worded
 from ..render import OutputFormat
-from ..result import Layout, Result
-from . import logits_loader, named_rows, warn
+from ..result import Gate, Layout, Result
+from . import described, logits_loader, named_rows, warn
 
 # kl_mean first: it is the primary result (what -f npy holds).
 SUMMARY = ("kl_mean", "kl_stderr", "kl_min", "kl_max", "kl_quantiles", "quantile_levels", "top1_agreement",
@@ -39,8 +38,6 @@ LABEL_SUMMARY = ("ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln
                  "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles")
 PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
-# Formats that hold the per-row figures only when asked (--per-row): they are long.
-_ON_REQUEST = (OutputFormat.json, OutputFormat.csv, OutputFormat.tsv, OutputFormat.table)
 # Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
 _ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
@@ -50,8 +47,6 @@ CompareLabelsOpt = worded(LabelsOpt, "The true classes (next tokens), one per ro
 CompareIgnoreIndexOpt = worded(IgnoreIndexOpt, "Rows labelled with this value are left out of the label figures, "
                                "as in torch.")
 CompareFromProbsOpt = worded(FromProbsOpt, "Both inputs are probabilities, not logits: used exactly (log 0 = -inf).")
-PerRowOpt = Annotated[bool, option(
-    "--per-row", help="Also write the per-row figures to JSON, CSV and TSV (npz always holds them).", panel=OUTPUT)]
 MaxSeqKlOpt = Annotated[Optional[float], option(
     "--max-seq-kl", help="Gate: exit 1 when any sequence's mean KL (nats) exceeds X (>= 0; sequences as "
     "--per-sequence).", panel=GATES, takes=Number(low=0, words="a KL in nats >= 0 (e.g. 0.01)"), show_default=False)]
@@ -79,14 +74,14 @@ class DivergenceGates:
         """Whether a gate needs the per-sequence figures."""
         return self.max_seq_kl is not None or self.max_seq_ppl_ratio is not None
 
-    def failures(self, summary: core.DivergenceSummary, rows: core.RowDivergence,
-                 sequences: dict[str, np.ndarray] | None) -> list[str]:
-        """What each gate that says no says; empty when all pass (NaN figures never pass).
+    def verdicts(self, summary: core.DivergenceSummary, rows: core.RowDivergence,
+                 sequences: dict[str, np.ndarray] | None) -> list[Gate]:
+        """Each given gate's verdict, in the order of the options (NaN figures never pass).
 
         A per-sequence gate holds the worst sequence to its bound; a sequence
         with no scored position has no figures and is not held.
         """
-        failed = []
+        gates = []
         for flag, name, bound, what in (("--max-seq-kl", "seq_kl_mean", self.max_seq_kl, "mean KL"),
                                         ("--max-seq-ppl-ratio", "seq_ppl_ratio", self.max_seq_ppl_ratio,
                                          "perplexity ratio")):
@@ -94,21 +89,24 @@ class DivergenceGates:
                 continue
             values = np.where(sequences["seq_n_scored"] > 0, sequences[name], -np.inf)
             worst = int(np.argmax(np.where(np.isnan(values), np.inf, values))) if values.size else 0
-            if values.size and not values[worst] <= bound:
-                failed.append(f"sequence {worst}'s {what} {values[worst]:.6g} > {flag} {bound:g}")
-        if self.max_kl is not None and not summary.kl_mean <= self.max_kl:
-            failed.append(f"mean KL {summary.kl_mean:.6g} > --max-kl {self.max_kl:g}")
+            measured = float(values[worst]) if values.size else -np.inf
+            gates.append(Gate(flag, name, f"sequence {worst}'s {what}", "<=", bound, measured, f"{bound:g}"))
+        if self.max_kl is not None:
+            gates.append(Gate("--max-kl", "kl_mean", "mean KL", "<=", self.max_kl, float(summary.kl_mean),
+                              f"{self.max_kl:g}"))
         bounds = list(self.max_kl_quantile or ())
         if bounds:
             # Levels beyond the reported ones are computed the same way (linear, over rows).
             levels = core.divergence_summary(rows, [level for level, _ in bounds]).kl_quantiles
-            failed += [f"KL quantile {level:g} {value:.6g} > --max-kl-quantile {level:g}:{bound:g}"
-                       for (level, bound), value in zip(bounds, levels) if not value <= bound]
-        if self.min_agreement is not None and not summary.top1_agreement >= self.min_agreement:
-            failed.append(f"top-1 agreement {summary.top1_agreement:.6g} < --min-agreement {self.min_agreement:g}")
-        if self.max_ppl_ratio is not None and not summary.ppl_ratio <= self.max_ppl_ratio:
-            failed.append(f"perplexity ratio {summary.ppl_ratio:.6g} > --max-ppl-ratio {self.max_ppl_ratio:g}")
-        return failed
+            gates += [Gate("--max-kl-quantile", f"kl_quantile_{level:g}", f"KL quantile {level:g}", "<=", bound,
+                           float(value), f"{level:g}:{bound:g}") for (level, bound), value in zip(bounds, levels)]
+        if self.min_agreement is not None:
+            gates.append(Gate("--min-agreement", "top1_agreement", "top-1 agreement", ">=", self.min_agreement,
+                              float(summary.top1_agreement), f"{self.min_agreement:g}"))
+        if self.max_ppl_ratio is not None:
+            gates.append(Gate("--max-ppl-ratio", "ppl_ratio", "perplexity ratio", "<=", self.max_ppl_ratio,
+                              float(summary.ppl_ratio), f"{self.max_ppl_ratio:g}"))
+        return gates
 
 
 def _load(spec: str, role: str, source: SoftmaxInput, truth: LabelSource | None,
@@ -142,30 +140,32 @@ def _per_row_names(rows: core.RowDivergence) -> tuple[str, ...]:
 
 
 def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: bool, fmt: OutputFormat,
-            title: str, row_names: dict, sequences: dict[str, np.ndarray] | None) -> Result:
-    """Summary first, as 0-d arrays (quantiles 1-D); then, when they are written, the per-row figures, flat.
+            title: str, row_names: dict, sequences: dict[str, np.ndarray] | None, **provenance) -> Result:
+    """Summary first, as 0-d arrays (quantiles 1-D); then the per-row figures, flat.
 
-    CSV, TSV, Parquet and Arrow write one table whose rows are those of its
-    first 1-D array: with the per-row figures, those go first so that each
-    line is a compared row (the 9-entry quantile arrays are then named as left
-    out). The input's
-    row names (a pandas index) go with the per-row figures only.
+    The renderer leaves the per-row figures out of CSV, TSV and JSON without
+    ``--per-row`` (:func:`softmax_cli.render.summary_first`); the table shows
+    them only with it. CSV, TSV, Parquet and Arrow write one table whose rows
+    are those of its first 1-D array: with the per-row figures, those go first
+    so that each line is a compared row (the 9-entry quantile arrays are then
+    named as left out). The input's row names go with the per-row figures only.
     """
     labelled = rows.labelled is not None
     arrays = {name: np.asarray(getattr(summary, name), dtype=np.int64 if name == "n_scored" else np.float64)
               for name in SUMMARY + (LABEL_SUMMARY if labelled else ())}
+    per_row_arrays = {name: np.ravel(getattr(rows, name)) for name in _per_row_names(rows)}
+    if fmt is OutputFormat.table and not per_row:
+        per_row_arrays, row_names = {}, {}
     # One-table formats: the per-row figures (else the per-sequence ones) are the table, so they go first.
-    tables = ({name: np.ravel(getattr(rows, name)) for name in _per_row_names(rows)} if per_row else {}) \
-        | (sequences or {})
-    if tables:
-        if fmt in _ONE_TABLE:
-            quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
-            arrays |= tables | quantiles
-        else:
-            arrays |= tables
+    tables = (per_row_arrays if per_row or fmt in render.BINARY_FORMATS else {}) | (sequences or {})
+    if fmt in _ONE_TABLE and tables:
+        quantiles = {name: arrays.pop(name) for name in list(arrays) if arrays[name].ndim}
+        arrays |= tables | quantiles
+    else:
+        arrays |= per_row_arrays | (sequences or {})
     scored_kl = np.ravel(rows.kl) if rows.scored is None else np.ravel(rows.kl)[np.ravel(rows.scored)]
     return Result(arrays, layout=Layout.compare, title=title, display={"kl": scored_kl},
-                  **(row_names if per_row else {}))
+                  per_row_names=_per_row_names(rows), per_row=per_row, **row_names, **provenance)
 
 
 def compare(
@@ -178,6 +178,7 @@ def compare(
     ignore_index: CompareIgnoreIndexOpt = -100,
     from_probs: CompareFromProbsOpt = False,
     per_row: PerRowOpt = False,
+    report: ReportOpt = None,
     shift_labels: ShiftLabelsOpt = False,
     per_sequence: PerSequenceOpt = False,
     *,
@@ -212,6 +213,7 @@ def compare(
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
+    ledger = reports.Ledger("compare", reports.parse(report, outputs.force, paths), outputs.force)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else truth.fitted(ref, source.axis, ignore_index)
@@ -227,12 +229,10 @@ def compare(
     n_rows = int(np.ravel(rows.kl).size)
     title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
              f"{shape[source.axis]:,} classes")
-    written = per_row or sink.fmt not in _ON_REQUEST
-    render.write(_result(summary, rows, written, sink.fmt, title, named_rows(ref),
-                         sequences if per_sequence else None), sink)
-    if not written and sink.fmt is not OutputFormat.table:
-        note(f"the per-row figures ({', '.join(_per_row_names(rows))}) are in -f npz, "
-             f"or in {sink.fmt.value.upper()} with --per-row")
-    failed = gates.failures(summary, rows, sequences)
-    if failed:
-        raise GateFailed("; ".join(failed))
+    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
+              + described("mask", mask))
+    result = _result(summary, rows, per_row, sink.fmt, title, named_rows(ref), sequences if per_sequence else None,
+                     command="compare", inputs=inputs, gates=gates.verdicts(summary, rows, sequences))
+    with ledger:
+        render.write(result, sink)
+        ledger.decide(result)

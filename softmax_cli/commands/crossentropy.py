@@ -6,15 +6,15 @@ from typing import Annotated, Optional
 
 import numpy as np
 
-from .. import batch, core, positions, render, scheduled, stream
-from ..errors import GateFailed, UsageError
+from .. import batch, core, positions, render, reports, scheduled, stream
+from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..labelsource import read_labels
 from ..operands import load_option_array
 from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, Padding, SchedulerOpt
-from ..options import PerSequenceOpt, ShiftLabelsOpt, SoftmaxInput, option
-from ..result import Layout, Result
-from . import logits_loader, named_rows, warn, warn_below_chance
+from ..options import PerRowOpt, PerSequenceOpt, ReportOpt, ShiftLabelsOpt, SoftmaxInput, option
+from ..result import Gate, Layout, Result
+from . import described, described_sources, logits_loader, named_rows, warn, warn_below_chance
 
 
 UpstreamOpt = Annotated[Optional[str], option(
@@ -57,6 +57,8 @@ def loss(
     scheduler: SchedulerOpt = None,
     shift_labels: ShiftLabelsOpt = False,
     per_sequence: PerSequenceOpt = False,
+    per_row: PerRowOpt = False,
+    report: ReportOpt = None,
     *,
     criterion: LossOptions,
     source: SoftmaxInput,
@@ -75,30 +77,39 @@ def loss(
     """
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
+    ledger = reports.Ledger("loss", reports.parse(report, outputs.force, _paths_of(operands)), outputs.force)
+    described_operands = described("labels", truth) + described("weights", operands["weights"])
 
     if per_sequence and criterion.weights is not None:
         raise UsageError("--per-sequence gives each sequence's mean NLL; class --weights would make it a weighted "
                          "mean: leave one of them out")
 
-    def report(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink, n_classes: int,
-               sequences: dict | None = None) -> None:
+    def write(terms: core.CrossEntropyTerms, classes, row_names: dict, sink: render.Sink, n_classes: int,
+              inputs: list[dict], label: str | None = None, sequences: dict | None = None) -> None:
         _warn_unnormalised(terms.unnormalised_rows)
         if terms.target_kind == "index":
             warn_below_chance(terms.correct, terms.counted, n_classes)
         # A one-table format (CSV) is the rows of its first 1-D array: the sequences', when asked for.
-        arrays = {"loss": terms.loss, **(sequences or {}), "per_sample": terms.per_sample,
-                  "accuracy": np.float64(terms.accuracy)}
+        arrays = {"loss": terms.loss, **(sequences or {})}
+        if criterion.reduction != "none":  # else the loss is per sample already: written once
+            arrays["per_sample"] = terms.per_sample
+        arrays["accuracy"] = np.float64(terms.accuracy)
         if criterion.reduction == "mean":
             with np.errstate(over="ignore"):
                 arrays |= {"perplexity": np.exp(np.float64(terms.loss)),
                            "bits_per_token": np.float64(terms.loss) / np.log(2.0)}
-        render.write(Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss), sink)
+        gates = []
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.
             worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
-            if not worst <= max_loss:
-                what = "loss" if criterion.reduction != "none" else "largest per-row loss"
-                raise GateFailed(f"{what} {worst:.6g} > --max-loss {max_loss:g}")
+            each = criterion.reduction == "none"
+            gates.append(Gate("--max-loss", "max_loss" if each else "loss",
+                              "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
+        result = Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss,
+                        per_row_names=("per_sample",) if "per_sample" in arrays else (), per_row=per_row,
+                        command="loss", inputs=inputs + described_operands, gates=gates)
+        render.write(result, sink)
+        ledger.decide(result, label)
 
     mask = positions.load_mask(padding)
     operands["mask"] = mask
@@ -116,10 +127,11 @@ def loss(
         if len(sources) == 1 and not outcome.failures:  # one array keeps its shape, as in process
             terms = terms._replace(per_sample=terms.per_sample.reshape(sources[0].shape[:-1]),
                                    loss=terms.loss.reshape(sources[0].shape[:-1]) if terms.loss.ndim else terms.loss)
-        try:
-            report(terms, None, {}, sink, sources[0].n_cols)
-        finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
-            scheduled.raise_failures(outcome, sources)
+        with ledger:
+            try:
+                write(terms, None, {}, sink, sources[0].n_cols, described_sources(sources))
+            finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
+                scheduled.raise_failures(outcome, sources)
         return
 
     def one(logits, sink: render.Sink) -> None:
@@ -131,11 +143,13 @@ def loss(
         else:
             array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
             terms = core.cross_entropy_terms(array, labels, axis=axis, **options)
-        report(terms, logits.classes, named_rows(logits), sink, logits.array.shape[axis],
-               _sequences(terms, labels, logits.array.shape, axis, criterion.ignore_index) if per_sequence else None)
+        write(terms, logits.classes, named_rows(logits), sink, logits.array.shape[axis],
+              described("logits", logits) + described("mask", mask), logits.source,
+              _sequences(terms, labels, logits.array.shape, axis, criterion.ignore_index) if per_sequence else None)
 
     loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=criterion.from_probs)
-    batch.run(inputs, outputs, loader, one, operands=operands)
+    with ledger:
+        batch.run(inputs, outputs, loader, one, operands=operands)
 
 
 def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[int, ...], axis: int,
@@ -226,8 +240,10 @@ def grad(
     def one(logits, sink: render.Sink) -> None:
         values = values_of(logits, sink)
         class_last = axis in (-1, values.ndim - 1)
+        inputs = described("logits", logits) + [entry for role, operand in operands.items()
+                                                for entry in described(role, operand)]
         render.write(Result({"grad": values}, classes=logits.classes, **named_rows(logits),
-                            header=logits.classes if class_last else None), sink)
+                            header=logits.classes if class_last else None, command="grad", inputs=inputs), sink)
 
     loader = logits_loader(source, labels=operands.get("labels"), takes_labels=True, from_probs=criterion.from_probs)
     batch.run(inputs, outputs, loader, one, operands=operands)

@@ -8,7 +8,7 @@ from .. import batch, core, render, scheduled, stream
 from ..errors import UsageError
 from ..options import BatchOutput, ExactOpt, FromProbsOpt, InputsArg, LogOpt, SchedulerOpt, SoftmaxInput
 from ..result import Layout, Result
-from . import logits_loader, named_rows
+from . import described, logits_loader, named_rows
 
 
 def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False, from_probs: FromProbsOpt = False,
@@ -54,7 +54,8 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
         class_last = axis in (-1, values.ndim - 1)
         render.write(Result({"log_probs" if log else "probs": values}, classes=logits.classes, **named_rows(logits),
                             header=logits.classes if class_last else None,
-                            layout=Layout.distribution if class_last else Layout.grid, display=display), sink)
+                            layout=Layout.distribution if class_last else Layout.grid, display=display,
+                            command="probs", inputs=described("logits", logits)), sink)
 
     batch.run(inputs, outputs, logits_loader(source, from_probs=from_probs, logs_of_probs=True), one)
 
@@ -87,6 +88,6 @@ def jacobian(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxIn
             return
         values = core.softmax_jacobian(logits.array, **options)
         render.write(Result({"jacobian": values}, classes=logits.classes, header=logits.classes,
-                            layout=Layout.jacobian), sink)
+                            layout=Layout.jacobian, command="jacobian", inputs=described("logits", logits)), sink)
 
     batch.run(inputs, outputs, logits_loader(source), one)

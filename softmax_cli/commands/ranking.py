@@ -6,15 +6,15 @@ from typing import Annotated
 
 import numpy as np
 
-from .. import batch, core, positions, render, scheduled, stream
-from ..errors import GateFailed, UsageError
+from .. import batch, core, positions, render, reports, scheduled, stream
+from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..labelsource import read_labels
 from ..options import COMPUTATION, BatchOutput, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
 from ..options import MinAccuracyOpt, OneOf, Padding, SchedulerOpt, SoftmaxInput, TopOldOpt, TopOpt, core_choices, option
-from ..options import worded
-from ..result import Layout, Result
-from . import logits_loader, named_rows, warn_below_chance
+from ..options import PerRowOpt, ReportOpt, worded
+from ..result import Gate, Layout, Result
+from . import described, described_sources, logits_loader, named_rows, warn_below_chance
 
 
 TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
@@ -35,6 +35,8 @@ def topk(
     from_probs: FromProbsOpt = False,
     ignore_index: IgnoreIndexOpt = -100,
     scheduler: SchedulerOpt = None,
+    per_row: PerRowOpt = False,
+    report: ReportOpt = None,
     *,
     source: SoftmaxInput,
     padding: Padding,
@@ -62,7 +64,11 @@ def topk(
         return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows,
                     ties=ties)
 
-    def report(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict) -> None:
+    ledger = reports.Ledger("topk", reports.parse(report, outputs.force, truth.paths if truth else []),
+                            outputs.force)
+
+    def write(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict,
+              inputs: list[dict], label: str | None = None) -> None:
         arrays = {"indices": indices, "probs": top_probs}
         if labels is not None:
             top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
@@ -71,10 +77,15 @@ def topk(
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.where(indices >= 0, np.asarray(classes)[indices], "")  # -1: a dropped row
-        render.write(Result(arrays, classes=classes, **row_names, layout=Layout.topk), sink)
-        if min_accuracy is not None and not arrays["topk_accuracy"] >= min_accuracy:
-            raise GateFailed(f"top-{indices.shape[-1]} accuracy {float(arrays['topk_accuracy']):.6g} "
-                             f"< --min-accuracy {min_accuracy:g}")
+        gates = []
+        if min_accuracy is not None:
+            gates.append(Gate("--min-accuracy", "topk_accuracy", f"top-{indices.shape[-1]} accuracy", ">=",
+                              min_accuracy, float(arrays["topk_accuracy"]), f"{min_accuracy:g}"))
+        result = Result(arrays, classes=classes, **row_names, layout=Layout.topk,
+                        per_row_names=("indices", "probs", "names") if labels is not None else (), per_row=per_row,
+                        command="topk", inputs=inputs + described("labels", truth), gates=gates)
+        render.write(result, sink)
+        ledger.decide(result, label)
 
     mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:
@@ -90,7 +101,9 @@ def topk(
             indices, top_probs = indices.reshape(shape), top_probs.reshape(shape)
         scheduled.raise_failures(outcome, sources)  # rows of failed inputs would misalign the labels: no result
         # The labels cover every row of every shard, in order.
-        report(indices, top_probs, sources[0].n_cols, None, sink, None if truth is None else truth.array, {})
+        with ledger:
+            write(indices, top_probs, sources[0].n_cols, None, sink, None if truth is None else truth.array, {},
+                  described_sources(sources))
         return
 
     def one(logits, sink: render.Sink) -> None:
@@ -108,7 +121,9 @@ def topk(
             indices, top_probs = np.moveaxis(indices, axis, -1), np.moveaxis(top_probs, axis, -1)
             indices[dropped], top_probs[dropped] = -1, np.nan
             indices, top_probs = np.moveaxis(indices, -1, axis), np.moveaxis(top_probs, -1, axis)
-        report(indices, top_probs, n_classes, logits.classes, sink, fitted, named_rows(logits))
+        write(indices, top_probs, n_classes, logits.classes, sink, fitted, named_rows(logits),
+              described("logits", logits) + described("mask", mask), logits.source)
 
     loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs, logs_of_probs=True)
-    batch.run(inputs, outputs, loader, one, operands={"labels": truth, "mask": mask})
+    with ledger:
+        batch.run(inputs, outputs, loader, one, operands={"labels": truth, "mask": mask})

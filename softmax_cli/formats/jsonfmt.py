@@ -22,6 +22,9 @@ from .text import number_strings
 
 # ---------------------------------------------------------------- reading
 
+# Lists in our own JSON output that are not arrays: names, and what produced the result (Result.metadata).
+NOT_ARRAYS = frozenset({"classes", "rows", "inputs", "gates"})
+
 
 def _check_numbers(value, path: str) -> None:
     """Walk nested lists so a bad element is named by its path, e.g. ``[2][1]``."""
@@ -65,7 +68,7 @@ def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, 
         return parse_json_lines(text), None
     classes = None
     if isinstance(value, dict):
-        names = [k for k, v in value.items() if isinstance(v, list) and k != "classes"]
+        names = [k for k, v in value.items() if isinstance(v, list) and k not in NOT_ARRAYS]
         name = pick_member(names, key, preferred)
         if isinstance(value.get("classes"), list):
             classes = [str(c) for c in value["classes"]]
@@ -189,6 +192,8 @@ def json_lines(result, precision: int | None, label: str | None = None) -> Itera
         yield f', "classes": {json.dumps(result.classes)}'
     if result.rows is not None:
         yield f', "rows": {json.dumps(result.rows)}'
+    for name, value in result.metadata().items():  # what produced it and what the gates decided
+        yield f", {json.dumps(name)}: {json.dumps(value)}"
     yield "}\n"
 
 

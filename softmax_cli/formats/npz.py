@@ -17,6 +17,7 @@ from . import npy
 from .base import Format, Source, Table, WriteOptions, pick_member
 
 MAGIC = b"PK\x03\x04"  # a zip archive
+METADATA = "metadata"  # the member holding Result.metadata() as JSON text
 
 
 def _head(source) -> bytes:
@@ -45,7 +46,9 @@ def load(source, key: str | None, preferred: str):
     with archive:
         # As np.load names them: "logits.npy" is the array "logits".
         members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
-        name = pick_member(list(members), key, preferred)
+        # Our own metadata member (what produced the result) is not an array to choose unless asked for.
+        candidates = [name for name in members if name != METADATA or key == METADATA]
+        name = pick_member(candidates, key, preferred)
         info = members[name]
         if info.flag_bits & 0x1:
             raise InputError(f"the member {info.filename!r} is encrypted; decrypt the archive first")
@@ -75,6 +78,14 @@ def write(result, stream: BinaryIO, options: WriteOptions) -> None:
         for name, value in result.arrays.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                 npy.write_array(member, value)
+        if metadata := result.metadata():
+            import json
+
+            import numpy as np
+
+            # A 0-d string array: np.load reads it without pickles (json.loads(str(npz["metadata"]))).
+            with archive.open(f"{METADATA}.npy", "w") as member:
+                npy.write_array(member, np.asarray(json.dumps(metadata)))
 
 
 FORMATS = (Format("npz", (".npz",), binary=True, read=read, write=write, magic=MAGIC),)

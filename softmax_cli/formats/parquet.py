@@ -221,6 +221,10 @@ def _batches(result, pa) -> tuple[object, Iterator]:
         kind = pa.string() if dtype.kind == "U" else pa.from_numpy_dtype(dtype)
         fields += [pa.field(name, kind) for name in group.names]
     metadata = {name: str(number_strings(np.asarray(value), None)) for name, value in table.scalars.items()}
+    if provenance := result.metadata():  # what produced it and the gates' verdicts, as JSON under "softmax"
+        import json
+
+        metadata["softmax"] = json.dumps(provenance)
     schema = pa.schema(fields, metadata=metadata or None)
 
     def batches() -> Iterator:

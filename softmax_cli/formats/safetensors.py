@@ -134,6 +134,9 @@ def _code(dtype: np.dtype) -> str | None:
 def write(result, stream: BinaryIO, options: WriteOptions) -> None:
     """Every numeric array under its name (scalars as 0-d tensors), class names as JSON in metadata ``classes``.
 
+    The metadata also holds ``command``, ``version``, ``inputs`` and ``gates``
+    (:meth:`softmax_cli.result.Result.metadata`), each as JSON text.
+
     Text arrays (topk's ``names``) cannot be tensors; they are the indices
     looked up in ``classes``. Tensors are laid out widest dtype first, as the
     library does, so each starts aligned to its own size.
@@ -142,7 +145,10 @@ def write(result, stream: BinaryIO, options: WriteOptions) -> None:
 
     arrays = {name: value for name, value in result.arrays.items() if _code(value.dtype) is not None}
     order = sorted(arrays, key=lambda name: -arrays[name].dtype.itemsize)
-    header: dict = {"__metadata__": {"classes": json.dumps(result.classes)}} if result.classes is not None else {}
+    metadata = {"classes": json.dumps(result.classes)} if result.classes is not None else {}
+    # What produced it and the gates' verdicts (Result.metadata), as JSON text: metadata values are strings.
+    metadata |= {name: json.dumps(value) for name, value in result.metadata().items()}
+    header: dict = {"__metadata__": metadata} if metadata else {}
     offset = 0
     for name in order:
         value = arrays[name]

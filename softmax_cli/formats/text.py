@@ -279,21 +279,22 @@ def _cells(block: np.ndarray, delimiter: str, precision: int | None) -> np.ndarr
 def delimited_lines(result, delimiter: str, precision: int | None) -> Iterator[str]:
     """CSV/TSV text of the result's tidy table (:func:`softmax_cli.tidy.tidy`), a bounded chunk at a time.
 
-    The header line when the table has one, then the rows, then the scalars
-    as ``# name: value`` lines.
+    The scalars that are not columns first, as ``# name: value`` lines (a
+    summary comes first; readers skip ``#`` lines), then the header line when
+    the table has one, then the rows.
     """
     table = tidy.tidy(result)
     if table.left_out:
         note(f"left out of the {'CSV' if delimiter == ',' else 'TSV'} table (their rows differ): "
              f"{', '.join(table.left_out)}; -f json or -f npz holds every result")
+    for name, value in table.scalars.items():
+        yield f"# {name}: {number_strings(value, precision)}\n"
     if table.header is not None:
         yield delimiter.join(_quoted(name, delimiter) for name in table.header) + "\n"
     for chunk in tidy.row_chunks(table):
         parts = [_cells(part, delimiter, precision) for part in chunk]
         strings = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         yield "".join(delimiter.join(line) + "\n" for line in strings.tolist())
-    for name, value in table.scalars.items():
-        yield f"# {name}: {number_strings(value, precision)}\n"
 
 
 def _writer(delimiter: str):

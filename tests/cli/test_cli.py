@@ -89,7 +89,7 @@ def test_log_matches_reference(cli):
     result = cli(["probs", "1 2 3; 4 5 7", "--log", "-f", "json"])
     assert result.exit_code == 0
     out = json.loads(result.stdout)
-    assert list(out) == ["log_probs"]
+    assert list(out) == ["log_probs", "command", "version", "inputs"]
     np.testing.assert_allclose(out["log_probs"], reference_log_softmax([[1, 2, 3], [4, 5, 7]]), rtol=1e-14)
 
 

@@ -74,7 +74,7 @@ def test_one_npz_with_a_mask(softmax, qkv, tmp_path):
     expected, _ = reference(q, k, v, mask=mask)
     np.testing.assert_allclose(result["output"], expected, rtol=2e-5, atol=2e-6)
     np.testing.assert_array_equal(result["output"][:, :, 1], 0)
-    assert set(result) == {"output"}
+    assert set(result) == {"output", "metadata"}  # metadata: what produced it (docs/ci.md)
 
 
 def test_float_mask_combines_with_causal(softmax, qkv, tmp_path):

@@ -22,6 +22,8 @@ LABEL_SUMMARY = ["ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln
                  "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles"]
 PER_ROW = ["kl", "js", "tv", "row_max_abs_dp", "top1_same"]
 LABEL_PER_ROW = ["nll_ref", "nll_cand", "dp", "scored"]
+# What produced the result, after its figures (docs/ci.md); "gates" only when a gate was given.
+PROVENANCE = ["command", "version", "inputs"]
 LEVELS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999]
 
 
@@ -93,7 +95,7 @@ def test_summary_matches_numpy(softmax, pair):
     for name, value in (("a", a), ("b", b), ("y", y)):
         np.save(folder / f"{name}.npy", value)
     out = loads(softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "json"))
-    assert list(out) == SUMMARY + LABEL_SUMMARY  # summary first, per-row only on request
+    assert list(out) == SUMMARY + LABEL_SUMMARY + PROVENANCE  # summary first, per-row only on request
     kept = y != -100  # every statistic is over the scored rows only
     assert out["n_scored"] == kept.sum()
     a, b = a[kept], b[kept]
@@ -225,11 +227,11 @@ def test_json_and_npz_hold_every_name(softmax, pair):
     folder = pair[0]
     args = ["compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy"]
     out = loads(softmax(*args, "-f", "json", "--per-row"))
-    assert list(out) == SUMMARY + LABEL_SUMMARY + PER_ROW + LABEL_PER_ROW
+    assert list(out) == SUMMARY + LABEL_SUMMARY + PER_ROW + LABEL_PER_ROW + PROVENANCE
     completed = softmax(*args, "-f", "npz", text=False)
     assert completed.returncode == 0, completed.stderr
     with np.load(io.BytesIO(completed.stdout)) as archive:
-        assert archive.files == SUMMARY + LABEL_SUMMARY + PER_ROW + LABEL_PER_ROW
+        assert archive.files == SUMMARY + LABEL_SUMMARY + PER_ROW + LABEL_PER_ROW + ["metadata"]
         assert archive["kl"].shape == (12,) and archive["kl_mean"].shape == ()
         assert archive["top1_same"].dtype == bool
 
@@ -246,14 +248,15 @@ def test_per_row_figures_are_never_silently_dropped(softmax, pair, fmt):
 
 
 def test_csv_per_row_is_one_line_per_compared_row(softmax, pair):
-    pytest.importorskip("softmax_cli.tidy")  # CSV as a tidy table with trailing '# name: value' lines (issue 11)
+    pytest.importorskip("softmax_cli.tidy")  # CSV as a tidy table under leading '# name: value' lines (issue 22)
     folder, a, b, _ = pair
     completed = softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "csv",
                         "--per-row")
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    assert lines[0].split(",") == PER_ROW + LABEL_PER_ROW
-    table = [line.split(",") for line in lines[1:] if not line.startswith("#")]
+    header = next(n for n, line in enumerate(lines) if not line.startswith("#"))  # the summary comes first
+    assert lines[header].split(",") == PER_ROW + LABEL_PER_ROW
+    table = [line.split(",") for line in lines[header + 1:]]
     assert len(table) == len(a)
     out = loads(softmax("compare", folder / "a.npy", folder / "b.npy", "--labels", folder / "y.npy", "-f", "json",
                         "--per-row"))
@@ -293,7 +296,8 @@ def block_env(rows: int, cols: int, itemsize: int = 4) -> dict:
 def npz_members(completed) -> dict[str, np.ndarray]:
     assert completed.returncode == 0, completed.stderr
     with np.load(io.BytesIO(completed.stdout)) as archive:
-        return {name: archive[name] for name in archive.files}
+        # What produced it differs (the path of a piped input is -); the figures may not.
+        return {name: archive[name] for name in archive.files if name != "metadata"}
 
 
 @pytest.mark.parametrize("rows_per_block", [1, 7, 10, 50])
@@ -363,7 +367,9 @@ def test_failed_gate_exits_1_after_the_result(softmax, pair):
                         "--max-kl-quantile", "0.95:1e-3", "--min-agreement", "0.1")
     assert completed.returncode == 1
     out = json.loads(completed.stdout)  # the whole result came first
-    assert list(out) == SUMMARY
+    assert list(out) == SUMMARY + PROVENANCE + ["gates"]
+    assert [(gate["option"], gate["passed"]) for gate in out["gates"]] == [
+        ("--max-kl", False), ("--max-kl-quantile", False), ("--min-agreement", True)]
     lines = [line for line in completed.stderr.splitlines() if not line.startswith("note:")]
     assert len(lines) == 1 and lines[0].startswith("gate failed: ")
     assert "--max-kl 0.001" in lines[0] and "--max-kl-quantile 0.95:0.001" in lines[0]

@@ -95,14 +95,14 @@ def test_loss_reproduces_reference_numbers(cli, options, expected_none, expected
     mean = loads(cli("loss", Z_ARG, "--labels", "0,1,-100", *options, "-f", "json"))
     assert mean["loss"] == pytest.approx(expected_mean, abs=1e-5)
     # A mean loss comes with its perplexity and bits per token (issue 21); other reductions without.
-    assert set(mean) == {"loss", "per_sample", "accuracy", "perplexity", "bits_per_token"}
+    assert set(mean) == {"loss", "accuracy", "perplexity", "bits_per_token", "command", "version", "inputs"}  # per_sample with --per-row
     assert mean["perplexity"] == pytest.approx(np.exp(expected_mean), abs=1e-5)
     assert mean["bits_per_token"] == pytest.approx(expected_mean / np.log(2), abs=1e-5)
     none = loads(cli("loss", Z_ARG, "--labels", "0,1,-100", *options, "--reduction", "none", "-f", "json"))
     assert np.shape(none["loss"]) == (3,)
     if expected_none is not None:
         np.testing.assert_allclose(none["loss"], expected_none, atol=1e-5)
-        np.testing.assert_allclose(none["per_sample"], expected_none, atol=1e-5)
+        assert "per_sample" not in none  # the per-sample loss is the result, written once
     assert none["loss"][2] == 0.0  # the ignored row is exactly 0
     total = loads(cli("loss", Z_ARG, "--labels", "0,1,-100", *options, "--reduction", "sum", "-f", "json"))
     assert "perplexity" not in total and "perplexity" not in none
@@ -118,13 +118,15 @@ def test_loss_weighted_mean_is_weighted_sum_over_weights(cli):
 @pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_loss_index_labels_match_numpy_exactly(cli, weights, eps, reduction):
-    args = ["loss", Z_ARG, "--labels", "0,1,-100", "--label-smoothing", eps, "--reduction", reduction, "-f", "json"]
+    args = ["loss", Z_ARG, "--labels", "0,1,-100", "--label-smoothing", eps, "--reduction", reduction, "-f", "json",
+            "--per-row"]
     if weights is not None:
         args += ["--weights", ",".join(map(str, weights))]
     out = loads(cli(*args))
     np.testing.assert_allclose(out["loss"], ce_index(Z, Y, w=weights, eps=eps, reduction=reduction), rtol=1e-12,
                                atol=1e-15)
-    np.testing.assert_allclose(out["per_sample"], ce_index(Z, Y, w=weights, eps=eps, reduction="none"), rtol=1e-12,
+    per_sample = out["loss"] if reduction == "none" else out["per_sample"]  # --reduction none: written once
+    np.testing.assert_allclose(per_sample, ce_index(Z, Y, w=weights, eps=eps, reduction="none"), rtol=1e-12,
                                atol=1e-15)
     assert out["accuracy"] == 1.0  # rows 0 and 1 are right; the ignored row is left out
 
@@ -232,14 +234,13 @@ def test_reduction_none_shapes_for_nd_logits_with_axis(cli, tmp_path):
 
 
 def test_reduction_none_csv_has_one_loss_per_row(softmax):
-    """Several names make a tidy table: loss and per_sample columns, accuracy as a trailing comment."""
+    """The per-sample loss is the primary result, once: the loss column, under the accuracy as a comment."""
     completed = softmax("loss", Z_ARG, "--labels", "0,1,-100", "--reduction", "none", "-f", "csv")
     assert completed.returncode == 0, completed.stderr
-    header, *rows, accuracy = completed.stdout.splitlines()
-    assert header == "loss,per_sample"
-    values = np.array([[float(v) for v in row.split(",")] for row in rows])
-    np.testing.assert_allclose(values[:, 0], [0.41703, 0.22005, 0.0], atol=1e-5)
-    np.testing.assert_array_equal(values[:, 0], values[:, 1])
+    accuracy, header, *rows = completed.stdout.splitlines()
+    assert header == "loss"
+    values = np.array([float(row) for row in rows])
+    np.testing.assert_allclose(values, [0.41703, 0.22005, 0.0], atol=1e-5)
     assert accuracy.startswith("# accuracy: ")
 
 
@@ -322,8 +323,8 @@ def test_unnormalised_target_rows_warn_and_compute(cli):
     t = np.array([[0, 1, 0], [1, 0.5, 0.5], [0, 0, 1]], dtype=float)
     completed = cli("loss", Z_ARG, "--labels", "0 1 0; 1 0.5 0.5; 0 0 1", "-f", "json")
     assert completed.returncode == 0
-    lines = completed.stderr.splitlines()
-    assert lines and all(line.startswith("warning: ") for line in lines), completed.stderr
+    warnings = [line for line in completed.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: 1 target row(s) do not sum to 1 (rows 1); computed as given"], completed.stderr
     assert json.loads(completed.stdout)["loss"] == pytest.approx(ce_target(Z, t), rel=1e-12)
 
 

@@ -53,7 +53,7 @@ def test_json(cli):
     completed = cli("probs", "1 2 3; 4 5 7", "-f", "json")
     assert completed.returncode == 0
     out = strict_json(completed.stdout)
-    assert list(out) == ["probs"]
+    assert list(out) == ["probs", "command", "version", "inputs"]
     np.testing.assert_allclose(out["probs"], reference_softmax([[1, 2, 3], [4, 5, 7]]), rtol=1e-15)
 
 
@@ -71,7 +71,7 @@ def test_npz_holds_every_named_array(cli, flag, name, reference):
     completed = cli("probs", "1 2 3; 4 5 7", *flag, "-f", "npz", text=False)
     assert completed.returncode == 0
     with np.load(io.BytesIO(completed.stdout), allow_pickle=False) as archive:
-        assert archive.files == [name]
+        assert archive.files == [name, "metadata"]
         np.testing.assert_allclose(archive[name], reference([[1, 2, 3], [4, 5, 7]]), rtol=1e-14)
 
 

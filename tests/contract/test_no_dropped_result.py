@@ -5,13 +5,17 @@ through the installed ``softmax`` and each output format, reads the output back
 with a small parser per format, and compares every named result with an
 independent NumPy reference. What each format must hold (the rule these tests pin):
 
-- json / npz: every named array and scalar under its name.
+- json / npz: every named array and scalar under its name (json's ``command``,
+  ``version``, ``inputs``, ``gates`` and npz's ``metadata`` say what produced it).
 - csv / tsv: a result with one name is today's table (header = class names when
   known). A result with several names is one tidy table with a header: a 1-D
   per-row (or per-temperature) array is a column under its name (``temperatures``
   is the column ``temperature``), a 2-D one is columns ``NAME_J`` (J a class name
   or an index), topk is ``rankR_index,rankR_prob[,rankR_name]`` for R = 1..k.
-  Scalars follow as a final block of ``# name: value`` lines.
+  Scalars come first, as a block of ``# name: value`` lines. A reduction (loss,
+  topk with labels) writes its per-row arrays to csv, tsv and json only with
+  ``--per-row``, which these variants pass (without it the summary alone is the
+  result: tests/cli/test_summary_first.py).
 - npy: the primary array; every other name is listed on one ``note:`` line on
   standard error that points to npz (nothing on stderr when nothing is dropped).
 - safetensors (``-o``): every numeric array as a tensor under its name (scalars as
@@ -118,9 +122,10 @@ def expected_results():
     return {
         "probs": (["probs", "Z"], {"probs": p}),
         "probs --log": (["probs", "Z", "--log"], {"log_probs": reference_log_softmax(LOGITS)}),
-        "loss": (["loss", "Z", "--labels", "Y"], {"loss": ps.mean(), "per_sample": ps, "accuracy": accuracy}),
+        "loss": (["loss", "Z", "--labels", "Y", "--per-row"],
+                 {"loss": ps.mean(), "per_sample": ps, "accuracy": accuracy}),
         "loss --reduction none": (["loss", "Z", "--labels", "Y", "--reduction", "none"],
-                                  {"loss": ps, "per_sample": ps, "accuracy": accuracy}),
+                                  {"loss": ps, "accuracy": accuracy}),
         "grad": (["grad", "Z", "--labels", "Y"], {"grad": (p - onehot) / N}),
         "jacobian": (["jacobian", "Z"], {"jacobian": p[:, :, None] * np.eye(C) - p[:, :, None] * p[:, None, :]}),
         "temperature-sweep": (["temperature-sweep", "Z", "--temperatures", "0.5,1,2"], sweep(LOGITS, TEMPERATURES)),
@@ -131,7 +136,8 @@ def expected_results():
         "temperature-sweep fit": (["temperature-sweep", "Z", "--temperatures", "0.5,1,2", "--labels", "Y", "--fit"],
                                   lambda: {**sweep(LOGITS, TEMPERATURES, LABELS), **fit(LOGITS, LABELS)}),
         "topk": (["topk", "Z", "-k", str(K_TOP)], topk(LOGITS, K_TOP)),
-        "topk labels classes": (["topk", "Z", "-k", str(K_TOP), "--labels", "Y", "--classes", ",".join(CLASSES)],
+        "topk labels classes": (["topk", "Z", "-k", str(K_TOP), "--labels", "Y", "--classes", ",".join(CLASSES),
+                                 "--per-row"],
                                 topk(LOGITS, K_TOP, LABELS, CLASSES)),
         "attention": (["attention", "QF", "KF", "VF"], attention(False)),
         "attention --weights": (["attention", "QF", "KF", "VF", "--weights"], attention(True)),
@@ -187,8 +193,8 @@ def numeric(values: list[str]):
 def parse_delimited(text: str, sep: str, expected: dict) -> dict:
     lines = [line for line in text.splitlines() if line]
     scalars = {}
-    while lines and lines[-1].startswith("#"):
-        name, _, value = lines.pop()[1:].partition(":")
+    while lines and lines[0].startswith("#"):
+        name, _, value = lines.pop(0)[1:].partition(":")
         scalars[name.strip()] = float(value.strip())
     first = lines[0].split(sep)
     try:
@@ -217,10 +223,11 @@ def parse(fmt: str, completed, out_path, expected: dict) -> dict:
         return parse_delimited(completed.stdout.decode(), "," if fmt == "csv" else "\t", expected)
     if fmt == "json":
         out = json.loads(completed.stdout)
-        return {k: np.array(nulls_to_nan(val)) for k, val in out.items() if k not in ("classes", "rows")}
+        return {k: np.array(nulls_to_nan(val)) for k, val in out.items()
+                if k not in ("classes", "rows", "command", "version", "inputs", "gates")}
     if fmt == "npz":
         with np.load(io.BytesIO(completed.stdout)) as archive:
-            return {k: archive[k] for k in archive.files}
+            return {k: archive[k] for k in archive.files if k != "metadata"}
     if fmt == "npy":
         primary = next(iter(expected))
         return {primary: np.load(io.BytesIO(completed.stdout))}
@@ -312,12 +319,12 @@ def test_temperature_sweep_csv_header_is_the_issue_s(inputs):
         *bins]
 
 
-def test_temperature_sweep_fit_csv_ends_with_the_fit_as_comments(inputs):
+def test_temperature_sweep_fit_csv_begins_with_the_fit_as_comments(inputs):
     completed = run("temperature-sweep", inputs["Z"], "--temperatures", "0.5,1,2", "--labels", inputs["Y"],
                     "--fit", "-f", "csv")
     assert completed.returncode == 0, completed.stderr
-    tail = completed.stdout.splitlines()[-13:]
-    assert [line.partition(":")[0] for line in tail] == [
+    head = completed.stdout.splitlines()[:13]
+    assert [line.partition(":")[0] for line in head] == [
         "# fitted_temperature", "# nll_before", "# nll_after", "# ece_before", "# ece_after", "# ece_l2_before",
         "# ece_l2_after", "# mce_before", "# mce_after", "# classwise_ece_before", "# classwise_ece_after",
         "# brier_before", "# brier_after"]
