@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+
 @dataclass
 class Run:
     wall: float  # seconds, the whole process

@@ -23,8 +23,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-
 from fuzz_cases import (  # noqa: E402
     DASHBOARD_NOTE,
     HEADER_DESCRS,
@@ -34,6 +32,7 @@ from fuzz_cases import (  # noqa: E402
     run_in_process,
     run_in_subprocess,
 )
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
 
 def kind_of(problem: str) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from . import render
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
-from .formats.base import note
 from .formats import registry
+from .formats.base import note
 from .formats.registry import SUFFIXES, output_for_path
 from .inputs import Loaded, is_number_text
 from .operands import Operands, locate

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
-from .render import atomic_file, check_destination as check_output
+from .render import atomic_file
+from .render import check_destination as check_output
 
 PLOT_SUFFIXES = (".png", ".svg")
 INSTALL_HINT = "pip install 'softmax-toolkit[plot]'"

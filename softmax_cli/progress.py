@@ -34,7 +34,8 @@ class Progress:
 
     def _start(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress as Bar, TextColumn
+        from rich.progress import BarColumn, TextColumn
+        from rich.progress import Progress as Bar
 
         # The bar takes what the figures leave, so a narrow terminal shortens the bar, never a number.
         self._bar = Bar(TextColumn("{task.description}"), BarColumn(bar_width=None), *figures(self.unit),

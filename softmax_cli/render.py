@@ -27,7 +27,6 @@ from .formats import npy, registry
 from .formats.base import WriteOptions
 from .result import Result
 
-
 # When the command started, near enough: this module is imported with the options (their -f choices).
 STARTED = time.monotonic()
 

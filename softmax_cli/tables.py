@@ -18,8 +18,22 @@ from rich.text import Text
 from .comparetable import compare
 from .rankedtable import fits_by_index, ranked_columns
 from .result import Layout, Result
-from .tablecells import (BAR_WIDTH, MAX_ROWS, Column, bar, candidates, fit, fitting, head_and_tail, line, more,
-                         number_format, scalar, table_width, texts)
+from .tablecells import (
+    BAR_WIDTH,
+    MAX_ROWS,
+    Column,
+    bar,
+    candidates,
+    fit,
+    fitting,
+    head_and_tail,
+    line,
+    more,
+    number_format,
+    scalar,
+    table_width,
+    texts,
+)
 
 MAX_HEATMAPS = 4
 SWEEP_TABLES = 3
@@ -337,7 +351,9 @@ def sweep(result: Result, console: Console, precision: int | None) -> None:
         rest = _single(columns[done:])
         take = max(1, fitting(console.width, before, rest))
         if done + take >= total or part == SWEEP_TABLES - 1:
-            what = (lambda count, done=done: "class" if done + count >= len(metrics) else "column")
+            def what(count, done=done):
+                return "class" if done + count >= len(metrics) else "column"
+
             _draw(console, title, fit(console.width, before, rest, [], what, total - done))
             break
         _draw(console, title, before + columns[done:done + take])

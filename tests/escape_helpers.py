@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-
 from conftest import softmax_command
 
 # Below what NumPy, the thread pools and a small input need (256 MiB runs every

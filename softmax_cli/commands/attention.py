@@ -9,13 +9,23 @@ import numpy as np
 import typer
 
 from .. import core, render
-from ..operands import load_attention_operands, naming_sources
 from ..limits import check_memory
-from ..options import COMPUTATION, INPUT, OUTPUT, CausalAlignOpt, MaskedRowsOpt, MaskTypeOpt, Output, Performance
-from ..options import ScaleOpt, option, worded
+from ..operands import load_attention_operands, naming_sources
+from ..options import (
+    COMPUTATION,
+    INPUT,
+    OUTPUT,
+    CausalAlignOpt,
+    MaskedRowsOpt,
+    MaskTypeOpt,
+    Output,
+    Performance,
+    ScaleOpt,
+    option,
+    worded,
+)
 from ..result import Layout, Result
 from . import described
-
 
 MaskOpt = Annotated[Optional[str], option(
     "--mask", help="Boolean (True attends) or float (added to the scores) mask, broadcastable to (..., L, S).",

@@ -14,11 +14,27 @@ from ..formats.base import note
 from ..inputs import check_one_stdin
 from ..labelsource import read_labels
 from ..operands import DEFAULT_TEMPERATURES, naming_sources, parse_temperatures
-from ..options import COMPUTATION, OUTPUT, BinsOpt, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
-from ..options import Number, OneOf, Output, Padding, SchedulerOpt, Source, core_choices, option, worded
+from ..options import (
+    COMPUTATION,
+    OUTPUT,
+    BinsOpt,
+    FromProbsOpt,
+    IgnoreIndexOpt,
+    InputsArg,
+    LabelsKeyOpt,
+    LabelsOpt,
+    Number,
+    OneOf,
+    Output,
+    Padding,
+    SchedulerOpt,
+    Source,
+    core_choices,
+    option,
+    worded,
+)
 from ..result import Layout, Result
 from . import described, described_sources, logits_loader, warn, warn_below_chance
-
 
 TemperaturesOpt = Annotated[Optional[str], option(
     "--temperatures", help=f"Temperatures, e.g. 0.1,0.5,1,2,10.  [default: {DEFAULT_TEMPERATURES}]",

@@ -23,9 +23,28 @@ from ..errors import UsageError
 from ..inputs import STDIN, Loaded, align_classes, refuse_readers
 from ..labelsource import LabelSource, read_labels
 from ..operands import naming_sources
-from ..options import GATES, FromProbsOpt, IgnoreIndexOpt, LabelsKeyOpt, LabelsOpt, MaxKlOpt, MaxKlQuantileOpt
-from ..options import MaxPplRatioOpt, MinAgreementOpt, Number, Output, Padding, Performance, PerRowOpt, PerSequenceOpt
-from ..options import ReportOpt, ShiftLabelsOpt, SoftmaxInput, option, worded
+from ..options import (
+    GATES,
+    FromProbsOpt,
+    IgnoreIndexOpt,
+    LabelsKeyOpt,
+    LabelsOpt,
+    MaxKlOpt,
+    MaxKlQuantileOpt,
+    MaxPplRatioOpt,
+    MinAgreementOpt,
+    Number,
+    Output,
+    Padding,
+    Performance,
+    PerRowOpt,
+    PerSequenceOpt,
+    ReportOpt,
+    ShiftLabelsOpt,
+    SoftmaxInput,
+    option,
+    worded,
+)
 from ..render import OutputFormat
 from ..result import Gate, Layout, Result
 from . import described, logits_loader, named_rows, warn

@@ -11,11 +11,24 @@ from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..labelsource import read_labels
 from ..operands import load_option_array
-from ..options import INPUT, BatchOutput, InputsArg, LogOpt, LossOptions, MaxLossOpt, Padding, SchedulerOpt
-from ..options import PerRowOpt, PerSequenceOpt, ReportOpt, ShiftLabelsOpt, SoftmaxInput, option
+from ..options import (
+    INPUT,
+    BatchOutput,
+    InputsArg,
+    LogOpt,
+    LossOptions,
+    MaxLossOpt,
+    Padding,
+    PerRowOpt,
+    PerSequenceOpt,
+    ReportOpt,
+    SchedulerOpt,
+    ShiftLabelsOpt,
+    SoftmaxInput,
+    option,
+)
 from ..result import Gate, Layout, Result
 from . import described, described_sources, logits_loader, named_rows, warn, warn_below_chance
-
 
 UpstreamOpt = Annotated[Optional[str], option(
     "--upstream", help="Upstream gradient G (logits' shape): give the softmax vector-Jacobian product instead of "

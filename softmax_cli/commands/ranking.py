@@ -10,12 +10,29 @@ from .. import batch, core, positions, render, reports, scheduled, stream
 from ..errors import UsageError
 from ..inputs import check_one_stdin
 from ..labelsource import read_labels
-from ..options import COMPUTATION, BatchOutput, FromProbsOpt, IgnoreIndexOpt, InputsArg, LabelsKeyOpt, LabelsOpt
-from ..options import MinAccuracyOpt, OneOf, Padding, SchedulerOpt, SoftmaxInput, TopOldOpt, TopOpt, core_choices, option
-from ..options import PerRowOpt, ReportOpt, worded
+from ..options import (
+    COMPUTATION,
+    BatchOutput,
+    FromProbsOpt,
+    IgnoreIndexOpt,
+    InputsArg,
+    LabelsKeyOpt,
+    LabelsOpt,
+    MinAccuracyOpt,
+    OneOf,
+    Padding,
+    PerRowOpt,
+    ReportOpt,
+    SchedulerOpt,
+    SoftmaxInput,
+    TopOldOpt,
+    TopOpt,
+    core_choices,
+    option,
+    worded,
+)
 from ..result import Gate, Layout, Result
 from . import described, described_sources, logits_loader, named_rows, warn_below_chance
-
 
 TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
                        "'labels'): adds top-1 and top-k accuracy, and the --min-accuracy gate.")

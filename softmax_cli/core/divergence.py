@@ -46,8 +46,16 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..errors import InputError, SoftmaxError, UsageError
-from ._arrays import _block_origin, as_rows, block_of, check_axis, describe_position, float_dtypes, in_row_chunks, \
-    row_blocks
+from ._arrays import (
+    _block_origin,
+    as_rows,
+    block_of,
+    check_axis,
+    describe_position,
+    float_dtypes,
+    in_row_chunks,
+    row_blocks,
+)
 from .crossentropy_inputs import check_probs
 from .labels import check_labels
 from .logits import MaskedRowError, MaskedRows, _check_policy, check_temperature

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .choices import MASKED_ROW_POLICIES, MaskedRows
 from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks
+from .choices import MASKED_ROW_POLICIES, MaskedRows
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -21,7 +21,6 @@ from .logits import MaskedRows
 from .softmax import softmax
 
 
-
 def _check_k(k: int, n_classes: int) -> int:
     try:
         whole = not isinstance(k, (bool, np.bool_)) and float(k) == int(k)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .choices import CAUSAL_ALIGNMENTS, CausalAlign
 from ._arrays import float_dtypes
+from .choices import CAUSAL_ALIGNMENTS, CausalAlign
 
 if TYPE_CHECKING:
     import numpy.typing as npt

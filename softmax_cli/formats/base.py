@@ -22,7 +22,6 @@ from ..errors import InputError, tell
 from ..progress import Progress
 from ..result import Result
 
-
 HEAD_BYTES = 64
 
 

@@ -14,10 +14,10 @@ from typing import TextIO
 
 import numpy as np
 
-from ..errors import InputError
-from .base import Format, Source, Table, WriteOptions, is_bfloat16, pick_member
 from .. import tidy
+from ..errors import InputError
 from ..tidy import CHUNK_VALUES, chunk_rows
+from .base import Format, Source, Table, WriteOptions, is_bfloat16, pick_member
 from .text import number_strings
 
 # ---------------------------------------------------------------- reading

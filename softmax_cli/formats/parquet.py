@@ -109,7 +109,6 @@ def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]
 def _values(column, name: str) -> np.ndarray:
     """One column of a row group as NumPy: numbers, or lists of equal length as rows."""
     import pyarrow.compute as compute
-
     import pyarrow.types as types
 
     if hasattr(column, "combine_chunks"):
@@ -173,7 +172,10 @@ def read_parquet(source: Source, key: str | None, preferred: str) -> Table:
 
     try:
         file = pq.ParquetFile(source.path if source.path is not None else pa.BufferReader(source.data))
-        parts = lambda columns: (file.read_row_group(i, columns=columns) for i in range(file.num_row_groups))
+
+        def parts(columns):
+            return (file.read_row_group(i, columns=columns) for i in range(file.num_row_groups))
+
         return _table(file.schema_arrow, parts, file.metadata.num_rows, key, preferred)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"cannot read this Parquet file: {error}") from None

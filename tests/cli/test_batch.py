@@ -13,7 +13,6 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import read_csv_output, reference_softmax
 
 RNG = np.random.default_rng(60)

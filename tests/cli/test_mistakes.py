@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from conftest import assert_one_error_line, run
 
-
 # ------------------------------------------------------------------ gates outside their meaningful range
 
 @pytest.mark.parametrize(("value", "fragment"), [("95", "fraction"), ("1.5", "fraction"), ("-0.1", "fraction"),

@@ -15,12 +15,12 @@ import re
 
 import numpy as np
 import pytest
+from conftest import reference_log_softmax, reference_softmax, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
 
-from conftest import reference_log_softmax, reference_softmax, run
 from softmax_cli import tables
 from softmax_cli.core import ReliabilityBins
 from softmax_cli.progress import count_text, eta_text, figures, rate_text

@@ -19,8 +19,17 @@ pytest.importorskip("distributed")
 
 from softmax_cli import core  # noqa: E402
 from softmax_cli.distributed import (  # noqa: E402
-    Engine, ExactSum, Run, connect, cross_entropy_terms, dashboard_link, expand_sources, fit_temperature,
-    map_to_npy, temperature_sweep, topk,
+    Engine,
+    ExactSum,
+    Run,
+    connect,
+    cross_entropy_terms,
+    dashboard_link,
+    expand_sources,
+    fit_temperature,
+    map_to_npy,
+    temperature_sweep,
+    topk,
 )
 from softmax_cli.errors import InputError, UsageError  # noqa: E402
 from softmax_cli.scheduled import address as scheduler_address  # noqa: E402

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line
 
 Z = np.array([[[2.0, 1.0, 0.1], [0.5, 0.2, 3.0]], [[1.0, 1.0, 1.0], [0.0, -1.0, 2.0]]])  # (2, 2, 3)

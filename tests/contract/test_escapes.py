@@ -16,24 +16,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import reference_softmax, softmax_command
 from escape_helpers import (
     COMMANDS,
-    MEMORY_LIMIT,
     assert_contract,
     assert_refused,
     clean_env,

@@ -32,7 +32,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import reference_log_softmax, reference_softmax, run
 
 RNG = np.random.default_rng(1111)

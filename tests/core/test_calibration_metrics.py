@@ -20,7 +20,7 @@ from softmax_cli import core
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchmetrics")
 # torchmetrics' public functions cast confidences to float32; its binning and norms, fed float64, are these.
-from torchmetrics.functional.classification.calibration_error import _ce_compute
+_ce_compute = pytest.importorskip("torchmetrics.functional.classification.calibration_error")._ce_compute
 
 
 def torchmetrics_error(confidence: np.ndarray, hits: np.ndarray, bins: int, norm: str) -> float:

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from softmax_cli.core import MaskedRowError, entropy, log_softmax, logsumexp, softmax
-from softmax_cli.core import _arrays
+from softmax_cli.core import MaskedRowError, _arrays, entropy, log_softmax, logsumexp, softmax
 from softmax_cli.errors import InputError
 
 mpmath.mp.dps = 50

@@ -15,14 +15,17 @@ import numpy as np
 import pytest
 
 from softmax_cli.core import (
+    MaskedRowError,
     ReliabilityBins,
+    entropy,
     expected_calibration_error,
     fit_temperature,
+    log_softmax,
     nll,
     reliability_bins,
+    softmax,
     temperature_sweep,
 )
-from softmax_cli.core import MaskedRowError, entropy, log_softmax, softmax
 from softmax_cli.errors import InputError
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"

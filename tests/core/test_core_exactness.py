@@ -21,7 +21,6 @@ import json
 import mpmath
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line
 
 from softmax_cli import core

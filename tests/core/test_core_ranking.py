@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from softmax_cli.core import check_labels, topk, topk_accuracy
-from softmax_cli.core import MaskedRowError, softmax
+from softmax_cli.core import MaskedRowError, check_labels, softmax, topk, topk_accuracy
 from softmax_cli.errors import InputError
 
 

@@ -13,7 +13,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line, reference_softmax, run
 
 RNG = np.random.default_rng(11)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line, reference_softmax, run, softmax_command
 
 # The slow tests are opt-in: a plain skipif, so this module needs no marker registered elsewhere.

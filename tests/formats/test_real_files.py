@@ -13,7 +13,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line, reference_log_softmax, reference_softmax, run
 
 pd = pytest.importorskip("pandas")

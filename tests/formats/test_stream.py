@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line, reference_log_softmax, reference_softmax
 
 import softmax_cli.stream as stream_module

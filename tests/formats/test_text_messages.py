@@ -14,7 +14,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_error_line, reference_log_softmax, reference_softmax, run
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, reference_softmax, run
+
 from softmax_cli.errors import end_telling
 from softmax_cli.formats import npy, registry
 from softmax_cli.formats.base import WriteOptions
