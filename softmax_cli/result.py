@@ -55,6 +55,9 @@ class Result:
     # and JSON write its summary only and these only when ``per_row`` (--per-row); binary formats always.
     per_row_names: tuple[str, ...] = ()
     per_row: bool = False
+    # Arrays asked for as a table of their own (--per-sequence): a one-table format writes them as its rows
+    # even without --per-row, with the summary as leading comments.
+    table_names: tuple[str, ...] = ()
     # What produced it (the command, each input's path, shape, dtype and key) and what the gates decided:
     # written by JSON, and in the metadata of npz, safetensors and Parquet/Arrow (see :meth:`metadata`).
     command: str | None = None

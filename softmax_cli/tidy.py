@@ -24,7 +24,8 @@ A result with several names is one table with a header (issue 11, decision 8):
 name per table row.
 
 A reduction written without its per-row arrays (``Result.per_row_names``
-all absent: CSV/TSV without ``--per-row``) is its summary on one line: each
+all absent: CSV/TSV without ``--per-row``) and without a table asked for
+(``Result.table_names``: ``--per-sequence``) is its summary on one line: each
 0-d figure a column under its name, each vector (compare's quantiles) columns
 ``NAME_J``.
 
@@ -142,7 +143,7 @@ def _summary_line(result: Result) -> TidyTable:
 
 def tidy(result: Result) -> TidyTable:
     """The table CSV/TSV/Parquet write for ``result`` (see the module docstring)."""
-    if result.per_row_names and not any(name in result.arrays for name in result.per_row_names):
+    if result.per_row_names and not any(name in result.arrays for name in result.per_row_names + result.table_names):
         return _summary_line(result)
     table = _one_name(result) if len(result.arrays) == 1 else _several_names(result)
     if result.rows is not None and table.groups and len(result.rows) == table.rows:

@@ -184,7 +184,8 @@ def _result(summary: core.DivergenceSummary, rows: core.RowDivergence, per_row: 
         arrays |= per_row_arrays | (sequences or {})
     scored_kl = np.ravel(rows.kl) if rows.scored is None else np.ravel(rows.kl)[np.ravel(rows.scored)]
     return Result(arrays, layout=Layout.compare, title=title, display={"kl": scored_kl},
-                  per_row_names=_per_row_names(rows), per_row=per_row, **row_names, **provenance)
+                  per_row_names=_per_row_names(rows), per_row=per_row, table_names=tuple(sequences or ()),
+                  **row_names, **provenance)
 
 
 def compare(

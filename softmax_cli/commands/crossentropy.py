@@ -120,7 +120,8 @@ def loss(
                               "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
         result = Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss,
                         per_row_names=("per_sample",) if "per_sample" in arrays else (), per_row=per_row,
-                        command="loss", inputs=inputs + described_operands, gates=gates)
+                        table_names=tuple(sequences or ()), command="loss", inputs=inputs + described_operands,
+                        gates=gates)
         render.write(result, sink)
         ledger.decide(result, label)
 

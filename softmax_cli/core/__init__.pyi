@@ -131,6 +131,7 @@ __all__ = [
     "unattended_queries",
     "unnormalised_rows",
 ]
+from .crossentropy import merge_cross_entropy_terms as merge_cross_entropy_terms
 from .padding import blank_rows as blank_rows
 from .padding import check_mask as check_mask
 from .padding import shift_labels as shift_labels

@@ -129,7 +129,7 @@ def test_one_based_labels_missing_the_last_class_get_a_warning(tmp_path):
     keep = y != 9
     np.save(tmp_path / "logits.npy", logits[keep])
     np.save(tmp_path / "y1.npy", y[keep] + 1)
-    completed = run("loss", tmp_path / "logits.npy", "--labels", tmp_path / "y1.npy", "-f", "json")
+    completed = run("loss", tmp_path / "logits.npy", "--labels", tmp_path / "y1.npy", "-f", "json", "--per-row")
     assert completed.returncode == 0
     assert json.loads(completed.stdout)["loss"] == pytest.approx(reference_loss(logits[keep], y[keep] + 1), rel=1e-6)
     lines = completed.stderr.splitlines()
@@ -151,7 +151,7 @@ def test_below_chance_warning_stays_silent_on_two_classes(tmp_path):
     logits[np.arange(5000), y] += 0.3  # a weak but real model
     np.save(tmp_path / "z.npy", logits)
     np.save(tmp_path / "y.npy", y)
-    completed = run("loss", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "-f", "json")
+    completed = run("loss", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "-f", "json", "--per-row")
     assert completed.returncode == 0 and completed.stderr == ""
 
 
@@ -160,7 +160,7 @@ def test_below_chance_warning_stays_silent_on_1000_classes_at_chance(tmp_path):
     logits = rng.normal(size=(12000, 1000)).astype(np.float32)
     np.save(tmp_path / "z.npy", logits)
     np.save(tmp_path / "y.npy", rng.integers(0, 1000, size=12000))
-    completed = run("topk", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "-k", "1", "-f", "json")
+    completed = run("topk", tmp_path / "z.npy", "--labels", tmp_path / "y.npy", "-k", "1", "-f", "json", "--per-row")
     assert completed.returncode == 0 and completed.stderr == ""
 
 
@@ -256,7 +256,7 @@ def test_a_header_line_above_class_names_is_dropped_with_a_note(named):
 def test_column_vector_labels_are_read_with_a_note(tmp_path):
     logits, y = np.load(DIGITS_LOGITS), np.load(DIGITS_LABELS)
     np.save(tmp_path / "y.npy", y.reshape(-1, 1))  # the sklearn habit
-    completed = run("loss", DIGITS_LOGITS, "--labels", tmp_path / "y.npy", "-f", "json")
+    completed = run("loss", DIGITS_LOGITS, "--labels", tmp_path / "y.npy", "-f", "json", "--per-row")
     assert json_of(completed)["loss"] == pytest.approx(reference_loss(logits, y), rel=1e-6)
     assert completed.stderr.count("note:") == 1 and "(719, 1)" in completed.stderr
 
@@ -275,7 +275,7 @@ def test_flat_labels_for_batched_sequences_are_read_with_a_note(token_logits, tm
     torch = pytest.importorskip("torch")
     path, logits, ids = token_logits
     np.save(tmp_path / "flat.npy", ids.reshape(-1))
-    completed = run("loss", path, "--labels", tmp_path / "flat.npy", "-f", "json")
+    completed = run("loss", path, "--labels", tmp_path / "flat.npy", "-f", "json", "--per-row")
     expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits).double().reshape(-1, 11),
                                                  torch.from_numpy(ids).reshape(-1)).item()
     assert json_of(completed)["loss"] == pytest.approx(expected, rel=1e-6)

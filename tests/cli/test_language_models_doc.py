@@ -33,6 +33,7 @@ def test_every_example_runs_in_order(tmp_path):
         if done.returncode != 0 and not gate:
             failures.append(f"{command}\n    exit {done.returncode}: {done.stderr.strip()[-300:]}")
     assert not failures, "examples that do not run:\n" + "\n".join(failures)
-    sequences = (tmp_path / "lm_sequences.csv").read_text().splitlines()
+    # The summary leads as "# name: value" lines; then one line per sequence.
+    sequences = [line for line in (tmp_path / "lm_sequences.csv").read_text().splitlines() if not line.startswith("#")]
     assert sequences[0].startswith("seq_n_scored,") and [line.split(",")[0] for line in sequences[1:5]] == \
         ["175", "149", "119", "89"]

@@ -15,9 +15,14 @@ import pytest
 from conftest import assert_one_error_line, run
 
 
+# What produced a result (its inputs' paths among them) differs between the runs compared here; the figures do not.
+PROVENANCE = ("command", "version", "inputs", "gates")
+
+
 def loads(completed) -> dict:
+    """A JSON result's figures."""
     assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout)
+    return {name: value for name, value in json.loads(completed.stdout).items() if name not in PROVENANCE}
 
 
 @pytest.fixture
@@ -43,7 +48,7 @@ def padded(tmp_path):
 def test_loss_matches_torch_on_the_kept_rows(padded):
     torch = pytest.importorskip("torch")
     folder, kept = padded
-    out = loads(run("loss", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
+    out = loads(run("loss", "--per-row", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
                     "-f", "json"))
     expected = torch.nn.functional.cross_entropy(torch.from_numpy(np.load(folder / "kept_logits.npy")),
                                                  torch.from_numpy(np.load(folder / "kept_labels.npy")))
@@ -65,9 +70,9 @@ def test_grad_is_zero_on_dropped_rows_and_torchs_elsewhere(padded):
 
 def test_topk_marks_dropped_rows_and_counts_only_kept_ones(padded):
     folder, kept = padded
-    out = loads(run("topk", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
+    out = loads(run("topk", "--per-row", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.npy",
                     "-k", "2", "-f", "json"))
-    alone = loads(run("topk", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy", "-k", "2",
+    alone = loads(run("topk", "--per-row", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy", "-k", "2",
                       "-f", "json"))
     indices = np.array(out["indices"])
     np.testing.assert_array_equal(indices[kept], alone["indices"])
@@ -88,21 +93,21 @@ def test_compare_streamed_equals_in_memory_bit_for_bit(padded):
     folder, kept = padded
     options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "-f", "json", "--per-row"]
     # Two .npy files stream in row blocks (a few rows each here); an .npz candidate is compared in memory.
-    streamed = loads(run("compare", folder / "logits.npy", folder / "cand.npy", *options,
+    streamed = loads(run("compare", "--per-row", folder / "logits.npy", folder / "cand.npy", *options,
                          env={"SOFTMAX_BLOCK_BYTES": "64"}))
-    in_memory = loads(run("compare", folder / "logits.npy", folder / "cand.npz", *options))
+    in_memory = loads(run("compare", "--per-row", folder / "logits.npy", folder / "cand.npz", *options))
     assert streamed == in_memory
     assert streamed["n_scored"] == kept.sum() and streamed["scored"] == kept.reshape(-1).tolist()
 
 
 def test_mask_values_other_than_0_and_1_are_refused(padded):
     folder, _ = padded
-    completed = run("compare", folder / "logits.npy", folder / "cand.npy", "--mask", folder / "labels.npy")
+    completed = run("compare", "--per-row", folder / "logits.npy", folder / "cand.npy", "--mask", folder / "labels.npy")
     assert_one_error_line(completed, "is neither 1 (keep) nor 0 (drop)", "labels.npy")
 
 
 def test_mask_key_alone_is_refused():
-    assert_one_error_line(run("loss", "1 2", "--labels", "0", "--mask-key", "attention_mask"),
+    assert_one_error_line(run("loss", "--per-row", "1 2", "--labels", "0", "--mask-key", "attention_mask"),
                           "--mask-key", "give --mask FILE too")
 
 
@@ -111,8 +116,8 @@ def test_loss_streamed_in_tiny_blocks_equals_in_memory(padded):
     np.savez(folder / "logits.npz", logits=np.load(folder / "logits.npy"))
     options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "--shift-labels", "--per-sequence",
                "-f", "json"]
-    streamed = loads(run("loss", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
-    in_memory = loads(run("loss", folder / "logits.npz", *options))
+    streamed = loads(run("loss", "--per-row", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
+    in_memory = loads(run("loss", "--per-row", folder / "logits.npz", *options))
     assert streamed == in_memory
 
 
@@ -120,8 +125,8 @@ def test_topk_streamed_in_tiny_blocks_equals_in_memory(padded):
     folder, _ = padded
     np.savez(folder / "logits.npz", logits=np.load(folder / "logits.npy"))
     options = ["--labels", folder / "labels.npy", "--mask", folder / "mask.npy", "-k", "3", "-f", "json"]
-    streamed = loads(run("topk", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
-    assert streamed == loads(run("topk", folder / "logits.npz", *options))
+    streamed = loads(run("topk", "--per-row", folder / "logits.npy", *options, env={"SOFTMAX_BLOCK_BYTES": "64"}))
+    assert streamed == loads(run("topk", "--per-row", folder / "logits.npz", *options))
 
 
 @pytest.mark.parametrize("output", ["-", "grad.npy"])  # to a pipe (checked first) and to a file
