@@ -16,14 +16,16 @@ from ._arrays import available_cores, output_dtype, set_threads
 from .logits import MASKED_ROW_POLICIES, MaskedRowError, check_logits, check_temperature
 from .softmax import entropy, log_softmax, logsumexp, softmax
 
+# Module names never equal a public name: once a submodule is imported, the package attribute of its name is the
+# module (the import system sets it), and a function of that name would no longer be reached through __getattr__.
 _LAZY = {
     "sdpa": ("attention",),
     "sdpa_operands": ("CAUSAL_ALIGNMENTS", "unattended_queries"),
     "reliability": ("BINNINGS", "BIN_EDGES", "ReliabilityBins", "calibration_metrics", "expected_calibration_error",
                     "reliability_bins"),
     "temperature": ("fit_temperature", "nll", "temperature_sweep"),
-    "divergence": ("RowDivergence", "divergence_rows"),
-    "divergence_summary": ("QUANTILE_LEVELS", "DivergenceSummary", "divergence", "divergence_summary"),
+    "rowdivergence": ("RowDivergence", "divergence_rows"),
+    "divergence_stats": ("QUANTILE_LEVELS", "DivergenceSummary", "divergence", "divergence_summary"),
     "crossentropy": ("REDUCTIONS", "CrossEntropyTerms", "cross_entropy", "cross_entropy_terms",
                      "merge_cross_entropy_terms", "reduce_losses"),
     "crossentropy_grad": ("cross_entropy_grad",),

@@ -22,18 +22,16 @@ from .crossentropy import (
 from .crossentropy_grad import cross_entropy_grad as cross_entropy_grad
 from .crossentropy_inputs import mean_denominator as mean_denominator
 from .crossentropy_inputs import unnormalised_rows as unnormalised_rows
-from .divergence import RowDivergence as RowDivergence
-from .divergence import divergence_rows as divergence_rows
-from .divergence_summary import (
+from .divergence_stats import (
     QUANTILE_LEVELS as QUANTILE_LEVELS,
 )
-from .divergence_summary import (
+from .divergence_stats import (
     DivergenceSummary as DivergenceSummary,
 )
-from .divergence_summary import (
+from .divergence_stats import (
     divergence as divergence,
 )
-from .divergence_summary import (
+from .divergence_stats import (
     divergence_summary as divergence_summary,
 )
 from .jacobian import (
@@ -75,6 +73,8 @@ from .reliability import (
 from .reliability import (
     reliability_bins as reliability_bins,
 )
+from .rowdivergence import RowDivergence as RowDivergence
+from .rowdivergence import divergence_rows as divergence_rows
 from .sdpa import attention as attention
 from .sdpa_operands import CAUSAL_ALIGNMENTS as CAUSAL_ALIGNMENTS
 from .sdpa_operands import unattended_queries as unattended_queries

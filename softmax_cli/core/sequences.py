@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .divergence import RowDivergence
+from .rowdivergence import RowDivergence
 
 SEQUENCE_FIGURES = ("seq_n_scored", "seq_kl_mean", "seq_kl_max", "seq_top1_agreement")
 SEQUENCE_LABEL_FIGURES = ("seq_nll_ref", "seq_nll_cand", "seq_ppl_ref", "seq_ppl_cand", "seq_ppl_ratio")
@@ -43,11 +43,11 @@ def sequence_figures(rows: RowDivergence, lead_shape: tuple[int, ...]) -> dict[s
     ``lead_shape`` is the rows' shape (…, seq). Arrays are flat, one entry per
     sequence in C order of the leading axes. Perplexities are ``exp`` of the
     mean NLL over the sequence's scored positions, as
-    :func:`~softmax_cli.core.divergence_summary.divergence_summary` is over all.
+    :func:`~softmax_cli.core.divergence_stats.divergence_summary` is over all.
 
     Examples
     --------
-    >>> from softmax_cli.core.divergence import divergence_rows
+    >>> from softmax_cli.core.rowdivergence import divergence_rows
     >>> rows = divergence_rows(np.zeros((2, 2, 3)), [[[0, 0, 0], [0, 0, 1]], [[0, 0, 0], [0, 0, 0]]])
     >>> sequence_figures(rows, (2, 2))["seq_kl_max"].round(6)
     array([0.119499, 0.      ])

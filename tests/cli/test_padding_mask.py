@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from conftest import assert_one_error_line, run
 
-
 # What produced a result (its inputs' paths among them) differs between the runs compared here; the figures do not.
 PROVENANCE = ("command", "version", "inputs", "gates")
 

@@ -21,8 +21,8 @@ from hypothesis.extra.numpy import arrays
 
 from softmax_cli.core import MaskedRowError, _arrays
 from softmax_cli.core._arrays import block_of
-from softmax_cli.core.divergence import RowDivergence, divergence_rows
-from softmax_cli.core.divergence_summary import QUANTILE_LEVELS, divergence, divergence_summary
+from softmax_cli.core.divergence_stats import QUANTILE_LEVELS, divergence, divergence_summary
+from softmax_cli.core.rowdivergence import RowDivergence, divergence_rows
 from softmax_cli.errors import InputError, UsageError
 
 mpmath.mp.dps = 60

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from llama_reference import llama_report, log_softmax64, report_of_summary
 
-from softmax_cli.core.divergence import divergence_rows
-from softmax_cli.core.divergence_summary import divergence
+from softmax_cli.core.divergence_stats import divergence
+from softmax_cli.core.rowdivergence import divergence_rows
 
 
 def lm_batch(seed: int, batch=3, seq=40, vocab=64):

@@ -93,3 +93,13 @@ def test_axis_none_against_numpy_float64():
     np.testing.assert_allclose(core.log_softmax(x, axis=None), reference_log_softmax(flat).reshape(2, 2), rtol=1e-14)
     p = reference_softmax(flat)
     assert float(core.entropy(x, axis=None)) == pytest.approx(float(-(p * np.log(p)).sum()), rel=1e-14)
+
+
+def test_importing_every_submodule_first_shadows_no_public_name():
+    """A submodule named like a public function (it was ``core.divergence_summary``) replaces it once imported."""
+    script = ("import importlib, pkgutil, types, softmax_cli.core as core\n"
+              "for module in pkgutil.iter_modules(core.__path__):\n"
+              "    importlib.import_module('softmax_cli.core.' + module.name)\n"
+              "print(sorted(n for n in core.__all__ if isinstance(getattr(core, n), types.ModuleType)))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -28,7 +28,7 @@ classes corrected after the common computation; other rows pay nothing for it.
 The rows are independent and each is computed the same way in any block, so
 a caller may stream two files in lockstep through :func:`divergence_rows`
 block by block, join the parts with :meth:`RowDivergence.concatenate`, and
-get from :func:`~softmax_cli.core.divergence_summary.divergence_summary` bit
+get from :func:`~softmax_cli.core.divergence_stats.divergence_summary` bit
 for bit what one in-memory call gives, for any block size and thread count::
 
     parts = []
@@ -339,7 +339,7 @@ def divergence_rows(
         (or one labelled ``ignore_index``) is never read: its logits may be
         anything, NaN included. It gets 0 in every figure, ``top1_same``
         False and ``scored`` False, and enters no statistic of
-        :func:`~softmax_cli.core.divergence_summary.divergence_summary`.
+        :func:`~softmax_cli.core.divergence_stats.divergence_summary`.
     names : (str, str)
         What errors call the two inputs (file names, say).
 

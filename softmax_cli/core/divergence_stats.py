@@ -1,6 +1,6 @@
 r"""The summary of two models' per-row divergences: means, standard error, maxima, quantiles, perplexities.
 
-:func:`divergence_summary` reduces a :class:`~softmax_cli.core.divergence.RowDivergence`
+:func:`divergence_summary` reduces a :class:`~softmax_cli.core.rowdivergence.RowDivergence`
 (from one call, or joined from streamed blocks) in float64 over the whole
 per-row arrays, so the summary depends only on the rows' values, never on the
 blocks they were computed in. :func:`divergence` is rows then summary in one call.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from .divergence import RowDivergence, divergence_rows
+from .rowdivergence import RowDivergence, divergence_rows
 
 if TYPE_CHECKING:
     import numpy.typing as npt
