@@ -191,3 +191,31 @@ def logits_files(tmp_path) -> dict[str, Path]:
     jsonl.write_text("\n".join(json.dumps(row) for row in LOGITS.tolist()) + "\n")
     files["jsonl"] = jsonl
     return files
+
+
+# Runs the entry point in a fresh interpreter and reports the exit code and every module imported by then.
+IMPORT_PROBE = """
+import json, sys
+sys.argv = ["softmax", *json.loads(sys.argv[1])]
+from softmax_cli.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code or 0
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def modules_imported_by(args: list[str]) -> tuple[set[str], str]:
+    """The modules ``softmax ARGS`` imports in a fresh interpreter (other tests' imports cannot hide any), and its
+    standard output; the run must exit 0."""
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("SOFTMAX_DEBUG", "PYTHONPROFILEIMPORTTIME", "SOFTMAX_SCHEDULER")}
+    completed = subprocess.run([sys.executable, "-c", IMPORT_PROBE, json.dumps(args)], capture_output=True,
+                               env=environment, stdin=subprocess.DEVNULL, timeout=120)
+    stderr = completed.stderr.decode()
+    report = json.loads(stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, stderr
+    return set(report["modules"]), completed.stdout.decode("utf-8", "replace")

@@ -7,34 +7,11 @@ so modules imported by other tests cannot hide a regression.
 from __future__ import annotations
 
 import inspect
-import json
-import os
 import subprocess
 import sys
 
 import pytest
-
-PROBE = """
-import json, sys
-sys.argv = ["softmax", *json.loads(sys.argv[1])]
-from softmax_cli.cli import main
-code = 0
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code or 0
-sys.stdout.flush()
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
-"""
-
-
-def _modules_after(args: list[str]) -> tuple[set[str], str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("SOFTMAX_DEBUG", "SOFTMAX_SCHEDULER")}
-    completed = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True,
-                               env=environment, stdin=subprocess.DEVNULL, timeout=120)
-    report = json.loads(completed.stderr.strip().splitlines()[-1])
-    assert report["code"] == 0, completed.stderr
-    return set(report["modules"]), completed.stdout
+from conftest import modules_imported_by
 
 
 def _commands_in(modules: set[str]) -> set[str]:
@@ -42,20 +19,20 @@ def _commands_in(modules: set[str]) -> set[str]:
 
 
 def test_a_run_imports_its_own_command_module_only():
-    modules, stdout = _modules_after(["probs", "3", "2", "1", "-f", "csv"])
+    modules, stdout = modules_imported_by(["probs", "3", "2", "1", "-f", "csv"])
     assert stdout.startswith("0.66524"), stdout  # the probe really ran the command
     assert _commands_in(modules) == {"probs"}
 
 
 @pytest.mark.parametrize(("command", "module"), [("compare", "compare"), ("topk", "ranking"), ("loss", "crossentropy")])
 def test_each_commands_help_imports_its_module_only(command, module):
-    modules, stdout = _modules_after([command, "--help"])
+    modules, stdout = modules_imported_by([command, "--help"])
     assert stdout.startswith(f"Usage: softmax {command} ")
     assert _commands_in(modules) == {module}
 
 
 def test_the_top_level_help_imports_no_command_and_no_numpy():
-    modules, stdout = _modules_after(["--help"])
+    modules, stdout = modules_imported_by(["--help"])
     assert "temperature-sweep" in stdout
     assert _commands_in(modules) == set()
     assert "numpy" not in modules

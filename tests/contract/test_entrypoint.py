@@ -6,44 +6,21 @@ subprocess, so modules imported by other tests cannot hide a regression.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 
 import pytest
-from conftest import softmax_command
+from conftest import modules_imported_by, softmax_command
 
 # Top-level packages (and rich.table) that `softmax probs 3 2 1 -f csv` must not import; dask and
 # distributed only with --scheduler.
 FORBIDDEN = ("rich", "rich.table", "scipy", "torch", "pydantic", "click", "matplotlib", "pandas", "jax", "dask",
              "distributed", "zarr")
 
-PROBE = """
-import json, sys
-sys.argv = ["softmax", *json.loads(sys.argv[1])]
-from softmax_cli.cli import main
-code = 0
-try:
-    main()
-except SystemExit as exit:
-    code = exit.code or 0
-sys.stdout.flush()
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
-"""
 
 
 def _environment():
     return {k: v for k, v in os.environ.items() if k not in ("SOFTMAX_DEBUG", "PYTHONPROFILEIMPORTTIME", "SOFTMAX_SCHEDULER")}
-
-
-def _imported_by_main(args: list[str]) -> tuple[set[str], str]:
-    completed = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True,
-                               env=_environment(), stdin=subprocess.DEVNULL, timeout=60)
-    stderr = completed.stderr.decode()
-    report = json.loads(stderr.strip().splitlines()[-1])
-    assert report["code"] == 0, stderr
-    return set(report["modules"]), completed.stdout.decode("utf-8", "replace")
 
 
 def _forbidden_in(modules: set[str]) -> list[str]:
@@ -51,7 +28,7 @@ def _forbidden_in(modules: set[str]) -> list[str]:
 
 
 def test_csv_run_imports_nothing_heavy():
-    modules, stdout = _imported_by_main(["probs", "3", "2", "1", "-f", "csv"])
+    modules, stdout = modules_imported_by(["probs", "3", "2", "1", "-f", "csv"])
     assert stdout.startswith("0.66524"), stdout  # the probe really ran the command
     assert _forbidden_in(modules) == []
     # Without --scheduler the distributed engine's modules stay unloaded too, not only Dask.
@@ -60,13 +37,13 @@ def test_csv_run_imports_nothing_heavy():
 
 @pytest.mark.parametrize("fmt", ["json", "npy"])
 def test_other_machine_formats_import_nothing_heavy(fmt):
-    modules, _ = _imported_by_main(["probs", "3", "2", "1", "-f", fmt])
+    modules, _ = modules_imported_by(["probs", "3", "2", "1", "-f", fmt])
     assert _forbidden_in(modules) == []
 
 
 def test_table_is_the_only_path_that_imports_rich():
     # The positive control: the probe does see Rich when a table is drawn.
-    modules, stdout = _imported_by_main(["probs", "3", "2", "1", "-f", "table"])
+    modules, stdout = modules_imported_by(["probs", "3", "2", "1", "-f", "table"])
     assert "rich.table" in modules
     assert "0.6652" in stdout
     assert not {"scipy", "torch", "pydantic"} & {m.split(".")[0] for m in modules}
