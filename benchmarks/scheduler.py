@@ -40,7 +40,7 @@ import numpy as np
 from _measure import measure, softmax_command
 from end_to_end import write_inputs
 
-from softmax_cli.distributed import DEFAULT_UNIT_BYTES, Engine, Run, connect, cross_entropy_terms, expand_sources
+from softmax_cli.cluster import DEFAULT_UNIT_BYTES, Engine, Run, connect, cross_entropy_terms, expand_sources
 
 WORKERS = 2
 

@@ -63,7 +63,7 @@ def main() -> int:
 
 def with_cluster(work) -> int:
     """``work(address)`` with a LocalCluster of one worker process running, stopped afterwards."""
-    from softmax_cli.distributed import connect
+    from softmax_cli.cluster import connect
 
     with connect("local:1", dashboard=False) as client:
         client.wait_for_workers(1)

@@ -1,6 +1,6 @@
 """The commands on a Dask cluster (``--scheduler``): what a command calls instead of :func:`softmax_cli.batch.run`.
 
-The engine (:mod:`softmax_cli.distributed`) runs the core over row ranges of
+The engine (:mod:`softmax_cli.cluster`) runs the core over row ranges of
 ``.npy`` files and Zarr arrays; this module puts it behind the commands. It
 reads the inputs' headers and checks every destination with render's rules
 before connecting (an output is never an input, never replaced without
@@ -19,7 +19,7 @@ A new command (``compare``) follows the same steps as ``loss``::
         sources = scheduled.sources_of(inputs, source)             # refusals, headers
         sink = scheduled.result_sink(sources, outputs, side_paths)  # render's destination rules
         with scheduled.session(cluster, sources, outputs.keep_going, "compare") as run:
-            outcome = distributed.<operation>(run, ...)             # an Outcome(value, failures)
+            outcome = cluster.<operation>(run, ...)             # an Outcome(value, failures)
         render.write(Result(...), sink)
         scheduled.raise_failures(outcome, sources)
 """
@@ -55,7 +55,7 @@ def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[t
     last; ``unsupported`` names a command's options that have no cluster path
     (``("--upstream", upstream)``), refused when given.
     """
-    from .distributed import expand_sources
+    from .cluster import expand_sources
     from .inputs import is_number_text
 
     refused = [option for option, given in unsupported if given]
@@ -107,7 +107,7 @@ def array_destinations(sources: list, outputs: BatchOutput, side_inputs: Sequenc
 
 def unit_bytes() -> int:
     """Input bytes per work unit: ``$SOFTMAX_UNIT_BYTES`` (the tests split small files with it), else the engine's."""
-    from .distributed import DEFAULT_UNIT_BYTES
+    from .cluster import DEFAULT_UNIT_BYTES
     from .limits import bytes_from_environment
 
     return bytes_from_environment("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES)
@@ -120,17 +120,17 @@ def session(scheduler: str, sources: list, keep_going: bool, description: str, p
     ``passes`` is how often the work goes over every row (0: not known
     beforehand, as for a temperature fit).
     """
-    from . import distributed
+    from .cluster import Engine, Run, connect, dashboard_link
 
     size = unit_bytes()  # checked before the cluster starts
-    with distributed.connect(scheduler) as client:
-        link = distributed.dashboard_link(client)
+    with connect(scheduler) as client:
+        link = dashboard_link(client)
         if link:
             reporter().note_now(f"the Dask dashboard is at {link}")
         n_rows = sum(s.n_rows for s in sources)
         with Progress(n_rows * passes or None, "rows", description) as bar:
-            engine = distributed.Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
-            yield distributed.Run.plan(engine, sources, unit_bytes=size)
+            engine = Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
+            yield Run.plan(engine, sources, unit_bytes=size)
 
 
 def raise_failures(outcome, sources: list) -> None:
@@ -145,7 +145,7 @@ def map_arrays(scheduler: str, sources: list, outputs: BatchOutput, operation: s
                side_inputs: Sequence[Path] = (), labels=None, **options) -> None:
     """``probs`` and ``grad``: ``operation`` of every source into its ``.npy`` output, written by the workers."""
     destinations = array_destinations(sources, outputs, side_inputs)
-    from .distributed import map_to_npy
+    from .cluster import map_to_npy
 
     with session(scheduler, sources, outputs.keep_going, description) as run:
         outcome = map_to_npy(run, operation, destinations, labels=labels, **options)

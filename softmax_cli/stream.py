@@ -3,7 +3,7 @@
 Each block of rows is read into one reused buffer and its result written out
 (or reduced) before the next is read, so the peak stays at a few blocks
 whatever the file's size. Errors still name positions in the whole file
-(:func:`softmax_cli.core._arrays.block_of`), and results are bit-identical to
+(:func:`softmax_cli.core.blocks.block_of`), and results are bit-identical to
 one in-memory pass because every row's arithmetic is the same in any block.
 
 A source that cannot be streamed (text, ``.npz``, standard input, Fortran
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import core
-from .core._arrays import block_of
+from .core.blocks import block_of
 from .errors import InputError
 from .formats import registry
 from .formats.base import FileRows

@@ -208,7 +208,7 @@ def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
 def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, temperature_range, log_space, labels,
                 labels_key, fit, min_temperature, binned, ignore_index) -> None:
     """The sweep's summaries (and the fit) from the cluster's exact sums; the diagrams only as the bins' results."""
-    from .. import distributed
+    from .. import cluster as engine
 
     sources = scheduled.sources_of(inputs, source, unsupported)
     check_one_stdin(inputs, labels=labels)
@@ -217,11 +217,11 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
     grid = parse_temperatures(temperatures, temperature_range, log_space)
     labels_array = None if truth is None else truth.array
     with scheduled.session(cluster, sources, False, "temperature-sweep", passes=0 if fit else 1) as run:
-        arrays = distributed.temperature_sweep(run, grid, labels_array, ignore_index=ignore_index, **binned).value
+        arrays = engine.temperature_sweep(run, grid, labels_array, ignore_index=ignore_index, **binned).value
         if fit:
-            fitted = _bounded(lambda: distributed.fit_temperature(run, labels_array, ignore_index).value,
+            fitted = _bounded(lambda: engine.fit_temperature(run, labels_array, ignore_index).value,
                               min_temperature)
-            _add_fit(arrays, fitted, distributed.temperature_sweep(run, [1.0, fitted], labels_array,
+            _add_fit(arrays, fitted, engine.temperature_sweep(run, [1.0, fitted], labels_array,
                                                                   ignore_index=ignore_index, **binned).value)
     render.write(Result(arrays, column=True, layout=Layout.sweep, command="temperature-sweep",
                         inputs=described_sources(sources) + described("labels", truth)), sink)

@@ -132,7 +132,7 @@ def loss(
                                                         ("--shift-labels", shift_labels),
                                                         ("--per-sequence", per_sequence)])
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
-        from ..distributed import cross_entropy_terms
+        from ..cluster import cross_entropy_terms
 
         with scheduled.session(cluster, sources, outputs.keep_going, "loss") as run:
             # The labels cover every row of every shard, in order.

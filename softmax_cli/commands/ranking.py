@@ -108,7 +108,7 @@ def topk(
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None), ("--from-probs", from_probs)])
         sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
-        from ..distributed import topk as distributed_topk
+        from ..cluster import topk as distributed_topk
 
         with scheduled.session(cluster, sources, outputs.keep_going, "topk") as run:
             outcome = distributed_topk(run, **options(sources[0].n_cols))

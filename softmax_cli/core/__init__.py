@@ -12,7 +12,7 @@ three in step). Bad input raises :class:`InputError`, a ``ValueError``.
 from importlib import import_module
 
 from ..errors import InputError
-from ._arrays import available_cores, output_dtype, set_threads
+from .blocks import available_cores, output_dtype, set_threads
 from .logits import MASKED_ROW_POLICIES, MaskedRowError, check_logits, check_temperature
 from .softmax import entropy, log_softmax, logsumexp, softmax
 

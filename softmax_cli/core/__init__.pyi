@@ -1,9 +1,9 @@
 """The public names of :mod:`softmax_cli.core`, stated for IDEs and type checkers (the module imports most lazily)."""
 
 from ..errors import InputError as InputError
-from ._arrays import available_cores as available_cores
-from ._arrays import output_dtype as output_dtype
-from ._arrays import set_threads as set_threads
+from .blocks import available_cores as available_cores
+from .blocks import output_dtype as output_dtype
+from .blocks import set_threads as set_threads
 from .crossentropy import (
     REDUCTIONS as REDUCTIONS,
 )

@@ -4,7 +4,7 @@ Semantics are those of ``torch.nn.functional.cross_entropy``. Each row's loss is
 computed from its shifted logits ``s = (z - max z) / T`` as ``lse(s) - s[y]``
 (and, with label smoothing, ``W lse(s) - sum_c w_c s_c``), so no one-hot
 matrix and no full log-probability matrix is ever built: the rows are walked in
-blocks of about :data:`~softmax_cli.core._arrays.BLOCK_ELEMENTS` elements, and
+blocks of about :data:`~softmax_cli.core.blocks.BLOCK_ELEMENTS` elements, and
 the memory used beyond the input and the output is O(block). The inputs are
 validated in :mod:`.crossentropy_inputs`; the gradient is in
 :mod:`.crossentropy_grad`.
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ._arrays import row_blocks
+from .blocks import row_blocks
 from .crossentropy_inputs import (
     REDUCTIONS,
     Reduction,
@@ -61,7 +61,7 @@ class CrossEntropyTerms(NamedTuple):
     counted: int
     """How many rows the accuracy is over."""
     unnormalised_rows: np.ndarray
-    """Flat row indices (see :func:`~softmax_cli.core._arrays.describe_position`) of target rows not summing to 1."""
+    """Flat row indices (see :func:`~softmax_cli.core.blocks.describe_position`) of target rows not summing to 1."""
     target_kind: str
     """``"index"`` or ``"probs"``: how the labels were read."""
 

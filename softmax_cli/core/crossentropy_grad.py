@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._arrays import from_rows, row_blocks
+from .blocks import from_rows, row_blocks
 from .crossentropy_inputs import (
     Reduction,
     Setup,

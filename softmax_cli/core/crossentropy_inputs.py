@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..errors import InputError, UsageError
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks, value_text
+from .blocks import as_rows, check_axis, describe_position, float_dtypes, row_blocks, value_text
 from .choices import REDUCTIONS, Reduction
 from .labels import check_labels
 from .logits import MaskedRows, _check_policy, check_temperature, masked_row_error

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypedDict
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes, from_rows, overflow_is_the_limit, row_blocks
+from .blocks import as_rows, check_axis, describe_position, float_dtypes, from_rows, overflow_is_the_limit, row_blocks
 from .logits import MaskedRows, _check_policy, check_temperature
 from .softmax import probs_block, row_sums
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import describe_position, value_text
+from .blocks import describe_position, value_text
 
 if TYPE_CHECKING:
     import numpy.typing as npt

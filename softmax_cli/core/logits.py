@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks
+from .blocks import as_rows, check_axis, describe_position, float_dtypes, row_blocks
 from .choices import MASKED_ROW_POLICIES, MaskedRows
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def check_logit_rows(
 ) -> None:
     """:func:`check_logits` for 2-D ``rows`` of logits of ``shape``, possibly a subset of its rows.
 
-    ``row_ids[r]`` is the row (of :func:`~softmax_cli.core._arrays.as_rows`)
+    ``row_ids[r]`` is the row (of :func:`~softmax_cli.core.blocks.as_rows`)
     that ``rows[r]`` was taken from, so errors name the user's position;
     without it the rows are all of them, in order. ``remedy`` says what to do
     about a fully masked row.

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, in_row_chunks, row_blocks
+from .blocks import as_rows, check_axis, in_row_chunks, row_blocks
 from .choices import TIES
 from .labels import check_labels
 from .logits import MaskedRows

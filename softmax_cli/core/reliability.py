@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, describe_position
+from .blocks import as_rows, check_axis, describe_position
 from .choices import BIN_EDGES, BINNINGS
 from .labels import check_labels
 
@@ -116,7 +116,7 @@ def bin_edges(values: np.ndarray, bins: int, binning: str = "uniform") -> np.nda
     return edges
 
 
-def _bin_index(values: np.ndarray, bins: int | np.ndarray, closed: str = "right") -> np.ndarray:
+def bin_index(values: np.ndarray, bins: int | np.ndarray, closed: str = "right") -> np.ndarray:
     """Bin of each value among the bins of ``edges`` (or ``bins`` equal-width ones), by the ``closed`` rule.
 
     ``searchsorted(side="left")`` puts a value equal to an edge into the bin
@@ -130,18 +130,18 @@ def _bin_index(values: np.ndarray, bins: int | np.ndarray, closed: str = "right"
     """
     edges = uniform_edges(bins) if np.ndim(bins) == 0 else np.asarray(bins)
     side = "left" if _check_choice(closed, BIN_EDGES, "bin_edges") == "right" else "right"
-    return np.clip(np.searchsorted(edges, values, side=side) - 1, 0, _bin_count(edges, closed) - 1)
+    return np.clip(np.searchsorted(edges, values, side=side) - 1, 0, bin_count(edges, closed) - 1)
 
 
-def _bin_count(edges: np.ndarray, closed: str) -> int:
+def bin_count(edges: np.ndarray, closed: str) -> int:
     """``M`` bins from ``M + 1`` edges, and one more (the top edge alone) under ``"bucketize"``."""
     return edges.size - (0 if closed == "bucketize" else 1)
 
 
 def bin_sums(values: np.ndarray, hits: np.ndarray, edges: np.ndarray, closed: str = "right") -> BinSums:
     """Per bin of ``edges``: the row count, the sum of ``values`` and the number of ``hits``."""
-    bins = _bin_count(edges, closed)
-    index = _bin_index(values, edges, closed)
+    bins = bin_count(edges, closed)
+    index = bin_index(values, edges, closed)
     return BinSums(np.bincount(index, minlength=bins).astype(np.int64),
                    np.bincount(index, weights=values, minlength=bins),
                    np.bincount(index, weights=hits, minlength=bins).astype(np.int64))
@@ -150,8 +150,8 @@ def bin_sums(values: np.ndarray, hits: np.ndarray, edges: np.ndarray, closed: st
 def classwise_sums(probs: np.ndarray, labels: np.ndarray, bins: int, closed: str = "right") -> BinSums:
     """Per class (rows) and equal-width bin of ``p_c`` (columns): count, sum of ``p_c``, rows labelled ``c``."""
     classes = probs.shape[1]
-    width = _bin_count(uniform_edges(bins), closed)
-    index = _bin_index(probs, bins, closed) + width * np.arange(classes)
+    width = bin_count(uniform_edges(bins), closed)
+    index = bin_index(probs, bins, closed) + width * np.arange(classes)
     hits = (labels[:, None] == np.arange(classes)).astype(np.float64)
     size = classes * width
     return BinSums(np.bincount(index.ravel(), minlength=size).reshape(classes, width).astype(np.int64),

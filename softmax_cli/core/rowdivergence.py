@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..errors import InputError, SoftmaxError, UsageError
-from ._arrays import (
+from .blocks import (
     _block_origin,
     as_rows,
     block_of,
@@ -138,7 +138,7 @@ def _pair(reference, candidate, names) -> tuple[np.ndarray, np.ndarray, np.dtype
 # --------------------------------------------------------------------------- per-row kernels
 
 
-def _log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool) -> np.ndarray:
+def log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool) -> np.ndarray:
     """Log-probabilities of a 2-D block in its compute dtype; a fully masked row comes back all ``-inf``."""
     try:
         if from_probs:
@@ -235,8 +235,8 @@ def _block_figures(ref, cand, y, scratch, temperature, from_probs, masked_rows, 
     buf = {name: array[: ref.shape[0]] for name, array in scratch.items()}
     compute = buf["p"].dtype
     ref, cand = ref.astype(compute, copy=False), cand.astype(compute, copy=False)
-    lp = _log_probs(ref, names[0], temperature, from_probs)
-    lq = _log_probs(cand, names[1], temperature, from_probs)
+    lp = log_probs(ref, names[0], temperature, from_probs)
+    lq = log_probs(cand, names[1], temperature, from_probs)
     at = np.arange(ref.shape[0])
     top_p, top_q = np.argmax(ref, axis=1), np.argmax(cand, axis=1)
     # A row's maximum is -inf (a probability's 0) only when the whole row is.

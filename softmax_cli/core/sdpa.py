@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import PARALLEL_MIN_ELEMENTS, thread_count
+from .blocks import PARALLEL_MIN_ELEMENTS, thread_count
 from .choices import MaskedRows
 from .logits import MaskedRowError, _check_policy
 from .sdpa_operands import CausalAlign, Operands, operands, unattended_queries

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from ._arrays import float_dtypes
+from .blocks import float_dtypes
 from .choices import CAUSAL_ALIGNMENTS, CausalAlign
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._arrays import as_rows, check_axis, float_dtypes, from_rows, in_row_chunks, overflow_is_the_limit, row_blocks
+from .blocks import as_rows, check_axis, float_dtypes, from_rows, in_row_chunks, overflow_is_the_limit, row_blocks
 from .logits import MaskedRows, _check_policy, _checked_row_max, check_temperature
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from ._arrays import as_rows, check_axis, describe_position, float_dtypes, row_blocks
+from .blocks import as_rows, check_axis, describe_position, float_dtypes, row_blocks
 from .labels import check_labels
 from .logits import check_logit_rows, check_temperature
 from .reliability import (
@@ -49,7 +49,7 @@ _MAX_NEWTON_STEPS = 200
 # by the same relative amount), well inside the promised 1e-8.
 _BETA_RTOL = 1e-13
 # Calibration has no --masked-rows policy: a fully masked row can only be left out.
-_MASKED_REMEDY = "remove the row (or give it the ignore index) to score or calibrate the others"
+MASKED_REMEDY = "remove the row (or give it the ignore index) to score or calibrate the others"
 
 
 class NoMinimum(InputError):
@@ -79,7 +79,7 @@ def check_has_minimum(slope_at_zero: float, some_label_below_max: bool) -> None:
         raise NoMinimum(FALLS_TOWARDS_ZERO, "zero")
 
 
-def _labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_index: int):
+def labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_index: int):
     """Float64 2-D rows and flat labels of the rows not ignored, the shape, the axis and those rows' numbers."""
     array, _, _ = float_dtypes(x)
     axis = check_axis(array.ndim, axis)
@@ -91,13 +91,13 @@ def _labelled_rows(x: npt.ArrayLike, labels: npt.ArrayLike, axis: int, ignore_in
     return rows, flat[kept], shape, axis, np.flatnonzero(kept)
 
 
-def _check_labelled_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_ids) -> None:
+def check_labelled_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_ids) -> None:
     """Refuse what has no NLL: bad logit rows and labels whose logit is ``-inf`` (infinite NLL).
 
     ``rows`` may be a subset (the labelled rows); ``row_ids`` maps them back
     to the original row numbers so that errors name the user's position.
     """
-    check_logit_rows(rows, shape, axis, row_ids=row_ids, remedy=_MASKED_REMEDY)
+    check_logit_rows(rows, shape, axis, row_ids=row_ids, remedy=MASKED_REMEDY)
     if rows.shape[0] == 0:
         return
     at_label = np.isneginf(rows[np.arange(rows.shape[0]), labels])
@@ -109,7 +109,7 @@ def _check_labelled_rows(rows: np.ndarray, labels: np.ndarray, shape, axis, row_
         )
 
 
-def _log_probs(rows: np.ndarray, temperature: float) -> np.ndarray:
+def log_probs(rows: np.ndarray, temperature: float) -> np.ndarray:
     return log_softmax(rows, axis=1, temperature=temperature, masked_rows="error")
 
 
@@ -142,11 +142,11 @@ def nll(
     0.31854
     """
     temperature = check_temperature(temperature)
-    rows, flat, shape, axis, row_ids = _labelled_rows(logits, labels, axis, ignore_index)
+    rows, flat, shape, axis, row_ids = labelled_rows(logits, labels, axis, ignore_index)
     if rows.shape[0] == 0:
         return float("nan")
-    _check_labelled_rows(rows, flat, shape, axis, row_ids)
-    log_p = _log_probs(rows, temperature)
+    check_labelled_rows(rows, flat, shape, axis, row_ids)
+    log_p = log_probs(rows, temperature)
     return float(-log_p[np.arange(rows.shape[0]), flat].mean())
 
 
@@ -209,7 +209,7 @@ def temperature_sweep(
            [0.8808, 0.1192],
            [0.5   , 0.5   ]])
     """
-    temps = _check_temperatures(temperatures)
+    temps = check_temperatures(temperatures)
     bins = check_bins(bins)
     array, _, output = float_dtypes(logits)
     axis = check_axis(array.ndim, axis)
@@ -226,11 +226,11 @@ def temperature_sweep(
     for block in row_blocks(*rows.shape):
         block_rows = rows[block].astype(np.float64)
         row_ids = np.arange(block.start, block.stop)
-        check_logit_rows(block_rows, array.shape, axis, row_ids=row_ids, remedy=_MASKED_REMEDY)
+        check_logit_rows(block_rows, array.shape, axis, row_ids=row_ids, remedy=MASKED_REMEDY)
         labelled = None
         if flat is not None:
             kept = np.flatnonzero(flat[block] != ignore_index)
-            _check_labelled_rows(block_rows[kept], flat[block][kept], array.shape, axis, row_ids[kept])
+            check_labelled_rows(block_rows[kept], flat[block][kept], array.shape, axis, row_ids[kept])
             # Dividing by one T > 0 never moves the argmax, so correctness is fixed for the sweep.
             labelled = kept, flat[block][kept], np.argmax(block_rows[kept], axis=1) == flat[block][kept]
         for part, t in zip(parts, temps):
@@ -239,17 +239,17 @@ def temperature_sweep(
     result: dict[str, np.ndarray] = {"temperatures": temps}
     if rows.shape[0] == 1:
         one = rows.astype(np.float64)
-        result["probs"] = np.stack([np.exp(_log_probs(one, t)[0]) for t in temps]).astype(output)
+        result["probs"] = np.stack([np.exp(log_probs(one, t)[0]) for t in temps]).astype(output)
     result.update({name: np.array([s[name] for s in per_t]) for name in per_t[0]})
     return result
 
 
-def _sweep_labels(rows: np.ndarray, labels: npt.ArrayLike, shape, axis: int, ignore_index: int):
+def sweep_labels(rows: np.ndarray, labels: npt.ArrayLike, shape, axis: int, ignore_index: int):
     """Row numbers and labels of the labelled rows, and whether each row's argmax is right."""
     lead = tuple(np.delete(np.array(shape, dtype=np.intp), axis).tolist())
     flat = check_labels(labels, lead, shape[axis], ignore_index)
     kept = np.flatnonzero(flat != ignore_index)
-    _check_labelled_rows(rows[kept], flat[kept], shape, axis, kept)
+    check_labelled_rows(rows[kept], flat[kept], shape, axis, kept)
     # Dividing by one T > 0 never moves the argmax, so correctness is fixed for the sweep.
     return kept, flat[kept], np.argmax(rows[kept], axis=1) == flat[kept]
 
@@ -277,7 +277,7 @@ class _SweepParts:
         self.classwise = None
 
     def add(self, rows: np.ndarray, temperature: float, labelled, bins: int, closed: str, binary: bool) -> None:
-        log_p = _log_probs(rows, temperature)
+        log_p = log_probs(rows, temperature)
         p = np.exp(log_p)
         # 0 · log 0 is 0 (a masked class or an underflowed one), not NaN.
         self.entropy.append(0.0 - np.where(p > 0, p * np.where(p > 0, log_p, 0), 0).sum(axis=1))
@@ -308,7 +308,7 @@ class _SweepParts:
         return summary
 
 
-def _check_temperatures(temperatures: npt.ArrayLike) -> np.ndarray:
+def check_temperatures(temperatures: npt.ArrayLike) -> np.ndarray:
     values = np.atleast_1d(np.asarray(temperatures))
     if values.ndim != 1 or values.size == 0:
         raise InputError(f"temperatures must be a non-empty list of numbers, got shape {values.shape}")
@@ -391,7 +391,7 @@ def fit_temperature(
         kept = np.flatnonzero(flat[block] != ignore_index)
         rows, labels_kept = source[block][kept].astype(np.float64), flat[block][kept]
         if check:
-            _check_labelled_rows(rows, labels_kept, shape, axis, block.start + kept)
+            check_labelled_rows(rows, labels_kept, shape, axis, block.start + kept)
         # NLL is unchanged by shifting a row, and with the max at 0 no β·z overflows.
         rows = rows - rows.max(axis=1, keepdims=True) if rows.shape[0] else rows
         finite = np.isfinite(rows)
@@ -411,10 +411,10 @@ def fit_temperature(
         return (float(np.concatenate([slope for slope, _ in terms]).mean()),
                 float(np.concatenate([curvature for _, curvature in terms]).mean()))
 
-    return 1.0 / _solve_beta(derivatives)
+    return 1.0 / solve_beta(derivatives)
 
 
-def _solve_beta(derivatives) -> float:
+def solve_beta(derivatives) -> float:
     """Root of the nondecreasing ``NLL'(β)``, known to lie in ``(0, ∞)``, from ``derivatives(β) -> (NLL', NLL'')``."""
     beta = 1.0
     slope, curvature = derivatives(beta)

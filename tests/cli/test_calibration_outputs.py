@@ -130,7 +130,7 @@ def test_min_temperature_needs_fit():
 def cluster():
     """The tcp address of a real LocalCluster of 2 worker processes."""
     pytest.importorskip("distributed")
-    from softmax_cli.distributed import connect
+    from softmax_cli.cluster import connect
 
     with connect("local:2", dashboard=False) as client:
         client.wait_for_workers(2)

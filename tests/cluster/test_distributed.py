@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from softmax_cli import core  # noqa: E402
-from softmax_cli.distributed import (  # noqa: E402
+from softmax_cli.cluster import (  # noqa: E402
     Engine,
     ExactSum,
     Run,

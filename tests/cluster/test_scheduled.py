@@ -21,7 +21,7 @@ from conftest import run
 
 pytest.importorskip("distributed")
 
-from softmax_cli.distributed import connect  # noqa: E402
+from softmax_cli.cluster import connect  # noqa: E402
 
 SHARDS, SHARD_ROWS, CLASSES = 4, 250, 61
 # 61 float32 classes are 244 bytes a row: units of 40 rows, several per shard.

@@ -112,7 +112,7 @@ def test_a_zero_chunk_side_in_zarr_json_is_one_line(tmp_path):
 
 @pytest.fixture(scope="module")
 def one_worker():
-    from softmax_cli.distributed import connect
+    from softmax_cli.cluster import connect
 
     with connect("local:1", dashboard=False) as client:
         client.wait_for_workers(1)
@@ -120,13 +120,13 @@ def one_worker():
 
 
 def _planned(client, path):
-    from softmax_cli.distributed import Engine, Run, expand_sources
+    from softmax_cli.cluster import Engine, Run, expand_sources
 
     return Run.plan(Engine(client), expand_sources([path]), unit_bytes=48)
 
 
 def test_a_shard_cut_short_after_planning_names_its_path_once(one_worker, tmp_path):
-    from softmax_cli.distributed import map_to_npy
+    from softmax_cli.cluster import map_to_npy
     from softmax_cli.errors import InputError
 
     path = tmp_path / "shard.npy"
@@ -140,7 +140,7 @@ def test_a_shard_cut_short_after_planning_names_its_path_once(one_worker, tmp_pa
 
 
 def test_a_shard_that_vanishes_mid_run_leaves_dask_silent(one_worker, tmp_path, capfd):
-    from softmax_cli.distributed import map_to_npy
+    from softmax_cli.cluster import map_to_npy
     from softmax_cli.errors import InputError
 
     path = tmp_path / "shard.npy"

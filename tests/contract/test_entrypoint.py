@@ -32,7 +32,7 @@ def test_csv_run_imports_nothing_heavy():
     assert stdout.startswith("0.66524"), stdout  # the probe really ran the command
     assert _forbidden_in(modules) == []
     # Without --scheduler the distributed engine's modules stay unloaded too, not only Dask.
-    assert not [m for m in modules if m.startswith("softmax_cli.distributed")]
+    assert not [m for m in modules if m.startswith("softmax_cli.cluster")]
 
 
 @pytest.mark.parametrize("fmt", ["json", "npy"])

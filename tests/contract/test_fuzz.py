@@ -69,7 +69,7 @@ def scheduler():
     """The address of a real LocalCluster of one worker process, for the cluster path's cases."""
     pytest.importorskip("distributed")
     pytest.importorskip("zarr")
-    from softmax_cli.distributed import connect
+    from softmax_cli.cluster import connect
 
     with connect("local:1", dashboard=False) as client:
         client.wait_for_workers(1)

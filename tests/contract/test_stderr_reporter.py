@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import run
 
-from softmax_cli.core import _arrays
+from softmax_cli.core import blocks
 
 # Characters that would end, split or hide a line in a log reader, and a comma that would
 # split a location string: a file name may hold any of them.
@@ -109,7 +109,7 @@ def test_quiet_ends_with_its_invocation(cli, tmp_path):
 
 
 def test_a_threads_option_ends_with_its_invocation(cli, tmp_path, monkeypatch):
-    if _arrays.available_cores() < 2:
+    if blocks.available_cores() < 2:
         pytest.skip("one core: the default run uses no thread pool either")
     import concurrent.futures
 
@@ -122,11 +122,11 @@ def test_a_threads_option_ends_with_its_invocation(cli, tmp_path, monkeypatch):
             super().__init__(workers, *args, **kwargs)
 
     monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Counting)
-    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)  # threads even for this small array
+    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)  # threads even for this small array
     logits = tmp_path / "x.npy"
     np.save(logits, np.arange(64.0).reshape(16, 4))
     assert cli("probs", logits, "--threads", "1", "-f", "npy", text=False).returncode == 0
     assert pools == []  # one thread: no pool
     assert cli("probs", logits, "-f", "npy", text=False).returncode == 0
-    assert pools and pools[0] == min(_arrays.available_cores(), 16)
-    assert _arrays.thread_count() == _arrays.available_cores()
+    assert pools and pools[0] == min(blocks.available_cores(), 16)
+    assert blocks.thread_count() == blocks.available_cores()

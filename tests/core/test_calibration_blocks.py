@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from softmax_cli import core
-from softmax_cli.core import _arrays
+from softmax_cli.core import blocks
 
 FIGURES = ("entropy", "max_prob", "nll", "accuracy", "ece", "ece_l2", "mce", "brier", "bin_lower", "bin_upper",
            "bin_count", "bin_confidence", "bin_accuracy")
@@ -31,7 +31,7 @@ def test_a_memory_mapped_file_in_small_blocks_equals_one_block(tmp_path, monkeyp
     temperatures = [0.3, 1.0, 4.0]
     whole = core.temperature_sweep(logits, temperatures, labels, **options)
     # 5 rows a block, from the file on disk: 200 blocks.
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 35)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 35)
     mapped = np.load(tmp_path / "logits.npy", mmap_mode="r")
     blocked = core.temperature_sweep(mapped, temperatures, labels, **options)
     for name in FIGURES:
@@ -42,7 +42,7 @@ def test_a_memory_mapped_file_in_small_blocks_equals_one_block(tmp_path, monkeyp
 
 def test_blocks_agree_with_an_independent_float64_reference(monkeypatch):
     logits, labels = labelled_logits()
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 70)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 70)
     sweep = core.temperature_sweep(logits, [2.0], labels, bins=10)
     kept = labels != -100
     z = logits[kept].astype(np.float64) / 2.0
@@ -62,7 +62,7 @@ def test_fit_from_a_memory_mapped_file_in_small_blocks_equals_one_block(tmp_path
     logits, labels = labelled_logits()
     np.save(tmp_path / "logits.npy", logits)
     whole = core.fit_temperature(logits, labels)
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 35)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 35)
     assert core.fit_temperature(np.load(tmp_path / "logits.npy", mmap_mode="r"), labels) == whole
     # The fitted T zeroes NLL'(1/T): the mean label probability gap, computed here in one float64 pass.
     z = logits[labels != -100].astype(np.float64) / whole

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from softmax_cli.core import MaskedRowError, _arrays, entropy, log_softmax, logsumexp, softmax
+from softmax_cli.core import MaskedRowError, blocks, entropy, log_softmax, logsumexp, softmax
 from softmax_cli.errors import InputError
 
 mpmath.mp.dps = 50
@@ -154,7 +154,7 @@ def test_blocked_equals_one_block(monkeypatch):
     x = rng.normal(size=(37, 11)) * 20
     whole_p, whole_log = softmax(x), log_softmax(x)
     # 3 rows per block: blocks that do not divide 37 rows.
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 33)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 33)
     np.testing.assert_array_equal(softmax(x), whole_p)
     np.testing.assert_array_equal(log_softmax(x), whole_log)
 
@@ -224,7 +224,7 @@ def test_log_softmax_is_log_of_softmax_where_representable(x):
 @pytest.mark.parametrize("function", [softmax, log_softmax])
 def test_inputs_are_never_modified(function, n_classes, monkeypatch):
     # Regression: a one-row block of few classes was transposed in place.
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 1)
     x = np.random.default_rng(4).normal(size=(3, n_classes))
     before = x.copy()
     function(x)
@@ -236,27 +236,27 @@ def test_threaded_results_are_bit_identical(n_classes, monkeypatch):
     x = np.random.default_rng(5).normal(size=(1001, n_classes)).astype(np.float32) * 8
     x[7, :] = -np.inf
     single = {f: f(x, masked_rows="zero") for f in (softmax, log_softmax)}
-    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
     for threads in (2, 3, 7):
-        _arrays.set_threads(threads)
+        blocks.set_threads(threads)
         try:
             for f, expected in single.items():
                 np.testing.assert_array_equal(f(x, masked_rows="zero"), expected)
         finally:
-            _arrays.set_threads(_arrays.available_cores())
+            blocks.set_threads(blocks.available_cores())
 
 
 def test_threaded_error_names_the_first_bad_row(monkeypatch):
     x = np.zeros((1000, 8))
     x[900, 1] = np.nan
     x[100, 2] = np.inf
-    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)
-    _arrays.set_threads(4)
+    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
+    blocks.set_threads(4)
     try:
         with pytest.raises(InputError) as info:
             softmax(x)
     finally:
-        _arrays.set_threads(_arrays.available_cores())
+        blocks.set_threads(blocks.available_cores())
     assert info.value.where == "row 100, column 2"
 
 

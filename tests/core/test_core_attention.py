@@ -432,7 +432,7 @@ def test_non_finite_inputs_name_the_array_and_position(name, index, bad, label):
 
 
 def test_threaded_query_blocks_are_bit_identical(monkeypatch):
-    from softmax_cli.core import _arrays
+    from softmax_cli.core import blocks
 
     rng = np.random.default_rng(21)
     q, k, v = rng.normal(size=(2, 70, 8)), rng.normal(size=(2, 90, 8)), rng.normal(size=(2, 90, 5))
@@ -440,10 +440,10 @@ def test_threaded_query_blocks_are_bit_identical(monkeypatch):
     monkeypatch.setattr(attention_module, "PARALLEL_MIN_ELEMENTS", 1)
     try:
         for threads in (2, 3):
-            _arrays.set_threads(threads)
+            blocks.set_threads(threads)
             np.testing.assert_array_equal(attention(q, k, v, causal=True, block_size=(16, 32)), single)
     finally:
-        _arrays.set_threads(_arrays.available_cores())
+        blocks.set_threads(blocks.available_cores())
 
 
 @pytest.mark.parametrize("return_weights", [False, True])

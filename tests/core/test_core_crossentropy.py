@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 from softmax_cli.core import (
     MaskedRowError,
-    _arrays,
+    blocks,
     cross_entropy,
     cross_entropy_grad,
     cross_entropy_terms,
@@ -534,7 +534,7 @@ def test_jacobian_nbytes():
 
 
 def test_jacobian_streams_into_a_memory_map(tmp_path, monkeypatch):
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 40)  # 2 rows of 4 x 4 a block, 7 rows: an uneven last block
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 40)  # 2 rows of 4 x 4 a block, 7 rows: an uneven last block
     z = RNG.normal(size=(7, 4))
     path = tmp_path / "jac.npy"
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=jacobian_shape(z.shape))
@@ -576,7 +576,7 @@ def test_blocked_equals_unblocked(monkeypatch, block_elements, kind):
     g = RNG.normal(size=z.shape)
     whole_vjp, whole_jac = softmax_vjp(z, g, log=True), softmax_jacobian(z)
     # 3 classes: 1, 4, 9, 12, 21 elements give 1, 1, 3, 4 and 7 rows a block; none divides 10 but 1.
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", block_elements)
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", block_elements)
     terms = cross_entropy_terms(z, labels, reduction="none", **options)
     np.testing.assert_array_equal(terms.per_sample, whole_terms.per_sample)
     assert terms.accuracy == whole_terms.accuracy
@@ -587,7 +587,7 @@ def test_blocked_equals_unblocked(monkeypatch, block_elements, kind):
 
 
 def test_errors_name_the_global_row_when_blocked(monkeypatch):
-    monkeypatch.setattr(_arrays, "BLOCK_ELEMENTS", 6)  # 2 rows a block
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 6)  # 2 rows a block
     z = np.zeros((9, 3))
     z[7, 2] = np.nan
     with pytest.raises(InputError, match=r"row 7, column 2"):

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from softmax_cli.core import MaskedRowError, _arrays
-from softmax_cli.core._arrays import block_of
+from softmax_cli.core import MaskedRowError, blocks
+from softmax_cli.core.blocks import block_of
 from softmax_cli.core.divergence_stats import QUANTILE_LEVELS, divergence, divergence_summary
 from softmax_cli.core.rowdivergence import RowDivergence, divergence_rows
 from softmax_cli.errors import InputError, UsageError
@@ -440,14 +440,14 @@ def test_blocks_of_any_height_give_the_same_bits(n_rows, n_classes, heights, dty
 def test_any_thread_count_gives_the_same_bits():
     ref, cand = random_pair((160, 8192), noise=0.05, seed=11, dtype=np.float32)  # over the parallel threshold
     labels = np.arange(160) * 37 % 8192
-    before = _arrays.thread_count()
+    before = blocks.thread_count()
     try:
-        _arrays.set_threads(1)
+        blocks.set_threads(1)
         one = divergence_rows(ref, cand, labels)
-        _arrays.set_threads(3)
+        blocks.set_threads(3)
         three = divergence_rows(ref, cand, labels)
     finally:
-        _arrays.set_threads(before)
+        blocks.set_threads(before)
     assert_same_bits(one, three)
 
 

@@ -24,7 +24,7 @@ import pytest
 from conftest import assert_one_error_line
 
 from softmax_cli import core
-from softmax_cli.core import _arrays
+from softmax_cli.core import blocks
 
 mp = mpmath.mp.clone()
 mp.dps = 60
@@ -167,14 +167,14 @@ def test_dominated_rows_are_bit_identical_across_thread_counts(monkeypatch):
     rng = np.random.default_rng(3)
     rows = rng.uniform(-700, -20, size=(1200, 900))
     rows[np.arange(1200), rng.integers(0, 900, 1200)] = 0.0
-    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
     results = {}
     try:
         for threads in (1, 2, 3):
-            _arrays.set_threads(threads)
+            blocks.set_threads(threads)
             results[threads] = (core.log_softmax(rows), core.softmax(rows, exact=True))
     finally:
-        _arrays.set_threads(_arrays.available_cores())
+        blocks.set_threads(blocks.available_cores())
     for threads in (2, 3):
         for got, single in zip(results[threads], results[1]):
             np.testing.assert_array_equal(got, single)

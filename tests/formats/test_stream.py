@@ -23,7 +23,7 @@ import pytest
 from conftest import assert_one_error_line, reference_log_softmax, reference_softmax
 
 import softmax_cli.stream as stream_module
-from softmax_cli.core import _arrays
+from softmax_cli.core import blocks
 
 C = 7
 N = 10
@@ -620,8 +620,8 @@ def force_threads(monkeypatch):
     """Threads even for tiny arrays; counts the thread pools started; restores the thread count."""
     import concurrent.futures
 
-    monkeypatch.setattr(_arrays, "PARALLEL_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(_arrays, "_threads", _arrays._threads)
+    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(blocks, "_threads", blocks._threads)
     pools = []
     original = concurrent.futures.ThreadPoolExecutor
 

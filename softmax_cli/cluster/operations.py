@@ -3,7 +3,7 @@
 Each ``_*_unit`` function runs on a worker: it reads its rows, calls the pure
 core on them (positions in errors name the whole source, through
 ``block_of``) and returns something small. The public functions plan the
-units, run them on an :class:`~softmax_cli.distributed.cluster.Engine` and
+units, run them on an :class:`~softmax_cli.cluster.engine.Engine` and
 combine the parts on the client in a way that does not depend on the split.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import core
-from ..core._arrays import block_of
+from ..core.blocks import block_of
 from ..errors import InputError, SoftmaxError
-from .cluster import Engine
+from .engine import Engine
 from .units import NpyOutput, OutputSlot, Source, Unit, plan_units, read_rows, rows_for_bytes
 
 # Input bytes per unit: large enough that Dask's per-task cost is noise, small

@@ -4,7 +4,7 @@
 ``β = 1/T`` with a bracketed Newton iteration on ``NLL'``. Each evaluation of
 ``NLL'(β)`` and ``NLL''(β)`` is a sum over rows, so here every step is one
 pass of the cluster over the units, each returning exact sums
-(:class:`~softmax_cli.distributed.units.ExactSum`); the client divides by the
+(:class:`~softmax_cli.cluster.units.ExactSum`); the client divides by the
 number of labelled rows and takes the same steps as the core.
 """
 
@@ -14,18 +14,18 @@ import numpy as np
 
 from .. import core
 from ..errors import InputError
-from .cluster import Engine
+from .engine import Engine
 from .operations import Outcome, Run, _located_block
 from .units import ExactSum, Unit, read_rows
 
 
 def _shifted_rows(unit: Unit, labels, ignore_index: int):
     """The unit's labelled rows shifted to max 0 (masked logits as 0), their mask and label logits."""
-    from ..core.temperature import _check_labelled_rows, _labelled_rows
+    from ..core.temperature import check_labelled_rows, labelled_rows
 
     with _located_block(unit):
-        rows, flat, shape, axis, row_ids = _labelled_rows(read_rows(unit), labels, -1, ignore_index)
-        _check_labelled_rows(rows, flat, shape, axis, row_ids)
+        rows, flat, shape, axis, row_ids = labelled_rows(read_rows(unit), labels, -1, ignore_index)
+        check_labelled_rows(rows, flat, shape, axis, row_ids)
     rows = rows - rows.max(axis=1, keepdims=True) if rows.shape[0] else rows
     finite = np.isfinite(rows)
     rows = np.where(finite, rows, 0.0)
@@ -76,10 +76,10 @@ def fit_temperature(run: Run, labels, ignore_index: int = -100) -> Outcome:
         return slope, sum((c for _, c in sums.values()), ExactSum()).value() / count
 
     from ..core.temperature import (
-        _solve_beta,  # the core's own iteration, fed with the cluster's sums
+        solve_beta,  # the core's own iteration, fed with the cluster's sums
     )
 
-    return Outcome(1.0 / _solve_beta(derivatives), engine.failures)
+    return Outcome(1.0 / solve_beta(derivatives), engine.failures)
 
 
 def _exact_per_bin(index: np.ndarray, values: np.ndarray, size: int) -> list[ExactSum]:
@@ -93,53 +93,53 @@ def _exact_per_bin(index: np.ndarray, values: np.ndarray, size: int) -> list[Exa
 def _labelled_probs(unit: Unit, labels, ignore_index: int):
     """The unit's rows (checked), and with labels the labelled rows' numbers, labels and correctness."""
     from ..core.logits import check_logit_rows
-    from ..core.temperature import _MASKED_REMEDY, _sweep_labels
+    from ..core.temperature import MASKED_REMEDY, sweep_labels
 
     with _located_block(unit):
         rows = read_rows(unit).astype(np.float64)
         shape = (unit.source.n_rows, unit.source.n_cols)
-        check_logit_rows(rows, shape, 1, remedy=_MASKED_REMEDY)
-        labelled = None if labels is None else _sweep_labels(rows, labels, rows.shape, 1, ignore_index)
+        check_logit_rows(rows, shape, 1, remedy=MASKED_REMEDY)
+        labelled = None if labels is None else sweep_labels(rows, labels, rows.shape, 1, ignore_index)
     return rows, labelled
 
 
 def _values_unit(unit: Unit, labels, temperatures: np.ndarray, ignore_index: int, binary: bool):
     """Per temperature, the scored values of the unit's labelled rows: what equal-mass bin edges are cut from."""
     from ..core.reliability import scored_values
-    from ..core.temperature import _log_probs
+    from ..core.temperature import log_probs
 
     rows, (kept, flat, correct) = _labelled_probs(unit, labels, ignore_index)
-    return [scored_values(np.exp(_log_probs(rows, t))[kept], correct, flat, binary)[0] for t in temperatures]
+    return [scored_values(np.exp(log_probs(rows, t))[kept], correct, flat, binary)[0] for t in temperatures]
 
 
 def _sweep_unit(unit: Unit, labels, temperatures: np.ndarray, edges: np.ndarray | None, binned: dict,
                 ignore_index: int):
     """Per temperature: exact sums of entropy and confidence, and with labels of NLL, Brier and every bin."""
     from ..core.reliability import (
-        _bin_count,
-        _bin_index,
+        bin_count,
+        bin_index,
         brier_terms,
         scored_values,
         uniform_edges,
     )
-    from ..core.temperature import _log_probs
+    from ..core.temperature import log_probs
 
     rows, labelled = _labelled_probs(unit, labels, ignore_index)
     closed, bins = binned["bin_edges"], binned["bins"]
     sums = []
     for i, t in enumerate(temperatures):
-        log_p = _log_probs(rows, t)
+        log_p = log_probs(rows, t)
         p = np.exp(log_p)
         at_t = {"entropy": ExactSum.of(core.entropy(rows, axis=1, temperature=t)),
                 "max_prob": ExactSum.of(p.max(axis=1))}
         if labelled is not None:
             kept, flat, correct = labelled
             values, hits = scored_values(p[kept], correct, flat, binned["binary"])
-            width = _bin_count(edges[i], closed)
-            index = _bin_index(values, edges[i], closed)
+            width = bin_count(edges[i], closed)
+            index = bin_index(values, edges[i], closed)
             classes = p.shape[1]
-            class_width = _bin_count(uniform_edges(bins), closed)
-            class_index = (_bin_index(p[kept], bins, closed) + class_width * np.arange(classes)).ravel()
+            class_width = bin_count(uniform_edges(bins), closed)
+            class_index = (bin_index(p[kept], bins, closed) + class_width * np.arange(classes)).ravel()
             size = classes * class_width
             at_t.update(nll=ExactSum.of(-log_p[kept, flat]), correct=int(correct.sum()), labelled=kept.size,
                         brier=ExactSum.of(brier_terms(p[kept], flat)),
@@ -165,9 +165,9 @@ def temperature_sweep(run: Run, temperatures, labels=None, bins: int = 15, ignor
     the client (8 bytes a labelled row and temperature), which cuts the edges.
     """
     from ..core import reliability
-    from ..core.temperature import _check_temperatures
+    from ..core.temperature import check_temperatures
 
-    temps, bins = _check_temperatures(temperatures), reliability.check_bins(bins)
+    temps, bins = check_temperatures(temperatures), reliability.check_bins(bins)
     binned = {"bins": bins, "binning": binning, "bin_edges": bin_edges, "binary": binary}
     arguments = run.labels_for(labels)
     edges = np.tile(reliability.bin_edges([], bins, binning), (temps.size, 1))

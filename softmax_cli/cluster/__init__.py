@@ -15,7 +15,7 @@ connects, retries and collects failures per shard (:mod:`.cluster`)::
 """
 
 from .calibration import fit_temperature, temperature_sweep
-from .cluster import DEFAULT_RETRIES, Engine, connect, dashboard_link
+from .engine import DEFAULT_RETRIES, Engine, connect, dashboard_link
 from .operations import DEFAULT_UNIT_BYTES, Outcome, Run, cross_entropy_terms, map_to_npy, topk
 from .units import ExactSum, Source, Unit, expand_sources, plan_units
 
