@@ -264,6 +264,10 @@ def run(application) -> NoReturn:
 
 
 def _run(application) -> NoReturn:
+    if "_SOFTMAX_COMPLETE" in os.environ:  # the shell asks for completions (the script of --show-completion)
+        import typer.completion
+
+        typer.completion.completion_init()  # Typer's bash/zsh/fish/powershell protocol, registered only then
     try:
         application(prog_name="softmax")
         status = 0
@@ -300,7 +304,9 @@ Typical pipelines:
   softmax loss val.npy --labels val_labels.npy --max-loss 0.35  # CI gate
   softmax probs runs/ --out-dir probs/ -f npy                   # a batch""",
     no_args_is_help=True,
-    add_completion=True,
+    # Typer's own completion options guess the shell from the process tree and, when the guess is `sh` or
+    # nothing (a container, a CI step), end with exit 1 and ignore the shell typed after them: ours take it.
+    add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -313,10 +319,41 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _completion(install: bool):
+    """The callback of ``--install-completion SHELL`` (install) or ``--show-completion SHELL`` (print the script)."""
+
+    def callback(shell: str | None) -> None:
+        if shell is None:
+            return
+        if shell not in SHELLS:
+            option = "--install-completion" if install else "--show-completion"
+            raise UsageError(f"{option} takes one of {', '.join(SHELLS)}, got {shell}")
+        import typer.completion
+
+        if install:
+            _, path = typer.completion.install(shell=shell, prog_name="softmax", complete_var="_SOFTMAX_COMPLETE")
+            print(f"{shell} completion installed in {path}; it takes effect in a new shell")
+        else:
+            print(typer.completion.get_completion_script(prog_name="softmax", complete_var="_SOFTMAX_COMPLETE",
+                                                         shell=shell))
+        raise typer.Exit()
+
+    return callback
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", is_eager=True,
                                  callback=_print_version),
+    install_completion: str = typer.Option(None, "--install-completion", metavar="SHELL", is_eager=True,
+                                           expose_value=False, callback=_completion(install=True),
+                                           help=f"Install completion for SHELL ({', '.join(SHELLS)})."),
+    show_completion: str = typer.Option(None, "--show-completion", metavar="SHELL", is_eager=True,
+                                        expose_value=False, callback=_completion(install=False),
+                                        help="Print the completion script for SHELL, to install it by hand."),
 ) -> None:
     """Exit status: 0 success, 1 a gate failed, 2 bad usage or bad input."""
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
-from conftest import ROOT, run
+from conftest import ROOT, run, softmax_command
 
 
 def subcommands() -> list[str]:
@@ -116,10 +117,38 @@ def test_top_level_help_gives_whole_summaries_and_typical_pipelines():
 
 def test_completion_options_are_offered():
     text = run("--help").stdout
-    assert "--install-completion" in text and "--show-completion" in text
+    assert "--install-completion SHELL" in text and "--show-completion SHELL" in text
     script = run("--show-completion", "bash")
     assert script.returncode == 0, script.stderr
-    assert "_SOFTMAX_COMPLETE" in script.stdout
+    assert "complete -o default -F _softmax_completion softmax" in script.stdout
+
+
+@pytest.mark.parametrize("shell, line", [("bash", "complete -o default -F _softmax_completion softmax"),
+                                         ("zsh", "compdef _softmax_completion softmax"),
+                                         ("fish", "complete --command softmax")])
+def test_the_completion_script_is_the_named_shells_whatever_runs_the_command(shell, line):
+    # Typer guessed the shell from the process tree: under `sh` (a container, a CI step) it said "Shell sh not
+    # supported" with exit 1, and under bash it printed bash's script whatever shell was named.
+    for parent in ("sh", "bash"):
+        shown = subprocess.run([parent, "-c", f'"$0" "$@" --show-completion {shell}; exit $?', *softmax_command()],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert (shown.returncode, shown.stderr) == (0, ""), parent
+        assert line in shown.stdout, parent
+
+
+def test_a_shell_without_completion_is_refused_in_one_line():
+    shown = run("--show-completion", "sh")
+    assert shown.returncode == 2 and shown.stdout == ""
+    assert shown.stderr == "error: --show-completion takes one of bash, zsh, fish, powershell, pwsh, got sh\n"
+
+
+def test_install_completion_writes_the_named_shells_script(tmp_path):
+    installed = run("--install-completion", "bash", env={"HOME": str(tmp_path)})
+    assert installed.returncode == 0, installed.stderr
+    script = tmp_path / ".bash_completions" / "softmax.sh"
+    assert str(script) in installed.stdout
+    assert "_softmax_completion" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
 
 
 def complete(words: str) -> list[str]:
