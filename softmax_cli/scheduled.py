@@ -13,12 +13,12 @@ every unit of that output succeeded.
 
 A command asks :func:`address` first; None means the in-process path,
 unchanged, and then neither ``dask`` nor the engine's package is imported.
-A new command (``compare``) follows the same steps as ``loss``::
+A new command follows the same steps as ``loss``::
 
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source)             # refusals, headers
         sink = scheduled.result_sink(sources, outputs, side_paths)  # render's destination rules
-        with scheduled.session(cluster, sources, outputs.keep_going, "compare") as run:
+        with scheduled.session(cluster, sources, outputs.keep_going, "topk") as run:
             outcome = cluster.<operation>(run, ...)             # an Outcome(value, failures)
         render.write(Result(...), sink)
         scheduled.raise_failures(outcome, sources)
@@ -114,23 +114,30 @@ def unit_bytes() -> int:
 
 
 @contextmanager
-def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1) -> Iterator:
-    """A planned run of ``sources`` on the cluster, with the dashboard's link and a progress bar in rows.
+def connected(scheduler: str, n_rows: int, keep_going: bool, description: str, passes: int = 1) -> Iterator:
+    """An engine on the cluster, with the dashboard's link and a progress bar over ``n_rows`` rows.
 
     ``passes`` is how often the work goes over every row (0: not known
     beforehand, as for a temperature fit).
     """
-    from .cluster import Engine, Run, connect, dashboard_link
+    from .cluster import Engine, connect, dashboard_link
 
-    size = unit_bytes()  # checked before the cluster starts
     with connect(scheduler) as client:
         link = dashboard_link(client)
         if link:
             reporter().note_now(f"the Dask dashboard is at {link}")
-        n_rows = sum(s.n_rows for s in sources)
         with Progress(n_rows * passes or None, "rows", description) as bar:
-            engine = Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
-            yield Run.plan(engine, sources, unit_bytes=size)
+            yield Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
+
+
+@contextmanager
+def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1) -> Iterator:
+    """A planned run of ``sources`` on the cluster (see :func:`connected`)."""
+    from .cluster import Run
+
+    size = unit_bytes()  # checked before the cluster starts
+    with connected(scheduler, sum(s.n_rows for s in sources), keep_going, description, passes) as engine:
+        yield Run.plan(engine, sources, unit_bytes=size)
 
 
 def raise_failures(outcome, sources: list) -> None:

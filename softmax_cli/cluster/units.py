@@ -174,11 +174,13 @@ def _zarr_rows(unit: Unit) -> np.ndarray:
 
     source = unit.source
     inner = source.n_rows // source.shape[0] if source.shape[0] else 1
+    # compare's units may cut an (..., seq, vocab) array inside a sequence: read the sequences they touch.
+    first, last = unit.start // inner, -(-unit.stop // inner)
     try:
         array = zarr.open_array(source.path, mode="r")
-        block = np.asarray(array[unit.start // inner : unit.stop // inner]) if array.ndim > 1 \
-            else np.asarray(array[:])
-        return block.reshape(unit.n_rows, source.n_cols)
+        block = np.asarray(array[first:last]).reshape(-1, source.n_cols) if array.ndim > 1 \
+            else np.asarray(array[:]).reshape(1, source.n_cols)
+        return block[unit.start - first * inner : unit.stop - first * inner]
     except OSError:
         raise  # a lost file or a storage fault: retried elsewhere, as for .npy
     except Exception as error:  # noqa: BLE001 -- codecs raise their own types for a damaged chunk

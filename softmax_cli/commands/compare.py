@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .. import core, positions, render, reports, stream
+from .. import core, positions, render, reports, scheduled, stream
 from ..errors import UsageError
 from ..inputs import STDIN, Loaded, align_classes, refuse_readers
 from ..labelsource import LabelSource, read_labels
@@ -40,6 +40,7 @@ from ..options import (
     PerRowOpt,
     PerSequenceOpt,
     ReportOpt,
+    SchedulerOpt,
     ShiftLabelsOpt,
     SoftmaxInput,
     option,
@@ -201,6 +202,7 @@ def compare(
     report: ReportOpt = None,
     shift_labels: ShiftLabelsOpt = False,
     per_sequence: PerSequenceOpt = False,
+    scheduler: SchedulerOpt = None,
     *,
     gates: DivergenceGates,
     source: SoftmaxInput,
@@ -225,6 +227,10 @@ def compare(
         if given is not None and labels is None:
             raise UsageError(f"{name} needs --labels")
     truth = read_labels(labels, labels_key) if labels is not None else None
+    if (cluster := scheduled.address(scheduler)) is not None:
+        _compare_on_cluster(cluster, reference, candidate, truth, ignore_index, from_probs, per_row, report,
+                            shift_labels, per_sequence, gates, source, padding, outputs)
+        return
     ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
     cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
     mask = positions.load_mask(padding)
@@ -241,18 +247,89 @@ def compare(
     flat = None if fitted is None else np.ravel(fitted)
     with naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
         rows = _rows(ref, aligned, (ref_name, cand_name), flat, keep, source.axis, options, aligned is not cand)
+    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
+              + described("mask", mask))
+    _report(rows, ref, (ref_name, cand_name), source.axis, inputs, per_row, per_sequence, gates, sink, ledger)
+
+
+def _report(rows: core.RowDivergence, ref: Loaded, names: tuple[str, str], axis: int, inputs: list[dict],
+            per_row: bool, per_sequence: bool, gates: DivergenceGates, sink: render.Sink,
+            ledger: reports.Ledger) -> None:
+    """The summary of the per-row figures, the per-sequence ones, the gates' verdicts, written (in process or not)."""
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
-    at = source.axis % len(shape)
+    at = axis % len(shape)
     sequences = (core.sequence_figures(rows, shape[:at] + shape[at + 1:])
                  if per_sequence or gates.per_sequence else None)
     n_rows = int(np.ravel(rows.kl).size)
-    title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
-             f"{shape[source.axis]:,} classes")
-    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
-              + described("mask", mask))
+    title = (f"{Path(names[0]).name} vs {Path(names[1]).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
+             f"{shape[axis]:,} classes")
     result = _result(summary, rows, per_row, sink.fmt, title, named_rows(ref), sequences if per_sequence else None,
                      command="compare", inputs=inputs, gates=gates.verdicts(summary, rows, sequences))
     with ledger:
         render.write(result, sink)
         ledger.decide(result)
+
+
+def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: LabelSource | None, ignore_index: int,
+                        from_probs: bool, per_row: bool, report: str | None, shift_labels: bool, per_sequence: bool,
+                        gates: DivergenceGates, source: SoftmaxInput, padding: Padding, outputs: Output) -> None:
+    """``compare --scheduler``: the two inputs' rows in lockstep units on the cluster, the report here.
+
+    Labels and the mask are fitted and folded on the client exactly as in
+    process (:func:`positions.scored`) against the reference's shape, then
+    sliced per unit; the workers return the per-row figures, and the summary,
+    gates and output are those of the in-process run.
+    """
+    from ..cluster import divergence_rows
+    from ..cluster.comparison import check_aligned
+
+    ref_sources, cand_sources = (scheduled.sources_of([spec], source) for spec in (reference, candidate))
+    check_aligned(ref_sources, cand_sources, (reference, candidate))
+    ref = _stand_in(ref_sources, reference)
+    mask = positions.load_mask(padding)
+    paths = ([Path(s.path) for s in ref_sources + cand_sources] + (truth.paths if truth else [])
+             + (mask.paths if mask else []))
+    sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
+    ledger = reports.Ledger("compare", reports.parse(report, outputs.force, paths), outputs.force)
+    if _same_sources(ref_sources, cand_sources):
+        warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
+    labels_array = None if truth is None else truth.fitted(ref, -1, ignore_index)
+    fitted, keep = positions.scored(ref, -1, labels_array, truth, mask, shift_labels, ignore_index)
+    flat = None if fitted is None else np.ravel(fitted)
+    options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
+                   ignore_index=ignore_index)
+    size = scheduled.unit_bytes()  # checked before the cluster starts
+    with scheduled.connected(cluster, sum(s.n_rows for s in ref_sources), False, "compare") as engine, \
+            naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
+        rows = divergence_rows(engine, ref_sources, cand_sources, flat, keep, size, **options)
+    cand = _stand_in(cand_sources, candidate)
+    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
+              + described("mask", mask))
+    _report(rows, ref, (reference, candidate), -1, inputs, per_row, per_sequence, gates, sink, ledger)
+
+
+def _stand_in(sources: list, spec: str) -> Loaded:
+    """The cluster's input as the in-process code sees its shape and dtype: no values are read here.
+
+    One array keeps its shape; shards of one shape but their first axis join
+    along it, others are rows of classes.
+    """
+    shapes = [s.shape for s in sources]
+    if len(sources) == 1:
+        shape = shapes[0]
+    elif len({shape[1:] for shape in shapes}) == 1 and len(shapes[0]) > 1:
+        shape = (sum(shape[0] for shape in shapes), *shapes[0][1:])
+    else:
+        shape = (sum(s.n_rows for s in sources), sources[0].n_cols)
+    # A broadcast scalar has any shape in no memory; nothing here reads its values.
+    values = np.broadcast_to(np.zeros((), dtype=np.dtype(sources[0].dtype)), shape)
+    return Loaded(values, spec, paths=[Path(s.path) for s in sources])
+
+
+def _same_sources(reference: list, candidate: list) -> bool:
+    try:
+        return all(os.path.samefile(a.path, b.path) for a, b in zip(reference, candidate)) \
+            and len(reference) == len(candidate)
+    except OSError:
+        return False
