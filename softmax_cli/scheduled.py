@@ -72,6 +72,29 @@ def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[t
     return sources
 
 
+def stand_in(sources: list, spec: str):
+    """The cluster's input as the in-process code sees its shape and dtype (a ``Loaded``); no value is read.
+
+    One array keeps its shape; shards of one shape but their first axis join
+    along it, others are rows of classes. Labels and masks are fitted to it
+    (:mod:`softmax_cli.positions`) on the client, as in process.
+    """
+    import numpy as np
+
+    from .inputs import Loaded
+
+    shapes = [s.shape for s in sources]
+    if len(sources) == 1:
+        shape = shapes[0]
+    elif len(shapes[0]) > 1 and len({shape[1:] for shape in shapes}) == 1:
+        shape = (sum(shape[0] for shape in shapes), *shapes[0][1:])
+    else:
+        shape = (sum(s.n_rows for s in sources), sources[0].n_cols)
+    # A broadcast scalar has any shape in no memory; nothing reads its values.
+    values = np.broadcast_to(np.zeros((), dtype=np.dtype(sources[0].dtype)), shape)
+    return Loaded(values, spec, paths=[Path(s.path) for s in sources])
+
+
 def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = ()) -> render.Sink:
     """Where one result over all the inputs goes (loss, topk, temperature-sweep), checked before any work."""
     if getattr(outputs, "out_dir", None) is not None:

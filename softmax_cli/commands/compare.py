@@ -286,7 +286,7 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
 
     ref_sources, cand_sources = (scheduled.sources_of([spec], source) for spec in (reference, candidate))
     check_aligned(ref_sources, cand_sources, (reference, candidate))
-    ref = _stand_in(ref_sources, reference)
+    ref = scheduled.stand_in(ref_sources, reference)
     mask = positions.load_mask(padding)
     paths = ([Path(s.path) for s in ref_sources + cand_sources] + (truth.paths if truth else [])
              + (mask.paths if mask else []))
@@ -303,28 +303,10 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
     with scheduled.connected(cluster, sum(s.n_rows for s in ref_sources), False, "compare") as engine, \
             naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
         rows = divergence_rows(engine, ref_sources, cand_sources, flat, keep, size, **options)
-    cand = _stand_in(cand_sources, candidate)
+    cand = scheduled.stand_in(cand_sources, candidate)
     inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
               + described("mask", mask))
     _report(rows, ref, (reference, candidate), -1, inputs, per_row, per_sequence, gates, sink, ledger)
-
-
-def _stand_in(sources: list, spec: str) -> Loaded:
-    """The cluster's input as the in-process code sees its shape and dtype: no values are read here.
-
-    One array keeps its shape; shards of one shape but their first axis join
-    along it, others are rows of classes.
-    """
-    shapes = [s.shape for s in sources]
-    if len(sources) == 1:
-        shape = shapes[0]
-    elif len({shape[1:] for shape in shapes}) == 1 and len(shapes[0]) > 1:
-        shape = (sum(shape[0] for shape in shapes), *shapes[0][1:])
-    else:
-        shape = (sum(s.n_rows for s in sources), sources[0].n_cols)
-    # A broadcast scalar has any shape in no memory; nothing here reads its values.
-    values = np.broadcast_to(np.zeros((), dtype=np.dtype(sources[0].dtype)), shape)
-    return Loaded(values, spec, paths=[Path(s.path) for s in sources])
 
 
 def _same_sources(reference: list, candidate: list) -> bool:

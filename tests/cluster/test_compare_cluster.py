@@ -51,6 +51,7 @@ def data(tmp_path_factory):
     np.save(root / "mask.npy", mask)
     flat_ref, flat_cand = ref.reshape(-1, VOCAB), cand.reshape(-1, VOCAB)
     np.save(root / "ref2d.npy", np.nan_to_num(flat_ref))
+    np.save(root / "ref_finite.npy", np.nan_to_num(ref))
     np.save(root / "cand2d.npy", np.nan_to_num(flat_cand))
     np.save(root / "cand16.npy", np.nan_to_num(flat_cand).astype(np.float16))
     # The same rows as shards, cut at different rows on the two sides.
@@ -226,3 +227,21 @@ def test_the_installed_script_starts_its_own_cluster(softmax, data):
     there = _ok(softmax(*args, "--scheduler", "local:1", env={"SOFTMAX_UNIT_BYTES": str(50 * VOCAB * 4)}))
     assert there.stdout == here.stdout
     assert there.stderr.startswith("note: the Dask dashboard is at http")
+
+
+# ------------------------------------------------------------------ loss takes the same positions on a cluster
+
+
+@pytest.mark.parametrize("options", [
+    ["--mask", "{mask}"],
+    ["--mask", "{mask}", "--shift-labels", "--per-sequence", "--per-row"],
+    ["--shift-labels", "--reduction", "none"],
+])
+def test_loss_with_mask_and_shifted_labels_is_the_in_process_json(cli, cluster, data, options):
+    options = [o.format(mask=data / "mask.npy") for o in options]
+    args = ["loss", data / "ref.npy", "--labels", data / "ids.npy", *options, "-f", "json"]
+    if "--mask" not in options:  # without a mask the NaN of the padding would be read
+        args[1] = data / "ref_finite.npy"
+    here = _ok(cli(*args))
+    there = _ok(cli(*args, "--scheduler", cluster, env=_unit_of(9)))
+    assert there.stdout == here.stdout
