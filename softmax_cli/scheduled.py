@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import batch, render
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .options import BatchOutput, Output, Source
 from .progress import Progress
 from .render import OutputFormat
@@ -136,6 +136,37 @@ def unit_bytes() -> int:
     return bytes_from_environment("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES)
 
 
+# What the client holds per planned unit (the unit, its future, the scheduler's task state), at most.
+PLANNED_UNIT_BYTES = 4 << 10
+
+
+def check_plan(sources: list, unit_bytes: int, row_bytes: int) -> None:
+    """Refuse, before any cluster starts, a run this process could not plan or gather.
+
+    Each unit costs the client :data:`PLANNED_UNIT_BYTES` and each row
+    ``row_bytes`` of gathered results (a reduction's per-row values); one row
+    is the least a worker reads. So a declared shape of 2**45 rows is one
+    line, not millions of units planned for an hour.
+    """
+    import numpy as np
+
+    from .cluster.units import rows_for_bytes
+    from .limits import check_memory
+
+    n_rows = sum(s.n_rows for s in sources)
+    units = sum(-(-s.n_rows // rows_for_bytes(s, unit_bytes)) for s in sources)
+    widest = max(sources, key=lambda s: s.n_cols * np.dtype(s.dtype).itemsize)
+    try:
+        check_memory(units * PLANNED_UNIT_BYTES + n_rows * row_bytes,
+                     f"planning {n_rows:,} rows as {units:,} work units")
+    except InputError as error:  # named by the input with the most rows
+        raise error.located(max(sources, key=lambda s: s.n_rows).path) from None
+    try:
+        check_memory(widest.n_cols * np.dtype(widest.dtype).itemsize, f"one row of {widest.n_cols:,} classes")
+    except InputError as error:
+        raise error.located(widest.path) from None
+
+
 @contextmanager
 def connected(scheduler: str, n_rows: int, keep_going: bool, description: str, passes: int = 1) -> Iterator:
     """An engine on the cluster, with the dashboard's link and a progress bar over ``n_rows`` rows.
@@ -154,11 +185,13 @@ def connected(scheduler: str, n_rows: int, keep_going: bool, description: str, p
 
 
 @contextmanager
-def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1) -> Iterator:
-    """A planned run of ``sources`` on the cluster (see :func:`connected`)."""
+def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1,
+            row_bytes: int = 8) -> Iterator:
+    """A planned run of ``sources`` on the cluster (see :func:`connected`); ``row_bytes`` as :func:`check_plan`."""
     from .cluster import Run
 
     size = unit_bytes()  # checked before the cluster starts
+    check_plan(sources, size, row_bytes)
     with connected(scheduler, sum(s.n_rows for s in sources), keep_going, description, passes) as engine:
         yield Run.plan(engine, sources, unit_bytes=size)
 

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InputError
 from ..formats import registry
 from ..formats.base import RowsOfShape
+from ..limits import declared_bytes
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ def _zarr_source(path: Path) -> Source:
         raise InputError(f"cannot open this Zarr array: {error}", where=str(path)) from None
     if array.ndim == 0 or array.dtype.kind not in "fiub":
         raise InputError(f"cannot use a Zarr array of shape {array.shape} and dtype {array.dtype}", where=str(path))
+    try:  # the declared shape, through the check .npy headers pass, before any unit is planned
+        declared_bytes(tuple(array.shape), np.dtype(array.dtype), "the Zarr array's metadata")
+    except InputError as error:
+        raise error.located(str(path)) from None
     if any(not isinstance(n, int) or n < 1 for n in array.chunks):
         raise InputError(f"the Zarr array declares chunks of shape {array.chunks}; every chunk side must be >= 1",
                          where=str(path))

@@ -58,6 +58,8 @@ LABEL_SUMMARY = ("ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln
                  "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles")
 PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
+# What a cluster run gathers per row: every per-row figure, and the label and mask the client holds.
+GATHERED_ROW_BYTES = 8 * (len(PER_ROW) + len(LABEL_PER_ROW) + 2)
 # Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
 _ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
@@ -299,7 +301,9 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
     flat = None if fitted is None else np.ravel(fitted)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
-    size = scheduled.unit_bytes()  # checked before the cluster starts
+    size = scheduled.unit_bytes()  # checked before the cluster starts, as the plan is
+    scheduled.check_plan(ref_sources, size, GATHERED_ROW_BYTES)
+    scheduled.check_plan(cand_sources, size, 0)
     with scheduled.connected(cluster, sum(s.n_rows for s in ref_sources), False, "compare") as engine, \
             naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
         rows = divergence_rows(engine, ref_sources, cand_sources, flat, keep, size, **options)
