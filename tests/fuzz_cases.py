@@ -423,7 +423,13 @@ def _on_alarm(signum, frame):
 DASHBOARD_NOTE = b"note: the Dask dashboard is at "
 
 
-def run_in_process(case: Case, seconds: int = 10, before_error: bytes | None = None) -> list[str]:
+def lines_before_error(case: Case) -> tuple[bytes, ...]:
+    """What a cluster case may print before its ``error:`` line: the dashboard's note, and with ``--keep-going``
+    one ``failed:`` line per failed input (as a batch does)."""
+    return (DASHBOARD_NOTE, b"failed: ") if "--keep-going" in case.args else (DASHBOARD_NOTE,)
+
+
+def run_in_process(case: Case, seconds: int = 10, before_error: tuple[bytes, ...] | None = None) -> list[str]:
     """Run ``case`` through Typer's CliRunner; the contract violations found (empty: none).
 
     ``before_error``: stderr lines starting so are allowed before the ``error:`` line.

@@ -73,3 +73,18 @@ def test_the_npy_header_check_is_the_same_one(tmp_path):
     in_process = assert_one_error_line(run("probs", path, "-f", "json"))
     cluster = assert_one_error_line(run("loss", path, "--labels", "0,1,2,0", "--scheduler", "local:1"))
     assert "whose elements have no size" in in_process and "whose elements have no size" in cluster
+
+
+def test_a_fill_value_past_the_dtype_prints_no_warning(tmp_path):
+    """zarr casts 1e300 to a float32 inf with NumPy's overflow warning, on the client and on every worker."""
+    path = _edited(tmp_path, [4, 3])
+    meta = json.loads((path / "zarr.json").read_text())
+    meta["fill_value"] = 1e300
+    (path / "zarr.json").write_text(json.dumps(meta))
+    completed = run("probs", path, "-o", tmp_path / "p.npy", "--scheduler", "local:1", timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.splitlines() == [line for line in completed.stderr.splitlines()
+                                             if line.startswith("note: the Dask dashboard is at http")]
+    logits = np.arange(12.0).reshape(4, 3)
+    expected = np.exp(logits - np.log(np.exp(logits).sum(1, keepdims=True)))
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-6)
