@@ -245,3 +245,16 @@ def test_loss_with_mask_and_shifted_labels_is_the_in_process_json(cli, cluster, 
     here = _ok(cli(*args))
     there = _ok(cli(*args, "--scheduler", cluster, env=_unit_of(9)))
     assert there.stdout == here.stdout
+
+
+def test_probabilities_with_from_probs_and_a_sequence_gate(cli, cluster, data, tmp_path):
+    for name in ("ref2d", "cand2d"):
+        logits = np.load(data / f"{name}.npy").astype(np.float64)
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        np.save(tmp_path / f"{name}_p.npy", (probs / probs.sum(1, keepdims=True)).reshape(BATCH, SEQ, VOCAB))
+    args = [tmp_path / "ref2d_p.npy", tmp_path / "cand2d_p.npy", "--from-probs", "--max-seq-kl", "1e-6", "-f", "json"]
+    here, there = _both(cli, cluster, *args)
+    assert (here.returncode, there.returncode) == (1, 1), there.stderr
+    assert there.stdout == here.stdout
+    assert there.stderr.splitlines()[-1] == here.stderr.splitlines()[-1]
+    assert "--max-seq-kl" in there.stderr.splitlines()[-1]
