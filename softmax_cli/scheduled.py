@@ -95,6 +95,26 @@ def stand_in(sources: list, spec: str):
     return Loaded(values, spec, paths=[Path(s.path) for s in sources])
 
 
+def refuse_probabilities(sources: list, spec: str, source: Source) -> None:
+    """The in-process refusal of probability-shaped logits (``--from-probs`` or ``--as-logits`` says which they are).
+
+    It looks at the first rows only (:func:`softmax_cli.core.probability_shaped`),
+    so the client reads those of the first input, before the cluster starts.
+    """
+    if source.as_logits:
+        return
+    from . import inputs
+    from .cluster.units import Unit, read_rows
+    from .core.plausibility import PROBABILITY_CHECK_ROWS
+
+    first = sources[0]
+    try:
+        head = read_rows(Unit(first, 0, 0, min(first.n_rows, PROBABILITY_CHECK_ROWS), 0))
+    except InputError as error:
+        raise error.located(first.path) from None
+    inputs.refuse_probabilities(inputs.Loaded(head, spec), -1)
+
+
 def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = ()) -> render.Sink:
     """Where one result over all the inputs goes (loss, topk, temperature-sweep), checked before any work."""
     if getattr(outputs, "out_dir", None) is not None:

@@ -129,6 +129,8 @@ def loss(
     operands["mask"] = mask
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source)
+        if not criterion.from_probs:
+            scheduled.refuse_probabilities(sources, sources[0].path, source)
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
         # The labels and the mask cover every row of every shard, in order: fitted here as in process.
         logits = scheduled.stand_in(sources, sources[0].path)

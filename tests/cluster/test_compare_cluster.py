@@ -258,3 +258,16 @@ def test_probabilities_with_from_probs_and_a_sequence_gate(cli, cluster, data, t
     assert there.stdout == here.stdout
     assert there.stderr.splitlines()[-1] == here.stderr.splitlines()[-1]
     assert "--max-seq-kl" in there.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("command", ["compare", "loss"])
+def test_probabilities_given_as_logits_are_refused_as_in_process_before_connecting(cli, data, tmp_path, command):
+    logits = np.load(data / "ref2d.npy").astype(np.float64)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    np.save(tmp_path / "probs.npy", probs / probs.sum(1, keepdims=True))
+    args = ([command, data / "ref2d.npy", tmp_path / "probs.npy"] if command == "compare"
+            else [command, tmp_path / "probs.npy", "--labels", data / "ids.npy"])
+    here = cli(*args, "-f", "json")
+    there = cli(*args, "-f", "json", "--scheduler", "tcp://127.0.0.1:9")  # nothing listens there
+    assert _one_error(there, "look like probabilities", "probs.npy") == _one_error(here)
+    assert there.stderr.count("\n") == 1
