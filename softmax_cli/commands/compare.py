@@ -3,9 +3,11 @@
 The reference and the candidate are read like any logits (numbers, a file of
 any format, ``-``); two C-ordered ``.npy`` files stream in lockstep row blocks
 (:func:`softmax_cli.stream.divergence_rows`), anything else is compared in
-memory. Either way the per-row figures come from
+memory. With ``--scheduler`` the two inputs' rows go to a Dask cluster in
+lockstep units (:mod:`softmax_cli.cluster.comparison`) and the per-row figures
+come back in row order. Either way the per-row figures come from
 :func:`softmax_cli.core.divergence_rows` and the summary from
-:func:`softmax_cli.core.divergence_summary`.
+:func:`softmax_cli.core.divergence_summary`, here, by :func:`_report`.
 """
 
 from __future__ import annotations
