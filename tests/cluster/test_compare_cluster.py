@@ -271,3 +271,21 @@ def test_probabilities_given_as_logits_are_refused_as_in_process_before_connecti
     there = cli(*args, "-f", "json", "--scheduler", "tcp://127.0.0.1:9")  # nothing listens there
     assert _one_error(there, "look like probabilities", "probs.npy") == _one_error(here)
     assert there.stderr.count("\n") == 1
+
+
+def test_a_candidate_gone_after_planning_is_named_not_the_reference(cluster, data, tmp_path):
+    """A file lost mid-run is retried, then reported naming the file that went (a unit reads two)."""
+    import distributed
+
+    from softmax_cli.cluster import Engine, divergence_rows, expand_sources
+    from softmax_cli.errors import InputError
+
+    gone = tmp_path / "gone.npy"
+    gone.write_bytes((data / "cand2d.npy").read_bytes())
+    reference, candidate = expand_sources([data / "ref2d.npy"]), expand_sources([gone])
+    gone.unlink()
+    with distributed.Client(cluster) as client:
+        with pytest.raises(InputError) as raised:
+            divergence_rows(Engine(client, retries=0), reference, candidate, None, None, 40 * VOCAB * 4)
+    assert str(gone) in str(raised.value) and str(data / "ref2d.npy") not in str(raised.value)
+    assert "cannot read it" in str(raised.value)
