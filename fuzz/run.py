@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fuzz_cases import (  # noqa: E402
-    DASHBOARD_NOTE,
     HEADER_DESCRS,
     SIGNAL_PRONE_DESCRS,
     cases,
     cluster_cases,
+    lines_before_error,
     run_in_process,
     run_in_subprocess,
 )
@@ -53,7 +53,7 @@ def main() -> int:
 
     if arguments.cluster:
         return with_cluster(lambda address: fuzz_with(arguments, cluster_cases(address), lambda case: run_in_process(
-            case, seconds=120, before_error=DASHBOARD_NOTE)))
+            case, seconds=120, before_error=lines_before_error(case))))
     runner = run_in_subprocess if arguments.subprocess else run_in_process
     if arguments.timeout is not None:
         runner = functools.partial(runner, seconds=arguments.timeout)

@@ -9,6 +9,7 @@ escapes").
 
 from __future__ import annotations
 
+import math
 import os
 
 from .errors import InputError, UsageError
@@ -18,6 +19,8 @@ MAX_PRECISION = 17
 # --range START:STOP:NUM and --bins: far beyond any useful sweep or reliability diagram, far below a hang.
 MAX_TEMPERATURES = 10_000
 MAX_BINS = 10_000
+# NumPy indexes with int64: no array, in memory or planned as units, is larger.
+MAX_DECLARED_BYTES = 2**63 - 1
 
 
 def describe_bytes(count: int) -> str:
@@ -56,6 +59,26 @@ def available_bytes() -> int | None:
     if soft != resource.RLIM_INFINITY and used is not None:
         bounds.append(max(0, soft - used))
     return min(bounds) if bounds else None
+
+
+def declared_bytes(shape: tuple[int, ...], dtype, what: str) -> int:
+    """The bytes of the array ``what`` (a header, an array's metadata) declares, before anything is planned.
+
+    Refuses a dtype without size (NumPy divides by it), a negative dimension,
+    and a shape larger than any array can be (NumPy's sizes are int64: a
+    product past ``2**63`` bytes wraps). The one check of a declared shape:
+    ``.npy`` headers (:func:`softmax_cli.formats.npy.check_header`) and Zarr
+    arrays (:mod:`softmax_cli.cluster.units`) both pass through it.
+    """
+    if dtype.itemsize == 0:
+        raise InputError(f"{what} declares dtype {dtype.str!r}, whose elements have no size")
+    if any(dimension < 0 for dimension in shape):
+        raise InputError(f"{what} declares a negative dimension: shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > MAX_DECLARED_BYTES:
+        raise InputError(f"{what} declares shape {shape} of {dtype}: {nbytes:.3g} bytes, more than any array can "
+                         f"hold (2**63)")
+    return nbytes
 
 
 def check_memory(needed: int, what: str) -> None:

@@ -13,12 +13,12 @@ every unit of that output succeeded.
 
 A command asks :func:`address` first; None means the in-process path,
 unchanged, and then neither ``dask`` nor the engine's package is imported.
-A new command (``compare``) follows the same steps as ``loss``::
+A new command follows the same steps as ``loss``::
 
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source)             # refusals, headers
         sink = scheduled.result_sink(sources, outputs, side_paths)  # render's destination rules
-        with scheduled.session(cluster, sources, outputs.keep_going, "compare") as run:
+        with scheduled.session(cluster, sources, outputs.keep_going, "topk") as run:
             outcome = cluster.<operation>(run, ...)             # an Outcome(value, failures)
         render.write(Result(...), sink)
         scheduled.raise_failures(outcome, sources)
@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import batch, render
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .options import BatchOutput, Output, Source
 from .progress import Progress
 from .render import OutputFormat
@@ -70,6 +70,49 @@ def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[t
     if any(source.axis not in (-1, len(s.shape) - 1) for s in sources):
         raise UsageError("--scheduler needs the class axis last (--axis -1)")
     return sources
+
+
+def stand_in(sources: list, spec: str):
+    """The cluster's input as the in-process code sees its shape and dtype (a ``Loaded``); no value is read.
+
+    One array keeps its shape; shards of one shape but their first axis join
+    along it, others are rows of classes. Labels and masks are fitted to it
+    (:mod:`softmax_cli.positions`) on the client, as in process.
+    """
+    import numpy as np
+
+    from .inputs import Loaded
+
+    shapes = [s.shape for s in sources]
+    if len(sources) == 1:
+        shape = shapes[0]
+    elif len(shapes[0]) > 1 and len({shape[1:] for shape in shapes}) == 1:
+        shape = (sum(shape[0] for shape in shapes), *shapes[0][1:])
+    else:
+        shape = (sum(s.n_rows for s in sources), sources[0].n_cols)
+    # A broadcast scalar has any shape in no memory; nothing reads its values.
+    values = np.broadcast_to(np.zeros((), dtype=np.dtype(sources[0].dtype)), shape)
+    return Loaded(values, spec, paths=[Path(s.path) for s in sources])
+
+
+def refuse_probabilities(sources: list, spec: str, source: Source) -> None:
+    """The in-process refusal of probability-shaped logits (``--from-probs`` or ``--as-logits`` says which they are).
+
+    It looks at the first rows only (:func:`softmax_cli.core.probability_shaped`),
+    so the client reads those of the first input, before the cluster starts.
+    """
+    if source.as_logits:
+        return
+    from . import inputs
+    from .cluster.units import Unit, read_rows
+    from .core.plausibility import PROBABILITY_CHECK_ROWS
+
+    first = sources[0]
+    try:
+        head = read_rows(Unit(first, 0, 0, min(first.n_rows, PROBABILITY_CHECK_ROWS), 0))
+    except InputError as error:
+        raise error.located(first.path) from None
+    inputs.refuse_probabilities(inputs.Loaded(head, spec), -1)
 
 
 def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = ()) -> render.Sink:
@@ -113,24 +156,64 @@ def unit_bytes() -> int:
     return bytes_from_environment("SOFTMAX_UNIT_BYTES", DEFAULT_UNIT_BYTES)
 
 
+# What the client holds per planned unit (the unit, its future, the scheduler's task state), at most.
+PLANNED_UNIT_BYTES = 4 << 10
+
+
+def check_plan(sources: list, unit_bytes: int, row_bytes: int) -> None:
+    """Refuse, before any cluster starts, a run this process could not plan or gather.
+
+    Each unit costs the client :data:`PLANNED_UNIT_BYTES` and each row
+    ``row_bytes`` of gathered results (a reduction's per-row values); one row
+    is the least a worker reads. So a declared shape of 2**45 rows is one
+    line, not millions of units planned for an hour.
+    """
+    import numpy as np
+
+    from .cluster.units import rows_for_bytes
+    from .limits import check_memory
+
+    n_rows = sum(s.n_rows for s in sources)
+    units = sum(-(-s.n_rows // rows_for_bytes(s, unit_bytes)) for s in sources)
+    widest = max(sources, key=lambda s: s.n_cols * np.dtype(s.dtype).itemsize)
+    try:
+        check_memory(units * PLANNED_UNIT_BYTES + n_rows * row_bytes,
+                     f"planning {n_rows:,} rows as {units:,} work units")
+    except InputError as error:  # named by the input with the most rows
+        raise error.located(max(sources, key=lambda s: s.n_rows).path) from None
+    try:
+        check_memory(widest.n_cols * np.dtype(widest.dtype).itemsize, f"one row of {widest.n_cols:,} classes")
+    except InputError as error:
+        raise error.located(widest.path) from None
+
+
 @contextmanager
-def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1) -> Iterator:
-    """A planned run of ``sources`` on the cluster, with the dashboard's link and a progress bar in rows.
+def connected(scheduler: str, n_rows: int, keep_going: bool, description: str, passes: int = 1) -> Iterator:
+    """An engine on the cluster, with the dashboard's link and a progress bar over ``n_rows`` rows.
 
     ``passes`` is how often the work goes over every row (0: not known
     beforehand, as for a temperature fit).
     """
-    from .cluster import Engine, Run, connect, dashboard_link
+    from .cluster import Engine, connect, dashboard_link
 
-    size = unit_bytes()  # checked before the cluster starts
     with connect(scheduler) as client:
         link = dashboard_link(client)
         if link:
             reporter().note_now(f"the Dask dashboard is at {link}")
-        n_rows = sum(s.n_rows for s in sources)
         with Progress(n_rows * passes or None, "rows", description) as bar:
-            engine = Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
-            yield Run.plan(engine, sources, unit_bytes=size)
+            yield Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
+
+
+@contextmanager
+def session(scheduler: str, sources: list, keep_going: bool, description: str, passes: int = 1,
+            row_bytes: int = 8) -> Iterator:
+    """A planned run of ``sources`` on the cluster (see :func:`connected`); ``row_bytes`` as :func:`check_plan`."""
+    from .cluster import Run
+
+    size = unit_bytes()  # checked before the cluster starts
+    check_plan(sources, size, row_bytes)
+    with connected(scheduler, sum(s.n_rows for s in sources), keep_going, description, passes) as engine:
+        yield Run.plan(engine, sources, unit_bytes=size)
 
 
 def raise_failures(outcome, sources: list) -> None:

@@ -388,7 +388,7 @@ def cases(draw, descrs=tuple(HEADER_DESCRS)) -> Case:
 # What the cluster path reads; each case is run against a real LocalCluster's address.
 CLUSTER_COMMANDS = {"probs": ["-o", "@DIR@/out.npy"], "grad": ["--labels", "0,1", "-o", "@DIR@/out.npy"],
                     "loss": ["--labels", "0,1", "-f", "json"], "topk": ["-k", "2", "-f", "json"],
-                    "temperature-sweep": ["--labels", "0,1", "-f", "json"]}
+                    "temperature-sweep": ["--labels", "0,1", "-f", "json"], "compare": ["--labels", "0,1", "-f", "json"]}
 
 
 @st.composite
@@ -403,6 +403,9 @@ def cluster_cases(draw, scheduler: str) -> Case:
         array = np.arange(6, dtype=np.float32).reshape(2, 3)
         file = ("npy", draw(st.one_of(st.just(npy_bytes(array)), mutated(npy_bytes(array)), hostile_npy())))
         tree, inputs = {}, ["@DIR@/input.npy"]
+    if command == "compare":  # the drawn input against a sound one, on either side
+        tree = {**tree, "sound.npy": npy_bytes(np.arange(6, dtype=np.float32).reshape(2, 3)[::-1].copy())}
+        inputs = [*inputs, "@DIR@/sound.npy"] if draw(st.booleans()) else ["@DIR@/sound.npy", *inputs]
     if draw(st.booleans()):
         options += ["--keep-going"] if command in ("probs", "grad") and draw(st.booleans()) else []
     return Case([command, *inputs, *options, "--scheduler", scheduler], file, tree=tree)
@@ -420,7 +423,13 @@ def _on_alarm(signum, frame):
 DASHBOARD_NOTE = b"note: the Dask dashboard is at "
 
 
-def run_in_process(case: Case, seconds: int = 10, before_error: bytes | None = None) -> list[str]:
+def lines_before_error(case: Case) -> tuple[bytes, ...]:
+    """What a cluster case may print before its ``error:`` line: the dashboard's note, and with ``--keep-going``
+    one ``failed:`` line per failed input (as a batch does)."""
+    return (DASHBOARD_NOTE, b"failed: ") if "--keep-going" in case.args else (DASHBOARD_NOTE,)
+
+
+def run_in_process(case: Case, seconds: int = 10, before_error: tuple[bytes, ...] | None = None) -> list[str]:
     """Run ``case`` through Typer's CliRunner; the contract violations found (empty: none).
 
     ``before_error``: stderr lines starting so are allowed before the ``error:`` line.

@@ -15,12 +15,13 @@ connects, retries and collects failures per shard (:mod:`.cluster`)::
 """
 
 from .calibration import fit_temperature, temperature_sweep
+from .comparison import divergence_rows
 from .engine import DEFAULT_RETRIES, Engine, connect, dashboard_link
 from .operations import DEFAULT_UNIT_BYTES, Outcome, Run, cross_entropy_terms, map_to_npy, topk
 from .units import ExactSum, Source, Unit, expand_sources, plan_units
 
 __all__ = [
     "DEFAULT_RETRIES", "DEFAULT_UNIT_BYTES", "Engine", "ExactSum", "Outcome", "Run", "Source", "Unit", "connect",
-    "cross_entropy_terms", "dashboard_link", "expand_sources", "fit_temperature",
+    "cross_entropy_terms", "dashboard_link", "divergence_rows", "expand_sources", "fit_temperature",
     "map_to_npy", "plan_units", "temperature_sweep", "topk",
 ]

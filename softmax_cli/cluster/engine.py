@@ -181,8 +181,9 @@ class Engine:
                     value = Failure(InputError("the workers running it kept dying (out of memory?)",
                                                source=unit.source.path, where=unit.rows()))
                 except OSError as error:
+                    # compare's units read two files: name the one that failed.
                     value = Failure(InputError(f"cannot read it: {error.strerror or error}",
-                                               source=unit.source.path, where=unit.rows()))
+                                               source=error.filename or unit.source.path, where=unit.rows()))
                 if isinstance(value, Failure):
                     if not self.keep_going:
                         raise value.error

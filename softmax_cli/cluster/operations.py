@@ -146,15 +146,22 @@ def _mean_denominator(run: Run, labels, options: dict) -> float:
 # --------------------------------------------------------------------------- reductions
 
 
-def _loss_unit(unit: Unit, labels, options: dict) -> tuple[int, core.CrossEntropyTerms]:
-    """The unit's terms and its first row in the run, as :func:`core.merge_cross_entropy_terms` takes them."""
-    rows = read_rows(unit)
+def _loss_unit(unit: Unit, labels, keep, options: dict) -> tuple[int, core.CrossEntropyTerms]:
+    """The unit's terms and its first row in the run, as :func:`core.merge_cross_entropy_terms` takes them.
+
+    Rows ``keep`` drops (padding) are blanked before they are read, as in process.
+    """
+    rows = read_rows(unit) if keep is None else core.blank_rows(read_rows(unit), keep)
     with _located_block(unit):
         return unit.first_row, core.cross_entropy_terms(rows, labels, reduction="none", **options)
 
 
-def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options) -> Outcome:
+def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", keep: np.ndarray | None = None,
+                        **options) -> Outcome:
     """:func:`core.cross_entropy_terms` over the run; ``value`` is a ``core.CrossEntropyTerms``.
+
+    ``keep`` (flat, one flag per row of the run: ``--mask``) blanks the rows
+    it drops before the core reads them; their labels are the ignore index.
 
     The per-row losses (a result of their own, one value per row) are gathered
     in row order and reduced by :func:`core.reduce_losses` over the core's own
@@ -165,7 +172,8 @@ def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", **options)
         raise InputError(f"reduction must be one of {', '.join(core.REDUCTIONS)}, got {reduction!r}")
     _mean_denominator(run, labels, options)  # the labels' and weights' errors before any work
     arguments = run.labels_for(labels)
-    parts = run.engine.run(run.units, _loss_unit, lambda u: (*arguments(u), options))
+    parts = run.engine.run(run.units, _loss_unit, lambda u: (
+        *arguments(u), None if keep is None else keep[u.first_row : u.first_row + u.n_rows], options))
     ordered = [parts[p] for p in sorted(parts)]
     # Under keep_going the mean is over the sources that succeeded.
     kept = sorted({run.units[p].source_index for p in parts})

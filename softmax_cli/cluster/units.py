@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InputError
 from ..formats import registry
 from ..formats.base import RowsOfShape
+from ..limits import declared_bytes
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,20 @@ def _npy_source(path: Path) -> Source:
 
 def _zarr_source(path: Path) -> Source:
     try:
-        import zarr
+        import zarr  # noqa: F401 -- here only to say which extra is missing
     except ImportError:
         raise InputError("reading Zarr arrays needs the zarr extra: pip install 'softmax-toolkit[zarr]'",
                          where=str(path)) from None
     try:
-        array = zarr.open_array(str(path), mode="r")
+        array = open_zarr(path)
     except Exception as error:  # zarr raises many types for "not an array here"; name the path and stop
         raise InputError(f"cannot open this Zarr array: {error}", where=str(path)) from None
     if array.ndim == 0 or array.dtype.kind not in "fiub":
         raise InputError(f"cannot use a Zarr array of shape {array.shape} and dtype {array.dtype}", where=str(path))
+    try:  # the declared shape, through the check .npy headers pass, before any unit is planned
+        declared_bytes(tuple(array.shape), np.dtype(array.dtype), "the Zarr array's metadata")
+    except InputError as error:
+        raise error.located(str(path)) from None
     if any(not isinstance(n, int) or n < 1 for n in array.chunks):
         raise InputError(f"the Zarr array declares chunks of shape {array.chunks}; every chunk side must be >= 1",
                          where=str(path))
@@ -97,6 +102,22 @@ def _zarr_source(path: Path) -> Source:
     chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else int(array.shape[0])
     return Source(str(path), "zarr", tuple(int(n) for n in array.shape), np.dtype(array.dtype).str,
                   chunk_rows=max(1, chunk_rows))
+
+
+def open_zarr(path: str | os.PathLike):
+    """The Zarr array at ``path``, read-only, without the warnings its metadata may raise.
+
+    A fill value past the dtype's range (1e300 in float32) is cast to inf by
+    zarr with NumPy's overflow warning, printed by every worker; the value it
+    gives is what the array holds, and the core judges it where it is read.
+    """
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return zarr.open_array(str(path), mode="r")
 
 
 def open_source(path: str | os.PathLike) -> Source:
@@ -170,15 +191,15 @@ def read_rows(unit: Unit) -> np.ndarray:
 
 def _zarr_rows(unit: Unit) -> np.ndarray:
     """The unit's rows of a Zarr array; a chunk that does not decode is an input error naming the rows."""
-    import zarr
-
     source = unit.source
     inner = source.n_rows // source.shape[0] if source.shape[0] else 1
+    # compare's units may cut an (..., seq, vocab) array inside a sequence: read the sequences they touch.
+    first, last = unit.start // inner, -(-unit.stop // inner)
     try:
-        array = zarr.open_array(source.path, mode="r")
-        block = np.asarray(array[unit.start // inner : unit.stop // inner]) if array.ndim > 1 \
-            else np.asarray(array[:])
-        return block.reshape(unit.n_rows, source.n_cols)
+        array = open_zarr(source.path)
+        block = np.asarray(array[first:last]).reshape(-1, source.n_cols) if array.ndim > 1 \
+            else np.asarray(array[:]).reshape(1, source.n_cols)
+        return block[unit.start - first * inner : unit.stop - first * inner]
     except OSError:
         raise  # a lost file or a storage fault: retried elsewhere, as for .npy
     except Exception as error:  # noqa: BLE001 -- codecs raise their own types for a damaged chunk

@@ -3,9 +3,11 @@
 The reference and the candidate are read like any logits (numbers, a file of
 any format, ``-``); two C-ordered ``.npy`` files stream in lockstep row blocks
 (:func:`softmax_cli.stream.divergence_rows`), anything else is compared in
-memory. Either way the per-row figures come from
+memory. With ``--scheduler`` the two inputs' rows go to a Dask cluster in
+lockstep units (:mod:`softmax_cli.cluster.comparison`) and the per-row figures
+come back in row order. Either way the per-row figures come from
 :func:`softmax_cli.core.divergence_rows` and the summary from
-:func:`softmax_cli.core.divergence_summary`.
+:func:`softmax_cli.core.divergence_summary`, here, by :func:`_report`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from .. import core, positions, render, reports, stream
+from .. import core, positions, render, reports, scheduled, stream
 from ..errors import UsageError
 from ..inputs import STDIN, Loaded, align_classes, refuse_readers
 from ..labelsource import LabelSource, read_labels
@@ -40,6 +42,7 @@ from ..options import (
     PerRowOpt,
     PerSequenceOpt,
     ReportOpt,
+    SchedulerOpt,
     ShiftLabelsOpt,
     SoftmaxInput,
     option,
@@ -57,6 +60,8 @@ LABEL_SUMMARY = ("ppl_ref", "ppl_ref_stderr", "ppl_cand", "ppl_cand_stderr", "ln
                  "dp_stderr", "dp_min", "dp_max", "dp_rms", "dp_rms_stderr", "dp_quantiles")
 PER_ROW = ("kl", "js", "tv", "row_max_abs_dp", "top1_same")
 LABEL_PER_ROW = ("nll_ref", "nll_cand", "dp")
+# What a cluster run gathers per row: every per-row figure, and the label and mask the client holds.
+GATHERED_ROW_BYTES = 8 * (len(PER_ROW) + len(LABEL_PER_ROW) + 2)
 # Formats that write one tidy table (softmax_cli.tidy): its rows are those of its first 1-D array.
 _ONE_TABLE = (OutputFormat.csv, OutputFormat.tsv, OutputFormat.parquet, OutputFormat.arrow)
 
@@ -201,6 +206,7 @@ def compare(
     report: ReportOpt = None,
     shift_labels: ShiftLabelsOpt = False,
     per_sequence: PerSequenceOpt = False,
+    scheduler: SchedulerOpt = None,
     *,
     gates: DivergenceGates,
     source: SoftmaxInput,
@@ -225,6 +231,10 @@ def compare(
         if given is not None and labels is None:
             raise UsageError(f"{name} needs --labels")
     truth = read_labels(labels, labels_key) if labels is not None else None
+    if (cluster := scheduled.address(scheduler)) is not None:
+        _compare_on_cluster(cluster, reference, candidate, truth, ignore_index, from_probs, per_row, report,
+                            shift_labels, per_sequence, gates, source, padding, outputs)
+        return
     ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
     cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
     mask = positions.load_mask(padding)
@@ -241,18 +251,76 @@ def compare(
     flat = None if fitted is None else np.ravel(fitted)
     with naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
         rows = _rows(ref, aligned, (ref_name, cand_name), flat, keep, source.axis, options, aligned is not cand)
+    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
+              + described("mask", mask))
+    _report(rows, ref, (ref_name, cand_name), source.axis, inputs, per_row, per_sequence, gates, sink, ledger)
+
+
+def _report(rows: core.RowDivergence, ref: Loaded, names: tuple[str, str], axis: int, inputs: list[dict],
+            per_row: bool, per_sequence: bool, gates: DivergenceGates, sink: render.Sink,
+            ledger: reports.Ledger) -> None:
+    """The summary of the per-row figures, the per-sequence ones, the gates' verdicts, written (in process or not)."""
     summary = core.divergence_summary(rows)
     shape = ref.array.shape
-    at = source.axis % len(shape)
+    at = axis % len(shape)
     sequences = (core.sequence_figures(rows, shape[:at] + shape[at + 1:])
                  if per_sequence or gates.per_sequence else None)
     n_rows = int(np.ravel(rows.kl).size)
-    title = (f"{Path(ref_name).name} vs {Path(cand_name).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
-             f"{shape[source.axis]:,} classes")
-    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
-              + described("mask", mask))
+    title = (f"{Path(names[0]).name} vs {Path(names[1]).name}: {n_rows:,} row{'s' * (n_rows != 1)}, "
+             f"{shape[axis]:,} classes")
     result = _result(summary, rows, per_row, sink.fmt, title, named_rows(ref), sequences if per_sequence else None,
                      command="compare", inputs=inputs, gates=gates.verdicts(summary, rows, sequences))
     with ledger:
         render.write(result, sink)
         ledger.decide(result)
+
+
+def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: LabelSource | None, ignore_index: int,
+                        from_probs: bool, per_row: bool, report: str | None, shift_labels: bool, per_sequence: bool,
+                        gates: DivergenceGates, source: SoftmaxInput, padding: Padding, outputs: Output) -> None:
+    """``compare --scheduler``: the two inputs' rows in lockstep units on the cluster, the report here.
+
+    Labels and the mask are fitted and folded on the client exactly as in
+    process (:func:`positions.scored`) against the reference's shape, then
+    sliced per unit; the workers return the per-row figures, and the summary,
+    gates and output are those of the in-process run.
+    """
+    from ..cluster import divergence_rows
+    from ..cluster.comparison import check_aligned
+
+    ref_sources, cand_sources = (scheduled.sources_of([spec], source) for spec in (reference, candidate))
+    check_aligned(ref_sources, cand_sources, (reference, candidate))
+    if not from_probs:
+        for sources, spec in ((ref_sources, reference), (cand_sources, candidate)):
+            scheduled.refuse_probabilities(sources, spec, source)
+    ref = scheduled.stand_in(ref_sources, reference)
+    mask = positions.load_mask(padding)
+    paths = ([Path(s.path) for s in ref_sources + cand_sources] + (truth.paths if truth else [])
+             + (mask.paths if mask else []))
+    sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
+    ledger = reports.Ledger("compare", reports.parse(report, outputs.force, paths), outputs.force)
+    if _same_sources(ref_sources, cand_sources):
+        warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
+    labels_array = None if truth is None else truth.fitted(ref, -1, ignore_index)
+    fitted, keep = positions.scored(ref, -1, labels_array, truth, mask, shift_labels, ignore_index)
+    flat = None if fitted is None else np.ravel(fitted)
+    options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
+                   ignore_index=ignore_index)
+    size = scheduled.unit_bytes()  # checked before the cluster starts, as the plan is
+    scheduled.check_plan(ref_sources, size, GATHERED_ROW_BYTES)
+    scheduled.check_plan(cand_sources, size, 0)
+    with scheduled.connected(cluster, sum(s.n_rows for s in ref_sources), False, "compare") as engine, \
+            naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
+        rows = divergence_rows(engine, ref_sources, cand_sources, flat, keep, size, **options)
+    cand = scheduled.stand_in(cand_sources, candidate)
+    inputs = (described("reference", ref) + described("candidate", cand) + described("labels", truth)
+              + described("mask", mask))
+    _report(rows, ref, (reference, candidate), -1, inputs, per_row, per_sequence, gates, sink, ledger)
+
+
+def _same_sources(reference: list, candidate: list) -> bool:
+    try:
+        return all(os.path.samefile(a.path, b.path) for a, b in zip(reference, candidate)) \
+            and len(reference) == len(candidate)
+    except OSError:
+        return False

@@ -128,22 +128,33 @@ def loss(
     mask = positions.load_mask(padding)
     operands["mask"] = mask
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None),
-                                                        ("--shift-labels", shift_labels),
-                                                        ("--per-sequence", per_sequence)])
+        sources = scheduled.sources_of(inputs, source)
+        if not criterion.from_probs:
+            scheduled.refuse_probabilities(sources, sources[0].path, source)
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
+        # The labels and the mask cover every row of every shard, in order: fitted here as in process.
+        logits = scheduled.stand_in(sources, sources[0].path)
+        fitted = truth.fitted(logits, -1, criterion.ignore_index)
+        labels, keep = positions.scored(logits, -1, fitted, truth, mask, shift_labels, criterion.ignore_index)
         from ..cluster import cross_entropy_terms
 
+        shape = logits.array.shape
+        # The engine takes one label (or one target row) per row of the run.
+        per_row_labels = labels.reshape(-1, shape[-1]) if labels.shape == shape else labels.reshape(-1)
         with scheduled.session(cluster, sources, outputs.keep_going, "loss") as run:
-            # The labels cover every row of every shard, in order.
-            outcome = cross_entropy_terms(run, truth.array, **options)
+            outcome = cross_entropy_terms(run, per_row_labels, keep=keep, **options)
         terms = outcome.value
-        if len(sources) == 1 and not outcome.failures:  # one array keeps its shape, as in process
+        whole = not outcome.failures
+        if len(sources) == 1 and whole:  # one array keeps its shape, as in process
             terms = terms._replace(per_sample=terms.per_sample.reshape(sources[0].shape[:-1]),
                                    loss=terms.loss.reshape(sources[0].shape[:-1]) if terms.loss.ndim else terms.loss)
+        # Rows of failed shards (--keep-going) have no losses: no sequence figures then, and the run exits 2.
+        sequences = (_sequences(terms, labels, shape, -1, criterion.ignore_index)
+                     if per_sequence and whole else None)
         with ledger:
             try:
-                write(terms, None, {}, sink, sources[0].n_cols, described_sources(sources))
+                write(terms, None, {}, sink, sources[0].n_cols, described_sources(sources) + described("mask", mask),
+                      sequences=sequences)
             finally:  # failed inputs (--keep-going) outrank the gate: exit 2, as in a batch
                 scheduled.raise_failures(outcome, sources)
         return

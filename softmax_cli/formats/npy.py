@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import InputError
-from ..limits import check_memory, describe_bytes
+from ..limits import check_memory, declared_bytes, describe_bytes
 from .base import FileRows, Format, Source, Table, WriteOptions, note
 
 MAGIC = b"\x93NUMPY"
@@ -89,11 +89,7 @@ def check_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int) -> in
     """
     if dtype.hasobject:
         raise InputError("the .npy data holds Python objects (pickles), which are never read")
-    if dtype.itemsize == 0:
-        raise InputError(f"the .npy header declares dtype {dtype.str!r}, whose elements have no size")
-    if any(dimension < 0 for dimension in shape):
-        raise InputError(f"the .npy header declares a negative dimension: shape {shape}")
-    nbytes = math.prod(shape) * dtype.itemsize
+    nbytes = declared_bytes(tuple(shape), dtype, "the .npy header")
     if nbytes != data_bytes:
         truncated = " (truncated?)" if nbytes > data_bytes else ""
         raise InputError(f"the .npy header declares shape {shape} of {dtype} ({describe_bytes(nbytes)}), "

@@ -36,7 +36,7 @@ SHARED = {
     "topk": ROW_COMMAND | SCHEDULER | LABELS | FROM_PROBS | {"--ignore-index": "Computation", "--min-accuracy": "Gates"},
     "temperature-sweep": INPUT | OUTPUT | SCHEDULER | LABELS | FROM_PROBS | {"--ignore-index": "Computation"},
     "attention": OUTPUT | THREADS | {"--masked-rows": "Computation", "--mask-type": "Input"},
-    "compare": INPUT | OUTPUT | THREADS | SOFTMAX | LABELS | {"--ignore-index": "Computation",
+    "compare": INPUT | OUTPUT | THREADS | SCHEDULER | SOFTMAX | LABELS | {"--ignore-index": "Computation",
                                                      "--from-probs": "Input", "--per-row": "Output",
                                                      "--max-kl": "Gates", "--max-kl-quantile": "Gates",
                                                      "--min-agreement": "Gates", "--max-ppl-ratio": "Gates"},
@@ -47,7 +47,7 @@ ABSENT = {
     "jacobian": ["--scheduler"],
     "attention": ["--out-dir", "--keep-going", "--key", "--classes", "--axis", "--temperature", "--header",
                   "--index-col", "--scheduler"],
-    "compare": ["--out-dir", "--keep-going", "--scheduler"],  # two inputs make one comparison, in process
+    "compare": ["--out-dir", "--keep-going"],  # two inputs make one comparison
 }
 PANEL_ORDER = ["Arguments", "Input", "Computation", "Output", "Gates", "Performance", "Options"]
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from escape_helpers import npy_bytes, with_npy_header
 from fuzz_cases import (
-    DASHBOARD_NOTE,
     HEADER_DESCRS,
     SIGNAL_PRONE_DESCRS,
     Case,
     cases,
     cluster_cases,
+    lines_before_error,
     run_in_process,
     run_in_subprocess,
 )
@@ -80,7 +80,7 @@ def test_nothing_escapes_on_a_cluster(scheduler):
     @settings(CI, max_examples=12)
     @given(case=cluster_cases(scheduler))
     def cluster_case(case):
-        problems = run_in_process(case, seconds=120, before_error=DASHBOARD_NOTE)
+        problems = run_in_process(case, seconds=120, before_error=lines_before_error(case))
         assert not problems, (problems, case.reproducer())
 
     cluster_case()
