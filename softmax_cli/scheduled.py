@@ -108,6 +108,7 @@ def refuse_probabilities(sources: list, spec: str, source: Source) -> None:
     from .core.plausibility import PROBABILITY_CHECK_ROWS
 
     first = sources[0]
+    check_one_row([first])  # before its first rows are read
     try:
         head = read_rows(Unit(first, 0, 0, min(first.n_rows, PROBABILITY_CHECK_ROWS), 0))
     except InputError as error:
@@ -168,19 +169,26 @@ def check_plan(sources: list, unit_bytes: int, row_bytes: int) -> None:
     is the least a worker reads. So a declared shape of 2**45 rows is one
     line, not millions of units planned for an hour.
     """
-    import numpy as np
-
     from .cluster.units import rows_for_bytes
     from .limits import check_memory
 
     n_rows = sum(s.n_rows for s in sources)
     units = sum(-(-s.n_rows // rows_for_bytes(s, unit_bytes)) for s in sources)
-    widest = max(sources, key=lambda s: s.n_cols * np.dtype(s.dtype).itemsize)
     try:
         check_memory(units * PLANNED_UNIT_BYTES + n_rows * row_bytes,
                      f"planning {n_rows:,} rows as {units:,} work units")
     except InputError as error:  # named by the input with the most rows
         raise error.located(max(sources, key=lambda s: s.n_rows).path) from None
+    check_one_row(sources)
+
+
+def check_one_row(sources: list) -> None:
+    """Refuse inputs whose one row (the least anything reads) does not fit in this machine's memory."""
+    import numpy as np
+
+    from .limits import check_memory
+
+    widest = max(sources, key=lambda s: s.n_cols * np.dtype(s.dtype).itemsize)
     try:
         check_memory(widest.n_cols * np.dtype(widest.dtype).itemsize, f"one row of {widest.n_cols:,} classes")
     except InputError as error:
