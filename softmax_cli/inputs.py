@@ -19,8 +19,7 @@ import numpy as np
 
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, Table, bfloat16, is_bfloat16
-from .formats.text import parse_number
+from .formats.base import Source, Table, bfloat16, is_bfloat16, parse_number
 from .limits import describe_bytes
 
 STDIN = "-"
@@ -119,7 +118,7 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
     try:
         if fmt is None and not path.suffix:
             fmt = registry.sniff(given)
-        if fmt is None or fmt.read is None:
+        if fmt is None or fmt.reads is None:
             raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
                              "or - for standard input")
         return _loaded(fmt, given, key, preferred, void_as, source, [path])

@@ -23,7 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .errors import QUIET_SIGNALS, OutputError, UsageError
-from .formats import npy, registry
+from .formats import registry
 from .formats.base import WriteOptions
 from .result import Result
 
@@ -254,6 +254,8 @@ def tell_written(path: Path, name: str, shape: tuple[int, ...], dtype) -> None:
 
 def write_npy_in_place(sink: Sink, shape: tuple[int, ...], dtype: np.dtype, fill) -> None:
     """Write an ``.npy`` too large for memory: ``fill(out)`` writes into a memory map of the file."""
+    from .formats import npy
+
     atomic_file(sink.path, sink.force, lambda _, temporary: npy.fill_in_place(temporary, shape, dtype, fill))
     tell_written(sink.path, "array", shape, np.dtype(dtype))
 

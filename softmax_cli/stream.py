@@ -43,7 +43,7 @@ def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
     if loaded.source is None or not loaded.paths or loaded.derived:
         return None
     fmt = registry.by_suffix(loaded.paths[0])
-    if fmt is None or fmt.row_blocks is None:
+    if fmt is None or fmt.streams is None:
         return None
     rows = fmt.row_blocks(loaded.paths[0], block_bytes(STREAM_BLOCK_BYTES), loaded.key)
     if rows is None or axis not in (-1, len(rows.shape) - 1):

@@ -35,6 +35,18 @@ def test_csv_run_imports_nothing_heavy():
     assert not [m for m in modules if m.startswith("softmax_cli.cluster")]
 
 
+def _format_modules_in(modules: set[str]) -> set[str]:
+    return {m.rsplit(".", 1)[1] for m in modules if m.startswith("softmax_cli.formats.")} - {"base", "registry"}
+
+
+@pytest.mark.parametrize(("fmt", "module"), [("csv", "text"), ("tsv", "text"), ("json", "jsonfmt"), ("npy", "npy")])
+def test_a_run_imports_only_the_format_module_it_writes(fmt, module):
+    """The registry imports a format's module when a file of it is read or written, no other."""
+    modules, stdout = modules_imported_by(["probs", "3", "2", "1", "-f", fmt])
+    assert stdout  # the probe really ran the command
+    assert _format_modules_in(modules) == {module}
+
+
 @pytest.mark.parametrize("fmt", ["json", "npy"])
 def test_other_machine_formats_import_nothing_heavy(fmt):
     modules, _ = modules_imported_by(["probs", "3", "2", "1", "-f", fmt])
