@@ -202,9 +202,9 @@ def worded(alias, help: str):
 
 
 def core_choices(name: str) -> Callable[[], tuple[str, ...]]:
-    """The core's tuple called ``name`` (:mod:`softmax_cli.core.choices`), looked up when a command is built."""
+    """The core's tuple called ``name`` (:mod:`softmax_cli.choices`), looked up when a command is built."""
     def names() -> tuple[str, ...]:
-        from .core import choices
+        from . import choices
 
         return getattr(choices, name)
     return names
