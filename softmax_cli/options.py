@@ -379,7 +379,12 @@ MaxPplRatioOpt = Annotated[Optional[float], option(
     takes=Number(above=0, words="a ratio > 0 (e.g. 1.01)", metavar="R"), show_default=False)]
 
 
-@dataclasses.dataclass(frozen=True)
+# The option groups: made on every start-up, and a dataclass's every generated method is compiled then, so only
+# what a group needs: its __init__ and immutability (no __repr__, __eq__ or __hash__; issue 25's start-up budget).
+group = dataclasses.dataclass(frozen=True, repr=False, eq=False)
+
+
+@group
 class Source:
     """Where the logits are in their source: the array, the class names, the class axis, a table's header and index,
     the dtype of voids."""
@@ -393,7 +398,7 @@ class Source:
     as_logits: AsLogitsOpt = False
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class SoftmaxInput(Source):
     """The logits as the row-wise commands take them: their source, and how they enter the softmax."""
 
@@ -401,7 +406,7 @@ class SoftmaxInput(Source):
     masked_rows: MaskedRowsOpt = "error"
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class LossOptions:
     """The cross-entropy as ``loss`` computes it and ``grad`` differentiates it (torch's options)."""
 
@@ -435,7 +440,7 @@ PerSequenceOpt = Annotated[bool, option(
     "(..., seq, vocab) logits), over its scored positions.", panel=OUTPUT)]
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class Padding:
     """Which positions of the logits are scored: ``--mask`` (an attention_mask) and ``--mask-key``."""
 
@@ -449,7 +454,7 @@ class Padding:
             raise UsageError("--mask-key picks an array of --mask's file; give --mask FILE too")
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class Output:
     """One result written to standard output or to one file (``fmt``: the ``-f`` choice, or None to infer it)."""
 
@@ -465,7 +470,7 @@ class Output:
             object.__setattr__(self, "fmt", OutputFormat(self.fmt))
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class Performance:
     """How the work is shared out; it never changes a result."""
 
@@ -479,7 +484,7 @@ class Performance:
             core.set_threads(self.threads)
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class BatchOutput(Output, Performance):
     """One output per input (:func:`softmax_cli.batch.run`), with ``--out-dir``, ``--keep-going`` and ``--threads``."""
 
