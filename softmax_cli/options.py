@@ -224,6 +224,9 @@ def _suffixes() -> str:
 
 FRACTION = Number(low=0, high=1, words="a fraction from 0 to 1 (0.95 for 95%)", metavar="A")
 
+# temperature-sweep's grid without --temperatures or --range (its help says it; operands.parse_temperatures uses it).
+DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
+
 # -- Input ---------------------------------------------------------------------------------------------------------
 
 InputsArg = Annotated[Optional[list[str]], "INPUTS"]  # the logits' sources; its help names the formats (_inputs)

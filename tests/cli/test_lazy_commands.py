@@ -31,7 +31,7 @@ def test_each_commands_help_imports_its_module_only(command, module):
     assert _commands_in(modules) == {module}
 
 
-@pytest.mark.parametrize("command", ["probs", "jacobian", "loss", "grad", "topk", "attention"])
+@pytest.mark.parametrize("command", ["probs", "jacobian", "loss", "grad", "topk", "attention", "temperature-sweep"])
 def test_a_commands_help_imports_no_numpy_and_no_format_module(command):
     """A help page needs the options and the docstring: the command's body imports what it computes with."""
     modules, stdout = modules_imported_by([command, "--help"])
