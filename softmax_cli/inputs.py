@@ -32,7 +32,7 @@ USAGE_EXAMPLE = (
 )
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class Loaded:
     """An array read from one source, with what is known about it."""
 

@@ -80,7 +80,7 @@ class RowBlocks(Protocol):
     def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]: ...
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class Table:
     """What a table's reader found: the numbers, the column names, the row names (an index column).
 

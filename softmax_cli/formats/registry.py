@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .base import Read, RowBlocks, Source, Write
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per format, told apart by identity (``is``)
 class Format:
     """One file format as declared here; its functions are looked up in ``module`` on first use.
 
