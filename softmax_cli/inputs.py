@@ -19,8 +19,7 @@ import numpy as np
 
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, Table, bfloat16, is_bfloat16
-from .formats.text import parse_number
+from .formats.base import Source, Table, bfloat16, is_bfloat16, parse_number
 from .limits import describe_bytes
 
 STDIN = "-"
@@ -33,7 +32,7 @@ USAGE_EXAMPLE = (
 )
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class Loaded:
     """An array read from one source, with what is known about it."""
 
@@ -119,7 +118,7 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
     try:
         if fmt is None and not path.suffix:
             fmt = registry.sniff(given)
-        if fmt is None or fmt.read is None:
+        if fmt is None or fmt.reads is None:
             raise InputError(f"cannot tell the format of {source!r}; use one of {', '.join(registry.SUFFIXES)} "
                              "or - for standard input")
         return _loaded(fmt, given, key, preferred, void_as, source, [path])

@@ -20,8 +20,7 @@ import numpy as np
 
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, note
-from .formats.text import parse_number
+from .formats.base import Source, note, parse_number
 from .inputs import STDIN, Loaded, load_source, parse_typed_numbers
 
 OPTION = "--labels"

@@ -30,6 +30,7 @@ from .inputs import (
     parse_typed_numbers,
 )
 from .limits import MAX_TEMPERATURES, check_count
+from .options import DEFAULT_TEMPERATURES
 
 Operands = Mapping[str, "Loaded | None"]
 
@@ -77,8 +78,6 @@ def load_option_array(spec: str, option: str, preferred: str, expected: str = "n
     except InputError as error:
         raise error.located(option) from None
 
-
-DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
 
 
 def parse_temperatures(temperatures: str | None, temperature_range: str | None, log_space: bool) -> np.ndarray:

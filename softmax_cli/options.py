@@ -202,9 +202,9 @@ def worded(alias, help: str):
 
 
 def core_choices(name: str) -> Callable[[], tuple[str, ...]]:
-    """The core's tuple called ``name`` (:mod:`softmax_cli.core.choices`), looked up when a command is built."""
+    """The core's tuple called ``name`` (:mod:`softmax_cli.choices`), looked up when a command is built."""
     def names() -> tuple[str, ...]:
-        from .core import choices
+        from . import choices
 
         return getattr(choices, name)
     return names
@@ -223,6 +223,9 @@ def _suffixes() -> str:
 
 
 FRACTION = Number(low=0, high=1, words="a fraction from 0 to 1 (0.95 for 95%)", metavar="A")
+
+# temperature-sweep's grid without --temperatures or --range (its help says it; operands.parse_temperatures uses it).
+DEFAULT_TEMPERATURES = "0.1,0.178,0.316,0.562,1,1.78,3.16,5.62,10"
 
 # -- Input ---------------------------------------------------------------------------------------------------------
 
@@ -379,7 +382,12 @@ MaxPplRatioOpt = Annotated[Optional[float], option(
     takes=Number(above=0, words="a ratio > 0 (e.g. 1.01)", metavar="R"), show_default=False)]
 
 
-@dataclasses.dataclass(frozen=True)
+# The option groups: made on every start-up, and a dataclass's every generated method is compiled then, so only
+# what a group needs: its __init__ and immutability (no __repr__, __eq__ or __hash__; issue 25's start-up budget).
+group = dataclasses.dataclass(frozen=True, repr=False, eq=False)
+
+
+@group
 class Source:
     """Where the logits are in their source: the array, the class names, the class axis, a table's header and index,
     the dtype of voids."""
@@ -393,7 +401,7 @@ class Source:
     as_logits: AsLogitsOpt = False
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class SoftmaxInput(Source):
     """The logits as the row-wise commands take them: their source, and how they enter the softmax."""
 
@@ -401,7 +409,7 @@ class SoftmaxInput(Source):
     masked_rows: MaskedRowsOpt = "error"
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class LossOptions:
     """The cross-entropy as ``loss`` computes it and ``grad`` differentiates it (torch's options)."""
 
@@ -435,7 +443,7 @@ PerSequenceOpt = Annotated[bool, option(
     "(..., seq, vocab) logits), over its scored positions.", panel=OUTPUT)]
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class Padding:
     """Which positions of the logits are scored: ``--mask`` (an attention_mask) and ``--mask-key``."""
 
@@ -449,7 +457,7 @@ class Padding:
             raise UsageError("--mask-key picks an array of --mask's file; give --mask FILE too")
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class Output:
     """One result written to standard output or to one file (``fmt``: the ``-f`` choice, or None to infer it)."""
 
@@ -465,7 +473,7 @@ class Output:
             object.__setattr__(self, "fmt", OutputFormat(self.fmt))
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class Performance:
     """How the work is shared out; it never changes a result."""
 
@@ -479,7 +487,7 @@ class Performance:
             core.set_threads(self.threads)
 
 
-@dataclasses.dataclass(frozen=True)
+@group
 class BatchOutput(Output, Performance):
     """One output per input (:func:`softmax_cli.batch.run`), with ``--out-dir``, ``--keep-going`` and ``--threads``."""
 

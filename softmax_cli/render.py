@@ -18,14 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import QUIET_SIGNALS, OutputError, UsageError
-from .formats import npy, registry
-from .formats.base import WriteOptions
-from .result import Result
+from .formats import registry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .result import Result
 
 # When the command started, near enough: this module is imported with the options (their -f choices).
 STARTED = time.monotonic()
@@ -157,6 +158,8 @@ def summary_first(result: Result, fmt: OutputFormat) -> Result:
 
 
 def _write_result(result: Result, sink: Sink, stream: BinaryIO, terminal: bool) -> None:
+    from .formats.base import WriteOptions
+
     result = summary_first(result, sink.fmt)
     fmt = None if sink.fmt is OutputFormat.table else registry.named(sink.fmt.value)
     if fmt is not None and fmt.binary:
@@ -254,6 +257,10 @@ def tell_written(path: Path, name: str, shape: tuple[int, ...], dtype) -> None:
 
 def write_npy_in_place(sink: Sink, shape: tuple[int, ...], dtype: np.dtype, fill) -> None:
     """Write an ``.npy`` too large for memory: ``fill(out)`` writes into a memory map of the file."""
+    import numpy as np
+
+    from .formats import npy
+
     atomic_file(sink.path, sink.force, lambda _, temporary: npy.fill_in_place(temporary, shape, dtype, fill))
     tell_written(sink.path, "array", shape, np.dtype(dtype))
 

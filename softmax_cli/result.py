@@ -28,7 +28,7 @@ class Layout(str, Enum):
         return self is Layout.topk
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class Result:
     """A command's output.
 

@@ -43,7 +43,7 @@ def npy_rows(loaded: Loaded, axis: int) -> FileRows | None:
     if loaded.source is None or not loaded.paths or loaded.derived:
         return None
     fmt = registry.by_suffix(loaded.paths[0])
-    if fmt is None or fmt.row_blocks is None:
+    if fmt is None or fmt.streams is None:
         return None
     rows = fmt.row_blocks(loaded.paths[0], block_bytes(STREAM_BLOCK_BYTES), loaded.key)
     if rows is None or axis not in (-1, len(rows.shape) - 1):
@@ -67,7 +67,7 @@ def rows_for_output(logits: Loaded, axis: int, sink: Sink, masked_rows: str,
     return rows
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class LazyArray:
     """An output computed block by block as it is written: ``(rows, C)`` blocks of ``shape``."""
 
@@ -168,7 +168,7 @@ def topk(source: FileRows, k: int, keep: np.ndarray | None = None, **options) ->
             np.concatenate(probs).reshape(lead + (probs[0].shape[-1],)))
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class ShownRows:
     """The rows of a result that a table shows, standing for the whole result of ``shape``.
 

@@ -53,7 +53,7 @@ TOPK_SUFFIXES = {"indices": "index", "probs": "prob", "names": "name"}
 CHUNK_VALUES = 1 << 16
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class Group:
     """Adjacent columns read together: ``values`` seen as ``(rows, len(names))``."""
 
@@ -67,7 +67,7 @@ class Group:
         return len(self.names)
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class TidyTable:
     """A result as groups of columns (row names first, when written), the scalars after it, and what fits neither."""
 

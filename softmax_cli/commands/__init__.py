@@ -4,6 +4,10 @@
 (temperature-sweep), ``ranking`` (topk), ``attention``, ``compare``. Each command is a
 plain function that takes its own options and the option groups of
 :mod:`softmax_cli.options`; :mod:`softmax_cli.cli` registers them on the app.
+
+A command's module is imported for its help page too: what a command computes
+with (NumPy, the readers, the core) is imported in the command's body, so
+``softmax CMD --help`` costs no NumPy.
 """
 
 from __future__ import annotations
@@ -11,20 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError, tell
-from ..formats.base import note
-from ..inputs import (
-    STDIN,
-    STDIN_NAME,
-    Loaded,
-    load_logits,
-    log_of_probabilities,
-    refuse_label_columns,
-    refuse_probabilities,
-    without_column,
-)
 from ..options import Source
 
 if TYPE_CHECKING:
+    from ..inputs import Loaded
     from ..labelsource import LabelSource
 
 
@@ -46,6 +40,8 @@ def warn_below_chance(correct: int, counted: int, n_classes: int) -> None:
 
 def noted(loaded: Loaded) -> Loaded:
     """``loaded``, after its notes are shown."""
+    from ..formats.base import note
+
     for message in loaded.notes:
         note(message)
     return loaded
@@ -61,6 +57,8 @@ def logits_loader(source: Source, *, labels: LabelSource | None = None, takes_la
     where the command has ``--from-probs`` (``from_probs`` is not None). With
     ``--from-probs``, ``logs_of_probs`` makes the logits log p.
     """
+    from ..inputs import load_logits, log_of_probabilities, refuse_label_columns, refuse_probabilities, without_column
+
     if source.as_logits and from_probs:
         raise UsageError("give --from-probs (the inputs are probabilities) or --as-logits (they are logits), not both")
 
@@ -88,6 +86,8 @@ def named_rows(logits: Loaded) -> dict:
 def described(role: str, loaded: Loaded | None) -> list[dict]:
     """One input as a result's metadata records it: its role, path (``-`` for standard input, null for typed
     numbers), shape, dtype and the key or column it was read with; none when ``loaded`` is None."""
+    from ..inputs import STDIN, STDIN_NAME, Loaded
+
     if loaded is None:
         return []
     if not isinstance(loaded, Loaded):  # a LabelSource: what --labels read (class names are not looked up here)

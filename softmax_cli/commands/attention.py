@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
 import typer
 
-from .. import core, render
 from ..limits import check_memory
-from ..operands import load_attention_operands, naming_sources
 from ..options import (
     COMPUTATION,
     INPUT,
@@ -24,8 +21,10 @@ from ..options import (
     option,
     worded,
 )
-from ..result import Layout, Result
 from . import described
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MaskOpt = Annotated[Optional[str], option(
     "--mask", help="Boolean (True attends) or float (added to the scores) mask, broadcastable to (..., L, S).",
@@ -42,6 +41,8 @@ WeightsOldOpt = Annotated[bool, option("--weights", help="", panel=OUTPUT, hidde
 
 def _check_weights_fit(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
     """--weights holds every (L, S) score: refuse up front, naming the size, when this process cannot."""
+    import numpy as np
+
     if min(q.ndim, k.ndim, v.ndim) < 2:
         return  # the core names the shapes it needs
     lead = max(a.ndim for a in (q, k, v)) - 2
@@ -75,6 +76,10 @@ def attention(
     Example:
       softmax attention sample_data/attention.npz --causal
     """
+    from .. import core, render
+    from ..operands import load_attention_operands, naming_sources
+    from ..result import Layout, Result
+
     weights = return_weights or weights_old
     (q, k, v), bias = load_attention_operands(inputs, mask, mask_type)
     paths = q.paths + k.paths + v.paths + (bias.paths if bias else [])

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
-
-from .. import core, positions, render, scheduled
 from ..errors import InputError, UsageError
-from ..formats.base import note
-from ..inputs import check_one_stdin
-from ..labelsource import read_labels
-from ..operands import DEFAULT_TEMPERATURES, naming_sources, parse_temperatures
 from ..options import (
     COMPUTATION,
+    DEFAULT_TEMPERATURES,
     OUTPUT,
     BinsOpt,
     FromProbsOpt,
@@ -33,8 +27,12 @@ from ..options import (
     option,
     worded,
 )
-from ..result import Layout, Result
 from . import described, described_sources, logits_loader, warn, warn_below_chance
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# NumPy, the readers and the core are imported in the command's body: its help costs none of them.
 
 TemperaturesOpt = Annotated[Optional[str], option(
     "--temperatures", help=f"Temperatures, e.g. 0.1,0.5,1,2,10.  [default: {DEFAULT_TEMPERATURES}]",
@@ -103,6 +101,15 @@ def temperature_sweep(
     Example:
       softmax temperature-sweep sample_data/digits_val.npz --labels sample_data/digits_val.npz --fit
     """
+    import numpy as np
+
+    from .. import core, positions, render, scheduled
+    from ..formats.base import note
+    from ..inputs import check_one_stdin
+    from ..labelsource import read_labels
+    from ..operands import naming_sources, parse_temperatures
+    from ..result import Layout, Result
+
     if fit and labels is None:
         raise UsageError("--fit needs --labels")
     if min_temperature is not None and not fit:
@@ -191,12 +198,16 @@ def _bounded(fit, min_temperature: float | None) -> float:
 
 def _warn_below_chance(arrays: dict, labels: np.ndarray, n_classes: int, ignore_index: int) -> None:
     """The below-chance warning on the sweep's accuracy (the same at every temperature: T keeps the argmax)."""
+    import numpy as np
+
     counted = int(np.count_nonzero(np.ravel(labels) != ignore_index))
     warn_below_chance(round(float(np.ravel(arrays["accuracy"])[0]) * counted), counted, n_classes)
 
 
 def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:
     """The fit's results: the temperature and the labels' figures at T = 1 and at it."""
+    import numpy as np
+
     arrays["fitted_temperature"] = np.float64(fitted)
     for name in FIT_FIGURES:
         arrays[f"{name}_before"], arrays[f"{name}_after"] = ends[name]
@@ -209,6 +220,11 @@ def _on_cluster(cluster, inputs, source, outputs, unsupported, temperatures, tem
                 labels_key, fit, min_temperature, binned, ignore_index) -> None:
     """The sweep's summaries (and the fit) from the cluster's exact sums; the diagrams only as the bins' results."""
     from .. import cluster as engine
+    from .. import render, scheduled
+    from ..inputs import check_one_stdin
+    from ..labelsource import read_labels
+    from ..operands import parse_temperatures
+    from ..result import Layout, Result
 
     sources = scheduled.sources_of(inputs, source, unsupported)
     check_one_stdin(inputs, labels=labels)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
-
-from .. import batch, core, positions, render, reports, scheduled, stream
 from ..errors import UsageError
-from ..inputs import check_one_stdin
-from ..labelsource import read_labels
-from ..operands import load_option_array
 from ..options import (
     INPUT,
     BatchOutput,
@@ -27,8 +21,14 @@ from ..options import (
     SoftmaxInput,
     option,
 )
-from ..result import Gate, Layout, Result
 from . import described, described_sources, logits_loader, named_rows, warn, warn_below_chance
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .. import core
+
+# NumPy, the readers and the core are imported in each command's body: its help costs none of them.
 
 UpstreamOpt = Annotated[Optional[str], option(
     "--upstream", help="Upstream gradient G (logits' shape): give the softmax vector-Jacobian product instead of "
@@ -54,6 +54,10 @@ def _paths_of(operands: dict) -> list:
 
 def _cross_entropy_options(criterion: LossOptions, source: SoftmaxInput, example: str, inputs: list[str] | None):
     """The labels (indices or distributions), the core's loss options, and the operands by the core's names."""
+    from ..inputs import check_one_stdin
+    from ..labelsource import read_labels
+    from ..operands import load_option_array
+
     check_one_stdin(inputs, labels=criterion.labels, weights=criterion.weights)
     truth = read_labels(_required(criterion.labels, "--labels", example), criterion.labels_key)
     weights = load_option_array(criterion.weights, "--weights", "weights") if criterion.weights is not None else None
@@ -88,6 +92,11 @@ def loss(
     Example:
       softmax loss sample_data/logits.csv --labels sample_data/labels.txt
     """
+    import numpy as np
+
+    from .. import batch, core, positions, render, reports, scheduled, stream
+    from ..result import Gate, Layout, Result
+
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
     ledger = reports.Ledger("loss", reports.parse(report, outputs.force, _paths_of(operands)), outputs.force)
@@ -180,6 +189,10 @@ def loss(
 def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[int, ...], axis: int,
                ignore_index: int) -> dict:
     """Each sequence's scored positions, mean NLL and perplexity (sequences as ``compare --per-sequence``)."""
+    import numpy as np
+
+    from .. import core
+
     at = axis % len(shape)
     lead = shape[:at] + shape[at + 1:]
     scored = None if labels.shape == shape else np.ravel(labels) != ignore_index  # distributions: every row
@@ -209,6 +222,11 @@ def grad(
     Example:
       softmax grad 2 1 0.1 --labels 0
     """
+    from .. import batch, core, positions, render, scheduled, stream
+    from ..inputs import check_one_stdin
+    from ..operands import load_option_array
+    from ..result import Result
+
     axis, masked_rows = source.axis, source.masked_rows
     mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from .. import batch, core, render, scheduled, stream
 from ..errors import UsageError
 from ..options import BatchOutput, ExactOpt, FromProbsOpt, InputsArg, LogOpt, SchedulerOpt, SoftmaxInput
-from ..result import Layout, Result
 from . import described, logits_loader, named_rows
 
 
@@ -23,6 +21,9 @@ def probs(inputs: InputsArg = None, log: LogOpt = False, exact: ExactOpt = False
       softmax probs runs/*.npy --out-dir probs/
       softmax probs shards/ --out-dir probs/ --scheduler tcp://scheduler:8786
     """
+    from .. import batch, core, render, scheduled, stream
+    from ..result import Layout, Result
+
     if exact and log:
         raise UsageError("--exact applies to probabilities, not to --log (see docs/exactness.md)")
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
@@ -74,6 +75,9 @@ def jacobian(inputs: InputsArg = None, log: LogOpt = False, *, source: SoftmaxIn
     Example:
       softmax jacobian 1 2 3 --classes a,b,c
     """
+    from .. import batch, core, render
+    from ..result import Layout, Result
+
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     options = dict(axis=axis, temperature=temperature, log=log, masked_rows=masked_rows)
 

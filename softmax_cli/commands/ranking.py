@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
-
-from .. import batch, core, positions, render, reports, scheduled, stream
 from ..errors import UsageError
-from ..inputs import check_one_stdin
-from ..labelsource import read_labels
 from ..options import (
     COMPUTATION,
     BatchOutput,
@@ -31,7 +26,6 @@ from ..options import (
     option,
     worded,
 )
-from ..result import Gate, Layout, Result
 from . import described, described_sources, logits_loader, named_rows, warn_below_chance
 
 TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
@@ -68,6 +62,13 @@ def topk(
     Example:
       softmax topk sample_data/logits.csv --top 2
     """
+    import numpy as np
+
+    from .. import batch, core, positions, render, reports, scheduled, stream
+    from ..inputs import check_one_stdin
+    from ..labelsource import read_labels
+    from ..result import Gate, Layout, Result
+
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     k = k if k is not None else k_old
     check_one_stdin(inputs, labels=labels)

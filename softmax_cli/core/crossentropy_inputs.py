@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from ..choices import REDUCTIONS, Reduction
 from ..errors import InputError, UsageError
 from .blocks import as_rows, check_axis, describe_position, float_dtypes, row_blocks, value_text
-from .choices import REDUCTIONS, Reduction
 from .labels import check_labels
 from .logits import MaskedRows, _check_policy, check_temperature, masked_row_error
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..choices import MASKED_ROW_POLICIES, MaskedRows
 from ..errors import InputError
 from .blocks import as_rows, check_axis, describe_position, float_dtypes, row_blocks
-from .choices import MASKED_ROW_POLICIES, MaskedRows
 
 if TYPE_CHECKING:
     import numpy.typing as npt

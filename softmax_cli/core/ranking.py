@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from ..choices import TIES
 from ..errors import InputError
 from .blocks import as_rows, check_axis, in_row_chunks, row_blocks
-from .choices import TIES
 from .labels import check_labels
 from .logits import MaskedRows
 from .softmax import softmax

@@ -39,9 +39,9 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from ..choices import BIN_EDGES, BINNINGS
 from ..errors import InputError
 from .blocks import as_rows, check_axis, describe_position
-from .choices import BIN_EDGES, BINNINGS
 from .labels import check_labels
 
 # Names of the figures :func:`calibration_errors` and :func:`brier_score` give, in the order results list them.

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..choices import MaskedRows
 from ..errors import InputError
 from .blocks import PARALLEL_MIN_ELEMENTS, thread_count
-from .choices import MaskedRows
 from .logits import MaskedRowError, _check_policy
 from .sdpa_operands import CausalAlign, Operands, operands, unattended_queries
 

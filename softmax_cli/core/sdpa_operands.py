@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..choices import CAUSAL_ALIGNMENTS, CausalAlign
 from ..errors import InputError
 from .blocks import float_dtypes
-from .choices import CAUSAL_ALIGNMENTS, CausalAlign
 
 if TYPE_CHECKING:
     import numpy.typing as npt

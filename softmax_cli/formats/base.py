@@ -1,7 +1,8 @@
-"""What a file format declares (:class:`Format`), what a reader is given (:class:`Source`), and rows read from a file.
+"""What a format's functions are given and give (:class:`Source`, :class:`Table`, :class:`WriteOptions`), and rows read from a file.
 
-A format module builds :class:`Format` values; :mod:`.registry` collects them
-and is the only place that maps extensions, magic bytes and names to formats.
+A format module implements the functions that :mod:`.registry` names for
+its formats (:data:`Read`, :data:`Write`); the registry is the only place
+that maps extensions, magic bytes and names to formats.
 :class:`FileRows` streams C-ordered data stored raw at an offset, which is
 what both ``.npy`` and ``.safetensors`` hold; :func:`bfloat16` is the one
 place the optional ``ml_dtypes`` is imported.
@@ -79,7 +80,7 @@ class RowBlocks(Protocol):
     def blocks(self, task: str = "") -> Iterator[tuple[int, np.ndarray]]: ...
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # arrays: no meaningful ==; no generated __repr__/__eq__ to compile at start-up
 class Table:
     """What a table's reader found: the numbers, the column names, the row names (an index column).
 
@@ -252,6 +253,26 @@ def bfloat16_strings(array: np.ndarray) -> np.ndarray:
     return np.where(bare, np.char.add(strings, ".0"), strings)
 
 
+def round_decimals(array: np.ndarray, decimals: int) -> np.ndarray:
+    """``np.round(array, decimals)``, leaving alone values with no digits that far down.
+
+    NumPy rounds by scaling with ``10**decimals``, which overflows to inf (and
+    warns) for large values; a value at or beyond ``2**nmant / 10**decimals``
+    is already a whole number of ``10**-decimals`` and is kept as it is.
+    """
+    whole = ~(np.abs(array) < 2.0 ** np.finfo(array.dtype).nmant / 10.0**decimals)  # NaN and inf too
+    return np.where(whole, array, np.round(np.where(whole, 0, array), decimals))
+
+
+def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
+    """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
+    if is_bfloat16(array.dtype):  # ml_dtypes' type: rounded as float32, else in its own shortest form
+        return number_strings(array.astype(np.float32), precision) if precision is not None else bfloat16_strings(array)
+    if precision is not None and array.dtype.kind == "f":
+        array = round_decimals(array, precision)
+    return array.astype(str)
+
+
 @dataclass(frozen=True)
 class WriteOptions:
     """How a result is written: ``precision`` rounds for text formats (binary ones keep every bit); ``label``
@@ -266,36 +287,20 @@ Read = Callable[[Source, str | None, str], Table]
 Write = Callable[[Result, IO, WriteOptions], None]
 
 
-@dataclass(frozen=True)
-class Format:
-    """One file format: how it is recognised, read, streamed and written.
-
-    ``read(source, key, preferred)`` gives a :class:`Table` (the array, class
-    names, row names and notes where the format has them); ``key``/``preferred``
-    choose a member of an archive or a JSON object.
-    ``write(result, stream, options)`` writes a :class:`Result` to a
-    binary stream when ``binary``, else to a text stream (:class:`WriteOptions`). An
-    array may be streamed (it has ``blocks()``, see ``stream.LazyArray``): a
-    writer writes it block by block, never whole.
-    ``row_blocks(path, block_bytes, key)`` opens a file (``key``: the
-    member, as ``read`` takes it) as streamable rows (see :class:`FileRows`),
-    or gives None when it must be read whole.
-    """
-
-    name: str
-    extensions: tuple[str, ...]
-    binary: bool
-    read: Read | None = None
-    write: Write | None = None
-    magic: bytes | None = None  # how standard input is recognised: its first bytes
-    sniff: Callable[[Source], bool] | None = None  # or a test of its content
-    row_blocks: Callable[[Path, int, str | None], RowBlocks | None] | None = None
-    batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
-
-
 def note(message: str) -> None:
     """A ``note:`` line on standard error; the reporter shows a line once per run (a batch would repeat it)."""
     tell(f"note: {message}")
+
+
+# Text files and numbers typed on the command line are read alike.
+def parse_number(text: str) -> float | None:
+    """``float(text)`` for plain numeric text, else None (no ``1_000`` or empty fields)."""
+    if "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:

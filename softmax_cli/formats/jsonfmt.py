@@ -17,8 +17,7 @@ import numpy as np
 from .. import tidy
 from ..errors import InputError
 from ..tidy import CHUNK_VALUES, chunk_rows
-from .base import Format, Source, Table, WriteOptions, is_bfloat16, pick_member
-from .text import number_strings
+from .base import Source, Table, WriteOptions, is_bfloat16, number_strings, pick_member
 
 # ---------------------------------------------------------------- reading
 
@@ -202,9 +201,3 @@ def write(result, stream: TextIO, options: WriteOptions) -> None:
     for chunk in json_lines(result, options.precision, options.label):
         stream.write(chunk)
 
-
-FORMATS = (
-    Format("json", (".json",), binary=False, read=read, write=write, sniff=looks_like_json),
-    # JSON lines are read as rows; a batch writes them as JSON (itself JSON lines across a batch).
-    Format("jsonl", (".jsonl",), binary=False, read=read_lines, batch_output="json"),
-)

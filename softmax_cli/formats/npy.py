@@ -21,9 +21,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..limits import check_memory, declared_bytes, describe_bytes
-from .base import FileRows, Format, Source, Table, WriteOptions, note
+from .base import FileRows, Source, Table, WriteOptions, note
+from .registry import describe_content, named
 
-MAGIC = b"\x93NUMPY"
+MAGIC = named("npy").magic
 _NO_ROOM = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -65,8 +66,6 @@ def _parse_header(file) -> tuple[tuple[int, ...], bool, np.dtype]:
 
     head = file.read(8)
     if head[:6] != MAGIC:
-        from .registry import describe_content
-
         raise InputError(f"not .npy data: this is {describe_content(head)}")
     # Version 3.0 differs from 2.0 only in allowing UTF-8 field names, which no array read here has.
     parse = {b"\x01\x00": np.lib.format.read_array_header_1_0, b"\x02\x00": np.lib.format.read_array_header_2_0,
@@ -246,5 +245,3 @@ def fill_in_place(path: str, shape: tuple[int, ...], dtype: np.dtype, fill) -> N
     out.flush()
     del out
 
-
-FORMATS = (Format("npy", (".npy",), binary=True, read=read, write=write, magic=MAGIC, row_blocks=row_blocks),)

@@ -14,9 +14,9 @@ from typing import BinaryIO
 
 from ..errors import InputError
 from . import npy
-from .base import Format, Source, Table, WriteOptions, pick_member
+from .base import Source, Table, WriteOptions, pick_member
+from .registry import describe_content
 
-MAGIC = b"PK\x03\x04"  # a zip archive
 METADATA = "metadata"  # the member holding Result.metadata() as JSON text
 
 
@@ -36,8 +36,6 @@ def load(source, key: str | None, preferred: str):
 
     head = _head(source)
     if not head.startswith(b"PK"):  # PK\x03\x04, or PK\x05\x06 for an empty archive
-        from .registry import describe_content
-
         raise InputError(f"not an .npz archive: this is {describe_content(head)}")
     try:
         archive = zipfile.ZipFile(source)
@@ -87,5 +85,3 @@ def write(result, stream: BinaryIO, options: WriteOptions) -> None:
             with archive.open(f"{METADATA}.npy", "w") as member:
                 npy.write_array(member, np.asarray(json.dumps(metadata)))
 
-
-FORMATS = (Format("npz", (".npz",), binary=True, read=read, write=write, magic=MAGIC),)

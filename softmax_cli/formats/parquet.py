@@ -24,7 +24,17 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import InputError
-from .base import EXTRA_HINT, Format, Source, Table, WriteOptions, is_bfloat16, join_levels, note, pick_member
+from .base import (
+    EXTRA_HINT,
+    Source,
+    Table,
+    WriteOptions,
+    is_bfloat16,
+    join_levels,
+    note,
+    number_strings,
+    pick_member,
+)
 
 # The first bytes of a Feather V1 file (V2 is the Arrow IPC file format, which opens with ARROW1).
 FEATHER_V1_MAGIC = b"FEA1"
@@ -211,7 +221,6 @@ def read_arrow(source: Source, key: str | None, preferred: str) -> Table:
 def _batches(result, pa) -> tuple[object, Iterator]:
     """The tidy table's schema (scalars in its metadata) and its record batches."""
     from .. import tidy
-    from .text import number_strings
 
     table = tidy.tidy(result)
     if table.left_out:
@@ -270,8 +279,3 @@ def write_arrow(result, stream: BinaryIO, options: WriteOptions) -> None:
         for table in _gathered(batches, pa):
             writer.write_table(table)
 
-
-FORMATS = (
-    Format("parquet", (".parquet",), binary=True, read=read_parquet, write=write_parquet, magic=b"PAR1"),
-    Format("arrow", (".arrow", ".feather"), binary=True, read=read_arrow, write=write_arrow, magic=b"ARROW1"),
-)

@@ -1,4 +1,4 @@
-"""The one table of file formats: extensions, magic, names, in the order they are tried.
+"""The one table of file formats: names, extensions, magic bytes, and the module that implements each.
 
 Everything that maps a file to a format asks here: reading a file by its
 extension, sniffing standard input, ``-o`` inference, the ``-f`` choices
@@ -6,38 +6,114 @@ extension, sniffing standard input, ``-o`` inference, the ``-f`` choices
 batch output naming, the accepted suffixes, and the format table of docs/inputs-and-outputs.md
 (``tests/formats/test_formats.py`` checks that table against :data:`FORMATS`).
 
+The table is data: a :class:`Format` names the functions of its module that
+read, write, sniff and stream it, and the module (which imports NumPy, and
+pyarrow or ml_dtypes when they are needed) is imported only when one of them
+is called. Start-up, ``--help`` and the ``-f`` choices cost no format module;
+``softmax probs 3 2 1 -f csv`` imports the text module alone. A format
+module may import this one at its top (``describe_content``): nothing here
+imports a format module at import time.
+
 Adding a format is one new module, one line here, and its tests::
 
     # softmax_cli/formats/parquet.py (a docstring saying what it owns, then:)
-    def read(source, key, preferred):
+    def read_parquet(source, key, preferred):
         import pyarrow.parquet  # optional libraries are imported only when used
         ...                     # -> Table(array, class names, row names)
 
-    FORMATS = (Format("parquet", (".parquet",), binary=True, read=read, magic=b"PAR1"),)
-
-    # here: one more import and one more entry
-    from . import jsonfmt, npy, npz, parquet, text
-    FORMATS = (*npy.FORMATS, *npz.FORMATS, *text.FORMATS, *jsonfmt.FORMATS, *parquet.FORMATS)
+    # here: one more entry in FORMATS
+    Format("parquet", (".parquet",), "parquet", binary=True, magic=b"PAR1", reads="read_parquet",
+           writes="write_parquet"),
 
     # tests/formats/test_format_binary_tables.py: files made by pyarrow itself; and a
     # docs/inputs-and-outputs.md table row (tests/formats/test_formats.py fails until it is there).
-
-Every module listed here is loaded on every start-up, so a format module
-imports only NumPy and this package at its top.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import jsonfmt, npy, npz, parquet, safetensors, text
-from .base import Format, Source
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .base import Read, RowBlocks, Source, Write
+
+
+@dataclass(frozen=True, eq=False)  # one object per format, told apart by identity (``is``)
+class Format:
+    """One file format as declared here; its functions are looked up in ``module`` on first use.
+
+    ``reads``, ``writes``, ``sniffs`` and ``streams`` name the module's
+    functions (None: the format does not do that); :attr:`read`,
+    :attr:`write`, :attr:`sniff` and :attr:`row_blocks` give the functions
+    themselves, importing the module then. Ask the names (``fmt.writes is not
+    None``) to decide something without importing it.
+
+    ``read(source, key, preferred)`` gives a :class:`~.base.Table`;
+    ``write(result, stream, options)`` writes a :class:`~softmax_cli.result.Result`
+    to a binary stream when ``binary``, else to a text stream
+    (:class:`~.base.WriteOptions`), an array with ``blocks()`` block by block;
+    ``sniff(source)`` says whether standard input's content is this format;
+    ``row_blocks(path, block_bytes, key)`` opens a file as streamable rows
+    (:class:`~.base.FileRows`) or gives None when it must be read whole.
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    module: str  # in softmax_cli/formats/
+    binary: bool
+    reads: str | None = None
+    writes: str | None = None
+    magic: bytes | None = None  # how standard input is recognised: its first bytes
+    sniffs: str | None = None  # or a test of its content
+    streams: str | None = None
+    batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
+
+    def _function(self, name: str | None):
+        return None if name is None else getattr(import_module(f"{__package__}.{self.module}"), name)
+
+    @property
+    def read(self) -> Read | None:
+        return self._function(self.reads)
+
+    @property
+    def write(self) -> Write | None:
+        return self._function(self.writes)
+
+    @property
+    def sniff(self) -> Callable[[Source], bool] | None:
+        return self._function(self.sniffs)
+
+    @property
+    def row_blocks(self) -> Callable[[Path, int, str | None], RowBlocks | None] | None:
+        return self._function(self.streams)
+
 
 # The order is the order standard input is sniffed in (magic bytes first) and
 # suffixes are listed in messages. Binary formats come first, so a content test
 # of text (JSON) never sees binary data.
-FORMATS: tuple[Format, ...] = (*npy.FORMATS, *npz.FORMATS, *safetensors.FORMATS, *parquet.FORMATS, *text.FORMATS,
-                               *jsonfmt.FORMATS)
+FORMATS: tuple[Format, ...] = (
+    Format("npy", (".npy",), "npy", binary=True, magic=b"\x93NUMPY", reads="read", writes="write",
+           streams="row_blocks"),
+    Format("npz", (".npz",), "npz", binary=True, magic=b"PK\x03\x04", reads="read", writes="write"),
+    Format("safetensors", (".safetensors",), "safetensors", binary=True, reads="read", writes="write",
+           sniffs="looks_like_safetensors", streams="row_blocks"),
+    Format("parquet", (".parquet",), "parquet", binary=True, magic=b"PAR1", reads="read_parquet",
+           writes="write_parquet"),
+    Format("arrow", (".arrow", ".feather"), "parquet", binary=True, magic=b"ARROW1", reads="read_arrow",
+           writes="write_arrow"),
+    Format("csv", (".csv",), "text", binary=False, reads="read_table", writes="write_csv"),
+    Format("tsv", (".tsv",), "text", binary=False, reads="read_table", writes="write_tsv"),
+    # White-space text is read like the others; a batch writes it as TSV, the nearest format we write.
+    # Standard input printed by Python or NumPy is read here too (tried before JSON, whose brackets it shares).
+    Format("txt", (".txt",), "text", binary=False, reads="read_table", sniffs="looks_printed", batch_output="tsv"),
+    Format("json", (".json",), "jsonfmt", binary=False, reads="read", writes="write", sniffs="looks_like_json"),
+    # JSON lines are read as rows; a batch writes them as JSON (itself JSON lines across a batch).
+    Format("jsonl", (".jsonl",), "jsonfmt", binary=False, reads="read_lines", batch_output="json"),
+)
 
 # Files that are pickles: loading one can run any code it holds, so they are never read.
 PICKLES = (".pt", ".pth", ".bin", ".pkl", ".pickle")
@@ -48,7 +124,7 @@ STDIN_FALLBACK = "txt"
 SUFFIXES: tuple[str, ...] = tuple(suffix for fmt in FORMATS for suffix in fmt.extensions)
 
 # The formats a result can be written in: text ones first, the order of the -f choices.
-WRITERS: tuple[Format, ...] = tuple(sorted((fmt for fmt in FORMATS if fmt.write), key=lambda fmt: fmt.binary))
+WRITERS: tuple[Format, ...] = tuple(sorted((fmt for fmt in FORMATS if fmt.writes), key=lambda fmt: fmt.binary))
 
 _BY_NAME = {fmt.name: fmt for fmt in FORMATS}
 _BY_SUFFIX = {suffix: fmt for fmt in FORMATS for suffix in fmt.extensions}
@@ -93,7 +169,7 @@ def sniff(source: Source) -> Format:
         if fmt.magic is not None and source.head.startswith(fmt.magic):
             return fmt
     for fmt in FORMATS:
-        if fmt.sniff is not None and fmt.sniff(source):
+        if fmt.sniffs is not None and fmt.sniff(source):
             return fmt
     return named(STDIN_FALLBACK)
 
@@ -122,4 +198,4 @@ def output_for_path(path: str | Path) -> Format | None:
         return None
     if fmt.batch_output:
         return named(fmt.batch_output)
-    return fmt if fmt.write is not None else None
+    return fmt if fmt.writes is not None else None

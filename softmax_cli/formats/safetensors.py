@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import npy
-from .base import FileRows, Format, Source, Table, WriteOptions, bfloat16, is_bfloat16, pick_member
+from .base import FileRows, Source, Table, WriteOptions, bfloat16, is_bfloat16, pick_member
 
 # The safetensors library refuses headers above 100 MB; so do we, before reading one.
 HEADER_LIMIT = 100_000_000
@@ -168,6 +168,3 @@ def looks_like_safetensors(source: Source) -> bool:
     head = source.head
     return len(head) > 9 and head[8:10] == b'{"' and int.from_bytes(head[:8], "little") <= HEADER_LIMIT
 
-
-FORMATS = (Format("safetensors", (".safetensors",), binary=True, read=read, write=write,
-                  sniff=looks_like_safetensors, row_blocks=row_blocks),)

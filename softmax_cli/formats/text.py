@@ -20,18 +20,7 @@ import numpy as np
 
 from .. import tidy
 from ..errors import InputError
-from .base import Format, Source, Table, WriteOptions, bfloat16_strings, is_bfloat16, join_levels, note
-
-
-def parse_number(text: str) -> float | None:
-    """``float(text)`` for plain numeric text, else None (no ``1_000`` or empty fields)."""
-    if "_" in text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
+from .base import Source, Table, WriteOptions, join_levels, note, number_strings, parse_number
 
 # ---------------------------------------------------------------- reading
 
@@ -243,26 +232,6 @@ def read_table(source: Source, key: str | None, preferred: str) -> Table:
 
 # ---------------------------------------------------------------- writing
 
-def round_decimals(array: np.ndarray, decimals: int) -> np.ndarray:
-    """``np.round(array, decimals)``, leaving alone values with no digits that far down.
-
-    NumPy rounds by scaling with ``10**decimals``, which overflows to inf (and
-    warns) for large values; a value at or beyond ``2**nmant / 10**decimals``
-    is already a whole number of ``10**-decimals`` and is kept as it is.
-    """
-    whole = ~(np.abs(array) < 2.0 ** np.finfo(array.dtype).nmant / 10.0**decimals)  # NaN and inf too
-    return np.where(whole, array, np.round(np.where(whole, 0, array), decimals))
-
-
-def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:
-    """Shortest round-trip strings for the array's own dtype (NumPy's dragon4)."""
-    if is_bfloat16(array.dtype):  # ml_dtypes' type: rounded as float32, else in its own shortest form
-        return number_strings(array.astype(np.float32), precision) if precision is not None else bfloat16_strings(array)
-    if precision is not None and array.dtype.kind == "f":
-        array = round_decimals(array, precision)
-    return array.astype(str)
-
-
 def _quoted(field: str, delimiter: str) -> str:
     """A text field as the csv module writes it: quoted only when it holds a separator, quote or newline."""
     if delimiter in field or any(c in field for c in '"\r\n'):
@@ -308,10 +277,5 @@ def _writer(delimiter: str):
     return write
 
 
-FORMATS = (
-    Format("csv", (".csv",), binary=False, read=read_table, write=_writer(",")),
-    Format("tsv", (".tsv",), binary=False, read=read_table, write=_writer("\t")),
-    # White-space text is read like the others; a batch writes it as TSV, the nearest format we write.
-    # Standard input printed by Python or NumPy is read here too (tried before JSON, whose brackets it shares).
-    Format("txt", (".txt",), binary=False, read=read_table, batch_output="tsv", sniff=looks_printed),
-)
+write_csv = _writer(",")
+write_tsv = _writer("\t")

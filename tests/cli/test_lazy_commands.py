@@ -31,6 +31,15 @@ def test_each_commands_help_imports_its_module_only(command, module):
     assert _commands_in(modules) == {module}
 
 
+@pytest.mark.parametrize("command", ["probs", "jacobian", "loss", "grad", "topk", "attention", "temperature-sweep"])
+def test_a_commands_help_imports_no_numpy_and_no_format_module(command):
+    """A help page needs the options and the docstring: the command's body imports what it computes with."""
+    modules, stdout = modules_imported_by([command, "--help"])
+    assert stdout.startswith(f"Usage: softmax {command} ")
+    assert "numpy" not in modules
+    assert not [m for m in modules if m.startswith("softmax_cli.formats.") and m != "softmax_cli.formats.registry"]
+
+
 def test_the_top_level_help_imports_no_command_and_no_numpy():
     modules, stdout = modules_imported_by(["--help"])
     assert "temperature-sweep" in stdout

@@ -35,6 +35,27 @@ def test_csv_run_imports_nothing_heavy():
     assert not [m for m in modules if m.startswith("softmax_cli.cluster")]
 
 
+def _format_modules_in(modules: set[str]) -> set[str]:
+    return {m.rsplit(".", 1)[1] for m in modules if m.startswith("softmax_cli.formats.")} - {"base", "registry"}
+
+
+def test_a_plain_run_imports_no_module_of_what_it_does_not_ask_for():
+    """Labels, gates, reports, masks, tables and plots each come with the option that asks for them."""
+    modules, stdout = modules_imported_by(["probs", "3", "2", "1", "-f", "csv"])
+    assert stdout.startswith("0.66524"), stdout
+    unasked = {"labelsource", "reports", "positions", "tables", "tablecells", "rankedtable", "comparetable", "plots",
+               "reference"}
+    assert sorted(m for m in modules if m.split(".")[-1] in unasked and m.startswith("softmax_cli.")) == []
+
+
+@pytest.mark.parametrize(("fmt", "module"), [("csv", "text"), ("tsv", "text"), ("json", "jsonfmt"), ("npy", "npy")])
+def test_a_run_imports_only_the_format_module_it_writes(fmt, module):
+    """The registry imports a format's module when a file of it is read or written, no other."""
+    modules, stdout = modules_imported_by(["probs", "3", "2", "1", "-f", fmt])
+    assert stdout  # the probe really ran the command
+    assert _format_modules_in(modules) == {module}
+
+
 @pytest.mark.parametrize("fmt", ["json", "npy"])
 def test_other_machine_formats_import_nothing_heavy(fmt):
     modules, _ = modules_imported_by(["probs", "3", "2", "1", "-f", fmt])

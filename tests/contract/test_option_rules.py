@@ -62,7 +62,7 @@ def test_the_wording_names_the_option_and_echoes_the_value(option, value, words)
 
 
 def test_the_choices_are_the_cores_tuples():
-    from softmax_cli.core import choices
+    from softmax_cli import choices
 
     help_text = run("attention", "--help").stdout
     assert f"<{'|'.join(choices.CAUSAL_ALIGNMENTS)}>" in help_text

@@ -6,8 +6,12 @@ a format added to the registry is picked up by every parametrised test here.
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import subprocess
+import sys
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +41,41 @@ def expected_row(fmt) -> list[str]:
         fmt.name,
         ", ".join(f"`{suffix}`" for suffix in fmt.extensions),
         "—" if fmt.magic is None else f"`{repr(fmt.magic)[2:-1]}`",
-        "yes" if fmt.read else "no",
-        "yes" if fmt.write else f"no (-o and a batch write {fmt.batch_output})" if fmt.batch_output else "no",
-        "yes" if fmt.row_blocks else "no",
+        "yes" if fmt.reads else "no",
+        "yes" if fmt.writes else f"no (-o and a batch write {fmt.batch_output})" if fmt.batch_output else "no",
+        "yes" if fmt.streams else "no",
     ]
 
 
 def test_readme_format_table_is_the_registry():
     assert readme_format_table() == [expected_row(fmt) for fmt in registry.FORMATS]
+
+
+def test_every_function_the_registry_names_is_in_its_module():
+    for fmt in registry.FORMATS:
+        module = import_module(f"softmax_cli.formats.{fmt.module}")
+        for name in (fmt.reads, fmt.writes, fmt.sniffs, fmt.streams):
+            assert name is None or callable(getattr(module, name)), (fmt.name, name)
+
+
+def _imported_after(statement: str) -> list[str]:
+    """The format modules and NumPy that ``statement`` imports in a fresh interpreter."""
+    completed = subprocess.run([sys.executable, "-c", f"import sys; {statement}; print(sorted(m for m in sys.modules "
+                                "if m == 'numpy' or m.startswith('softmax_cli.formats.')))"],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    return ast.literal_eval(completed.stdout.strip())
+
+
+def test_the_registry_imports_no_format_module_and_no_numpy():
+    assert _imported_after("from softmax_cli.formats import registry; registry.WRITERS, registry.by_suffix('x.npz')") \
+        == ["softmax_cli.formats.registry"]
+
+
+@pytest.mark.parametrize("module", ["npy", "npz", "safetensors", "parquet", "text", "jsonfmt"])
+def test_a_format_module_imported_first_has_no_cycle(module):
+    """A format module imports the registry at its top; the registry imports it only when it is used."""
+    assert f"softmax_cli.formats.{module}" in _imported_after(f"import softmax_cli.formats.{module}")
 
 
 def test_no_two_formats_claim_an_extension_or_magic():
@@ -56,7 +87,7 @@ def test_no_two_formats_claim_an_extension_or_magic():
 
 
 def test_format_choices_are_table_then_text_then_binary_writers():
-    writers = [fmt for fmt in registry.FORMATS if fmt.write]
+    writers = [fmt for fmt in registry.FORMATS if fmt.writes]
     expected = ["table"] + [fmt.name for fmt in writers if not fmt.binary] + [fmt.name for fmt in writers if fmt.binary]
     assert [choice.value for choice in OutputFormat] == expected
 
@@ -101,7 +132,7 @@ def _written(fmt, result: Result) -> bytes:
     return stream.getvalue()
 
 
-@pytest.mark.parametrize("fmt", [fmt for fmt in registry.WRITERS if fmt.read], ids=lambda fmt: fmt.name)
+@pytest.mark.parametrize("fmt", [fmt for fmt in registry.WRITERS if fmt.reads], ids=lambda fmt: fmt.name)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_every_format_reads_back_what_it_writes(fmt, dtype):
     rng = np.random.default_rng(9)

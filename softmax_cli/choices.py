@@ -2,7 +2,9 @@
 
 The command line offers exactly these (``--masked-rows``, ``--reduction``,
 ``--causal-align``, ``--binning``, ``--bin-edges``, ``--ties`` in :mod:`softmax_cli.options`), so this module imports
-nothing: options are declared before any argument is parsed, without NumPy.
+nothing: options are declared before any argument is parsed, without NumPy. It sits beside
+:mod:`softmax_cli.core` rather than in it because importing any module of the core runs the core's
+``__init__``, which imports NumPy; the core imports its choices from here.
 """
 
 from __future__ import annotations
