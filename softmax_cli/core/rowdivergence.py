@@ -178,14 +178,14 @@ _JS_SERIES = (1 / 4, 1 / 8, 1 / 32, 1 / 192, 1 / 1152, 1 / 5760, 1 / 46080, -1 /
 _SERIES_CUT = {np.dtype(np.float32): (0.25, 6, 6), np.dtype(np.float64): (0.125, 10, 11)}
 
 
-def _series(r, r2, coefficients, out):
-    """``sum_k coefficients[k] r^(k+2)`` by Horner's rule, into ``out``."""
+def _series(r, weight, coefficients, out):
+    """``weight * sum_k coefficients[k] r^k`` by Horner's rule, into ``out``."""
     np.multiply(r, coefficients[-1], out=out)
     for coefficient in coefficients[-2:0:-1]:
         out += coefficient
         out *= r
     out += coefficients[0]
-    out *= r2
+    out *= weight
     return out
 
 
@@ -215,14 +215,13 @@ def _terms(lp, lq, p, q, buf):
     :func:`_zero_classes`).
     """
     r = np.subtract(lq, lp, out=buf["r"])
-    r2 = np.multiply(r, r, out=buf["r2"])
     reach, kl_terms, js_terms = _SERIES_CUT[r.dtype]
-    kl = _series(r, r2, _KL_SERIES[:kl_terms], buf["kl"])
-    kl *= p
-    js = _series(r, r2, _JS_SERIES[:js_terms], buf["js"])
-    js *= p
+    r2 = np.multiply(r, r, out=buf["r2"])
     # |r| > reach, and r = +-inf; NaN (both sides -inf) stays NaN from the series.
-    far = np.greater(np.abs(r, out=r2), reach, out=buf["far"])
+    far = np.greater(r2, reach * reach, out=buf["far"])
+    weight = np.multiply(r2, p, out=r2)  # p r^2, the leading factor of both series
+    kl = _series(r, weight, _KL_SERIES[:kl_terms], buf["kl"])
+    js = _series(r, weight, _JS_SERIES[:js_terms], buf["js"])
     if far.any():
         at = np.nonzero(far)
         kl[at], js[at] = _exact_terms(r[at], p[at], q[at])
