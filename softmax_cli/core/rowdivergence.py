@@ -19,6 +19,15 @@ KL; the forms below cancel that error to second order (on float32 logits of
   and ``log q - log m = -log1p(expm1(-r) / 2)``, the same as
   ``log M = logaddexp(log p, log q) - log 2`` but without subtracting two
   nearly equal logarithms.
+* Where ``|r| <= 1/4`` (1/8 in float64), nearly every class when two models
+  agree, both per-class functions, ``expm1(r) - r`` and the JS term over
+  ``p``, are their Taylor series in ``r`` times ``p r^2``, cut where the first
+  term left out is below a quarter ULP: as exact as expm1 and log1p, which
+  NumPy does not vectorise and which took 40% of a comparison's time.
+* A side's probabilities come from the exponentials its log-softmax computes
+  anyway (:func:`~softmax_cli.core.softmax.log_probs_and_probs`), with its
+  argmax: one ``exp`` pass per side (logits of 64 classes or more; fewer
+  classes, and probabilities, take the core's own log-softmax and ``exp``).
 
 A ``-inf`` log-probability (a masked logit, or a probability of 0 with
 ``from_probs``) is exact: ``0 log 0 = 0``, and a class that P gives mass and
@@ -168,9 +177,9 @@ def _scratch(height: int, n_classes: int, dtype: np.dtype) -> dict[str, np.ndarr
 
 # Taylor coefficients, from r^2 up, of the KL term per unit of p, expm1(r) - r = sum r^k / k!,
 # and of the JS term per unit of p, e^r r - (1 + e^r) log((1 + e^r) / 2) (twice the class's JS).
-_KL_SERIES = tuple(1 / math.factorial(k) for k in range(2, 14))
+_KL_SERIES = tuple(1 / math.factorial(k) for k in range(2, 12))
 _JS_SERIES = (1 / 4, 1 / 8, 1 / 32, 1 / 192, 1 / 1152, 1 / 5760, 1 / 46080, -1 / 1935360, -1 / 19353600,
-              11 / 58060800, 11 / 696729600, -97 / 7664025600)
+              11 / 58060800, 11 / 696729600)
 # Where |r| <= reach, the series cut after these many terms are within a quarter
 # of an ULP of the function (the first term left out is below 2^-26 of the
 # first term in float32, 2^-56 in float64), so the polynomial is as exact as
