@@ -193,14 +193,14 @@ def profile(folder: Path) -> None:
 
     blocks.set_threads(1)
     compute = np.dtype(np.float32)
-    scratch = rowdivergence._scratch(max(1, blocks.BLOCK_ELEMENTS // n_cols), n_cols, compute)
+    scratch = rowdivergence._scratch(max(1, rowdivergence._BLOCK_ELEMENTS // n_cols), n_cols, compute)
     names = ("a.npy", "b.npy")
     parts = []
     clock.restart()
     for start, ref_block, cand_block in stream.lockstep(*open_pair(), None):
         clock.lap("waiting for the read-ahead")
         figures: dict[str, list[np.ndarray]] = {}
-        for sub in blocks.row_blocks(ref_block.shape[0], n_cols):
+        for sub in blocks.row_blocks(ref_block.shape[0], n_cols, 0, rowdivergence._BLOCK_ELEMENTS):
             buf = {name: array[: sub.stop - sub.start] for name, array in scratch.items()}
             lp, lq, p, q, top_p, top_q = rowdivergence._distributions(ref_block[sub], cand_block[sub], buf, 1.0,
                                                                         False, names)

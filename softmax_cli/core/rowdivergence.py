@@ -164,8 +164,14 @@ def log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool) 
         raise error.located(name) from None
 
 
-# Work arrays of one block, reused from block to block: a fresh 256 KiB array
-# for every step costs more (page faults) than most of the steps themselves.
+# Rows per work block: four times the core's block (32 rows of 8192 classes).
+# A block takes some 60 NumPy calls, whose overhead was an eighth of the time
+# at 8 rows; the block's eight work arrays outgrow L2 at either size, and at 32
+# rows it costs 10% less CPU than at 8, 16 or 64.
+_BLOCK_ELEMENTS = 1 << 18
+
+# Work arrays of one block, reused from block to block: a fresh array for
+# every step costs more (page faults) than most of the steps themselves.
 _SCRATCH = ("lp", "lq", "p", "q", "r", "r2", "kl", "js")
 
 
@@ -456,7 +462,7 @@ def divergence_rows(
 
     def work(start: int, stop: int) -> None:
         scratch = None
-        for block in row_blocks(stop, n_classes, start):
+        for block in row_blocks(stop, n_classes, start, _BLOCK_ELEMENTS):
             if scratch is None:  # the first block is the tallest
                 scratch = _scratch(block.stop - block.start, n_classes, compute)
             ref_block, cand_block = ref_rows[block], cand_rows[block]
