@@ -143,7 +143,7 @@ def test_one_exp_pass_refuses_nan_naming_the_position():
 
 
 def test_rows_across_work_blocks_give_the_same_bits_in_any_block():
-    """70 rows of 8192 classes span three of the divergence's work blocks (32 rows each): any split, the same bits."""
+    """70 rows of 8192 classes span five of the divergence's work blocks (16 rows each): any split, the same bits."""
     rng = np.random.default_rng(70)
     ref = (rng.standard_normal((70, 8192)) * 3).astype(np.float32)
     cand = (ref + rng.standard_normal(ref.shape) * rng.choice([1e-3, 0.1, 1.0], (70, 1))).astype(np.float32)
