@@ -6,6 +6,7 @@ Run by hand, not a timed test::
     python benchmarks/compare.py --rows 2048          # two 64 MiB files, for a quick run
     python benchmarks/compare.py --references-only    # only the NumPy/SciPy and torch scripts
     python benchmarks/compare.py --keep --dir /tmp/cmp   # keep (and reuse) the files
+    python benchmarks/compare.py --profile            # seconds per stage of one in-process run, one thread
 
 The reference ``a.npy`` holds random logits (standard normal times 3); the
 candidate ``b.npy`` is the same logits rounded to float16 and back, the
@@ -23,6 +24,16 @@ peak RSS), once to warm the file cache and then ``--runs`` alternating times
 - torch (2 threads; skipped without torch): ``F.log_softmax`` on both,
   ``F.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)`` and
   ``F.cross_entropy`` on both.
+
+``--profile`` times instead, in this process and on one thread, each stage
+of what ``compare --labels`` does per block (:mod:`softmax_cli.core.rowdivergence`'s
+own stage functions, over the blocks :mod:`softmax_cli.stream` reads): one
+pass reading both files and nothing else, then per block the two
+log-softmaxes with their probabilities and argmaxes, the KL and JS terms, their
+row sums, the label figures and TV with the largest ``|p - q|``, and at the
+end the concatenation and the summary; then the whole streamed computation as
+``compare`` runs it (every thread) for comparison. Wall and CPU seconds are
+printed: on a shared machine the CPU seconds are the steadier figure.
 
 Targets (issue 14): wall <= 0.5x the faster script's, peak RSS <= 256 MiB.
 The scripts hold both inputs and several full-size temporaries: at the
@@ -125,12 +136,109 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     big_file_arguments(parser, "each file")
     parser.add_argument("--references-only", action="store_true", help="measure only the scipy and torch scripts")
+    parser.add_argument("--profile", action="store_true", help="seconds per stage of one in-process run, one thread")
     args = parser.parse_args(argv)
 
     print(f"{len(os.sched_getaffinity(0))} cores; load average {os.getloadavg()[0]:.2f}")
     with work_folder(args.dir, args.keep, "softmax-compare-") as folder:
         write_pair(folder, args.rows, args.cols)
-        run_cases(folder, args)
+        if args.profile:
+            profile(folder)
+        else:
+            run_cases(folder, args)
+
+
+class Stopwatch:
+    """Wall and CPU seconds per named stage, each stage timed from the previous ``lap``."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.restart()
+
+    def restart(self) -> None:
+        self.last = (time.perf_counter(), time.process_time())
+
+    def lap(self, stage: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.wall[stage] = self.wall.get(stage, 0.0) + now[0] - self.last[0]
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + now[1] - self.last[1]
+        self.last = now
+
+    def report(self, title: str) -> None:
+        total_wall, total_cpu = sum(self.wall.values()), sum(self.cpu.values())
+        print(f"\n{title}\n  {'stage':<52} {'wall s':>8} {'CPU s':>8} {'share':>6}")
+        for stage in self.wall:
+            print(f"  {stage:<52} {self.wall[stage]:8.2f} {self.cpu[stage]:8.2f} {self.cpu[stage] / total_cpu:6.1%}")
+        print(f"  {'total':<52} {total_wall:8.2f} {total_cpu:8.2f}")
+
+
+def profile(folder: Path) -> None:
+    """Seconds per stage of ``compare a.npy b.npy --labels y.npy`` in this process (see the module docstring)."""
+    from softmax_cli import core, stream
+    from softmax_cli.core import blocks, rowdivergence
+    from softmax_cli.formats import npy
+    from softmax_cli.limits import block_bytes
+
+    def open_pair():
+        return [npy.row_blocks(folder / name, block_bytes(stream.STREAM_BLOCK_BYTES)) for name in ("a.npy", "b.npy")]
+
+    labels = np.load(folder / "y.npy")
+    reference, candidate = open_pair()
+    n_cols = reference.n_cols
+    clock = Stopwatch()
+    for _ in stream.lockstep(reference, candidate, None):
+        pass
+    clock.lap("reading both files (nothing computed)")
+
+    blocks.set_threads(1)
+    compute = np.dtype(np.float32)
+    scratch = rowdivergence._scratch(max(1, rowdivergence._BLOCK_ELEMENTS // n_cols), n_cols, compute)
+    names = ("a.npy", "b.npy")
+    parts = []
+    clock.restart()
+    for start, ref_block, cand_block in stream.lockstep(*open_pair(), None):
+        clock.lap("waiting for the read-ahead")
+        figures: dict[str, list[np.ndarray]] = {}
+        for sub in blocks.row_blocks(ref_block.shape[0], n_cols, 0, rowdivergence._BLOCK_ELEMENTS):
+            buf = {name: array[: sub.stop - sub.start] for name, array in scratch.items()}
+            lp, lq, p, q, top_p, top_q = rowdivergence._distributions(ref_block[sub], cand_block[sub], buf, 1.0,
+                                                                        False, names)
+            clock.lap("log-softmax, probabilities and argmax (both sides)")
+            with np.errstate(invalid="ignore", over="ignore"):
+                kl_terms, js_terms = rowdivergence._terms(lp, lq, p, q, buf)
+                clock.lap("KL and JS terms")
+                kl, js = kl_terms.sum(axis=1), js_terms.sum(axis=1) * 0.5
+                clock.lap("KL and JS row sums")
+                y = labels[start + sub.start: start + sub.stop]
+                nll_ref, nll_cand, dp = rowdivergence._label_figures(lp, lq, p, q, y)
+                clock.lap("label figures (NLLs, dp)")
+            abs_dp = np.abs(np.subtract(p, q, out=buf["r"]), out=buf["r"])
+            tv, row_max = 0.5 * abs_dp.sum(axis=1), abs_dp.max(axis=1)
+            clock.lap("TV and max |p - q| (one |p - q|)")
+            for name, values in (("kl", kl), ("js", js), ("tv", tv), ("row_max_abs_dp", row_max),
+                                 ("top1_same", top_p == top_q), ("nll_ref", nll_ref), ("nll_cand", nll_cand),
+                                 ("dp", dp)):
+                figures.setdefault(name, []).append(values)
+        parts.append(core.RowDivergence(**{name: np.concatenate(values) for name, values in figures.items()},
+                                        labelled=np.ones(ref_block.shape[0], dtype=bool)))
+        clock.lap("gathering the block's rows")
+        clock.restart()
+    rows = core.RowDivergence.concatenate(parts)
+    clock.lap("concatenating the blocks")
+    summary = core.divergence_summary(rows)
+    clock.lap("summary (means, quantiles, stderrs)")
+    clock.report(f"per stage, one thread, {reference.shape[0]} x {n_cols} {reference.dtype} pair:")
+
+    blocks.set_threads(blocks.available_cores())
+    whole = Stopwatch()
+    streamed = stream.divergence_rows(*open_pair(), labels)
+    whole.lap(f"streamed divergence_rows, {blocks.thread_count()} threads")
+    whole_summary = core.divergence_summary(streamed)
+    whole.lap("summary")
+    whole.report("as compare runs it:")
+    same = all(np.array_equal(a, b, equal_nan=True) for a, b in zip(summary, whole_summary))
+    print(f"\nthe profiled stages give the summary compare gives: {'yes' if same else 'NO'}")
 
 
 def run_cases(folder: Path, args) -> None:

@@ -133,9 +133,9 @@ def from_rows(rows: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray
     return np.moveaxis(rows.reshape(moved_shape), -1, axis)
 
 
-def row_blocks(n_rows: int, n_cols: int, start: int = 0) -> Iterator[slice]:
-    """Slices of consecutive rows from ``start`` to ``n_rows``, each about :data:`BLOCK_ELEMENTS` elements."""
-    step = max(1, BLOCK_ELEMENTS // max(1, n_cols))
+def row_blocks(n_rows: int, n_cols: int, start: int = 0, elements: int | None = None) -> Iterator[slice]:
+    """Slices of consecutive rows from ``start`` to ``n_rows``, each about ``elements`` (:data:`BLOCK_ELEMENTS`)."""
+    step = max(1, (elements or BLOCK_ELEMENTS) // max(1, n_cols))
     for first in range(start, n_rows, step):
         yield slice(first, min(first + step, n_rows))
 

@@ -180,6 +180,28 @@ def normalise_block(source, out, temperature, shape, axis, first_row, masked_row
     return None
 
 
+def log_probs_and_probs(source, log_out, out, temperature):
+    """Log-softmax of the 2-D block ``source`` into ``log_out`` and softmax into ``out``, from one ``exp`` pass.
+
+    For rows of at least :data:`NARROW_CLASSES` classes. ``log_out`` gets the
+    bits :func:`log_softmax` gives; ``out`` is each shifted row's
+    exponentials times ``exp(-log sum)``, which saves a second ``exp`` over the
+    block. Returns ``(top, masked)``: each row's first maximum (its argmax)
+    and the mask of all ``-inf`` rows (or None), which come out as ``-inf`` and
+    0. Raises on NaN and ``+inf`` as :func:`log_softmax` does.
+    """
+    masked, top = _shifted(source, log_out, temperature, source.shape, 1, 0, "zero", find_top=True)
+    exps = np.exp(log_out, out=out)
+    log_sum = log_sum_shifted(exps, top)
+    exps[np.arange(exps.shape[0]), top] = 1  # exp(0), taken out for log1p
+    np.subtract(log_out, log_sum[:, None], out=log_out)
+    np.multiply(exps, np.exp(-log_sum)[:, None], out=exps)
+    if masked is not None and masked.any():
+        log_out[masked] = -np.inf
+        exps[masked] = 0.0
+    return top, masked
+
+
 def probs_block(rows, block, compute, temperature, shape, axis, masked_rows, buf):
     """Softmax of one block of rows into ``buf``; return ``(p, masked)``.
 
