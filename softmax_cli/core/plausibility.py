@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # How many rows the probability test reads: the first ones, in row order. A fixed count (not a
 # block of bytes) gives the same answer whether a file is read whole or streamed, at any block size.
 PROBABILITY_CHECK_ROWS = 1024
+CHECK_CHUNK_ELEMENTS = 1 << 16
 # A stored distribution sums to 1 within half an epsilon of its dtype (each value is rounded
 # relative to itself), plus its producer's own rounding: 4 epsilons cover both. The floor admits
 # probabilities computed in float32 and saved as float64, or written to text with 3+ decimals.
@@ -64,17 +65,24 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
         return False
     # Only the first rows are gathered: a memory-mapped file is not read whole for this.
     count = min(n_rows, PROBABILITY_CHECK_ROWS)
-    if rows.flags.c_contiguous:
-        values = rows.reshape(-1, n_classes)[:count]
-    else:
-        values = rows[np.unravel_index(np.arange(count), lead) if lead else ()]
-    values = np.asarray(values, dtype=np.float64).reshape(-1, n_classes)
-    with np.errstate(invalid="ignore"):
-        in_range = bool(((values >= 0) & (values <= 1)).all())
-        if not in_range or not ((values > 0) & (values < 1)).any():
-            return False
-        sums = values.sum(axis=-1)
-    return bool((np.abs(sums - 1) <= probability_tolerance(array.dtype)).all())
+    tolerance = probability_tolerance(array.dtype)
+    # A few rows at a time, in float64: 1,024 rows of a large vocabulary at once would be hundreds of MiB.
+    step = max(1, CHECK_CHUNK_ELEMENTS // n_classes)
+    some_strictly_inside = False
+    for first in range(0, count, step):
+        at = np.arange(first, min(first + step, count))
+        if rows.flags.c_contiguous:
+            values = rows.reshape(-1, n_classes)[at[0]:at[-1] + 1]
+        else:
+            values = rows[np.unravel_index(at, lead) if lead else ()]
+        values = np.asarray(values, dtype=np.float64).reshape(-1, n_classes)
+        with np.errstate(invalid="ignore"):
+            if not ((values >= 0) & (values <= 1)).all():
+                return False
+            some_strictly_inside = some_strictly_inside or bool(((values > 0) & (values < 1)).any())
+            if not (np.abs(values.sum(axis=-1) - 1) <= tolerance).all():
+                return False
+    return some_strictly_inside
 
 
 def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:

@@ -92,3 +92,17 @@ def test_label_like_columns():
     assert label_like_columns(["a", "y", "c"], table) == []
     assert label_like_columns(["label", "b", "c"], table) == []  # 0.1 is not a whole number
     assert label_like_columns(None, table) == []
+
+
+@pytest.mark.parametrize("n_classes", [3, 5000, 70000])  # many rows a chunk, a few, one
+def test_every_checked_row_counts_however_the_rows_are_chunked(n_classes):
+    rng = np.random.default_rng(n_classes)
+    probs = rng.dirichlet(np.ones(n_classes), size=40).astype(np.float64)
+    assert probability_shaped(probs)
+    off = probs.copy()
+    off[37] *= 0.9  # one late row sums to 0.9: logits after all
+    assert not probability_shaped(off)
+    assert not probability_shaped(off.T, axis=0)  # the same rows, not contiguous
+    outside = probs.copy()
+    outside[39, -1] = 1.5
+    assert not probability_shaped(outside)
