@@ -24,6 +24,29 @@ ROOT = Path(__file__).resolve().parent.parent
 # faults that surface only when the output is flushed late (a pipe, a full device).
 os.environ.pop("PYTHONUNBUFFERED", None)
 
+# Modules whose tests share no module-scoped state worth keeping on one worker, and each of whose
+# tests is long: under `--dist loadscope` each of their tests is a unit of its own, so the two
+# workers share them (the documentation pages, about 4.5 minutes run one after another, made one
+# worker run alone for minutes at the end of the suite).
+SPREAD_MODULES = ("tests/contract/test_doc_examples.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` (a module and its fixtures stay on one worker), but for SPREAD_MODULES."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SpreadLoadScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0] in SPREAD_MODULES:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return SpreadLoadScope(config, log)
+
+
 # The logits most tests use (written to every input format by `logits_files`).
 LOGITS = np.array([[3.0, 2.0, 1.0], [1.0, -2.0, 0.5]])
 CLASSES = ["cat", "dog", "bird"]
