@@ -14,8 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One BLAS/OpenMP thread in each test process, set before NumPy (and sklearn, torch) load: the two
+# xdist workers already fill the two cores, and spare BLAS threads spin-wait against them (under
+# load, the digits LogisticRegression fit of test_input_mistakes.py took 12 s with them, 0.15 s
+# without). The `softmax` processes the tests start do the same for themselves (__main__.py).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
