@@ -14,8 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One BLAS/OpenMP thread in each test process, set before NumPy (and sklearn, torch) load: the two
+# xdist workers already fill the two cores, and spare BLAS threads spin-wait against them (under
+# load, the digits LogisticRegression fit of test_input_mistakes.py took 12 s with them, 0.15 s
+# without). The `softmax` processes the tests start do the same for themselves (__main__.py).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +30,29 @@ ROOT = Path(__file__).resolve().parent.parent
 # output: PYTHONUNBUFFERED (set in some shells and CI images) writes at once and hides the
 # faults that surface only when the output is flushed late (a pipe, a full device).
 os.environ.pop("PYTHONUNBUFFERED", None)
+
+# Modules whose tests share no module-scoped state worth keeping on one worker, and each of whose
+# tests is long: under `--dist loadscope` each of their tests is a unit of its own, so the two
+# workers share them (the documentation pages, about 4.5 minutes run one after another, made one
+# worker run alone for minutes at the end of the suite).
+SPREAD_MODULES = ("tests/contract/test_doc_examples.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` (a module and its fixtures stay on one worker), but for SPREAD_MODULES."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SpreadLoadScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0] in SPREAD_MODULES:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return SpreadLoadScope(config, log)
+
 
 # The logits most tests use (written to every input format by `logits_files`).
 LOGITS = np.array([[3.0, 2.0, 1.0], [1.0, -2.0, 0.5]])
