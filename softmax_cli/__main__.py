@@ -34,6 +34,16 @@ def _interrupt(signum, frame) -> None:
     raise Interrupted(signum)
 
 
+def _keep_swallowed_interrupt(unraisable) -> None:
+    """An Interrupted raised inside a callback Python cannot unwind is kept for the run, not printed and lost."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        from .reporter import current
+
+        current().swallowed_signal = unraisable.exc_value
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _hold_closed_streams() -> None:
     """Give a closed standard stream /dev/null: stdin reads empty, stderr is discarded, stdout stays ``None``.
 
@@ -68,6 +78,7 @@ def _ignore_signals() -> None:
 def main() -> None:
     for signum in QUIET_SIGNALS:
         signal.signal(signum, _interrupt)
+    sys.unraisablehook = _keep_swallowed_interrupt
     try:
         try:
             early = _arrived[:1]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import QUIET_SIGNALS, OutputError, UsageError
 from .formats import registry
+from .reporter import check_signals
 
 if TYPE_CHECKING:
     import numpy as np
@@ -224,6 +225,7 @@ def atomic_file(path: Path, force: bool, fill) -> None:
         os.chmod(temporary, 0o666 & ~_umask())
         if os.path.lexists(path) and not force:
             raise UsageError(f"{str(path)!r} exists; pass --force to replace it")
+        check_signals()
         os.replace(temporary, target)
     except OSError as error:
         if temporary is None:

@@ -110,6 +110,8 @@ class Invocation:
 
     def __init__(self) -> None:
         self.reporter = Reporter()
+        # A signal's Interrupted that Python could not unwind (see check_signals), kept to be raised again.
+        self.swallowed_signal: BaseException | None = None
 
 
 # What the process's entry point does once a run's outcome is decided (the console script ignores
@@ -118,8 +120,22 @@ when_settled: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Co
                                                                                          default=None)
 
 
+def check_signals() -> None:
+    """Raise again a signal's Interrupted that Python swallowed, before an output is committed or the run settles.
+
+    A signal arriving while the main thread runs a callback Python cannot
+    unwind from (a weakref's, an import lock's, a ``__del__``) raised its
+    Interrupted there, where Python prints "Exception ignored" and carries on;
+    the entry point keeps it instead (``__main__``), and it takes effect here.
+    """
+    swallowed = current().swallowed_signal
+    if swallowed is not None:
+        raise swallowed
+
+
 def settled() -> None:
     """The run's outcome is decided (its outputs in place, its status known): tell the entry point."""
+    check_signals()
     hook = when_settled.get()
     if hook is not None:
         hook()

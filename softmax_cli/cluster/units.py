@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..formats import registry
 from ..formats.base import RowsOfShape
 from ..limits import declared_bytes
+from ..reporter import check_signals
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ class NpyOutput:
                                dtype.str)
 
     def commit(self) -> None:
+        check_signals()
         os.replace(self.temporary, self.path)
 
     def discard(self) -> None:

@@ -1,0 +1,61 @@
+"""A signal that arrives while Python runs a callback it cannot unwind from still stops the run.
+
+The suite saw it once: SIGHUP during a streamed write landed in an import
+lock's weakref callback, where the raised ``Interrupted`` is printed as
+"Exception ignored ..." with a traceback and dropped; the run went on, renamed
+its output into place and exited 0. Here the signal is sent from inside a
+weakref callback run just before the output is renamed, through the real
+entry point: the run must end as any interrupted run does (exit 128 + 1,
+nothing on stderr, no output, no temporary file).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from conftest import ROOT
+
+SCRIPT = r"""
+import os, signal, sys, weakref
+
+def hook(event, args):
+    # os.chmod of the temporary output: the last step before the rename, with signals not blocked.
+    if event == "os.chmod" and str(args[0]).endswith(".part"):
+        class Thing:
+            pass
+        thing = Thing()
+        def callback(_):
+            os.kill(os.getpid(), signal.SIGHUP)
+            for _ in range(100):  # the Python handler runs here, inside the callback
+                pass
+        ref = weakref.ref(thing, callback)
+        del thing
+
+sys.addaudithook(hook)
+sys.argv = ["softmax", *sys.argv[1:]]
+from softmax_cli.__main__ import main
+main()
+"""
+
+
+def test_a_signal_inside_a_callback_still_interrupts_the_run(tmp_path):
+    np.save(tmp_path / "in.npy", np.zeros((4, 3), dtype=np.float32))
+    completed = subprocess.run([sys.executable, "-c", SCRIPT, "probs", "in.npy", "-o", "out.npy"], cwd=tmp_path,
+                               capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                               stdin=subprocess.DEVNULL, timeout=120)
+    assert (completed.returncode, completed.stderr) == (128 + 1, "")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.npy"]
+
+
+def test_other_exceptions_python_cannot_raise_are_still_printed(tmp_path):
+    # Only the signal's Interrupted is kept: a library's failing __del__ stays Python's own "Exception ignored".
+    np.save(tmp_path / "in.npy", np.zeros((4, 3), dtype=np.float32))
+    script = SCRIPT.replace("os.kill(os.getpid(), signal.SIGHUP)", "raise ValueError('from a callback')")
+    completed = subprocess.run([sys.executable, "-c", script, "probs", "in.npy", "-o", "out.npy"], cwd=tmp_path,
+                               capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                               stdin=subprocess.DEVNULL, timeout=120)
+    assert completed.returncode == 0
+    assert "Exception ignored" in completed.stderr and "ValueError: from a callback" in completed.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.npy", "out.npy"]
