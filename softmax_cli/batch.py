@@ -112,7 +112,7 @@ def run(
             raise UsageError("--out-dir needs input files")
         sources = list(inputs)
     planned = planned_outputs(sources, outputs)
-    protected = [Path(s) for s in sources] + side_inputs
+    protected = render.Inputs([Path(s) for s in sources] + side_inputs)  # resolved once, not once per output
     if not outputs.force and not outputs.keep_going:
         # Refuse before writing anything rather than stop half-way through.
         existing = [str(path) for _, path in planned if path is not None and path.exists()]

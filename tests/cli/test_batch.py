@@ -10,6 +10,7 @@ values come from NumPy float64 references (conftest), never from
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -358,3 +359,22 @@ def test_bad_input_outranks_gate_with_keep_going(softmax, tmp_path):
     assert completed.returncode == 2
     assert sorted(p.name for p in out.iterdir()) == ["r.json", "w.json"]
     assert leftovers(out) == []
+
+
+def test_an_output_that_is_another_input_by_hard_link_or_link_is_refused(softmax, tmp_path):
+    # Inputs are resolved once per batch (a set, not a scan per output): a hard link and a symbolic link are
+    # still found, whichever input they lead to.
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    for name in ("a", "b", "c"):
+        np.save(folder / f"{name}.npy", np.zeros((2, 3), dtype=np.float32))
+    os.link(folder / "c.npy", out / "a.npy")  # writing out/a.npy would overwrite the input c.npy
+    (out / "b.npy").symlink_to(folder / "a.npy")
+    before = {name: (folder / f"{name}.npy").read_bytes() for name in ("a", "b", "c")}
+    completed = softmax("probs", folder, "--out-dir", out, "-f", "npy", "--force", "--keep-going")
+    assert completed.returncode == 2
+    failed = [line for line in completed.stderr.splitlines() if line.startswith("failed:")]
+    assert len(failed) == 2 and all("is an input; inputs are never overwritten" in line for line in failed)
+    assert {name: (folder / f"{name}.npy").read_bytes() for name in ("a", "b", "c")} == before
+    np.testing.assert_array_equal(np.load(out / "c.npy"), reference_softmax(np.zeros((2, 3))).astype(np.float32))
