@@ -249,3 +249,14 @@ def modules_imported_by(args: list[str]) -> tuple[set[str], str]:
     report = json.loads(stderr.strip().splitlines()[-1])
     assert report["code"] == 0, stderr
     return set(report["modules"]), completed.stdout.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The tcp address of a real LocalCluster of 2 worker processes, shared by one module's tests."""
+    pytest.importorskip("distributed")
+    from softmax_cli.cluster import connect
+
+    with connect("local:2", dashboard=False) as client:
+        client.wait_for_workers(2)
+        yield client.scheduler.address

@@ -126,17 +126,6 @@ def test_min_temperature_needs_fit():
     assert done.returncode == 2 and "add --fit" in done.stderr
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """The tcp address of a real LocalCluster of 2 worker processes."""
-    pytest.importorskip("distributed")
-    from softmax_cli.cluster import connect
-
-    with connect("local:2", dashboard=False) as client:
-        client.wait_for_workers(2)
-        yield client.scheduler.address
-
-
 @pytest.mark.parametrize("options", [("--binning", "quantile", "--bin-edges", "left"),
                                      ("--bin-edges", "bucketize", "--bins", "10")])
 def test_cluster_equals_in_process(cluster, options):

@@ -18,17 +18,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from softmax_cli.cluster import connect  # noqa: E402
 
 BATCH, SEQ, VOCAB = 3, 40, 29
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """The tcp address of a LocalCluster of 2 worker processes."""
-    with connect("local:2", dashboard=False) as client:
-        client.wait_for_workers(2)
-        yield client.scheduler.address
 
 
 @pytest.fixture(scope="module")

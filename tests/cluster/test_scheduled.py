@@ -21,19 +21,10 @@ from conftest import run
 
 pytest.importorskip("distributed")
 
-from softmax_cli.cluster import connect  # noqa: E402
 
 SHARDS, SHARD_ROWS, CLASSES = 4, 250, 61
 # 61 float32 classes are 244 bytes a row: units of 40 rows, several per shard.
 SPLIT = {"SOFTMAX_UNIT_BYTES": str(40 * CLASSES * 4)}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """The tcp address of a LocalCluster of 2 worker processes."""
-    with connect("local:2", dashboard=False) as client:
-        client.wait_for_workers(2)
-        yield client.scheduler.address
 
 
 @pytest.fixture(scope="module")
