@@ -157,16 +157,15 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
 
 def _npy_names(path: Path) -> list[str] | None:
     """Class names saved with ``np.save`` (a text dtype, one a row), else None (numbers, or left to the reader)."""
+    from .formats import npy
+
     try:
         with open(path, "rb") as file:
-            version = np.lib.format.read_magic(file)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            _, _, dtype = read_header(file)
-        if dtype.kind not in "US":
+            header = npy.header_of(file, path.stat().st_size)  # the one checked parser of .npy headers
+        if header.dtype.kind not in "US":
             return None
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, InputError):
         return None  # the reader says what is wrong with the file
     if array.ndim == 2 and array.shape[1] == 1:
         array = array.reshape(-1)

@@ -75,16 +75,23 @@ DAMAGED_HEADERS = {
     "shape-overflows-int64": "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
     "shape-beyond-int64": "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000000000000000,), }",
     "header-does-not-parse": "{'descr': '<f8', 'fortran_order': False, 'shape': (6, }",
+    # The long fuzz: an unclosed brace stops NumPy's tokenizer ("EOF in multi-line statement").
+    "header-does-not-tokenize": "{'descr': '<f8', 'fortran_order': False{, 'shape': (6,), }",
     "claims-more-than-data": "{'descr': '<f8', 'fortran_order': False, 'shape': (600,), }",
 }
 
 
-@pytest.mark.parametrize("where", ["file", "stdin"])
+@pytest.mark.parametrize("where", ["file", "stdin", "labels"])
 @pytest.mark.parametrize("damage", sorted(DAMAGED_HEADERS))
 def test_damaged_npy_header_is_refused_in_one_line(tmp_path, damage, where):
-    """Issue 10: '|V0' with shape (-1,) dies by SIGFPE; other bad headers are tracebacks."""
+    """Issue 10: '|V0' with shape (-1,) dies by SIGFPE; other bad headers are tracebacks (as --labels too)."""
     data = with_npy_header(npy_bytes(LOGITS), DAMAGED_HEADERS[damage])
-    if where == "file":
+    if where == "labels":
+        np.save(tmp_path / "logits.npy", LOGITS)
+        (tmp_path / "labels.npy").write_bytes(data)
+        completed = run_bytes("loss", tmp_path / "logits.npy", "--labels", tmp_path / "labels.npy", "-f", "json",
+                              preexec_fn=limit_memory(), timeout=30)
+    elif where == "file":
         path = tmp_path / "bad.npy"
         path.write_bytes(data)
         completed = run_bytes("probs", path, "-f", "csv", preexec_fn=limit_memory(), timeout=30)
