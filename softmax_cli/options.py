@@ -480,11 +480,15 @@ class Performance:
     threads: ThreadsOpt = None
 
     def apply(self) -> None:
-        """Set the thread count for the whole run (the core keeps it for this invocation)."""
-        if self.threads is not None:
-            from . import core
+        """Set the thread count for the whole run (the core keeps it for this invocation).
 
-            core.set_threads(self.threads)
+        Without ``--threads`` it is set too, to the available cores: a run in
+        process starts from a copy of its caller's context, and a count the
+        caller set (``core.set_threads``) must not reach the command.
+        """
+        from . import core
+
+        core.set_threads(self.threads if self.threads is not None else core.available_cores())
 
 
 @group

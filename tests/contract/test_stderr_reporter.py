@@ -130,3 +130,33 @@ def test_a_threads_option_ends_with_its_invocation(cli, tmp_path, monkeypatch):
     assert cli("probs", logits, "-f", "npy", text=False).returncode == 0
     assert pools and pools[0] == min(blocks.available_cores(), 16)
     assert blocks.thread_count() == blocks.available_cores()
+
+
+def test_a_thread_count_set_by_the_caller_does_not_reach_a_run_in_process(cli, tmp_path, monkeypatch):
+    # The installed suite failed once: a count some earlier code left in the caller's context (3) was the
+    # command's, because a run in process starts from a copy of that context.
+    if blocks.available_cores() < 2:
+        pytest.skip("one core: the default run uses no thread pool")
+    import concurrent.futures
+    import contextvars
+
+    pools: list[int] = []
+    original = concurrent.futures.ThreadPoolExecutor
+
+    class Counting(original):
+        def __init__(self, workers, *args, **kwargs):
+            pools.append(workers)
+            super().__init__(workers, *args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Counting)
+    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
+    logits = tmp_path / "x.npy"
+    np.save(logits, np.arange(64.0).reshape(16, 4))
+
+    def after_the_caller_set_its_own_count():
+        blocks.set_threads(blocks.available_cores() + 1)
+        return cli("probs", logits, "-f", "npy", text=False)
+
+    assert contextvars.copy_context().run(after_the_caller_set_its_own_count).returncode == 0
+    assert pools == [min(blocks.available_cores(), 16)]
+
