@@ -108,7 +108,9 @@ def test_quiet_ends_with_its_invocation(cli, tmp_path):
     assert cli("topk", logits, "-k", "2", "-f", "npy", text=False).stderr.decode().startswith("note: ")
 
 
-def test_a_threads_option_ends_with_its_invocation(cli, tmp_path, monkeypatch):
+@pytest.fixture
+def thread_pools(tmp_path, monkeypatch):
+    """``(pools, logits)``: the worker count of every thread pool a run creates, and a small ``.npy`` that uses one."""
     if blocks.available_cores() < 2:
         pytest.skip("one core: the default run uses no thread pool either")
     import concurrent.futures
@@ -125,6 +127,11 @@ def test_a_threads_option_ends_with_its_invocation(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)  # threads even for this small array
     logits = tmp_path / "x.npy"
     np.save(logits, np.arange(64.0).reshape(16, 4))
+    return pools, logits
+
+
+def test_a_threads_option_ends_with_its_invocation(cli, thread_pools):
+    pools, logits = thread_pools
     assert cli("probs", logits, "--threads", "1", "-f", "npy", text=False).returncode == 0
     assert pools == []  # one thread: no pool
     assert cli("probs", logits, "-f", "npy", text=False).returncode == 0
@@ -132,26 +139,12 @@ def test_a_threads_option_ends_with_its_invocation(cli, tmp_path, monkeypatch):
     assert blocks.thread_count() == blocks.available_cores()
 
 
-def test_a_thread_count_set_by_the_caller_does_not_reach_a_run_in_process(cli, tmp_path, monkeypatch):
+def test_a_thread_count_set_by_the_caller_does_not_reach_a_run_in_process(cli, thread_pools):
     # The installed suite failed once: a count some earlier code left in the caller's context (3) was the
     # command's, because a run in process starts from a copy of that context.
-    if blocks.available_cores() < 2:
-        pytest.skip("one core: the default run uses no thread pool")
-    import concurrent.futures
     import contextvars
 
-    pools: list[int] = []
-    original = concurrent.futures.ThreadPoolExecutor
-
-    class Counting(original):
-        def __init__(self, workers, *args, **kwargs):
-            pools.append(workers)
-            super().__init__(workers, *args, **kwargs)
-
-    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Counting)
-    monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
-    logits = tmp_path / "x.npy"
-    np.save(logits, np.arange(64.0).reshape(16, 4))
+    pools, logits = thread_pools
 
     def after_the_caller_set_its_own_count():
         blocks.set_threads(blocks.available_cores() + 1)
@@ -159,4 +152,3 @@ def test_a_thread_count_set_by_the_caller_does_not_reach_a_run_in_process(cli, t
 
     assert contextvars.copy_context().run(after_the_caller_set_its_own_count).returncode == 0
     assert pools == [min(blocks.available_cores(), 16)]
-
