@@ -621,7 +621,9 @@ def force_threads(monkeypatch):
     import concurrent.futures
 
     monkeypatch.setattr(blocks, "PARALLEL_MIN_ELEMENTS", 1)
-    monkeypatch.setattr(blocks, "_threads", blocks._threads)
+    # The count is a context variable: put back its value, not just the variable (the value 3 leaked into
+    # later tests of the same worker, and an in-process command started from it).
+    unset = blocks._threads.set(None)
     pools = []
     original = concurrent.futures.ThreadPoolExecutor
 
@@ -631,7 +633,8 @@ def force_threads(monkeypatch):
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Counting)
-    return pools
+    yield pools
+    blocks._threads.reset(unset)
 
 
 @pytest.mark.parametrize("shape, axis", [((257, 7), -1), ((64, 300), -1), ((5, 9, 33), -1), ((40, 6), 0),
