@@ -76,11 +76,12 @@ def _ignore_signals() -> None:
 
 
 def main() -> None:
-    for signum in QUIET_SIGNALS:
-        signal.signal(signum, _interrupt)
     sys.unraisablehook = _keep_swallowed_interrupt
     try:
         try:
+            # Inside the try: a signal landing between two of these raises Interrupted already.
+            for signum in QUIET_SIGNALS:
+                signal.signal(signum, _interrupt)
             early = _arrived[:1]
             _arrived.clear()  # the start-up's, not the process's: nothing of it outlives this call
             if early:
@@ -106,7 +107,33 @@ def main() -> None:
             # Whatever ended the run (its status, an error, a signal), Python now winds down.
             _ignore_signals()
     except Interrupted as stop:
-        sys.exit(stop.exit_code)
+        _leave(stop.exit_code)
+    except SystemExit as end:
+        _leave(end.code)
+
+
+def _leave(status) -> None:
+    """End the process with ``status`` without Python's wind-down where nothing needs it.
+
+    Tearing down every module and object (NumPy's, Typer's, Click's) takes
+    about 70 ms, a fifth of ``softmax probs 3 2 1``, and does nothing a finished
+    run needs: outputs are in place, standard output was flushed by the run
+    (``app.run``, which decided the status on a failed flush) and the signals
+    are ignored. A run that started processes (a Dask cluster) or left a
+    thread running winds down as usual, so their exit handlers still run.
+    """
+    import threading
+
+    if (not isinstance(status, int) or "multiprocessing" in sys.modules
+            or any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread())):
+        sys.exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except (OSError, ValueError):
+            pass  # the run already reported what standard output refused; stderr has no one left to tell
+    os._exit(status)
 
 
 if __name__ == "__main__":
