@@ -15,7 +15,7 @@ import numpy as np
 from .. import core
 from ..errors import InputError
 from .engine import Engine
-from .operations import Outcome, Run, _located_block
+from .operations import Outcome, Run, located_block
 from .units import ExactSum, Unit, read_rows
 
 
@@ -23,7 +23,7 @@ def _shifted_rows(unit: Unit, labels, ignore_index: int):
     """The unit's labelled rows shifted to max 0 (masked logits as 0), their mask and label logits."""
     from ..core.temperature import check_labelled_rows, labelled_rows
 
-    with _located_block(unit):
+    with located_block(unit):
         rows, flat, shape, axis, row_ids = labelled_rows(read_rows(unit), labels, -1, ignore_index)
         check_labelled_rows(rows, flat, shape, axis, row_ids)
     rows = rows - rows.max(axis=1, keepdims=True) if rows.shape[0] else rows
@@ -95,7 +95,7 @@ def _labelled_probs(unit: Unit, labels, ignore_index: int):
     from ..core.logits import check_logit_rows
     from ..core.temperature import MASKED_REMEDY, sweep_labels
 
-    with _located_block(unit):
+    with located_block(unit):
         rows = read_rows(unit).astype(np.float64)
         shape = (unit.source.n_rows, unit.source.n_cols)
         check_logit_rows(rows, shape, 1, remedy=MASKED_REMEDY)

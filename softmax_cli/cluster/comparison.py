@@ -20,7 +20,7 @@ import numpy as np
 from .. import core
 from ..errors import InputError, SoftmaxError
 from .engine import Engine, Failure
-from .operations import _located_block
+from .operations import located_block
 from .units import Source, Unit, read_rows, rows_for_bytes
 
 
@@ -108,7 +108,7 @@ def _divergence_unit(pair: PairUnit, labels, mask, options: dict):
     try:
         reference, candidate = _read(pair.reference), _read(pair.candidate)
         names = (pair.reference.source.path, pair.candidate.source.path)
-        with _located_block(pair.reference):
+        with located_block(pair.reference):
             return core.divergence_rows(reference, candidate, labels, names=names, mask=mask, **options)
     except SoftmaxError as error:  # already named (a file, or --labels): not the reference's path in front
         return Failure(error)

@@ -77,7 +77,7 @@ class Outcome:
     failures: list[SoftmaxError] = field(default_factory=list)
 
 
-def _located_block(unit: Unit):
+def located_block(unit: Unit):
     return block_of(unit.source.shape if len(unit.source.shape) > 1 else (unit.source.n_cols,), -1, unit.start)
 
 
@@ -86,7 +86,7 @@ def _located_block(unit: Unit):
 
 def _map_unit(unit: Unit, labels, slot: OutputSlot, operation: str, options: dict) -> int:
     rows = read_rows(unit)
-    with _located_block(unit):
+    with located_block(unit):
         if operation == "grad":
             result = core.cross_entropy_grad(rows, labels, **options)
         else:
@@ -152,7 +152,7 @@ def _loss_unit(unit: Unit, labels, keep, options: dict) -> tuple[int, core.Cross
     Rows ``keep`` drops (padding) are blanked before they are read, as in process.
     """
     rows = read_rows(unit) if keep is None else core.blank_rows(read_rows(unit), keep)
-    with _located_block(unit):
+    with located_block(unit):
         return unit.first_row, core.cross_entropy_terms(rows, labels, reduction="none", **options)
 
 
@@ -187,7 +187,7 @@ def cross_entropy_terms(run: Run, labels, *, reduction: str = "mean", keep: np.n
 
 def _topk_unit(unit: Unit, _labels, k: int, options: dict):
     rows = read_rows(unit)
-    with _located_block(unit):
+    with located_block(unit):
         return core.topk(rows, k, axis=-1, **options)
 
 
