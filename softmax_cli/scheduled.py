@@ -16,7 +16,7 @@ unchanged, and then neither ``dask`` nor the engine's package is imported.
 A new command follows the same steps as ``loss``::
 
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source)             # refusals, headers
+        sources = scheduled.sources_of(inputs, source)             # refusals, headers, probabilities
         sink = scheduled.result_sink(sources, outputs, side_paths)  # render's destination rules
         with scheduled.session(cluster, sources, outputs.keep_going, "topk") as run:
             outcome = cluster.<operation>(run, ...)             # an Outcome(value, failures)
@@ -48,12 +48,15 @@ def address(option: str | None) -> str | None:
     return chosen if chosen is None or chosen.strip() else None
 
 
-def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[tuple[str, object]] = ()) -> list:
+def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[tuple[str, object]] = (),
+               probabilities: bool = False) -> list:
     """The engine's sources for the command's inputs, after refusing what the engine cannot honour.
 
     The workers read whole ``.npy`` files and Zarr arrays by path, class axis
     last; ``unsupported`` names a command's options that have no cluster path
-    (``("--upstream", upstream)``), refused when given.
+    (``("--upstream", upstream)``), refused when given. Logits that look like
+    probabilities are refused as in process, unless ``probabilities`` says
+    they are (``--from-probs``).
     """
     from .cluster import expand_sources
     from .inputs import is_number_text
@@ -69,6 +72,8 @@ def sources_of(inputs: list[str] | None, source: Source, unsupported: Sequence[t
     sources = expand_sources(inputs)
     if any(source.axis not in (-1, len(s.shape) - 1) for s in sources):
         raise UsageError("--scheduler needs the class axis last (--axis -1)")
+    if not probabilities:
+        refuse_probabilities(sources, sources[0].path, source)
     return sources
 
 

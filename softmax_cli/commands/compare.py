@@ -288,11 +288,9 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
     from ..cluster import divergence_rows
     from ..cluster.comparison import check_aligned
 
-    ref_sources, cand_sources = (scheduled.sources_of([spec], source) for spec in (reference, candidate))
+    ref_sources, cand_sources = (scheduled.sources_of([spec], source, probabilities=from_probs)
+                                 for spec in (reference, candidate))
     check_aligned(ref_sources, cand_sources, (reference, candidate))
-    if not from_probs:
-        for sources, spec in ((ref_sources, reference), (cand_sources, candidate)):
-            scheduled.refuse_probabilities(sources, spec, source)
     ref = scheduled.stand_in(ref_sources, reference)
     mask = positions.load_mask(padding)
     paths = ([Path(s.path) for s in ref_sources + cand_sources] + (truth.paths if truth else [])

@@ -137,9 +137,7 @@ def loss(
     mask = positions.load_mask(padding)
     operands["mask"] = mask
     if (cluster := scheduled.address(scheduler)) is not None:
-        sources = scheduled.sources_of(inputs, source)
-        if not criterion.from_probs:
-            scheduled.refuse_probabilities(sources, sources[0].path, source)
+        sources = scheduled.sources_of(inputs, source, probabilities=criterion.from_probs)
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
         # The labels and the mask cover every row of every shard, in order: fitted here as in process.
         logits = scheduled.stand_in(sources, sources[0].path)
@@ -231,7 +229,8 @@ def grad(
     mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source, [("--upstream", upstream is not None), ("--log", log),
-                                                        ("--mask", mask is not None), ("--shift-labels", shift_labels)])
+                                                        ("--mask", mask is not None), ("--shift-labels", shift_labels)],
+                                       probabilities=criterion.from_probs)
         truth, options, operands = _cross_entropy_options(criterion, source, "softmax grad 2 1 0 --labels 0", inputs)
         if truth.array.ndim > 1:
             _warn_unnormalised(core.unnormalised_rows(truth.array, axis=-1))

@@ -251,15 +251,21 @@ def test_probabilities_with_from_probs_and_a_sequence_gate(cli, cluster, data, t
     assert "--max-seq-kl" in there.stderr.splitlines()[-1]
 
 
-@pytest.mark.parametrize("command", ["compare", "loss"])
+@pytest.mark.parametrize("command", ["compare", "loss", "grad", "probs", "probs --log", "topk",
+                                     "temperature-sweep"])
 def test_probabilities_given_as_logits_are_refused_as_in_process_before_connecting(cli, data, tmp_path, command):
+    """Every command on the cluster refuses probability-shaped logits as it does in process (probs, grad, topk
+    and temperature-sweep gave a confident result and exit 0)."""
     logits = np.load(data / "ref2d.npy").astype(np.float64)
     probs = np.exp(logits - logits.max(1, keepdims=True))
     np.save(tmp_path / "probs.npy", probs / probs.sum(1, keepdims=True))
+    labels = ["--labels", data / "ids.npy"] if command in ("loss", "grad", "topk", "temperature-sweep") else []
     args = ([command, data / "ref2d.npy", tmp_path / "probs.npy"] if command == "compare"
-            else [command, tmp_path / "probs.npy", "--labels", data / "ids.npy"])
-    here = cli(*args, "-f", "json")
-    there = cli(*args, "-f", "json", "--scheduler", "tcp://127.0.0.1:9")  # nothing listens there
+            else [*command.split(), tmp_path / "probs.npy", *labels])
+    # A cluster writes arrays as .npy files: probs and grad send theirs to -o, in process too.
+    fmt = ["-o", tmp_path / "out.npy"] if command.split()[0] in ("probs", "grad") else ["-f", "json"]
+    here = cli(*args, *fmt)
+    there = cli(*args, *fmt, "--scheduler", "tcp://127.0.0.1:9")  # nothing listens there
     assert _one_error(there, "look like probabilities", "probs.npy") == _one_error(here)
     assert there.stderr.count("\n") == 1
 
