@@ -202,13 +202,14 @@ def _reserve(stream: BinaryIO, size: int) -> None:
 def _write_behind(stream: BinaryIO, blocks: Iterator[np.ndarray]) -> None:
     """Write each block on a second thread while the next is computed (writes release the GIL).
 
-    At most two computed blocks wait, so memory stays bounded; an error on
+    At most one computed block waits (one is being written, one computed),
+    which keeps the writer busy and the memory small; an error on
     either side (a closed pipe, bad input in a later block) stops both.
     """
     import queue
     import threading
 
-    pending: queue.Queue = queue.Queue(maxsize=2)
+    pending: queue.Queue = queue.Queue(maxsize=1)
     failure: list[BaseException] = []
 
     def writer() -> None:
