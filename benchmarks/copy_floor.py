@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
     options = parser.parse_args()
     with work_folder(options.dir, options.keep, "softmax-floor-") as folder:
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")
         print(f"{'GiB':>5} {'cache':>5} {'cp s':>7} {'softmax s':>9} {'ratio':>6} {'s/GiB':>6} {'peak MiB':>8}")
         for size in (float(text) for text in options.sweep.split(",")):
             rows = max(1, int(size * GIB) // (options.cols * 4))
@@ -126,6 +127,8 @@ def main() -> None:
                 source.unlink()
         if options.batch:
             batch_cost(folder, options.batch)
+        # The machine is shared: a figure means something only next to the load it was measured under.
+        print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the end")
 
 
 if __name__ == "__main__":
