@@ -5,6 +5,7 @@ Run by hand, not a timed test::
     python benchmarks/copy_floor.py                      # 2 GiB, warm and cold cache, ~3 minutes
     python benchmarks/copy_floor.py --sweep 0.25,1,2,4   # seconds per GiB and peak RSS at each size
     python benchmarks/copy_floor.py --batch 1000         # 1,000 files of 64 x 1000 through --out-dir
+    python benchmarks/copy_floor.py --profile            # also each stage's seconds on one thread
 
 A convert reads and writes as many bytes as `cp` does, so `cp` of the same
 file is the floor no streaming can beat; the ratio says how much of the time
@@ -101,6 +102,44 @@ def batch_cost(folder: Path, files: int) -> None:
           f"{(total - one.wall) / (files - 1) * 1000:.1f} ms per further file")
 
 
+def profile(folder: Path, source: Path) -> None:
+    """Seconds per stage of the streamed `probs -o`, one after another on one thread (nothing overlapped).
+
+    Mapping: the page faults that bring each block's pages into the map (one
+    element a page touched); softmax: the core on the mapped block; writing:
+    the result handed to the kernel as the writer thread does.
+    """
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from softmax_cli import core
+    from softmax_cli.formats import npy
+    from softmax_cli.stream import STREAM_BLOCK_BYTES
+
+    core.set_threads(1)
+    rows = npy.row_blocks(source, STREAM_BLOCK_BYTES)
+    seconds = {"mapping": 0.0, "softmax": 0.0, "writing": 0.0}
+    page = os.sysconf("SC_PAGE_SIZE") // rows.dtype.itemsize
+    output = folder / "profile.npy"
+    with open(output, "wb") as stream:
+        npy._reserve(stream, rows.n_rows * rows.n_cols * rows.dtype.itemsize)
+        for _, block in rows.blocks(None):
+            started = time.perf_counter()
+            block.reshape(-1)[::page].sum()
+            mapped = time.perf_counter()
+            probs = core.softmax(block)
+            computed = time.perf_counter()
+            npy.write_in_pieces(stream, npy._bytes_of(probs))
+            written = time.perf_counter()
+            seconds["mapping"] += mapped - started
+            seconds["softmax"] += computed - mapped
+            seconds["writing"] += written - computed
+    output.unlink()
+    gib = source.stat().st_size / GIB
+    print(f"one thread, {gib:.2f} GiB warm: " + ", ".join(f"{name} {value:.2f} s" for name, value in seconds.items())
+          + f" (sum {sum(seconds.values()):.2f} s; start-up not included)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cols", type=int, default=8192, help="classes (default 8192)")
@@ -109,6 +148,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="also time a batch of this many small files")
     parser.add_argument("--dir", type=Path, help="folder for the files (default: a new temporary one in /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the files afterwards")
+    parser.add_argument("--profile", action="store_true", help="also time each stage on one thread, at each size")
     options = parser.parse_args()
     with work_folder(options.dir, options.keep, "softmax-floor-") as folder:
         print(f"load average {os.getloadavg()[0]:.2f} (1 min) at the start")
@@ -119,6 +159,8 @@ def main() -> None:
             if not source.exists():
                 write_logits(source, rows, options.cols)
             gib = source.stat().st_size / GIB
+            if options.profile:
+                profile(folder, source)
             for cold in (False, True):
                 cp, softmax, peak = compare_to_cp(folder, source, options.runs, cold)
                 print(f"{gib:5.2f} {'cold' if cold else 'warm':>5} {cp:7.2f} {softmax:9.2f} {softmax / cp:6.2f} "
