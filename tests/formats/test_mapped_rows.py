@@ -1,0 +1,92 @@
+"""Streamed ``.npy`` rows as views of a memory map, and streamed writes in pieces (issue 25).
+
+``FileRows.blocks`` gives views of a read-only map whose consumed pages are
+dropped (``MADV_DONTNEED``); a streamed output goes to the kernel in
+``WRITE_PIECE_BYTES`` pieces. The references are NumPy's own ``np.save`` /
+``np.load`` and a float64 softmax.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, reference_softmax
+
+from softmax_cli.errors import InputError
+from softmax_cli.formats import npy
+
+# More than one write piece of float32 output, and rows that do not divide it evenly.
+ROWS, COLS = 301, 1031
+
+
+@pytest.fixture
+def logits_file(tmp_path):
+    logits = (np.random.default_rng(25).standard_normal((ROWS, COLS)) * 4).astype(np.float32)
+    path = tmp_path / "logits.npy"
+    np.save(path, logits)
+    return path, logits
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, ROWS])
+def test_blocks_read_the_file_exactly_even_after_their_pages_left_the_map(logits_file, block_rows):
+    path, logits = logits_file
+    rows = npy.row_blocks(path, block_rows * COLS * 4)
+    # Every block is kept past the next one: its pages were dropped from the map and must read back the same.
+    kept = [(start, block) for start, block in rows.blocks(None)]
+    assert [start for start, _ in kept] == list(range(0, ROWS, block_rows))
+    np.testing.assert_array_equal(np.concatenate([block for _, block in kept]), np.load(path))
+    np.testing.assert_array_equal(np.concatenate([block for _, block in kept]), logits)
+
+
+def test_a_file_cut_short_after_its_header_was_read_is_an_input_error(logits_file):
+    path, _ = logits_file
+    rows = npy.row_blocks(path, 7 * COLS * 4)
+    with open(path, "r+b") as file:
+        file.truncate(path.stat().st_size - 4)
+    with pytest.raises(InputError, match="truncated") as raised:
+        next(rows.blocks(None))
+    assert raised.value.where == str(path)
+
+
+def test_a_streamed_array_written_in_pieces_is_what_np_save_writes(logits_file):
+    path, logits = logits_file
+    # One block of the whole file: a full piece, then a partial one.
+    assert npy.WRITE_PIECE_BYTES < logits.nbytes < 2 * npy.WRITE_PIECE_BYTES
+
+    class Streamed:
+        shape, dtype = logits.shape, logits.dtype
+
+        def blocks(self):
+            return (block for _, block in npy.row_blocks(path, logits.nbytes).blocks(None))
+
+    written, expected = io.BytesIO(), io.BytesIO()
+    npy.write_array(written, Streamed())
+    np.save(expected, logits)
+    assert written.getvalue() == expected.getvalue()
+
+
+def test_probs_output_is_bit_identical_for_one_row_odd_and_default_blocks(softmax, logits_file, tmp_path):
+    path, logits = logits_file
+    outputs = []
+    for block_bytes in (COLS * 4, 7 * COLS * 4, 16 << 20):
+        out = tmp_path / f"probs_{block_bytes}.npy"
+        completed = softmax("probs", path, "-o", out, env={"SOFTMAX_BLOCK_BYTES": str(block_bytes)})
+        assert completed.returncode == 0, completed.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    probs = np.load(tmp_path / f"probs_{COLS * 4}.npy")
+    np.testing.assert_allclose(probs, reference_softmax(logits.astype(np.float64)), rtol=2e-6, atol=1e-12)
+
+
+def test_a_file_truncated_on_disk_is_one_error_line_and_no_output(softmax, logits_file, tmp_path):
+    path, _ = logits_file
+    with open(path, "r+b") as file:
+        file.truncate(path.stat().st_size - 4)
+    out = tmp_path / "out" / "p.npy"
+    out.parent.mkdir()
+    completed = softmax("probs", path, "-o", out, env={"SOFTMAX_BLOCK_BYTES": str(7 * COLS * 4)})
+    assert completed.returncode == 2
+    assert_one_error_line(completed, "logits.npy")
+    assert list(out.parent.iterdir()) == []
