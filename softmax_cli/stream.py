@@ -1,9 +1,8 @@
 """Files larger than memory: logits read in row blocks (:class:`~.formats.base.FileRows`) through the same core.
 
-Each block of rows is a view of a read-only map of the file, and its result
-is written out (or reduced) while the next is computed; a block's pages leave
-the map once the next is asked for, so the peak stays at a few blocks
-whatever the file's size. Errors still name positions in the whole file
+Each block of rows is read into one of two reused buffers while the one
+before is computed, and its result is written out (or reduced) while the
+next is computed, so the peak stays at a few blocks whatever the file's size. Errors still name positions in the whole file
 (:func:`softmax_cli.core.blocks.block_of`), and results are bit-identical to
 one in-memory pass because every row's arithmetic is the same in any block.
 

@@ -11,7 +11,6 @@ place the optional ``ml_dtypes`` is imported.
 from __future__ import annotations
 
 import io
-import mmap
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -127,15 +126,14 @@ class RowsOfShape:
 
 @dataclass
 class FileRows(RowsOfShape):
-    """C-ordered data at ``offset`` in a file, seen as ``(rows, classes)``, given about ``block_bytes`` at a time.
+    """C-ordered data at ``offset`` in a file, seen as ``(rows, classes)``, read about ``block_bytes`` at a time.
 
-    Blocks are views of a read-only memory map of the file: the core reads
-    the page cache directly, with no copy into a buffer of our own (a copy
-    costs as much as the kernel's side of ``cp``). ``np.load(mmap_mode="r")``
-    keeps every page it touches in the resident set (a 2 GiB file peaks at
-    over 4 GiB by the end); here each block's pages leave the map once the
-    next block is asked for (``MADV_DONTNEED``; they stay in the page cache),
-    so the peak stays at a block or two whatever the file's size.
+    ``np.load(mmap_mode="r")`` keeps every page it touches in the resident set
+    (a 2 GiB file peaks at over 4 GiB by the end), and any view of a memory
+    map dies by SIGBUS when the file is cut short under it; each block here is
+    read with ``readinto`` into one of two reused buffers instead, so the peak
+    stays at a few blocks whatever the file's size, and a file that shrinks
+    mid-run is one error.
     """
 
     path: Path
@@ -150,55 +148,81 @@ class FileRows(RowsOfShape):
     def blocks(self, task: str | None = "") -> Iterator[tuple[int, np.ndarray]]:
         """``(first_row, block)`` pairs; a block is only valid until the next is asked for.
 
-        The kernel reads ahead of the map (``MADV_SEQUENTIAL``, and
-        ``MADV_WILLNEED`` over the next block), so the disk works while the
-        cores compute. A progress bar (``task`` and the file name) appears on
-        a terminal when the pass takes over a second; ``task=None`` draws none
-        (a second file read in lockstep with one that has a bar).
+        The next block is read on a second thread while this one is computed
+        (:func:`_read_ahead`), so the disk and the cores work at once. A
+        progress bar (``task`` and the file name) appears on a terminal when
+        the pass takes over a second; ``task=None`` draws none (a second file
+        read in lockstep with one that has a bar).
         """
+        if os.stat(self.path).st_size < self.offset + self.n_rows * self.n_cols * self.dtype.itemsize:
+            raise InputError("the file ends before its data does (truncated?)", where=str(self.path))
         height = min(self.block_rows(), self.n_rows)
-        row_bytes = self.n_cols * self.dtype.itemsize
-        mapped = _map_data(self.path, self.offset + self.n_rows * row_bytes)
+        spans = [(start, min(height, self.n_rows - start)) for start in range(0, self.n_rows, height)]
         with Progress(self.n_rows, "rows", f"{task} {self.path.name}".strip(), shown=task is not None) as progress:
-            dropped = 0
-            for start in range(0, self.n_rows, height):
-                rows = min(height, self.n_rows - start)
-                first = self.offset + start * row_bytes
-                _advise(mapped, mmap.MADV_WILLNEED, first + rows * row_bytes, height * row_bytes)
-                block = np.frombuffer(mapped, dtype=self.dtype, count=rows * self.n_cols, offset=first)
-                yield start, block.reshape(rows, self.n_cols)
-                del block
+            for (start, rows), flat in zip(spans, _read_ahead(self, height * self.n_cols, spans)):
+                yield start, flat[: rows * self.n_cols].reshape(rows, self.n_cols)
                 progress.advance(rows)
-                dropped = _advise(mapped, mmap.MADV_DONTNEED, dropped, first + rows * row_bytes - dropped)
-        # Not mapped.close(): a caller may still hold a view of the last block; the map goes with the last view.
 
 
-def _map_data(path: Path, data_end: int) -> mmap.mmap:
-    """``path`` mapped read-only, refused as truncated when it ends before ``data_end``."""
-    with open(path, "rb") as file:
-        if os.fstat(file.fileno()).st_size < data_end:
-            raise InputError("the file ends before its data does (truncated?)", where=str(path))
-        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    _advise(mapped, mmap.MADV_SEQUENTIAL, 0, len(mapped))
-    return mapped
+# Buffers in flight: the block being computed and the one being read.
+READ_AHEAD_BUFFERS = 2
 
 
-def _advise(mapped: mmap.mmap, advice: int, start: int, length: int) -> int:
-    """``madvise`` over the pages of ``[start, start + length)`` in the map (a hint: its failure is ignored).
+def _read_ahead(rows: FileRows, buffer_size: int, spans: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """Each span's rows read into a small ring of reused buffers by a reader thread, in order.
 
-    ``MADV_DONTNEED`` takes only whole pages (the next block may start inside
-    the last one); returns where the pages advised end.
+    ``readinto`` releases the GIL, so the next block arrives while the caller
+    computes on this one; a buffer goes back to the reader only when the
+    caller asks for the next block, which keeps "valid until the next is
+    asked for". A read error reaches the caller at the block it belongs to; a
+    caller that stops early (an error, a signal) stops the reader.
     """
-    first = start - start % mmap.PAGESIZE
-    stop = min(len(mapped), start + length)
-    if advice == mmap.MADV_DONTNEED:
-        stop -= stop % mmap.PAGESIZE
-    if stop > first:
+    import queue
+    import threading
+
+    free: queue.Queue = queue.Queue()
+    for _ in range(min(READ_AHEAD_BUFFERS, len(spans))):
+        free.put(np.empty(buffer_size, dtype=rows.dtype))
+    filled: queue.Queue = queue.Queue()
+    stopped = threading.Event()
+
+    def reader() -> None:
         try:
-            mapped.madvise(advice, first, stop - first)
-        except OSError:
-            pass
-    return max(stop, start)
+            with open(rows.path, "rb", buffering=0) as file:
+                os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                file.seek(rows.offset)
+                for _, count in spans:
+                    buffer = free.get()
+                    if stopped.is_set():
+                        return
+                    view = buffer[: count * rows.n_cols]
+                    _read_exactly(file, view.view(np.uint8), rows.path)
+                    filled.put(buffer)
+        except BaseException as error:  # handed to the caller, at the block it belongs to
+            filled.put(error)
+
+    thread = threading.Thread(target=reader, name="softmax-read-ahead", daemon=True)
+    thread.start()
+    try:
+        for _ in spans:
+            item = filled.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            free.put(item)
+    finally:
+        stopped.set()
+        free.put(np.empty(0, dtype=rows.dtype))  # wakes a reader waiting for a buffer
+        thread.join()
+
+
+def _read_exactly(file, target: np.ndarray, path: Path) -> None:
+    filled = 0
+    while filled < len(target):
+        count = file.readinto(memoryview(target[filled:]))
+        if not count:
+            raise InputError("the file ends before its data does (truncated?)", where=str(path))
+        filled += count
 
 
 EXTRA_HINT = "pip install 'softmax-toolkit[{extra}]'"

@@ -1,7 +1,7 @@
-"""Streamed ``.npy`` rows as views of a memory map, and streamed writes in pieces (issue 25).
+"""Streamed ``.npy`` rows read into two reused buffers, and streamed writes in pieces (issue 25).
 
-``FileRows.blocks`` gives views of a read-only map whose consumed pages are
-dropped (``MADV_DONTNEED``); a streamed output goes to the kernel in
+``FileRows.blocks`` reads each block with ``readinto`` on a reader thread
+while the one before is computed; a streamed output goes to the kernel in
 ``WRITE_PIECE_BYTES`` pieces. The references are NumPy's own ``np.save`` /
 ``np.load`` and a float64 softmax.
 """
@@ -30,14 +30,29 @@ def logits_file(tmp_path):
 
 
 @pytest.mark.parametrize("block_rows", [1, 7, ROWS])
-def test_blocks_read_the_file_exactly_even_after_their_pages_left_the_map(logits_file, block_rows):
+def test_blocks_read_the_file_exactly(logits_file, block_rows):
     path, logits = logits_file
     rows = npy.row_blocks(path, block_rows * COLS * 4)
-    # Every block is kept past the next one: its pages were dropped from the map and must read back the same.
-    kept = [(start, block) for start, block in rows.blocks(None)]
+    # A block is valid until the next is asked for: each is copied as it comes.
+    kept = [(start, block.copy()) for start, block in rows.blocks(None)]
     assert [start for start, _ in kept] == list(range(0, ROWS, block_rows))
     np.testing.assert_array_equal(np.concatenate([block for _, block in kept]), np.load(path))
     np.testing.assert_array_equal(np.concatenate([block for _, block in kept]), logits)
+
+
+def test_a_file_cut_short_while_it_is_streamed_is_an_input_error_not_a_signal(logits_file):
+    """Blocks that were views of a memory map killed the process by SIGBUS when the file shrank mid-run."""
+    path, _ = logits_file
+    rows = npy.row_blocks(path, 7 * COLS * 4)
+    blocks = rows.blocks(None)
+    first_start, first = next(blocks)
+    with open(path, "r+b") as file:
+        file.truncate(128 + 20 * COLS * 4)  # the header and 20 rows stay
+    with pytest.raises(InputError, match="truncated") as raised:
+        for _, block in blocks:
+            float(block.sum())  # every value of every block is touched, as the core does
+    assert raised.value.where == str(path)
+    assert first_start == 0 and first.shape == (7, COLS)
 
 
 def test_a_file_cut_short_after_its_header_was_read_is_an_input_error(logits_file):
