@@ -95,6 +95,8 @@ def _index_columns(schema) -> list[str]:
 
 def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]]:
     """The value columns to read and the row names' columns."""
+    if not schema.names:
+        raise InputError("the table has no columns")
     duplicated = sorted({name for name in schema.names if schema.names.count(name) > 1})
     if duplicated:
         raise InputError(f"column name(s) {', '.join(map(repr, duplicated))} given twice; each column needs "
