@@ -88,8 +88,7 @@ class LabelSource:
             if name not in lookup:
                 shown = ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
                 raise InputError(f"label {name!r} is not one of the logits' classes ({shown})",
-                                 where=f"{self.source}, row {row}" if self.source else f"row {row}",
-                                 operand="labels")
+                                 source=self.source, where=f"row {row}", operand="labels")
         return np.array([lookup[name] for name in names], dtype=np.int64)
 
 
