@@ -329,11 +329,18 @@ def without_column(loaded: Loaded, name: str) -> Loaded:
 
 
 def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool) -> None:
-    """Refuse a table whose class columns include one that looks like labels (a label's name, whole numbers)."""
-    from .core import label_like_columns
+    """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
+    as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``), or labels (a label's name, whole
+    numbers)."""
+    from .core import label_like_columns, row_position_columns
 
     if axis % loaded.array.ndim != loaded.array.ndim - 1:
         return
+    positions = row_position_columns(loaded.classes, loaded.array)
+    if positions:
+        raise InputError(f"column {positions[0]!r} holds the row positions 0..{loaded.array.shape[0] - 1}, as "
+                         "pandas' reset_index() or a re-saved CSV leaves them, not a class; drop it from the "
+                         "table, or keep it as a class with --as-logits", where=loaded.source or "arguments")
     found = label_like_columns(loaded.classes, loaded.array)
     if not found:
         return

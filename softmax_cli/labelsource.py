@@ -88,8 +88,7 @@ class LabelSource:
             if name not in lookup:
                 shown = ", ".join(classes[:8]) + (", ..." if len(classes) > 8 else "")
                 raise InputError(f"label {name!r} is not one of the logits' classes ({shown})",
-                                 where=f"{self.source}, row {row}" if self.source else f"row {row}",
-                                 operand="labels")
+                                 source=self.source, where=f"row {row}", operand="labels")
         return np.array([lookup[name] for name in names], dtype=np.int64)
 
 
@@ -108,7 +107,7 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
         # Names typed on the command line: --labels cat,dog,cat
         names = [name for name in re.split(r"[,;\s]+", spec) if name]
         return LabelSource(Loaded(np.array(names), OPTION, from_text=True), names=names)
-    if spec != STDIN and fmt is not None and not fmt.binary and path.is_file():
+    if spec != STDIN and fmt is not None and fmt.module == "text" and path.is_file():  # JSON is read as JSON
         return _text_labels(spec, key)
     if fmt is registry.named("npy") and path.is_file() and (names := _npy_names(path)) is not None:
         return LabelSource(Loaded(np.array(names), spec, paths=[path]), names=names)

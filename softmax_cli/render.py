@@ -98,6 +98,8 @@ def open_sink(
     inputs: Sequence[Path] | Inputs = (),
 ) -> Sink:
     """Resolve the format and check the destination, so bad usage fails before computing."""
+    if output is not None and str(output) == "-":  # inputs read '-' as standard input, so people type it
+        raise UsageError("-o - would write a file named '-'; leave out -o to write to standard output")
     if fmt is None:
         if output is not None:
             written = registry.output_for_path(output)

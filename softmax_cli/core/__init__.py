@@ -34,7 +34,7 @@ _LAZY = {
     "labels": ("check_labels",),
     "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
     "plausibility": ("below_chance", "binomial_lower_tail", "label_like_columns", "probability_shaped",
-                     "probability_tolerance"),
+                     "probability_tolerance", "row_position_columns"),
     "ranking": ("TIES", "topk", "topk_accuracy"),
     "sequences": ("sequence_figures", "sequence_means"),
 }

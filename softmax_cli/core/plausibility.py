@@ -2,13 +2,15 @@
 
 Pure tests on arrays and counts, no messages: the command line decides what
 to say. Probabilities given as logits (:func:`probability_shaped`), a label
-column left among the classes (:func:`label_like_columns`), and top-1
+column left among the classes (:func:`label_like_columns`), the row positions
+pandas leaves as a column (:func:`row_position_columns`), and top-1
 accuracy below chance by more than chance explains (:func:`below_chance`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +29,9 @@ PROBABILITY_SUM_FLOOR = 1e-3
 BFLOAT16_EPS = 2.0**-7
 
 LABEL_COLUMN_NAMES = ("label", "labels", "target", "y", "class", "classes")
+# The names pandas gives the row positions it keeps as a column: reset_index() ("index", or
+# "level_0" when "index" is taken) and read_csv() of a file written with its index ("Unnamed: 0").
+ROW_POSITION_COLUMN = re.compile(r"index|level_0|Unnamed: 0")
 
 # The below-chance test: one-sided, at this significance, and only when at least this many rows
 # are expected right by chance (below that, not even zero right is evidence at this level).
@@ -103,6 +108,24 @@ def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[st
             if values.dtype.kind != "f" or bool((np.isfinite(values) & (values == np.trunc(values))).all()):
                 found.append(name)
     return found
+
+
+def row_position_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
+    """The columns of a 2-D table under a name pandas gives row positions that hold exactly 0, 1, ..., rows - 1.
+
+    Examples
+    --------
+    >>> row_position_columns(["index", "a", "b"], [[0, 1.5, 2.0], [1, 0.5, -1.0]])
+    ['index']
+    >>> row_position_columns(["index", "a", "b"], [[3, 1.5, 2.0], [7, 0.5, -1.0]])
+    []
+    """
+    array = np.asarray(array)
+    if names is None or array.ndim != 2 or array.shape[1] != len(names) or array.dtype.kind not in "fiu":
+        return []
+    positions = np.arange(array.shape[0])
+    return [name for column, name in enumerate(names)
+            if ROW_POSITION_COLUMN.fullmatch(name) and bool((array[:, column] == positions).all())]
 
 
 def binomial_lower_tail(k: int, n: int, p: float) -> float:

@@ -23,6 +23,14 @@ from .base import Source, Table, WriteOptions, is_bfloat16, number_strings, pick
 
 # Lists in our own JSON output that are not arrays: names, and what produced the result (Result.metadata).
 NOT_ARRAYS = frozenset({"classes", "rows", "inputs", "gates"})
+# Integers of up to this many digits fit int64; a longer one is read as the float it would become (past
+# float64's range, inf), since Python refuses to convert one of over 4300 digits and NumPy keeps one
+# past 64 bits as an object.
+INT64_DIGITS = 18
+
+
+def _integer(text: str) -> int | float:
+    return int(text) if len(text.lstrip("-")) <= INT64_DIGITS else float(text)
 
 
 def _check_numbers(value, path: str) -> None:
@@ -57,7 +65,7 @@ def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, 
     import json
 
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_int=_integer)
     except RecursionError:
         raise InputError("JSON nested too deeply") from None
     except json.JSONDecodeError as whole_error:
@@ -84,7 +92,7 @@ def parse_json_lines(text: str) -> np.ndarray:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, parse_int=_integer)
         except RecursionError:
             raise InputError("JSON nested too deeply", line=line_no) from None
         except json.JSONDecodeError as error:

@@ -89,12 +89,17 @@ def _index_columns(schema) -> list[str]:
               if isinstance(name, str) and name in schema.names]  # a RangeIndex is not stored
     if stored:
         return stored
-    first = schema.field(0)
-    return [first.name] if types.is_string(first.type) or types.is_large_string(first.type) else []
+    first = schema.field(0).type
+    if types.is_dictionary(first):  # pandas' and polars' categorical text
+        first = first.value_type
+    text = types.is_string(first) or types.is_large_string(first) or types.is_string_view(first)  # polars: a view
+    return [schema.names[0]] if text else []
 
 
 def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]]:
     """The value columns to read and the row names' columns."""
+    if not schema.names:
+        raise InputError("the table has no columns")
     duplicated = sorted({name for name in schema.names if schema.names.count(name) > 1})
     if duplicated:
         raise InputError(f"column name(s) {', '.join(map(repr, duplicated))} given twice; each column needs "

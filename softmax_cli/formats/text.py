@@ -75,9 +75,12 @@ def _is_header(first: list[str], below: list[list[str]], choice: str, notes: lis
     return False
 
 
+# An index level's integers as pandas writes them; a float column of whole values is written "3.0", a class.
+INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
 def _is_integers(rows: list[list[str]], column: int) -> bool:
-    return all((value := parse_number(row[column])) is not None and value.is_integer()
-               for row in rows if len(row) > column)
+    return all(INTEGER_TEXT.fullmatch(row[column]) for row in rows if len(row) > column)
 
 
 def _index_width(header: list[str] | None, rows: list[list[str]], choice: bool | None, notes: list[str]) -> int:
