@@ -97,8 +97,19 @@ def check_header(shape: tuple[int, ...], dtype: np.dtype, data_bytes: int) -> in
 
 
 def header_of(file, size: int) -> Header:
-    """The checked header of the ``.npy`` data of ``size`` bytes that ``file`` is at the start of."""
+    """The checked header of the ``.npy`` data of ``size`` bytes that ``file`` is at the start of.
+
+    A subarray dtype (``('<f8', (3,))``) is folded into the shape, as
+    NumPy's arrays hold it: shape ``(2,)`` of it is a (2, 3) array of ``<f8``.
+    Read as declared, each element would have been its first value only.
+    """
     shape, fortran, dtype = _parse_header(file)
+    if dtype.subdtype is not None:
+        if fortran:
+            raise InputError(f"the .npy header declares a subarray dtype {dtype} in Fortran order, which this tool "
+                             "does not read; save the array with np.save (plain dtype, C order)")
+        dtype, inner = dtype.subdtype
+        shape = tuple(shape) + tuple(inner)
     offset = file.tell()
     return Header(tuple(shape), fortran, dtype, offset, check_header(shape, dtype, size - offset))
 
