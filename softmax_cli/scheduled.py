@@ -4,8 +4,10 @@ The engine (:mod:`softmax_cli.cluster`) runs the core over row ranges of
 ``.npy`` files and Zarr arrays; this module puts it behind the commands. It
 reads the inputs' headers and checks every destination with render's rules
 before connecting (an output is never an input, never replaced without
-``--force``), connects and prints the dashboard link as a ``note:`` line,
-follows the units with the progress bar, and reports failures as a batch does
+``--force``). The cluster starts when the operation submits its first units,
+after the checks it makes on the client (labels, ``k``, weights); then the
+dashboard link is printed as a ``note:`` line. It follows the units with
+the progress bar and reports failures as a batch does
 (the first one stops the run; with ``--keep-going`` each is listed and the
 run exits 2). Array results are written by the workers into reserved
 temporary files next to their destinations and renamed into place only when
@@ -29,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from . import batch, render
@@ -204,17 +206,24 @@ def check_one_row(sources: list) -> None:
 def connected(scheduler: str, n_rows: int, keep_going: bool, description: str, passes: int = 1) -> Iterator:
     """An engine on the cluster, with the dashboard's link and a progress bar over ``n_rows`` rows.
 
-    ``passes`` is how often the work goes over every row (0: not known
-    beforehand, as for a temperature fit).
+    The cluster starts when the first units are submitted, after the checks
+    the operation makes on the client. ``passes`` is how often the work goes
+    over every row (0: not known beforehand, as for a temperature fit).
     """
     from .cluster import Engine, connect, dashboard_link
 
-    with connect(scheduler) as client:
-        link = dashboard_link(client)
-        if link:
-            reporter().note_now(f"the Dask dashboard is at {link}")
-        with Progress(n_rows * passes or None, "rows", description) as bar:
-            yield Engine(client, keep_going=keep_going, on_unit_done=lambda u: bar.advance(u.n_rows))
+    with ExitStack() as stack:
+        def start():
+            client = stack.enter_context(connect(scheduler))
+            link = dashboard_link(client)
+            if link:
+                reporter().note_now(f"the Dask dashboard is at {link}")
+            bar = stack.enter_context(Progress(n_rows * passes or None, "rows", description))
+            engine.on_unit_done = lambda u: bar.advance(u.n_rows)
+            return client
+
+        engine = Engine(start=start, keep_going=keep_going)
+        yield engine
 
 
 @contextmanager

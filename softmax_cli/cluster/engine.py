@@ -147,9 +147,15 @@ def guarded(function: Callable, unit: Unit, *args) -> Any:
 
 @dataclass
 class Engine:
-    """Runs units on a client: ``retries`` per unit, ``on_unit_done(unit)`` after each, failures by source."""
+    """Runs units on a client: ``retries`` per unit, ``on_unit_done(unit)`` after each, failures by source.
 
-    client: Any
+    Without a ``client``, ``start()`` makes one when the first units are
+    submitted: every check an operation makes on the client (labels, k,
+    weights) then refuses a mistake before any cluster starts.
+    """
+
+    client: Any = None
+    start: Callable[[], Any] | None = None
     retries: int = DEFAULT_RETRIES
     keep_going: bool = False
     on_unit_done: Callable[[Unit], None] | None = None
@@ -163,6 +169,8 @@ class Engine:
         with it, a failed source's other results are dropped and its error is
         added to :attr:`failures` (one per source).
         """
+        if self.client is None:
+            self.client = self.start()
         distributed = __import__("distributed")
         arguments = [per_unit_args(unit) for unit in units]
         # One map call submits every task in one message; a submit per unit costs a round trip each.

@@ -193,6 +193,7 @@ def _topk_unit(unit: Unit, _labels, k: int, options: dict):
 
 def topk(run: Run, k: int, **options) -> Outcome:
     """:func:`core.topk` per range, concatenated in row order: ``value`` is ``(indices, probs)`` of ``(rows, k)``."""
+    k = core.check_k(k, run.n_cols)  # before any unit runs
     parts = run.engine.run(run.units, _topk_unit, lambda u: (None, k, options))
     ordered = [parts[p] for p in sorted(parts)]
     if not ordered:

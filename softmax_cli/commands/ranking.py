@@ -109,6 +109,14 @@ def topk(
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None), ("--from-probs", from_probs)])
         sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
+        labels = None
+        if truth is not None:  # the labels cover every row of every shard, in order: checked before any unit runs
+            from ..operands import naming_sources
+
+            logits = scheduled.stand_in(sources, sources[0].path)
+            with naming_sources(None, {"labels": truth}):
+                labels = core.check_labels(truth.fitted(logits, -1, ignore_index), logits.array.shape[:-1],
+                                           sources[0].n_cols, ignore_index).reshape(logits.array.shape[:-1])
         from ..cluster import topk as distributed_topk
 
         with scheduled.session(cluster, sources, outputs.keep_going, "topk") as run:
@@ -118,10 +126,8 @@ def topk(
             shape = sources[0].shape[:-1] + indices.shape[-1:]
             indices, top_probs = indices.reshape(shape), top_probs.reshape(shape)
         scheduled.raise_failures(outcome, sources)  # rows of failed inputs would misalign the labels: no result
-        # The labels cover every row of every shard, in order.
         with ledger:
-            write(indices, top_probs, sources[0].n_cols, None, sink, None if truth is None else truth.array, {},
-                  described_sources(sources))
+            write(indices, top_probs, sources[0].n_cols, None, sink, labels, {}, described_sources(sources))
         return
 
     def one(logits, sink: render.Sink) -> None:

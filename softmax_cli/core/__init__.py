@@ -35,7 +35,7 @@ _LAZY = {
     "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
     "plausibility": ("below_chance", "binomial_lower_tail", "label_like_columns", "probability_shaped",
                      "probability_tolerance", "row_position_columns"),
-    "ranking": ("TIES", "topk", "topk_accuracy"),
+    "ranking": ("TIES", "check_k", "topk", "topk_accuracy"),
     "sequences": ("sequence_figures", "sequence_means"),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}

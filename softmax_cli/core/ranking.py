@@ -21,7 +21,8 @@ from .logits import MaskedRows
 from .softmax import softmax
 
 
-def _check_k(k: int, n_classes: int) -> int:
+def check_k(k: int, n_classes: int) -> int:
+    """``k`` as an int, if it is a whole number of classes from 1 to ``n_classes``; else raise."""
     try:
         whole = not isinstance(k, (bool, np.bool_)) and float(k) == int(k)
     except (TypeError, ValueError, OverflowError):
@@ -170,7 +171,7 @@ def topk(
         # a bool fails and negating an unsigned integer wraps around.
         array = array.astype(np.float64)
     axis = check_axis(array.ndim, axis)
-    k = _check_k(k, array.shape[axis])
+    k = check_k(k, array.shape[axis])
     if ties not in TIES:
         raise InputError(f"ties must be one of {', '.join(TIES)}, got {ties!r}")
     # softmax validates the logits (NaN, +inf, masked rows) before any ranking.

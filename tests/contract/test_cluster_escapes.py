@@ -61,6 +61,26 @@ def test_an_npy_header_larger_than_its_file_is_refused_before_planning(tmp_path)
     assert "declares shape" in line and str(path) in line
 
 
+MISTAKES = {  # an option or labels that do not fit the logits (4 x 3): the client knows before any unit runs
+    "topk -k past the classes": (["topk", "-k", "9", "-f", "json"], "got k = 9"),
+    "topk, labels of another length": (["topk", "--labels", "0,1,2,0,1", "-f", "json"], "one class index per row"),
+    "loss, labels of another length": (["loss", "--labels", "0,1,2,0,1", "-f", "json"], "do not fit"),
+    "loss, a label past the classes": (["loss", "--labels", "0,1,7,0", "-f", "json"], "7"),
+    "grad, labels of another length": (["grad", "--labels", "0,1,2,0,1", "--out-dir", "{out}"], "do not fit logits"),
+    "temperature-sweep, labels of another length": (["temperature-sweep", "--labels", "0,1", "-f", "json"],
+                                                    "do not fit"),
+}
+
+
+@pytest.mark.parametrize("case", MISTAKES)
+def test_a_mistake_the_client_can_see_is_refused_before_the_cluster_starts(logits, tmp_path, case):
+    arguments, fragment = MISTAKES[case]
+    arguments = [argument.replace("{out}", str(tmp_path / "out")) for argument in arguments]
+    line = assert_one_error_line(run(arguments[0], logits, *arguments[1:], "--scheduler", "local:1"))
+    assert fragment in line
+    assert not any((tmp_path / "out").rglob("*"))  # no output, whole or partial
+
+
 # ---------------------------------------------------------------- on a real cluster of one worker
 
 
