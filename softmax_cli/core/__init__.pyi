@@ -62,6 +62,7 @@ from .logits import (
 from .logits import (
     check_temperature as check_temperature,
 )
+from .ranking import check_k as check_k
 from .ranking import topk as topk
 from .ranking import topk_accuracy as topk_accuracy
 from .reliability import (
@@ -99,6 +100,7 @@ __all__ = [
     "RowDivergence",
     "attention",
     "available_cores",
+    "check_k",
     "check_labels",
     "check_logits",
     "check_temperature",
