@@ -38,6 +38,11 @@ def warn_below_chance(correct: int, counted: int, n_classes: int) -> None:
              "are the labels 1-based, next-token labels not shifted, or in another order than the logits' rows?")
 
 
+def correct_of(accuracy: float, counted: int) -> int:
+    """How many of ``counted`` rows an ``accuracy`` stands for (0 when no row counted: the accuracy is then NaN)."""
+    return round(accuracy * counted) if counted else 0
+
+
 def noted(loaded: Loaded) -> Loaded:
     """``loaded``, after its notes are shown."""
     from ..formats.base import note

@@ -27,7 +27,7 @@ from ..options import (
     option,
     worded,
 )
-from . import described, described_sources, logits_loader, warn, warn_below_chance
+from . import correct_of, described, described_sources, logits_loader, warn, warn_below_chance
 
 if TYPE_CHECKING:
     import numpy as np
@@ -201,7 +201,7 @@ def _warn_below_chance(arrays: dict, labels: np.ndarray, n_classes: int, ignore_
     import numpy as np
 
     counted = int(np.count_nonzero(np.ravel(labels) != ignore_index))
-    warn_below_chance(round(float(np.ravel(arrays["accuracy"])[0]) * counted), counted, n_classes)
+    warn_below_chance(correct_of(float(np.ravel(arrays["accuracy"])[0]), counted), counted, n_classes)
 
 
 def _add_fit(arrays: dict, fitted: float, ends: dict) -> None:

@@ -26,7 +26,7 @@ from ..options import (
     option,
     worded,
 )
-from . import described, described_sources, logits_loader, named_rows, warn_below_chance
+from . import correct_of, described, described_sources, logits_loader, named_rows, warn_below_chance
 
 TopkLabelsOpt = worded(LabelsOpt, "The true classes, one per row (0,2,1 or a file; from an .npz the array "
                        "'labels'): adds top-1 and top-k accuracy, and the --min-accuracy gate.")
@@ -91,7 +91,7 @@ def topk(
         if labels is not None:
             top1, top_k = core.topk_accuracy(indices, labels, ignore_index, num_classes=n_classes)
             counted = int(np.count_nonzero(np.asarray(labels) != ignore_index))
-            warn_below_chance(round(top1 * counted), counted, n_classes)
+            warn_below_chance(correct_of(top1, counted), counted, n_classes)
             arrays |= {"top1_accuracy": np.float64(top1), "topk_accuracy": np.float64(top_k)}
         if classes is not None:
             arrays["names"] = np.where(indices >= 0, np.asarray(classes)[indices], "")  # -1: a dropped row
