@@ -283,12 +283,14 @@ def check_unique_names(names: list[str], where: str) -> None:
         seen.add(name)
 
 
-def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[str, str]) -> Loaded:
+def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[str, str],
+                  remedy: str = "give --classes to compare them by position") -> Loaded:
     """``candidate`` with its classes in ``reference``'s order, when both name them.
 
     Named classes are matched by name, never by position: the same names in
-    another order are reordered along ``axis``; different names are refused.
-    Either side without names is taken by position.
+    another order are reordered along ``axis``; different names are refused
+    (the message ends with ``remedy``). Either side without names is taken by
+    position.
     """
     if reference.classes is None or candidate.classes is None or reference.classes == candidate.classes:
         return candidate
@@ -297,8 +299,7 @@ def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[
     if missing or extra:
         shown = "; ".join(f"{role} alone has {', '.join(map(repr, names[:5]))}{' …' * (len(names) > 5)}"
                           for role, names in zip(roles, (missing, extra)) if names)
-        raise InputError(f"{roles[0]} and {roles[1]} name different classes ({shown}); give --classes to compare "
-                         "them by position")
+        raise InputError(f"{roles[0]} and {roles[1]} name different classes ({shown}); {remedy}")
     order = [candidate.classes.index(name) for name in reference.classes]
     return replace(candidate, array=np.take(candidate.array, order, axis=axis), classes=list(reference.classes))
 

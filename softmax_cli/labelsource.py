@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError, UsageError
 from .formats import registry
 from .formats.base import Source, note, parse_number
-from .inputs import STDIN, Loaded, load_source, parse_typed_numbers
+from .inputs import STDIN, Loaded, align_classes, load_source, parse_typed_numbers
 
 OPTION = "--labels"
 
@@ -66,6 +66,16 @@ class LabelSource:
         """The labels as they fit these logits: class indices, or target distributions of the logits' shape."""
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
+        if labels.shape == shape and self.loaded.classes is not None:
+            # Target distributions in a table: its class columns are matched to the logits' by name.
+            targets = dataclasses.replace(self.loaded, array=labels)
+            try:
+                labels = align_classes(logits, targets, axis, ("the logits", "the target distributions"),
+                                       "name the targets' columns as the logits' classes, or give them without "
+                                       "names (.npy) to match by position").array
+            except InputError as error:
+                error.operand = "labels"
+                raise error.located(self.source) from None
         lead = tuple(np.delete(np.array(shape), axis % len(shape)))
         if self.loaded.numbered_first_row and labels.ndim == 1 and lead == (labels.shape[0] - 1,):
             # y.to_csv(index=False) of an unnamed Series: its header is "0".
