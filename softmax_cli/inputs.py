@@ -304,6 +304,32 @@ def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[
     return replace(candidate, array=np.take(candidate.array, order, axis=axis), classes=list(reference.classes))
 
 
+def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Loaded:
+    """``other`` with its rows in ``reference``'s order, when both name them (a table's index column).
+
+    Named rows are matched by name, never by position: the same names in
+    another order (``df.sample(frac=1)``, a re-sorted file) are reordered along
+    the first axis; other names are refused. Either side without names is
+    taken by position.
+    """
+    if reference.rows is None or other.rows is None or reference.rows == other.rows:
+        return other
+    from .formats.base import note
+
+    unique = len(set(reference.rows)) == len(reference.rows)
+    if unique and len(other.rows) == len(reference.rows) and set(other.rows) == set(reference.rows):
+        where = {name: position for position, name in enumerate(other.rows)}
+        note(f"the rows of {roles[1]} reordered by their names to those of {roles[0]}")
+        return replace(other, array=np.take(other.array, [where[name] for name in reference.rows], axis=0),
+                       rows=list(reference.rows))
+    row = next((i for i, (a, b) in enumerate(zip(reference.rows, other.rows)) if a != b),
+               min(len(reference.rows), len(other.rows)))
+    named = [f"{role} {names[row]!r}" if row < len(names) else f"{role} no row"
+             for role, names in zip(roles, (reference.rows, other.rows))]
+    raise InputError(f"{roles[0]} and {roles[1]} name their rows differently (row {row}: {named[0]}, {named[1]}); "
+                     "give both the same row names, or drop one side's (pandas: df.reset_index(drop=True))")
+
+
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:
     """Refuse two readers of standard input (``softmax loss - --labels -``) before either reads it."""
     takers = [what] if not inputs or STDIN in inputs else []

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError, UsageError
 from .formats import registry
 from .formats.base import Source, note, parse_number
-from .inputs import STDIN, Loaded, align_classes, load_source, parse_typed_numbers
+from .inputs import STDIN, Loaded, align_classes, align_rows, load_source, parse_typed_numbers
 
 OPTION = "--labels"
 
@@ -73,6 +73,14 @@ class LabelSource:
                 labels = align_classes(logits, targets, axis, ("the logits", "the target distributions"),
                                        "name the targets' columns as the logits' classes, or give them without "
                                        "names (.npy) to match by position").array
+            except InputError as error:
+                error.operand = "labels"
+                raise error.located(self.source) from None
+        if labels.ndim and self.loaded.rows is not None and len(self.loaded.rows) == len(labels):
+            # Labels with row names (a pandas Series' index) are matched to the logits' named rows by name.
+            try:
+                labels = align_rows(logits, dataclasses.replace(self.loaded, array=labels),
+                                    ("the logits", "the labels")).array
             except InputError as error:
                 error.operand = "labels"
                 raise error.located(self.source) from None
@@ -151,7 +159,9 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         numbers = [parse_number(value) for value in values]
         if not values:
             raise InputError(f"column {key!r} has no labels below its name", where=spec)
-        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True)
+        # pandas' unnamed index (Series.to_csv()): the first column names the rows.
+        row_names = [row[0] if row else "" for row in rows[1:]] if column and header[0] == "" else None
+        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True, rows=row_names)
         if all(number is not None for number in numbers):
             return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key)
         return LabelSource(loaded, key, names=values)
