@@ -207,7 +207,8 @@ def parse_class_names(value: str) -> list[str]:
     path = Path(value)
     if path.is_file():
         try:
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            # utf-8-sig: a byte-order mark (Notepad, Excel's "UTF-8 CSV") is not part of the first name.
+            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"cannot read class names: {error}", where=value) from None
     else:
