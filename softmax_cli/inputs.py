@@ -356,19 +356,29 @@ def without_column(loaded: Loaded, name: str) -> Loaded:
                    locate=None)
 
 
-def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool) -> None:
+def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False) -> None:
     """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
-    as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``), or labels (a label's name, whole
-    numbers)."""
+    as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``, or a first column under any name
+    beside fractional logits, unless ``first_is_class``: ``--no-index-col``), or labels (a label's name,
+    whole numbers)."""
     from .core import label_like_columns, row_position_columns
+    from .core.plausibility import ROW_POSITION_COLUMN
 
     if axis % loaded.array.ndim != loaded.array.ndim - 1:
         return
     positions = row_position_columns(loaded.classes, loaded.array)
+    if positions and first_is_class and not ROW_POSITION_COLUMN.fullmatch(positions[0]):
+        positions = []
     if positions:
-        raise InputError(f"column {positions[0]!r} holds the row positions 0..{loaded.array.shape[0] - 1}, as "
-                         "pandas' reset_index() or a re-saved CSV leaves them, not a class; drop it from the "
-                         "table, or keep it as a class with --as-logits", where=loaded.source or "arguments")
+        last = loaded.array.shape[0] - 1
+        if ROW_POSITION_COLUMN.fullmatch(positions[0]):
+            raise InputError(f"column {positions[0]!r} holds the row positions 0..{last}, as pandas' reset_index() "
+                             "or a re-saved CSV leaves them, not a class; drop it from the table, or keep it as a "
+                             "class with --as-logits", where=loaded.source or "arguments")
+        remedy = "read it as row names with --index-col" if loaded.from_text else "drop it from the table"
+        raise InputError(f"column {positions[0]!r} holds the row positions 0..{last} beside logits that are not "
+                         f"whole numbers, as a named index or a row counter does, not a class; {remedy}, or keep "
+                         "it as a class with --as-logits", where=loaded.source or "arguments")
     found = label_like_columns(loaded.classes, loaded.array)
     if not found:
         return
