@@ -166,6 +166,9 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
             return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key)
         return LabelSource(loaded, key, names=values)
     fields = [field for row in rows for field in row]
+    if len(rows) == 1 and "" in fields:  # a trailing separator: not a class name among numbers
+        raise InputError(f"an empty field (label {fields.index('')}); write one label a field, without a trailing "
+                         "separator", where=spec)
     if len(rows) == 1 or all(len(row) == 1 for row in rows):
         words = [field for field in fields[1:] if parse_number(field) is None]
         if words or (len(fields) == 1 and parse_number(fields[0]) is None):
