@@ -207,7 +207,8 @@ def parse_class_names(value: str) -> list[str]:
     path = Path(value)
     if path.is_file():
         try:
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            # utf-8-sig: a byte-order mark (Notepad, Excel's "UTF-8 CSV") is not part of the first name.
+            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"cannot read class names: {error}", where=value) from None
     else:
@@ -283,12 +284,14 @@ def check_unique_names(names: list[str], where: str) -> None:
         seen.add(name)
 
 
-def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[str, str]) -> Loaded:
+def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[str, str],
+                  remedy: str = "give --classes to compare them by position") -> Loaded:
     """``candidate`` with its classes in ``reference``'s order, when both name them.
 
     Named classes are matched by name, never by position: the same names in
-    another order are reordered along ``axis``; different names are refused.
-    Either side without names is taken by position.
+    another order are reordered along ``axis``; different names are refused
+    (the message ends with ``remedy``). Either side without names is taken by
+    position.
     """
     if reference.classes is None or candidate.classes is None or reference.classes == candidate.classes:
         return candidate
@@ -297,10 +300,35 @@ def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[
     if missing or extra:
         shown = "; ".join(f"{role} alone has {', '.join(map(repr, names[:5]))}{' …' * (len(names) > 5)}"
                           for role, names in zip(roles, (missing, extra)) if names)
-        raise InputError(f"{roles[0]} and {roles[1]} name different classes ({shown}); give --classes to compare "
-                         "them by position")
+        raise InputError(f"{roles[0]} and {roles[1]} name different classes ({shown}); {remedy}")
     order = [candidate.classes.index(name) for name in reference.classes]
     return replace(candidate, array=np.take(candidate.array, order, axis=axis), classes=list(reference.classes))
+
+
+def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Loaded:
+    """``other`` with its rows in ``reference``'s order, when both name them (a table's index column).
+
+    Named rows are matched by name, never by position: the same names in
+    another order (``df.sample(frac=1)``, a re-sorted file) are reordered along
+    the first axis; other names are refused. Either side without names is
+    taken by position.
+    """
+    if reference.rows is None or other.rows is None or reference.rows == other.rows:
+        return other
+    from .formats.base import note
+
+    unique = len(set(reference.rows)) == len(reference.rows)
+    if unique and len(other.rows) == len(reference.rows) and set(other.rows) == set(reference.rows):
+        where = {name: position for position, name in enumerate(other.rows)}
+        note(f"the rows of {roles[1]} reordered by their names to those of {roles[0]}")
+        return replace(other, array=np.take(other.array, [where[name] for name in reference.rows], axis=0),
+                       rows=list(reference.rows))
+    row = next((i for i, (a, b) in enumerate(zip(reference.rows, other.rows)) if a != b),
+               min(len(reference.rows), len(other.rows)))
+    named = [f"{role} {names[row]!r}" if row < len(names) else f"{role} no row"
+             for role, names in zip(roles, (reference.rows, other.rows))]
+    raise InputError(f"{roles[0]} and {roles[1]} name their rows differently (row {row}: {named[0]}, {named[1]}); "
+                     "give both the same row names, or drop one side's (pandas: df.reset_index(drop=True))")
 
 
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:
@@ -328,19 +356,29 @@ def without_column(loaded: Loaded, name: str) -> Loaded:
                    locate=None)
 
 
-def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool) -> None:
+def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False) -> None:
     """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
-    as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``), or labels (a label's name, whole
-    numbers)."""
+    as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``, or a first column under any name
+    beside fractional logits, unless ``first_is_class``: ``--no-index-col``), or labels (a label's name,
+    whole numbers)."""
     from .core import label_like_columns, row_position_columns
+    from .core.plausibility import ROW_POSITION_COLUMN
 
     if axis % loaded.array.ndim != loaded.array.ndim - 1:
         return
     positions = row_position_columns(loaded.classes, loaded.array)
+    if positions and first_is_class and not ROW_POSITION_COLUMN.fullmatch(positions[0]):
+        positions = []
     if positions:
-        raise InputError(f"column {positions[0]!r} holds the row positions 0..{loaded.array.shape[0] - 1}, as "
-                         "pandas' reset_index() or a re-saved CSV leaves them, not a class; drop it from the "
-                         "table, or keep it as a class with --as-logits", where=loaded.source or "arguments")
+        last = loaded.array.shape[0] - 1
+        if ROW_POSITION_COLUMN.fullmatch(positions[0]):
+            raise InputError(f"column {positions[0]!r} holds the row positions 0..{last}, as pandas' reset_index() "
+                             "or a re-saved CSV leaves them, not a class; drop it from the table, or keep it as a "
+                             "class with --as-logits", where=loaded.source or "arguments")
+        remedy = "read it as row names with --index-col" if loaded.from_text else "drop it from the table"
+        raise InputError(f"column {positions[0]!r} holds the row positions 0..{last} beside logits that are not "
+                         f"whole numbers, as a named index or a row counter does, not a class; {remedy}, or keep "
+                         "it as a class with --as-logits", where=loaded.source or "arguments")
     found = label_like_columns(loaded.classes, loaded.array)
     if not found:
         return

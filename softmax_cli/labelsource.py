@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError, UsageError
 from .formats import registry
 from .formats.base import Source, note, parse_number
-from .inputs import STDIN, Loaded, load_source, parse_typed_numbers
+from .inputs import STDIN, Loaded, align_classes, align_rows, load_source, parse_typed_numbers
 
 OPTION = "--labels"
 
@@ -66,6 +66,24 @@ class LabelSource:
         """The labels as they fit these logits: class indices, or target distributions of the logits' shape."""
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
+        if labels.shape == shape and self.loaded.classes is not None:
+            # Target distributions in a table: its class columns are matched to the logits' by name.
+            targets = dataclasses.replace(self.loaded, array=labels)
+            try:
+                labels = align_classes(logits, targets, axis, ("the logits", "the target distributions"),
+                                       "name the targets' columns as the logits' classes, or give them without "
+                                       "names (.npy) to match by position").array
+            except InputError as error:
+                error.operand = "labels"
+                raise error.located(self.source) from None
+        if labels.ndim and self.loaded.rows is not None and len(self.loaded.rows) == len(labels):
+            # Labels with row names (a pandas Series' index) are matched to the logits' named rows by name.
+            try:
+                labels = align_rows(logits, dataclasses.replace(self.loaded, array=labels),
+                                    ("the logits", "the labels")).array
+            except InputError as error:
+                error.operand = "labels"
+                raise error.located(self.source) from None
         lead = tuple(np.delete(np.array(shape), axis % len(shape)))
         if self.loaded.numbered_first_row and labels.ndim == 1 and lead == (labels.shape[0] - 1,):
             # y.to_csv(index=False) of an unnamed Series: its header is "0".
@@ -141,11 +159,16 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         numbers = [parse_number(value) for value in values]
         if not values:
             raise InputError(f"column {key!r} has no labels below its name", where=spec)
-        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True)
+        # pandas' unnamed index (Series.to_csv()): the first column names the rows.
+        row_names = [row[0] if row else "" for row in rows[1:]] if column and header[0] == "" else None
+        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True, rows=row_names)
         if all(number is not None for number in numbers):
             return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key)
         return LabelSource(loaded, key, names=values)
     fields = [field for row in rows for field in row]
+    if len(rows) == 1 and "" in fields:  # a trailing separator: not a class name among numbers
+        raise InputError(f"an empty field (label {fields.index('')}); write one label a field, without a trailing "
+                         "separator", where=spec)
     if len(rows) == 1 or all(len(row) == 1 for row in rows):
         words = [field for field in fields[1:] if parse_number(field) is None]
         if words or (len(fields) == 1 and parse_number(fields[0]) is None):

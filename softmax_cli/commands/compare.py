@@ -22,7 +22,7 @@ import typer
 
 from .. import core, positions, render, reports, scheduled, stream
 from ..errors import UsageError
-from ..inputs import STDIN, Loaded, align_classes, refuse_readers
+from ..inputs import STDIN, Loaded, align_classes, align_rows, refuse_readers
 from ..labelsource import LabelSource, read_labels
 from ..operands import naming_sources
 from ..options import (
@@ -238,7 +238,7 @@ def compare(
     ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
     cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
     mask = positions.load_mask(padding)
-    aligned = align_classes(ref, cand, source.axis, (ref_name, cand_name))
+    aligned = align_rows(ref, align_classes(ref, cand, source.axis, (ref_name, cand_name)), (ref_name, cand_name))
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])

@@ -32,6 +32,8 @@ LABEL_COLUMN_NAMES = ("label", "labels", "target", "y", "class", "classes")
 # The names pandas gives the row positions it keeps as a column: reset_index() ("index", or
 # "level_0" when "index" is taken) and read_csv() of a file written with its index ("Unnamed: 0").
 ROW_POSITION_COLUMN = re.compile(r"index|level_0|Unnamed: 0")
+# A first column under another name is taken for row positions from this many rows on.
+NAMED_POSITIONS_MIN_ROWS = 3
 
 # The below-chance test: one-sided, at this significance, and only when at least this many rows
 # are expected right by chance (below that, not even zero right is evidence at this level).
@@ -111,7 +113,13 @@ def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[st
 
 
 def row_position_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
-    """The columns of a 2-D table under a name pandas gives row positions that hold exactly 0, 1, ..., rows - 1.
+    """The columns of a 2-D table that hold exactly 0, 1, ..., rows - 1 as row positions, not a class.
+
+    A column under a name pandas gives row positions (:data:`ROW_POSITION_COLUMN`),
+    or the first column under any name (a named index, ``df.rename_axis("id").to_csv()``,
+    or an ``i`` column) when there are at least :data:`NAMED_POSITIONS_MIN_ROWS` rows and
+    some other column holds a number that is not whole: whole-number logits may count up
+    by chance, logits with fractions do not.
 
     Examples
     --------
@@ -124,8 +132,13 @@ def row_position_columns(names: list[str] | None, array: npt.ArrayLike) -> list[
     if names is None or array.ndim != 2 or array.shape[1] != len(names) or array.dtype.kind not in "fiu":
         return []
     positions = np.arange(array.shape[0])
-    return [name for column, name in enumerate(names)
-            if ROW_POSITION_COLUMN.fullmatch(name) and bool((array[:, column] == positions).all())]
+    found = [name for column, name in enumerate(names)
+             if ROW_POSITION_COLUMN.fullmatch(name) and bool((array[:, column] == positions).all())]
+    if found or array.shape[0] < NAMED_POSITIONS_MIN_ROWS or array.shape[1] < 2:
+        return found
+    others = array[:, 1:]
+    fractions = others.dtype.kind == "f" and not bool((~np.isfinite(others) | (others == np.trunc(others))).all())
+    return [names[0]] if fractions and bool((array[:, 0] == positions).all()) else []
 
 
 def binomial_lower_tail(k: int, n: int, p: float) -> float:

@@ -1,0 +1,73 @@
+"""Rows named by a table's index are matched by name, never by position.
+
+pandas writes a DataFrame's or Series' index as the first column (CSV) or as
+stored index columns (Parquet). Two models' outputs, or logits and their
+labels, whose rows are the same names in another order (``df.sample(frac=1)``,
+a re-sorted file) are the same rows: compare and loss must pair each row with
+its namesake. Other row names are refused with one line. The expected values
+are plain NumPy in float64 from the rows matched by name.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, reference_log_softmax, run
+
+pd = pytest.importorskip("pandas")
+
+RNG = np.random.default_rng(1207)
+ROWS = [f"s{i}" for i in range(8)]
+REFERENCE = RNG.normal(size=(8, 4))
+CANDIDATE = REFERENCE + RNG.normal(size=(8, 4)) * 0.3
+LABELS = RNG.integers(0, 4, size=8)
+
+
+def kl_mean(p_logits, q_logits) -> float:
+    log_p, log_q = reference_log_softmax(p_logits), reference_log_softmax(q_logits)
+    return float(np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1)))
+
+
+def write(frame, path):
+    frame.to_csv(path) if path.suffix == ".csv" else frame.to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_compare_pairs_rows_by_their_names(tmp_path, suffix):
+    ref = write(pd.DataFrame(REFERENCE, index=ROWS, columns=list("abcd")), tmp_path / f"ref{suffix}")
+    shuffled = pd.DataFrame(CANDIDATE, index=ROWS, columns=list("abcd")).iloc[[3, 7, 0, 5, 1, 6, 2, 4]]
+    cand = write(shuffled, tmp_path / f"cand{suffix}")
+    completed = run("compare", ref, cand, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["kl_mean"] == pytest.approx(kl_mean(REFERENCE, CANDIDATE), rel=1e-12)
+
+
+def test_compare_refuses_rows_under_other_names(tmp_path):
+    ref = write(pd.DataFrame(REFERENCE, index=ROWS, columns=list("abcd")), tmp_path / "ref.parquet")
+    other = [f"t{i}" for i in range(8)]
+    cand = write(pd.DataFrame(CANDIDATE, index=other, columns=list("abcd")), tmp_path / "cand.parquet")
+    line = assert_one_error_line(run("compare", ref, cand, "-f", "json"))
+    assert "'s0'" in line and "'t0'" in line and "reset_index(drop=True)" in line
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_loss_pairs_labels_with_the_logits_rows_by_name(tmp_path, suffix):
+    logits = write(pd.DataFrame(REFERENCE, index=ROWS, columns=list("abcd")), tmp_path / f"logits{suffix}")
+    series = pd.Series(LABELS, index=ROWS, name="label").iloc[::-1]
+    labels = tmp_path / f"labels{suffix}"
+    series.to_csv(labels) if suffix == ".csv" else series.to_frame().to_parquet(labels)
+    completed = run("loss", logits, "--labels", labels, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = -np.mean(reference_log_softmax(REFERENCE)[np.arange(8), LABELS])
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_labels_under_other_row_names_are_refused_naming_the_labels_file(tmp_path):
+    logits = write(pd.DataFrame(REFERENCE, index=ROWS, columns=list("abcd")), tmp_path / "logits.csv")
+    labels = tmp_path / "labels.csv"
+    pd.Series(LABELS, index=[f"t{i}" for i in range(8)], name="label").to_csv(labels)
+    line = assert_one_error_line(run("loss", logits, "--labels", labels, "-f", "json"))
+    assert "'s0'" in line and "'t0'" in line and "labels.csv" in line
