@@ -328,7 +328,7 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
     named = [f"{role} {names[row]!r}" if row < len(names) else f"{role} no row"
              for role, names in zip(roles, (reference.rows, other.rows))]
     raise InputError(f"{roles[0]} and {roles[1]} name their rows differently (row {row}: {named[0]}, {named[1]}); "
-                     "give both the same row names, or drop one side's (pandas: df.reset_index(drop=True))")
+                     "give both the same row names, or write one side without them (pandas: index=False)")
 
 
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:
