@@ -2,7 +2,8 @@
 
 Each block of rows is read into one of two reused buffers while the one
 before is computed, and its result is written out (or reduced) while the
-next is computed, so the peak stays at a few blocks whatever the file's size. Errors still name positions in the whole file
+next is computed, so the peak stays at a few blocks whatever the file's
+size. Errors still name positions in the whole file
 (:func:`softmax_cli.core.blocks.block_of`), and results are bit-identical to
 one in-memory pass because every row's arithmetic is the same in any block.
 

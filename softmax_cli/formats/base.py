@@ -189,7 +189,8 @@ def _read_ahead(rows: FileRows, buffer_size: int, spans: list[tuple[int, int]]) 
     def reader() -> None:
         try:
             with open(rows.path, "rb", buffering=0) as file:
-                os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                if hasattr(os, "posix_fadvise"):  # not on macOS or Windows
+                    os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 file.seek(rows.offset)
                 for _, count in spans:
                     buffer = free.get()

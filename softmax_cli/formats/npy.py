@@ -264,7 +264,8 @@ def fill_in_place(path: str, shape: tuple[int, ...], dtype: np.dtype, fill) -> N
     """
     out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
     with open(path, "r+b") as file:
-        os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
+        if hasattr(os, "posix_fallocate"):  # not on macOS or Windows, where a full disk stays a risk
+            os.posix_fallocate(file.fileno(), 0, os.fstat(file.fileno()).st_size)
     fill(out)
     out.flush()
     del out

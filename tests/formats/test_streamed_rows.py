@@ -40,6 +40,18 @@ def test_blocks_read_the_file_exactly(logits_file, block_rows):
     np.testing.assert_array_equal(np.concatenate([block for _, block in kept]), logits)
 
 
+def test_blocks_and_reserved_outputs_without_the_linux_only_calls(logits_file, tmp_path, monkeypatch):
+    """macOS and Windows have no posix_fadvise or posix_fallocate: reading and filling in place go on without them."""
+    monkeypatch.delattr("os.posix_fadvise", raising=False)
+    monkeypatch.delattr("os.posix_fallocate", raising=False)
+    path, logits = logits_file
+    rows = npy.row_blocks(path, 7 * COLS * 4)
+    np.testing.assert_array_equal(np.concatenate([block.copy() for _, block in rows.blocks(None)]), logits)
+    out = tmp_path / "filled.npy"
+    npy.fill_in_place(str(out), logits.shape, logits.dtype, lambda array: np.copyto(array, logits))
+    np.testing.assert_array_equal(np.load(out), logits)
+
+
 def test_a_file_cut_short_while_it_is_streamed_is_an_input_error_not_a_signal(logits_file):
     """Blocks that were views of a memory map killed the process by SIGBUS when the file shrank mid-run."""
     path, _ = logits_file
