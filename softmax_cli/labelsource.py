@@ -124,6 +124,9 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
             raise InputError("no such file", where=spec)
         # Names typed on the command line: --labels cat,dog,cat
         names = [name for name in re.split(r"[,;\s]+", spec) if name]
+        if not names:
+            raise UsageError(f"--labels {spec!r} holds no labels; give class indices (--labels 0,2,1), class names "
+                             "(--labels cat,dog) or a file")
         return LabelSource(Loaded(np.array(names), OPTION, from_text=True), names=names)
     if spec != STDIN and fmt is not None and fmt.module == "text" and path.is_file():  # JSON is read as JSON
         return _text_labels(spec, key)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import reference_softmax, softmax_command
+from conftest import assert_one_error_line, reference_softmax, run, softmax_command
 from escape_helpers import (
     COMMANDS,
     assert_contract,
@@ -356,6 +356,14 @@ def test_csv_field_over_131072_characters_ends_in_one_line(tmp_path, where):
 def test_bad_temperature_range_is_refused_in_one_line(spec):
     """Issue 10: --range 1:2:99999999999999999999 is a traceback."""
     assert_refused(run_bytes("temperature-sweep", "3", "2", "1", "--range", spec, "-f", "csv", timeout=20))
+
+
+@pytest.mark.parametrize("command", ["loss", "topk", "grad", "temperature-sweep"])
+@pytest.mark.parametrize("spec", [" ", "\t", ",", " ; "], ids=["space", "tab", "comma", "semicolon"])
+def test_labels_of_separators_only_are_one_line_saying_what_labels_are(command, spec):
+    """Found by the long fuzz: --labels '\t' read as an empty list of class names ended in an IndexError."""
+    line = assert_one_error_line(run(command, "3,2,1", "--labels", spec, "-f", "csv"))
+    assert "--labels" in line and "no labels" in line
 
 
 @pytest.mark.parametrize("args", [
