@@ -204,8 +204,38 @@ def _zarr_rows(unit: Unit) -> np.ndarray:
     except OSError:
         raise  # a lost file or a storage fault: retried elsewhere, as for .npy
     except Exception as error:  # noqa: BLE001 -- codecs raise their own types for a damaged chunk
+        _drop_pending_reads_noise()
         raise InputError(f"cannot read this Zarr array's rows {unit.start}..{unit.stop - 1}: "
                          f"{type(error).__name__}: {str(error)[:200]}") from None
+
+
+def _drop_pending_reads_noise() -> None:
+    """Keep this process's end quiet about the chunk reads a failed Zarr read left pending.
+
+    zarr reads chunks as tasks on its own event loop; the first to fail ends the
+    read and the others stay pending. When the process ends (the client, or a
+    worker when the cluster closes), asyncio logs each as "destroyed but it is
+    pending" and their coroutines' errors reach the unraisable hook: dozens of
+    lines around the one ``error:`` line the failure already gives.
+    ``SOFTMAX_DEBUG=1`` keeps them.
+    """
+    import inspect
+    import logging
+    import sys
+
+    if os.environ.get("SOFTMAX_DEBUG") == "1":
+        return
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_coroutines", False):  # a worker whose earlier unit failed the same way
+        return
+
+    def unless_a_coroutine(unraisable) -> None:
+        if not inspect.iscoroutine(unraisable.object):
+            previous(unraisable)
+
+    unless_a_coroutine.drops_coroutines = True
+    sys.unraisablehook = unless_a_coroutine
 
 
 @dataclass(frozen=True)
