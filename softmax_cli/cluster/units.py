@@ -215,17 +215,20 @@ def _drop_pending_reads_noise() -> None:
     zarr reads chunks as tasks on its own event loop; the first to fail ends the
     read and the others stay pending. When the process ends (the client, or a
     worker when the cluster closes), asyncio logs each as "destroyed but it is
-    pending" and their coroutines' errors reach the unraisable hook: dozens of
-    lines around the one ``error:`` line the failure already gives.
-    ``SOFTMAX_DEBUG=1`` keeps them.
+    pending", their coroutines' errors reach the unraisable hook, and those
+    never started warn that they were never awaited: dozens of lines around
+    the one ``error:`` line the failure already gives. ``SOFTMAX_DEBUG=1``
+    keeps them.
     """
     import inspect
     import logging
     import sys
+    import warnings
 
     if os.environ.get("SOFTMAX_DEBUG") == "1":
         return
     logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     previous = sys.unraisablehook
     if getattr(previous, "drops_coroutines", False):  # a worker whose earlier unit failed the same way
         return
