@@ -48,11 +48,13 @@ class Loaded:
     locate: Callable[[tuple[int, ...]], tuple[int, int]] | None = None  # an array index as (line, column) in the text
     key: str | None = None  # the --key it was read with, so a streamed pass reads the same member
     derived: bool = False  # computed from the file's values (--from-probs' logs): the file cannot stand in for it
+    integer_columns: int = 0  # leading named columns of integer text (see Table)
 
     @classmethod
     def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
         return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
-                   table.notes, from_text, table.numbered_first_row, table.locate, key)
+                   table.notes, from_text, table.numbered_first_row, table.locate, key,
+                   integer_columns=table.integer_columns)
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:
@@ -352,16 +354,18 @@ def without_column(loaded: Loaded, name: str) -> Loaded:
     if loaded.classes is None or name not in loaded.classes or loaded.array.ndim != 2:
         return loaded
     keep = [column for column, class_name in enumerate(loaded.classes) if class_name != name]
+    integer_columns = loaded.integer_columns - (loaded.classes.index(name) < loaded.integer_columns)
     return replace(loaded, array=loaded.array[:, keep], classes=[loaded.classes[column] for column in keep],
-                   locate=None)
+                   locate=None, integer_columns=integer_columns)
 
 
 def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False) -> None:
     """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
     as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``, or a first column under any name
-    beside fractional logits, unless ``first_is_class``: ``--no-index-col``), or labels (a label's name,
-    whole numbers)."""
-    from .core import label_like_columns, row_position_columns
+    beside fractional logits, unless ``first_is_class``: ``--no-index-col``), the levels of a named index
+    (leading columns of a text table written as integers beside fractional logits, unless ``first_is_class``),
+    or labels (a label's name, whole numbers)."""
+    from .core import index_level_columns, label_like_columns, row_position_columns
     from .core.plausibility import ROW_POSITION_COLUMN
 
     if axis % loaded.array.ndim != loaded.array.ndim - 1:
@@ -380,13 +384,20 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is
                          f"whole numbers, as a named index or a row counter does, not a class; {remedy}, or keep "
                          "it as a class with --as-logits", where=loaded.source or "arguments")
     found = label_like_columns(loaded.classes, loaded.array)
-    if not found:
-        return
-    name, where = found[0], loaded.source or "arguments"
-    remedy = (f"score against it with --labels {where} --labels-key {name}" if takes_labels and loaded.paths
-              else "drop it from the table")  # standard input cannot be read twice, for the labels too
-    raise InputError(f"column {name!r} holds whole numbers under a label's name, so it looks like labels, not a "
-                     f"class; {remedy}, or keep it as a class with --as-logits", where=where)
+    if found:
+        name, where = found[0], loaded.source or "arguments"
+        remedy = (f"score against it with --labels {where} --labels-key {name}" if takes_labels and loaded.paths
+                  else "drop it from the table")  # standard input cannot be read twice, for the labels too
+        raise InputError(f"column {name!r} holds whole numbers under a label's name, so it looks like labels, not "
+                         f"a class; {remedy}, or keep it as a class with --as-logits", where=where)
+    levels = [] if first_is_class else index_level_columns(loaded.classes, loaded.array, loaded.integer_columns)
+    if levels:
+        named, hold, them = (f"columns {', '.join(map(repr, levels))}", "hold", "them") if len(levels) > 1 else (
+            f"column {levels[0]!r}", "holds", "it")
+        raise InputError(f"{named} {hold} only integers beside logits that are not whole numbers, as the levels of "
+                         f"a named index do (pandas: df.set_index(...).to_csv()), not classes; read {them} as row "
+                         f"names with --index-col, or keep {them} as classes with --no-index-col",
+                         where=loaded.source or "arguments")
 
 
 def refuse_probabilities(loaded: Loaded, axis: int) -> None:

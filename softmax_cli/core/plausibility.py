@@ -3,7 +3,8 @@
 Pure tests on arrays and counts, no messages: the command line decides what
 to say. Probabilities given as logits (:func:`probability_shaped`), a label
 column left among the classes (:func:`label_like_columns`), the row positions
-pandas leaves as a column (:func:`row_position_columns`), and top-1
+pandas leaves as a column (:func:`row_position_columns`) and the levels of a
+named index written as columns (:func:`index_level_columns`), and top-1
 accuracy below chance by more than chance explains (:func:`below_chance`).
 """
 
@@ -136,9 +137,32 @@ def row_position_columns(names: list[str] | None, array: npt.ArrayLike) -> list[
              if ROW_POSITION_COLUMN.fullmatch(name) and bool((array[:, column] == positions).all())]
     if found or array.shape[0] < NAMED_POSITIONS_MIN_ROWS or array.shape[1] < 2:
         return found
-    others = array[:, 1:]
-    fractions = others.dtype.kind == "f" and not bool((~np.isfinite(others) | (others == np.trunc(others))).all())
-    return [names[0]] if fractions and bool((array[:, 0] == positions).all()) else []
+    return [names[0]] if _has_fractions(array[:, 1:]) and bool((array[:, 0] == positions).all()) else []
+
+
+def index_level_columns(names: list[str] | None, array: npt.ArrayLike, integer_columns: int) -> list[str]:
+    """The first ``integer_columns`` columns of a 2-D table, named and written as integers, when some
+    later column holds a number that is not whole: the levels of a named index
+    (``df.set_index(["doc", "token"]).to_csv()``), not classes. From :data:`NAMED_POSITIONS_MIN_ROWS`
+    rows on, as for :func:`row_position_columns`.
+
+    Examples
+    --------
+    >>> index_level_columns(["doc", "a", "b"], [[7, 1.5, 2.0], [9, 0.5, -1.0], [9, 0.0, 1.0]], 1)
+    ['doc']
+    >>> index_level_columns(["doc", "a", "b"], [[7, 1.0, 2.0], [9, 0.0, -1.0], [9, 0.0, 1.0]], 1)
+    []
+    """
+    array = np.asarray(array)
+    if (names is None or integer_columns < 1 or array.ndim != 2 or array.shape[1] != len(names)
+            or array.shape[0] < NAMED_POSITIONS_MIN_ROWS or integer_columns >= array.shape[1]):
+        return []
+    return list(names[:integer_columns]) if _has_fractions(array[:, integer_columns:]) else []
+
+
+def _has_fractions(array: np.ndarray) -> bool:
+    """Whether some finite number in ``array`` is not whole (whole-number logits may count up by chance)."""
+    return array.dtype.kind == "f" and not bool((~np.isfinite(array) | (array == np.trunc(array))).all())
 
 
 def binomial_lower_tail(k: int, n: int, p: float) -> float:

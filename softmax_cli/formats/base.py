@@ -89,7 +89,10 @@ class Table:
     index); ``notes`` are lines for the user about how the file was read;
     ``locate(index)`` names an array index as a position in the file (``(line,
     column)``), when the format knows it; ``numbered_first_row`` says the
-    first row was ``0..C-1`` and read as data (a header by another reading).
+    first row was ``0..C-1`` and read as data (a header by another reading);
+    ``integer_columns`` counts the leading named columns read as classes
+    whose text is integers only (as pandas writes an index level, or an
+    integer column), which a float's text ("3.0") never is.
     """
 
     array: np.ndarray
@@ -99,6 +102,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     locate: Callable[[tuple[int, ...]], tuple[int, int]] | None = None
     numbered_first_row: bool = False
+    integer_columns: int = 0
 
 
 # Between the levels of a multi-level index in one row name (pandas' MultiIndex ("x", 1) is "x/1").

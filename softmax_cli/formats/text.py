@@ -112,6 +112,14 @@ def _index_width(header: list[str] | None, rows: list[list[str]], choice: bool |
     return width
 
 
+def _integer_lead(header: list[str] | None, rows: list[list[str]]) -> int:
+    """How many leading named columns hold only integers as pandas writes an integer column (a named
+    index's levels look so), leaving one column for the classes."""
+    if header is None:
+        return 0
+    return next((column for column in range(len(header) - 1) if not _is_integers(rows, column)), len(header) - 1)
+
+
 def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None) -> Table:
     """Parse comma/tab/semicolon/white-space separated numbers.
 
@@ -167,7 +175,8 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     index_name = (join_levels(names[:first]) if names and any(names[:first]) else "") if indexed else None
     return Table(array.reshape(-1) if vector else array, classes=None if names is None else names[first:],
                  rows=row_names, index_name=index_name, notes=notes, locate=locate,
-                 numbered_first_row=names is None and _numbered(rows[0]))
+                 numbered_first_row=names is None and _numbered(rows[0]),
+                 integer_columns=_integer_lead(names, rows) if index_col is None and not indexed else 0)
 
 
 # ---------------------------------------------------------------- Python's and NumPy's printed arrays
