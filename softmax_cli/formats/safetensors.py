@@ -33,7 +33,9 @@ Placed = tuple[np.dtype, tuple[int, ...], int]
 
 
 def _layout(file: BinaryIO, size: int) -> tuple[dict, dict, int]:
-    """``(tensors, metadata, data_start)`` from the file's header, checked."""
+    """``(tensors, metadata, data_start)`` from the file's header, checked as the safetensors package checks
+    it: strict JSON without a name given twice, ``__metadata__`` an object of strings, and byte ranges
+    that tile the data from its first byte to the file's last."""
     import json
 
     prefix = file.read(8)
@@ -41,15 +43,53 @@ def _layout(file: BinaryIO, size: int) -> tuple[dict, dict, int]:
     if not 0 < length <= min(HEADER_LIMIT, size - 8):
         raise InputError("not a .safetensors file: its first 8 bytes are not the length of a header in the file")
     try:
-        header = json.loads(file.read(length))
+        header = json.loads(file.read(length), object_pairs_hook=_once_each, parse_constant=_not_json)
+    except InputError:  # the hooks' own words (an InputError is a ValueError too)
+        raise
     except (UnicodeDecodeError, ValueError):  # ValueError: an integer past 4,300 digits too
         raise InputError("not a .safetensors file: its header is not JSON") from None
     except RecursionError:
         raise InputError("its .safetensors header nests JSON deeper than Python parses") from None
     if not isinstance(header, dict):
         raise InputError("not a .safetensors file: its header is not a JSON object")
-    metadata = header.pop("__metadata__", None)
-    return header, metadata if isinstance(metadata, dict) else {}, 8 + length
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
+        raise InputError("its .safetensors __metadata__ is not an object of text values; the file is damaged")
+    _check_tiling(header, size - 8 - length)
+    return header, metadata, 8 + length
+
+
+def _once_each(pairs: list[tuple[str, object]]) -> dict:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise InputError(f"its .safetensors header names {twice[:80]!r} twice; the file is damaged")
+    return dict(pairs)
+
+
+def _not_json(constant: str):
+    raise InputError(f"not a .safetensors file: its header holds {constant}, which is not JSON")
+
+
+def _check_tiling(tensors: dict, data_bytes: int) -> None:
+    """Every tensor's byte range, laid end to end from 0, covers the data exactly: no gap, no overlap."""
+    spans = []
+    for name, entry in tensors.items():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(type(n) is int and 0 <= n < 2**63 for n in offsets) and offsets[0] <= offsets[1]):
+            raise InputError(f"tensor {name!r} has no valid dtype, shape and data_offsets in the header")
+        spans.append((offsets[0], offsets[1], name))
+    covered = 0
+    for begin, end, name in sorted(spans):
+        if begin != covered:
+            relation = "overlap" if begin < covered else "leave a gap after"
+            raise InputError(f"tensor {name!r}: bytes {begin}..{end} {relation} the tensor before them; "
+                             "the file is damaged")
+        covered = end
+    if covered < data_bytes:
+        raise InputError(f"its tensors cover {covered} bytes of data where the file holds {data_bytes}; "
+                         "the file is damaged")
 
 
 def _dtype(code) -> np.dtype:

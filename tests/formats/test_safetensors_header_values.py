@@ -39,6 +39,17 @@ BAD = {
     "a tensor entry that is a list": json.dumps({"logits": [1, 2]}),
     "a deeply nested __metadata__": '{"__metadata__": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + ', "logits": '
                                     + json.dumps(TENSOR) + "}",
+    # What the package's header check refuses beyond the kinds of values: metadata that is not text by name,
+    # JSON's missing NaN, a name given twice, and byte ranges that do not tile the data exactly.
+    "a list as __metadata__": json.dumps({"__metadata__": ["a"], "logits": TENSOR}),
+    "a number as a __metadata__ value": json.dumps({"__metadata__": {"a": 1}, "logits": TENSOR}),
+    "NaN in the header": '{"__metadata__": {"a": NaN}, "logits": ' + json.dumps(TENSOR) + "}",
+    "a tensor named twice": '{"logits": ' + json.dumps(TENSOR) + ', "logits": '
+                            + json.dumps(TENSOR | {"shape": [1, 3], "data_offsets": [0, 12]}) + "}",
+    "two tensors over the same bytes": json.dumps({"logits": TENSOR, "bias": {"dtype": "F32", "shape": [3],
+                                                                              "data_offsets": [12, 24]}}),
+    "bytes before the first tensor": with_tensor(shape=[1, 3], data_offsets=[12, 24]),
+    "bytes after the last tensor": with_tensor(shape=[1, 3], data_offsets=[0, 12]),
 }
 
 
