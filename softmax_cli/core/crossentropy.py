@@ -243,7 +243,8 @@ def cross_entropy_terms(
         correct, counted = correct + hits[0], counted + hits[1]
         if inputs.targets is not None:
             unnormalised.append(block.start + off_rows(inputs.targets[block]))
-    per_sample = per_sample.reshape(inputs.label_shape).astype(inputs.output, copy=False)
+    with np.errstate(over="ignore"):  # a float16 loss above 65504 rounds to inf, as torch's float16 loss does
+        per_sample = per_sample.reshape(inputs.label_shape).astype(inputs.output, copy=False)
     return CrossEntropyTerms(
         loss=reduce_losses(per_sample, inputs.denominator, inputs.reduction),
         per_sample=per_sample,

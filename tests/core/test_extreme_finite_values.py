@@ -125,3 +125,27 @@ def test_float16_log_probabilities_past_its_range_are_minus_inf_without_a_warnin
         result = core.log_softmax(np.array([[0, 70, -3]], dtype=np.float16), temperature=1e-3)
     assert result.dtype == np.float16
     assert result[0, 1] == 0 and np.isneginf(result[0, 0]) and np.isneginf(result[0, 2])
+
+
+def test_float16_losses_past_its_range_are_inf_without_a_warning():
+    """Regression (found by the long fuzz on the final commit): a float16 cross-entropy above 65504
+    (soft targets [0, 945, 835.5] against the same logits) rounds to inf in float16, as torch's
+    float16 loss does; the cast to the logits' dtype raised a raw NumPy overflow warning."""
+    x = np.array([[0.0, 945.0, 835.5]], dtype=np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        terms = core.cross_entropy_terms(x, x, reduction="none")
+        loss = core.cross_entropy(x, x)
+    assert terms.per_sample.dtype == np.float16 and np.isposinf(terms.per_sample[0])
+    assert np.isposinf(loss)
+    expected = -(x.astype(np.float64) * (x - x.max() - np.log(np.exp(x.astype(np.float64) - x.max()).sum()))).sum()
+    assert expected > np.finfo(np.float16).max  # the loss float64 gives is past float16's range
+
+
+def test_float16_gradients_past_its_range_are_inf_without_a_warning():
+    """The same cast in the gradient: (p - y) / T for -t 1e-6 is past float16's range."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grad = core.cross_entropy_grad(np.array([[0.0, 1.0, 2.0]], dtype=np.float16), [0], temperature=1e-6)
+    assert grad.dtype == np.float16
+    assert np.isneginf(grad[0, 0]) and grad[0, 1] == 0 and np.isposinf(grad[0, 2])
