@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -112,6 +112,22 @@ LEVEL_SEPARATOR = "/"
 def join_levels(levels: list[str]) -> str:
     """One row name from the values of an index's levels (a single level is itself)."""
     return LEVEL_SEPARATOR.join(levels)
+
+
+def joined_rows(levels: list[Sequence[str]]) -> list[str]:
+    """Each row's name from its index levels (:func:`join_levels`), refusing two rows whose distinct levels
+    join to one name (``("a/b", "c")`` and ``("a", "b/c")``): names pair rows, so each must name one."""
+    names = [join_levels(list(values)) for values in levels]
+    if levels and len(levels[0]) > 1:
+        first: dict[str, Sequence[str]] = {}
+        for values, name in zip(levels, names):
+            seen = first.setdefault(name, values)
+            if tuple(seen) != tuple(values):
+                raise InputError(f"rows {tuple(seen)!r} and {tuple(values)!r} both read as {name!r}, as the index's "
+                                 f"levels are joined by {LEVEL_SEPARATOR!r}; use index values without "
+                                 f"{LEVEL_SEPARATOR!r}")
+    return names
+
 
 
 class RowsOfShape:

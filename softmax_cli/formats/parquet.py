@@ -30,7 +30,7 @@ from .base import (
     Table,
     WriteOptions,
     is_bfloat16,
-    join_levels,
+    joined_rows,
     note,
     number_strings,
     pick_member,
@@ -171,14 +171,14 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
         if index:
             levels = [["" if value is None else str(value) for value in part.column(name).to_pylist()]
                       for name in index]
-            rows += [join_levels(list(values)) for values in zip(*levels)]
+            rows += zip(*levels)
         filled += part.num_rows
     if array is None:
         array = np.concatenate(pieces) if pieces else np.empty((0, len(columns)), dtype)
         if len(columns) == 1 and array.ndim == 2 and not _is_list(schema.field(columns[0]).type):
             array = array.reshape(-1)
     classes = columns if len(columns) > 1 else None
-    return Table(array.astype(dtype, copy=False), classes, rows if index else None)
+    return Table(array.astype(dtype, copy=False), classes, joined_rows(rows) if index else None)
 
 
 def read_parquet(source: Source, key: str | None, preferred: str) -> Table:

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import tidy
 from ..errors import InputError
-from .base import Source, Table, WriteOptions, join_levels, note, number_strings, parse_number
+from .base import Source, Table, WriteOptions, join_levels, joined_rows, note, number_strings, parse_number
 
 # ---------------------------------------------------------------- reading
 
@@ -162,7 +162,7 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     if not values or not values[0]:
         raise InputError("no numbers found" + (" below the header" if names else ""))
     array = np.array(values, dtype=np.float64)
-    row_names = [join_levels(fields[:first]) for fields in rows] if indexed else None
+    row_names = joined_rows([fields[:first] for fields in rows]) if indexed else None
     # As np.loadtxt: one row or one column is a vector (labels one per line, a
     # single row of logits); a named row keeps its row axis for its name.
     vector = array.shape[1] == 1 or (array.shape[0] == 1 and not indexed)
