@@ -31,13 +31,17 @@ class LabelSource:
     """What ``--labels`` gave: numbers (``loaded.array``), or class names to be looked up in the logits' classes.
 
     ``names_with_header`` says the first name may be the column's name rather
-    than a label: that is settled against the logits' class names.
+    than a label: that is settled against the logits' class names. A
+    ``refusal`` is raised when the labels are used, after the logits' own
+    checks (a labels table that is the logits' file is refused there, in
+    the logits' words).
     """
 
     loaded: Loaded
     key: str | None = None
     names: list[str] | None = None
     names_with_header: bool = False
+    refusal: InputError | None = None
 
     @property
     def source(self) -> str | None:
@@ -50,6 +54,8 @@ class LabelSource:
     @property
     def array(self) -> np.ndarray:
         """The labels as read, for a run that has no logits' class names to look names up in (``--scheduler``)."""
+        if self.refusal is not None:
+            raise self.refusal
         if self.names is not None:
             raise UsageError("class-name labels are looked up in the logits' class names, which --scheduler does "
                              "not read; give class indices (0, 1, ...)", where=self.source)
@@ -64,6 +70,8 @@ class LabelSource:
 
     def fitted(self, logits: Loaded, axis: int, ignore_index: int = -100) -> np.ndarray:
         """The labels as they fit these logits: class indices, or target distributions of the logits' shape."""
+        if self.refusal is not None:
+            raise self.refusal
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
         if labels.shape == shape and self.loaded.classes is not None:
@@ -149,11 +157,14 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", where=spec) from None
     header = rows[0] if rows else []
+    refusal = None
     if key is None and len(header) > 1 and any(parse_number(field) is None for field in header):
         # A table's header: its one named column (beside pandas' unnamed index) holds the labels.
         named = [field for position, field in enumerate(header) if field or position]
         if len(named) == 1:
             key = named[0]
+        else:
+            refusal = _label_column_among_others(header, rows[1:], spec)
     if key is not None:
         if key not in header:
             raise InputError(f"no column named {key!r}; the columns are: {', '.join(header) or 'none'}", where=spec)
@@ -177,7 +188,24 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         if words or (len(fields) == 1 and parse_number(fields[0]) is None):
             return LabelSource(Loaded(np.array(fields), spec, paths=[Path(spec)], from_text=True), names=fields,
                                names_with_header=True)
-    return LabelSource(load_source(spec, preferred="labels"))
+    return LabelSource(load_source(spec, preferred="labels"), refusal=refusal)
+
+
+def _label_column_among_others(header: list[str], rows: list[list[str]], spec: str) -> InputError | None:
+    """The refusal of a table with a label-named column beside other columns of numbers (a weight, a fold):
+    which one holds the labels is the user's to say. Read as a table, the label column became an index level
+    (integers after row names) and the other one the labels."""
+    from .core.plausibility import LABEL_COLUMN_NAMES
+
+    def numeric(column: int) -> bool:
+        return all(parse_number(row[column]) is not None for row in rows if column < len(row))
+
+    label = next((name for name in header if name.strip().lower() in LABEL_COLUMN_NAMES), None)
+    others = [name for column, name in enumerate(header) if name and name != label and numeric(column)]
+    if label is None or not others:
+        return None
+    return InputError(f"the table has a label column {label!r} beside {', '.join(map(repr, others[:4]))}; "
+                      f"choose the labels' column with --labels-key {label}", where=spec)
 
 
 def _npy_names(path: Path) -> list[str] | None:
