@@ -362,14 +362,20 @@ def without_column(loaded: Loaded, name: str) -> Loaded:
 def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False) -> None:
     """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
     as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``, or a first column under any name
-    beside fractional logits, unless ``first_is_class``: ``--no-index-col``), the levels of a named index
+    beside fractional logits, or the first column of a text table without a header so, unless
+    ``first_is_class``: ``--no-index-col``), the levels of a named index
     (leading columns of a text table written as integers beside fractional logits, unless ``first_is_class``),
     or labels (a label's name, whole numbers)."""
-    from .core import index_level_columns, label_like_columns, row_position_columns
+    from .core import first_column_positions, index_level_columns, label_like_columns, row_position_columns
     from .core.plausibility import ROW_POSITION_COLUMN
 
     if axis % loaded.array.ndim != loaded.array.ndim - 1:
         return
+    if loaded.classes is None and loaded.from_text and not first_is_class and first_column_positions(loaded.array):
+        raise InputError(f"the first column holds the row positions 0..{loaded.array.shape[0] - 1} beside logits that "
+                         "are not whole numbers, as an index written without a header does (pandas: "
+                         "df.to_csv(header=False)), not a class; read it as row names with --index-col, or keep it "
+                         "as a class with --no-index-col", where=loaded.source or "arguments")
     positions = row_position_columns(loaded.classes, loaded.array)
     if positions and first_is_class and not ROW_POSITION_COLUMN.fullmatch(positions[0]):
         positions = []

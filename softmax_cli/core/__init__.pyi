@@ -140,6 +140,7 @@ from .padding import shift_labels as shift_labels
 from .padding import shift_mask as shift_mask
 from .plausibility import below_chance as below_chance
 from .plausibility import binomial_lower_tail as binomial_lower_tail
+from .plausibility import first_column_positions as first_column_positions
 from .plausibility import index_level_columns as index_level_columns
 from .plausibility import label_like_columns as label_like_columns
 from .plausibility import probability_shaped as probability_shaped

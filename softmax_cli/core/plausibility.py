@@ -3,7 +3,7 @@
 Pure tests on arrays and counts, no messages: the command line decides what
 to say. Probabilities given as logits (:func:`probability_shaped`), a label
 column left among the classes (:func:`label_like_columns`), the row positions
-pandas leaves as a column (:func:`row_position_columns`) and the levels of a
+pandas leaves as a column (:func:`row_position_columns`, :func:`first_column_positions`) and the levels of a
 named index written as columns (:func:`index_level_columns`), and top-1
 accuracy below chance by more than chance explains (:func:`below_chance`).
 """
@@ -135,9 +135,25 @@ def row_position_columns(names: list[str] | None, array: npt.ArrayLike) -> list[
     positions = np.arange(array.shape[0])
     found = [name for column, name in enumerate(names)
              if ROW_POSITION_COLUMN.fullmatch(name) and bool((array[:, column] == positions).all())]
-    if found or array.shape[0] < NAMED_POSITIONS_MIN_ROWS or array.shape[1] < 2:
-        return found
-    return [names[0]] if _has_fractions(array[:, 1:]) and bool((array[:, 0] == positions).all()) else []
+    return found or ([names[0]] if first_column_positions(array) else [])
+
+
+def first_column_positions(array: npt.ArrayLike) -> bool:
+    """Whether a 2-D table's first column holds exactly 0, 1, ..., rows - 1 beside numbers that are not whole,
+    from :data:`NAMED_POSITIONS_MIN_ROWS` rows on: the row positions a named index (or an index written
+    without a header, ``df.to_csv(header=False)``) leaves, not a class.
+
+    Examples
+    --------
+    >>> first_column_positions([[0, 1.5, 2.0], [1, 0.5, -1.0], [2, 0.0, 1.0]])
+    True
+    >>> first_column_positions([[0, 1.0, 2.0], [1, 0.0, -1.0], [2, 0.0, 1.0]])
+    False
+    """
+    array = np.asarray(array)
+    if array.ndim != 2 or array.shape[0] < NAMED_POSITIONS_MIN_ROWS or array.shape[1] < 2 or array.dtype.kind not in "fiu":
+        return False
+    return _has_fractions(array[:, 1:]) and bool((array[:, 0] == np.arange(array.shape[0])).all())
 
 
 def index_level_columns(names: list[str] | None, array: npt.ArrayLike, integer_columns: int) -> list[str]:

@@ -51,3 +51,23 @@ def test_a_first_class_counting_up_among_whole_number_logits_is_a_class(tmp_path
     completed = run("probs", "-f", "json", input="a,b,c\n0,5,3\n1,2,4\n2,0,1\n")
     assert completed.returncode == 0, completed.stderr
     np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(whole), rtol=1e-12)
+
+
+@pytest.mark.parametrize("separator", [",", "\t"])
+def test_a_headerless_table_with_its_index_is_refused(tmp_path, separator):
+    # df.to_csv(header=False) writes the index 0..n-1 as a first column under no name: it was one more class.
+    path = tmp_path / "noheader.csv"
+    pd.DataFrame(LOGITS, columns=["cat", "dog", "bird"]).to_csv(path, header=False, sep=separator)
+    line = assert_one_error_line(run("probs", path, "-f", "json"))
+    assert "row positions 0..3" in line and "--index-col" in line
+
+    completed = run("probs", path, "--index-col", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(LOGITS), rtol=1e-12)
+
+
+def test_a_headerless_first_column_counting_up_among_whole_number_logits_is_a_class():
+    whole = np.array([[0.0, 5.0, 3.0], [1.0, 2.0, 4.0], [2.0, 0.0, 1.0]])
+    completed = run("probs", "-f", "json", input="0,5,3\n1,2,4\n2,0,1\n")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(whole), rtol=1e-12)
