@@ -117,9 +117,9 @@ def loss(
             arrays["per_sample"] = terms.per_sample
         arrays["accuracy"] = np.float64(terms.accuracy)
         if criterion.reduction == "mean":
+            mean = np.float64(terms.unrounded_mean())  # not the float16 loss's: see there
             with np.errstate(over="ignore"):
-                arrays |= {"perplexity": np.exp(np.float64(terms.loss)),
-                           "bits_per_token": np.float64(terms.loss) / np.log(2.0)}
+                arrays |= {"perplexity": np.exp(mean), "bits_per_token": mean / np.log(2.0)}
         gates = []
         if max_loss is not None:
             # With --reduction none the gate holds every row to the bound.

@@ -64,6 +64,19 @@ class CrossEntropyTerms(NamedTuple):
     """Flat row indices (see :func:`~softmax_cli.core.blocks.describe_position`) of target rows not summing to 1."""
     target_kind: str
     """``"index"`` or ``"probs"``: how the labels were read."""
+    unrounded: np.ndarray | None = None
+    """The per-row losses as computed (float32 for float16 logits), before :attr:`per_sample` rounds them to
+    the logits' dtype; None when that changes nothing (float32, float64 logits)."""
+
+    def unrounded_mean(self) -> float:
+        """The mean loss from the per-row losses before rounding (float64): what a perplexity is the exp of.
+
+        A float16 mean near 7.8 is a multiple of 2**-8, 0.2 % in its exp. For float64 logits it is
+        :attr:`loss` itself; streamed or on a cluster it is the same bits as in one pass, as the loss is.
+        """
+        rows = self.per_sample if self.unrounded is None else self.unrounded
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return float(np.float64(rows.sum(dtype=np.float64)) / np.float64(self.denominator))
 
 
 def _log_inputs(setup: Setup, block: slice, kept, buf: np.ndarray, scratch: np.ndarray):
@@ -200,6 +213,8 @@ def merge_cross_entropy_terms(blocks: Sequence[tuple[int, CrossEntropyTerms]], d
         counted=counted,
         unnormalised_rows=np.concatenate(unnormalised) if unnormalised else np.empty(0, dtype=np.intp),
         target_kind=target_kind or (blocks[-1][1].target_kind if blocks else "index"),
+        unrounded=np.concatenate([(terms.per_sample if terms.unrounded is None else terms.unrounded).reshape(-1)
+                                  for _, terms in blocks]) if any(t.unrounded is not None for _, t in blocks) else None,
     )
 
 
@@ -244,7 +259,8 @@ def cross_entropy_terms(
         if inputs.targets is not None:
             unnormalised.append(block.start + off_rows(inputs.targets[block]))
     with np.errstate(over="ignore"):  # a float16 loss above 65504 rounds to inf, as torch's float16 loss does
-        per_sample = per_sample.reshape(inputs.label_shape).astype(inputs.output, copy=False)
+        unrounded = per_sample.reshape(inputs.label_shape)
+        per_sample = unrounded.astype(inputs.output, copy=False)
     return CrossEntropyTerms(
         loss=reduce_losses(per_sample, inputs.denominator, inputs.reduction),
         per_sample=per_sample,
@@ -254,6 +270,7 @@ def cross_entropy_terms(
         counted=counted,
         unnormalised_rows=np.concatenate(unnormalised) if unnormalised else np.empty(0, dtype=np.intp),
         target_kind="index" if inputs.index is not None else "probs",
+        unrounded=None if per_sample is unrounded else unrounded,
     )
 
 
