@@ -100,7 +100,7 @@ def _zarr_source(path: Path) -> Source:
         raise InputError(f"the Zarr array declares chunks of shape {array.chunks}; every chunk side must be >= 1",
                          where=str(path))
     inner = int(np.prod(array.shape[1:-1], dtype=np.int64)) if array.ndim > 1 else 1
-    chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else int(array.shape[0])
+    chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else 1  # a 1-D array is one row of classes
     return Source(str(path), "zarr", tuple(int(n) for n in array.shape), np.dtype(array.dtype).str,
                   chunk_rows=max(1, chunk_rows))
 
@@ -193,7 +193,8 @@ def read_rows(unit: Unit) -> np.ndarray:
 def _zarr_rows(unit: Unit) -> np.ndarray:
     """The unit's rows of a Zarr array; a chunk that does not decode is an input error naming the rows."""
     source = unit.source
-    inner = source.n_rows // source.shape[0] if source.shape[0] else 1
+    # Rows per index of the first axis; a 1-D array is one row, its first axis the classes.
+    inner = int(np.prod(source.shape[1:-1], dtype=np.int64))
     # compare's units may cut an (..., seq, vocab) array inside a sequence: read the sequences they touch.
     first, last = unit.start // inner, -(-unit.stop // inner)
     try:
