@@ -122,13 +122,25 @@ def open_zarr(path: str | os.PathLike):
 
 
 def open_source(path: str | os.PathLike) -> Source:
-    """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``)."""
+    """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``).
+
+    An empty array is refused with the in-process error line, from its
+    declared shape: before any unit is planned or any cluster starts.
+    """
+    from ..inputs import refuse_empty
+
     path = Path(path)
     if path.suffix.lower() == ".zarr" or registry.is_zarr_array(path):
-        return _zarr_source(path)
-    if path.suffix.lower() != ".npy":
+        source = _zarr_source(path)
+    elif path.suffix.lower() != ".npy":
         raise InputError("a distributed run reads .npy files and Zarr arrays", where=str(path))
-    return _npy_source(path)
+    else:
+        source = _npy_source(path)
+    try:
+        refuse_empty(source.shape)
+    except InputError as error:
+        raise error.located(str(path)) from None
+    return source
 
 
 def expand_sources(inputs: list[str | os.PathLike] | str | os.PathLike) -> list[Source]:
