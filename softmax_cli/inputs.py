@@ -63,9 +63,14 @@ def check_dtype(array: np.ndarray) -> np.ndarray:
         raise InputError(f"arrays of dtype {array.dtype} are not supported; expected real numbers")
     if array.ndim == 0:
         raise InputError("expected an array, got a single scalar")
-    if array.size == 0:
-        raise InputError(f"the array is empty (shape {array.shape})")
+    refuse_empty(array.shape)
     return array
+
+
+def refuse_empty(shape: tuple[int, ...]) -> None:
+    """Refuse an array with no values: no rows, or rows of no classes (the cluster checks its headers' shapes)."""
+    if 0 in shape:
+        raise InputError(f"the array is empty (shape {tuple(shape)})")
 
 
 def read_stdin() -> bytes:

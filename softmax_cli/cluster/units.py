@@ -100,7 +100,7 @@ def _zarr_source(path: Path) -> Source:
         raise InputError(f"the Zarr array declares chunks of shape {array.chunks}; every chunk side must be >= 1",
                          where=str(path))
     inner = int(np.prod(array.shape[1:-1], dtype=np.int64)) if array.ndim > 1 else 1
-    chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else int(array.shape[0])
+    chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else 1  # a 1-D array is one row of classes
     return Source(str(path), "zarr", tuple(int(n) for n in array.shape), np.dtype(array.dtype).str,
                   chunk_rows=max(1, chunk_rows))
 
@@ -122,13 +122,25 @@ def open_zarr(path: str | os.PathLike):
 
 
 def open_source(path: str | os.PathLike) -> Source:
-    """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``)."""
+    """The source at ``path``: a ``.npy`` file, or a ``.zarr`` directory (or any directory holding ``zarr.json``).
+
+    An empty array is refused with the in-process error line, from its
+    declared shape: before any unit is planned or any cluster starts.
+    """
+    from ..inputs import refuse_empty
+
     path = Path(path)
     if path.suffix.lower() == ".zarr" or registry.is_zarr_array(path):
-        return _zarr_source(path)
-    if path.suffix.lower() != ".npy":
+        source = _zarr_source(path)
+    elif path.suffix.lower() != ".npy":
         raise InputError("a distributed run reads .npy files and Zarr arrays", where=str(path))
-    return _npy_source(path)
+    else:
+        source = _npy_source(path)
+    try:
+        refuse_empty(source.shape)
+    except InputError as error:
+        raise error.located(str(path)) from None
+    return source
 
 
 def expand_sources(inputs: list[str | os.PathLike] | str | os.PathLike) -> list[Source]:
@@ -193,7 +205,8 @@ def read_rows(unit: Unit) -> np.ndarray:
 def _zarr_rows(unit: Unit) -> np.ndarray:
     """The unit's rows of a Zarr array; a chunk that does not decode is an input error naming the rows."""
     source = unit.source
-    inner = source.n_rows // source.shape[0] if source.shape[0] else 1
+    # Rows per index of the first axis; a 1-D array is one row, its first axis the classes.
+    inner = int(np.prod(source.shape[1:-1], dtype=np.int64))
     # compare's units may cut an (..., seq, vocab) array inside a sequence: read the sequences they touch.
     first, last = unit.start // inner, -(-unit.stop // inner)
     try:

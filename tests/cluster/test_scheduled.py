@@ -151,6 +151,24 @@ def test_zarr_through_probs_and_loss(cli, cluster, data, tmp_path):
         _figures(_ok(cli("loss", data / "one.npy", *loss)).stdout)
 
 
+def test_a_1d_zarr_array_is_one_row_of_classes_as_a_1d_npy(cli, tmp_path):
+    """A 1-D array is one row of classes in process and as a .npy on the cluster; as a Zarr array its
+    reader divided by zero (ZeroDivisionError, a traceback and exit 1)."""
+    zarr = pytest.importorskip("zarr")
+    vector = np.array([3, 2, 1, 0], dtype=np.float32)
+    array = zarr.create_array(store=str(tmp_path / "vec.zarr"), shape=(4,), chunks=(4,), dtype="float32")
+    array[:] = vector
+    np.save(tmp_path / "vec.npy", vector)
+    _ok(run("probs", tmp_path / "vec.zarr", "-o", tmp_path / "zarr.npy", "--scheduler", "local:1"))
+    _ok(cli("probs", tmp_path / "vec.npy", "-o", tmp_path / "npy.npy"))
+    assert (tmp_path / "zarr.npy").read_bytes() == (tmp_path / "npy.npy").read_bytes()
+    typed = np.array(_ok(cli("probs", "3", "2", "1", "0", "-f", "csv")).stdout.split(","), dtype=float)
+    np.testing.assert_allclose(np.load(tmp_path / "zarr.npy"), typed, rtol=1e-6)
+    loss = ["--labels", "1", "-f", "json"]
+    assert _figures(_ok(run("loss", tmp_path / "vec.zarr", *loss, "--scheduler", "local:1")).stdout) == \
+        _figures(_ok(cli("loss", tmp_path / "vec.npy", *loss)).stdout)
+
+
 @pytest.fixture
 def bad_shards(data, tmp_path):
     """The shards with a NaN at row 5 of the middle one."""

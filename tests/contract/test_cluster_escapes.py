@@ -81,6 +81,50 @@ def test_a_mistake_the_client_can_see_is_refused_before_the_cluster_starts(logit
     assert not any((tmp_path / "out").rglob("*"))  # no output, whole or partial
 
 
+EMPTY_RUNS = {  # every --scheduler command, on an input with no rows; the logits are refused before the labels
+    "probs": ["probs", "{input}", "-o", "{tmp}/out/p.npy"],
+    "grad": ["grad", "{input}", "--labels", "1", "-o", "{tmp}/out/g.npy"],
+    "loss": ["loss", "{input}", "--labels", "1", "-f", "json"],
+    "topk": ["topk", "{input}", "-f", "json"],
+    "temperature-sweep": ["temperature-sweep", "{input}", "-f", "json"],
+    "compare": ["compare", "{input}", "{input}", "-f", "json"],
+}
+
+
+@pytest.mark.parametrize("shape", [(0, 8), (0,), (4, 0)])
+@pytest.mark.parametrize("command", EMPTY_RUNS)
+def test_an_empty_npy_is_refused_as_in_process_before_the_cluster_starts(tmp_path, command, shape):
+    """compare and temperature-sweep died with a traceback (exit 1); probs and topk wrote a (0, 8) result."""
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros(shape, dtype=np.float32))
+    (tmp_path / "out").mkdir()
+    arguments = [a.format(input=path, tmp=tmp_path) for a in EMPTY_RUNS[command]]
+    here = assert_one_error_line(run(*arguments), f"the array is empty (shape {shape})", str(path))
+    assert assert_one_error_line(run(*arguments, "--scheduler", "local:1")) == here  # no dashboard note: no cluster
+    assert not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("command", EMPTY_RUNS)
+def test_an_empty_zarr_array_or_shard_is_refused_before_the_cluster_starts(tmp_path, command):
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "empty.zarr"
+    zarr.create_array(str(path), shape=(0, 8), chunks=(4, 8), dtype="f4")
+    (tmp_path / "out").mkdir()
+    arguments = [a.format(input=path, tmp=tmp_path) for a in EMPTY_RUNS[command]]
+    line = assert_one_error_line(run(*arguments, "--scheduler", "local:1"))
+    assert line == f"error: the array is empty (shape (0, 8)) ({path})"
+    # An empty shard among others is named, not read as no rows.
+    (tmp_path / "shards").mkdir()
+    np.save(tmp_path / "shards" / "a.npy", np.arange(16, dtype=np.float32).reshape(2, 8))
+    np.save(tmp_path / "shards" / "b.npy", np.zeros((0, 8), dtype=np.float32))
+    arguments = [a.format(input=tmp_path / "shards", tmp=tmp_path) for a in EMPTY_RUNS[command]]
+    if command in ("probs", "grad"):  # several inputs: one output each
+        arguments[-2:] = ["--out-dir", str(tmp_path / "out")]
+    line = assert_one_error_line(run(*arguments, "--scheduler", "local:1"))
+    assert line == f"error: the array is empty (shape (0, 8)) ({tmp_path / 'shards' / 'b.npy'})"
+    assert not any((tmp_path / "out").iterdir())
+
+
 # ---------------------------------------------------------------- on a real cluster of one worker
 
 
