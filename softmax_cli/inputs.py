@@ -422,16 +422,23 @@ def refuse_probabilities(loaded: Loaded, axis: int) -> None:
                          where=loaded.source or "arguments")
 
 
-def log_of_probabilities(loaded: Loaded) -> Loaded:
-    """``--from-probs`` where logits are computed with: log p (log 0 = -inf), so softmax gives p back."""
+def log_of_probabilities(loaded: Loaded, axis: int = -1) -> Loaded:
+    """``--from-probs`` where logits are computed with: log p (log 0 = -inf), so softmax gives p back.
+
+    Each row along ``axis`` must be a distribution (:func:`softmax_cli.core.crossentropy_inputs.check_probs`,
+    as for the loss and compare)."""
+    from .core.blocks import as_rows, check_axis
+    from .core.crossentropy_inputs import check_probs
+
     array = np.asarray(loaded.array)
     if array.dtype.kind != "f" and not is_bfloat16(array.dtype):
         array = array.astype(np.float64)
-    outside = ~((array >= 0) & (array <= 1))
-    if outside.any():
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), array.shape))
-        raise InputError(f"{array[index]} is not a probability (0..1), which --from-probs reads the inputs as",
-                         where=f"{loaded.source or 'arguments'}, index {list(index)}")
+    try:
+        axis = check_axis(array.ndim, axis)
+        rows = as_rows(array, axis)
+        check_probs(rows.astype(np.float64) if is_bfloat16(array.dtype) else rows, array.shape, axis, 0, array.dtype)
+    except InputError as error:
+        raise error.located(loaded.source or "arguments") from None
     with np.errstate(divide="ignore"):
         logged = np.log(array)
     return replace(loaded, array=logged, derived=True)

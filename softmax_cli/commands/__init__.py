@@ -78,7 +78,7 @@ def logits_loader(source: Source, *, labels: LabelSource | None = None, takes_la
                 refuse_label_columns(logits, source.axis, takes_labels, first_is_class=source.index_col is False)
             if from_probs is False:
                 refuse_probabilities(logits, source.axis)
-        return log_of_probabilities(logits) if from_probs and logs_of_probs else logits
+        return log_of_probabilities(logits, source.axis) if from_probs and logs_of_probs else logits
 
     return load
 

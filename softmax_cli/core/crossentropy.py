@@ -91,7 +91,7 @@ def _log_inputs(setup: Setup, block: slice, kept, buf: np.ndarray, scratch: np.n
     src = setup.rows[block].astype(setup.compute, copy=False)
     s = buf[: src.shape[0]]
     if setup.from_probs:
-        check_probs(src, setup.shape, setup.axis, block.start)
+        check_probs(src, setup.shape, setup.axis, block.start, setup.rows.dtype)
         with np.errstate(divide="ignore"):  # log(0) = -inf is the exact answer
             np.log(src if setup.eps is None else np.maximum(src, setup.eps), out=s)
         return s, np.zeros(s.shape[0], dtype=setup.compute), None, None

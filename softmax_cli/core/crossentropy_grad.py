@@ -50,7 +50,7 @@ def _grad_from_logits(setup: Setup, block: slice, kept, out: np.ndarray) -> None
 def _grad_from_probs(setup: Setup, block: slice, out: np.ndarray) -> None:
     """Write ``-a / p`` into ``out`` (0 where ``a = 0`` or where ``eps`` clipped ``p``)."""
     src = setup.rows[block].astype(setup.compute, copy=False)
-    check_probs(src, setup.shape, setup.axis, block.start)
+    check_probs(src, setup.shape, setup.axis, block.start, setup.rows.dtype)
     if setup.index is not None:
         y, coef, spread = index_coefficients(setup, block)
         w = setup.weights if setup.weights is not None else np.ones(src.shape[1], dtype=setup.compute)

@@ -134,7 +134,15 @@ def _check_targets(t: np.ndarray, shape, axis, start: int) -> None:
                          where=_where(shape, axis, start + row, column), operand="labels")
 
 
-def check_probs(p: np.ndarray, shape, axis, start: int) -> None:
+def check_probs(p: np.ndarray, shape, axis, start: int, dtype: npt.DTypeLike | None = None) -> None:
+    """Refuse a block of rows (classes last) that are not distributions: a value outside [0, 1], or a row
+    whose sum is off 1 by more than :func:`~.plausibility.probability_tolerance` of ``dtype`` (the inputs'
+    own, ``p``'s when not given). A row of zeros is a masked row, as one of -inf logits is.
+
+    Rows off 1 were used as given by the loss and renormalised by compare: one input, two answers.
+    """
+    from .plausibility import probability_tolerance
+
     # Allow the rounding slack of the inputs' own dtype above 1.
     top = 1 + 4 * np.finfo(p.dtype).eps
     bad = ~np.isfinite(p) | (p < 0) | (p > top)
@@ -144,6 +152,15 @@ def check_probs(p: np.ndarray, shape, axis, start: int) -> None:
             f"probability {value_text(p[row, column])} is not between 0 and 1; from_probs reads the inputs as "
             "probabilities, not logits",
             where=_where(shape, axis, start + row, column),
+        )
+    sums = p.sum(axis=1, dtype=np.float64)
+    off = np.flatnonzero((np.abs(sums - 1) > probability_tolerance(p.dtype if dtype is None else dtype)) & (sums != 0))
+    if off.size:
+        raise InputError(
+            f"this row of probabilities sums to {sums[off[0]]:.6g}, not 1; --from-probs reads each row as a "
+            "distribution: normalise the rows (p / p.sum(axis=-1, keepdims=True)), or leave out --from-probs "
+            "for logits",
+            where=_where(shape, axis, start + int(off[0])),
         )
 
 

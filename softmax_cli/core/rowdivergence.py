@@ -148,11 +148,15 @@ def _pair(reference, candidate, names) -> tuple[np.ndarray, np.ndarray, np.dtype
 # --------------------------------------------------------------------------- per-row kernels
 
 
-def log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool) -> np.ndarray:
-    """Log-probabilities of a 2-D block in its compute dtype; a fully masked row comes back all ``-inf``."""
+def log_probs(src: np.ndarray, name: str, temperature: float, from_probs: bool,
+              dtype: npt.DTypeLike | None = None) -> np.ndarray:
+    """Log-probabilities of a 2-D block in its compute dtype; a fully masked row comes back all ``-inf``.
+
+    Probabilities are checked against the rounding of ``dtype``, the inputs' own (``src``'s when not given).
+    """
     try:
         if from_probs:
-            check_probs(src, src.shape, 1, 0)
+            check_probs(src, src.shape, 1, 0, dtype)
             with np.errstate(divide="ignore"):  # log 0 = -inf is exact
                 src = np.log(src)
         if src.shape[0] == 1 and src.shape[1] < NARROW_CLASSES:
@@ -280,11 +284,11 @@ def _overwrite_masked(figures: dict, masked_p, masked_q, masked_rows: str) -> No
     figures["top1_same"][either] = masked_p[either] & masked_q[either]
 
 
-def _distributions(ref, cand, buf, temperature, from_probs, names):
+def _distributions(ref, cand, buf, temperature, from_probs, names, dtypes):
     """``(lp, lq, p, q, top_p, top_q)`` of a block: log-probabilities, probabilities and each row's argmax."""
     if from_probs or ref.shape[1] < NARROW_CLASSES:
-        lp = log_probs(ref, names[0], temperature, from_probs)
-        lq = log_probs(cand, names[1], temperature, from_probs)
+        lp = log_probs(ref, names[0], temperature, from_probs, dtypes[0])
+        lq = log_probs(cand, names[1], temperature, from_probs, dtypes[1])
         p, q = np.exp(lp, out=buf["p"]), np.exp(lq, out=buf["q"])
         return lp, lq, p, q, np.argmax(ref, axis=1), np.argmax(cand, axis=1)
     tops = []
@@ -300,9 +304,9 @@ def _distributions(ref, cand, buf, temperature, from_probs, names):
 def _block_figures(ref, cand, y, scratch, temperature, from_probs, masked_rows, names) -> dict:
     """Every per-row figure of one 2-D block (``y``: its labels with ignored rows set to 0, or None)."""
     buf = {name: array[: ref.shape[0]] for name, array in scratch.items()}
-    compute = buf["p"].dtype
+    compute, dtypes = buf["p"].dtype, (ref.dtype, cand.dtype)
     ref, cand = ref.astype(compute, copy=False), cand.astype(compute, copy=False)
-    lp, lq, p, q, top_p, top_q = _distributions(ref, cand, buf, temperature, from_probs, names)
+    lp, lq, p, q, top_p, top_q = _distributions(ref, cand, buf, temperature, from_probs, names, dtypes)
     at = np.arange(ref.shape[0])
     # A row's maximum is -inf (a probability's 0) only when the whole row is.
     empty = 0 if from_probs else -np.inf

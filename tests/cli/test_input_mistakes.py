@@ -77,6 +77,19 @@ def test_probabilities_streamed_in_tiny_blocks_are_refused_the_same(predict_prob
     assert not (p_file.parent / "out.npy").exists()
 
 
+@pytest.mark.parametrize("command", [["loss", "--labels", "Y"], ["grad", "--labels", "Y"], ["topk"],
+                                     ["temperature-sweep"], ["compare", "P"], ["probs"]])
+def test_from_probs_refuses_rows_that_are_not_distributions(predict_proba, tmp_path, command):
+    # Rows summing to 0.5: loss and grad used them as given (perplexity 9.36), compare, topk and
+    # temperature-sweep renormalised them; one input, two answers (third adversarial rerun of issue 20).
+    p_file, y_file, p, _ = predict_proba
+    half = tmp_path / "half.npy"
+    np.save(half, p * 0.5)
+    args = [str(y_file) if arg == "Y" else str(p_file) if arg == "P" else arg for arg in command]
+    line = assert_one_error_line(run(args[0], half, *args[1:], "--from-probs", "-f", "json"), str(half))
+    assert "sums to 0.5" in line and "--from-probs" in line
+
+
 def test_a_typed_distribution_is_refused_and_read_back_with_from_probs():
     assert_one_error_line(run("probs", "0.7", "0.2", "0.1"), "probabilities", "--from-probs", "--as-logits")
     got = np.array(json_of(run("probs", "0.7", "0.2", "0.1", "--from-probs", "-f", "json"))["probs"])
