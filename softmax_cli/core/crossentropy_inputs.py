@@ -65,14 +65,14 @@ def _where(shape, axis, row, column=None) -> str | None:
     return describe_position(shape, axis, row, column) or None
 
 
-def _check_options(reduction, label_smoothing, temperature, from_probs, eps, masked_rows):
+def _check_options(reduction, label_smoothing, temperature, from_probs, eps, masked_rows, compute):
     if reduction not in REDUCTIONS:
         raise InputError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
     smoothing = float(label_smoothing)
     if not 0.0 <= smoothing <= 1.0:  # also refuses NaN
         raise InputError(f"label smoothing must be between 0 and 1, got {label_smoothing!r}")
     _check_policy(masked_rows)
-    temperature = check_temperature(temperature)
+    temperature = check_temperature(temperature, compute)
     if from_probs and temperature != 1.0:
         raise UsageError("a temperature divides logits; it cannot be used with from_probs (probability inputs)")
     if eps is not None:
@@ -232,7 +232,8 @@ def checked_inputs(
 ) -> Setup:
     """Validate every input of a cross-entropy call (its keywords and defaults are those of ``cross_entropy``)."""
     array, compute, output = float_dtypes(logits)
-    smoothing, temperature, eps = _check_options(reduction, label_smoothing, temperature, from_probs, eps, masked_rows)
+    smoothing, temperature, eps = _check_options(reduction, label_smoothing, temperature, from_probs, eps, masked_rows,
+                                                 compute)
     axis = check_axis(array.ndim, axis)
     shape = array.shape
     n_classes = shape[axis]

@@ -49,7 +49,7 @@ def _checked(
     """Validate the logits and options (the one place the options' defaults live)."""
     array, compute, output = float_dtypes(logits)
     _check_policy(masked_rows)
-    temperature = check_temperature(temperature)
+    temperature = check_temperature(temperature, compute)
     axis = check_axis(array.ndim, axis)
     return _Setup(array, compute, output, axis, temperature, bool(log), masked_rows)
 

@@ -27,11 +27,19 @@ class MaskedRowError(InputError):
     """A row has every logit ``-inf``, so it has no distribution."""
 
 
-def check_temperature(temperature: float) -> float:
-    """Return ``temperature`` as a float if it is finite and positive, else raise."""
+def check_temperature(temperature: float, compute: npt.DTypeLike | None = None) -> float:
+    """Return ``temperature`` as a float if it is finite and positive, else raise.
+
+    With ``compute``, the dtype arrays are divided by it in: a temperature that
+    is 0 there (``-t 1e-320`` on float32 logits) comes back as a float64 scalar,
+    so the division is made in float64 (and its quotient rounds to the limit,
+    a one-hot row) instead of by a Python float NumPy rounds to 0 (NaN rows).
+    """
     value = float(temperature)
     if not (np.isfinite(value) and value > 0):
         raise InputError(f"temperature must be finite and > 0, got {temperature!r}")
+    if compute is not None and np.dtype(compute).type(value) == 0:
+        return np.float64(value)
     return value
 
 

@@ -437,7 +437,7 @@ def divergence_rows(
     """
     ref, cand, compute = _pair(reference, candidate, names)
     _check_policy(masked_rows)
-    temperature = check_temperature(temperature)
+    temperature = check_temperature(temperature, compute)
     if from_probs and temperature != 1.0:
         raise UsageError("a temperature divides logits; it cannot be used with from_probs (probability inputs)")
     axis = check_axis(ref.ndim, axis)

@@ -220,7 +220,7 @@ def _blocked(x: npt.ArrayLike, axis: int, temperature: float, masked_rows: str, 
     if exact:
         compute = np.dtype(np.float64)  # float32 and float16 are then correctly rounded to within 1 ULP
     _check_policy(masked_rows)
-    temperature = check_temperature(temperature)
+    temperature = check_temperature(temperature, compute)
     axis = check_axis(array.ndim, axis)
     shape = array.shape
     rows = as_rows(array, axis)

@@ -149,3 +149,27 @@ def test_float16_gradients_past_its_range_are_inf_without_a_warning():
         grad = core.cross_entropy_grad(np.array([[0.0, 1.0, 2.0]], dtype=np.float16), [0], temperature=1e-6)
     assert grad.dtype == np.float16
     assert np.isneginf(grad[0, 0]) and grad[0, 1] == 0 and np.isposinf(grad[0, 2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("t", [1e-320, 1e-50])
+def test_a_temperature_that_is_0_in_the_compute_dtype_gives_the_limit_not_nan(dtype, t):
+    """Regression (found by the long fuzz on 3f147b4): -t 1e-320 on float32 (or float16) logits. NumPy
+    rounds a Python float to the array's dtype, where 1e-320 is 0: (x - max) / 0 made every row NaN
+    (0 / 0 at the maximum), with raw divide warnings. The quotient is now taken in float64, so a row
+    goes to its limit (one-hot, ties shared) as in float64."""
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]], dtype=dtype)
+    wide = x.astype(np.float64)
+    p = strict(core.softmax, x, temperature=t)
+    assert p.dtype == dtype
+    np.testing.assert_array_equal(p, strict(core.softmax, wide, temperature=t).astype(dtype))
+    np.testing.assert_array_equal(p, np.array([[0, 0, 1], [1 / 3, 1 / 3, 1 / 3]]).astype(dtype))
+    with np.errstate(over="ignore"):  # float64's -1e50 is float32's -inf
+        expected_log = strict(core.log_softmax, wide, temperature=t).astype(dtype)
+    np.testing.assert_array_equal(strict(core.log_softmax, x, temperature=t), expected_log)
+    labels = np.array([2, 0])
+    assert strict(core.cross_entropy, x, labels, temperature=t) == pytest.approx(np.log(3) / 2, rel=1e-3)
+    for result in (strict(core.cross_entropy_grad, x, labels, temperature=t),
+                   strict(core.softmax_jacobian, x, temperature=t),
+                   strict(core.divergence_rows, x, x, temperature=t).kl):
+        assert not np.isnan(result).any()
