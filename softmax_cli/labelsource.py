@@ -195,12 +195,12 @@ def _label_column_among_others(header: list[str], rows: list[list[str]], spec: s
     """The refusal of a table with a label-named column beside other columns of numbers (a weight, a fold):
     which one holds the labels is the user's to say. Read as a table, the label column became an index level
     (integers after row names) and the other one the labels."""
-    from .core.plausibility import LABEL_COLUMN_NAMES
+    from .core.plausibility import is_label_name
 
     def numeric(column: int) -> bool:
         return all(parse_number(row[column]) is not None for row in rows if column < len(row))
 
-    label = next((name for name in header if name.strip().lower() in LABEL_COLUMN_NAMES), None)
+    label = next((name for name in header if is_label_name(name)), None)
     others = [name for column, name in enumerate(header) if name and name != label and numeric(column)]
     if label is None or not others:
         return None

@@ -93,6 +93,11 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
     return some_strictly_inside
 
 
+def is_label_name(name: str) -> bool:
+    """Whether a column's name is one labels go by (:data:`LABEL_COLUMN_NAMES`, in any case)."""
+    return name.strip().lower() in LABEL_COLUMN_NAMES
+
+
 def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
     """The columns of a 2-D table whose name is a label's (:data:`LABEL_COLUMN_NAMES`) and which hold whole numbers.
 
@@ -106,7 +111,7 @@ def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[st
         return []
     found = []
     for column, name in enumerate(names):
-        if name.strip().lower() in LABEL_COLUMN_NAMES:
+        if is_label_name(name):
             values = array[:, column]
             if values.dtype.kind != "f" or bool((np.isfinite(values) & (values == np.trunc(values))).all()):
                 found.append(name)

@@ -129,7 +129,6 @@ def joined_rows(levels: list[Sequence[str]]) -> list[str]:
     return names
 
 
-
 class RowsOfShape:
     """An array's ``shape`` seen as ``(rows, classes)``: the class axis last, every other index a row."""
 

@@ -71,13 +71,18 @@ def _not_json(constant: str):
     raise InputError(f"not a .safetensors file: its header holds {constant}, which is not JSON")
 
 
+def _is_size(n) -> bool:
+    """A header's size or offset: an int64 (JSON's true is a Python int too; past 2**63 no reader holds it)."""
+    return type(n) is int and 0 <= n < 2**63
+
+
 def _check_tiling(tensors: dict, data_bytes: int) -> None:
     """Every tensor's byte range, laid end to end from 0, covers the data exactly: no gap, no overlap."""
     spans = []
     for name, entry in tensors.items():
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if not (isinstance(offsets, list) and len(offsets) == 2
-                and all(type(n) is int and 0 <= n < 2**63 for n in offsets) and offsets[0] <= offsets[1]):
+                and all(map(_is_size, offsets)) and offsets[0] <= offsets[1]):
             raise InputError(f"tensor {name!r} has no valid dtype, shape and data_offsets in the header")
         spans.append((offsets[0], offsets[1], name))
     covered = 0
@@ -112,8 +117,7 @@ def _placed(tensors: dict, name: str, data_start: int, size: int) -> Placed:
     entry = tensors[name]
     try:
         code, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
-        # JSON's true is a Python int too; and a size is an int64 in every reader (past 2**63 none can hold it).
-        valid = all(type(n) is int and 0 <= n < 2**63 for n in (*shape, begin, end))
+        valid = all(map(_is_size, (*shape, begin, end)))
     except (TypeError, KeyError, ValueError):
         valid = False
     if not valid:
