@@ -232,13 +232,14 @@ def parse_class_names(value: str) -> list[str]:
 
 
 def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | None, axis: int,
-                void_as: str | None = None, header: str = "auto", index_col: bool | None = None) -> Loaded:
+                void_as: str | None = None, header: str = "auto", index_col: bool | None = None,
+                leave_out: str | None = None) -> Loaded:
     """Logits plus class names (``--classes`` wins over a header), checked against the class axis.
 
     Row names (an index column) are kept only while the rows are the file's
     rows, that is, when the classes are the last axis.
     """
-    loaded = load_array(inputs, key, void_as=void_as, header=header, index_col=index_col)
+    loaded = load_array(inputs, key, void_as=void_as, header=header, index_col=index_col, leave_out=leave_out)
     if loaded.array.ndim == 1 and loaded.rows is not None:
         # One column of logits is one vector (as np.loadtxt), so its index names the classes:
         # pd.Series(logits, index=class_names).to_csv().
@@ -354,24 +355,21 @@ def refuse_readers(takers: list[str]) -> None:
 
 # ---------------------------------------------------------------- inputs that are not the logits they stand for
 
-def without_column(loaded: Loaded, name: str) -> Loaded:
-    """The logits without the table column ``name`` (the labels', read from the same file with --labels-key)."""
-    if loaded.classes is None or name not in loaded.classes or loaded.array.ndim != 2:
-        return loaded
-    keep = [column for column, class_name in enumerate(loaded.classes) if class_name != name]
-    integer_columns = loaded.integer_columns - (loaded.classes.index(name) < loaded.integer_columns)
-    return replace(loaded, array=loaded.array[:, keep], classes=[loaded.classes[column] for column in keep],
-                   locate=None, integer_columns=integer_columns)
-
-
 def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False) -> None:
     """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
     as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``, or a first column under any name
     beside fractional logits, or the first column of a text table without a header so, unless
     ``first_is_class``: ``--no-index-col``), the levels of a named index
     (leading columns of a text table written as integers beside fractional logits, unless ``first_is_class``),
-    or labels (a label's name, whole numbers)."""
-    from .core import first_column_positions, index_level_columns, label_like_columns, row_position_columns
+    labels (a label's name, whole numbers), or a column whole in every row beside logits that mostly are not
+    (an id, a flag)."""
+    from .core import (
+        first_column_positions,
+        index_level_columns,
+        label_like_columns,
+        row_position_columns,
+        whole_number_columns,
+    )
     from .core.plausibility import ROW_POSITION_COLUMN
 
     if axis % loaded.array.ndim != loaded.array.ndim - 1:
@@ -409,6 +407,17 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is
                          f"a named index do (pandas: df.set_index(...).to_csv()), not classes; read {them} as row "
                          f"names with --index-col, or keep {them} as classes with --no-index-col",
                          where=loaded.source or "arguments")
+    whole = [name for name in whole_number_columns(loaded.classes, loaded.array)
+             if not (first_is_class and name == loaded.classes[0])]
+    if whole:
+        name = whole[0]
+        column = loaded.array[:, loaded.classes.index(name)]
+        shown = ", ".join(f"{value:g}" for value in column[:3].tolist()) + (", ..." if len(column) > 3 else "")
+        remedy = ("read it as row names with --index-col" if loaded.from_text and name == loaded.classes[0]
+                  else "drop it from the table")
+        raise InputError(f"column {name!r} holds whole numbers in every row ({shown}) beside logits that mostly "
+                         "are not, as an id, a flag, a count or labels do, not a class; "
+                         f"{remedy}, or keep it as a class with --as-logits", where=loaded.source or "arguments")
 
 
 def refuse_probabilities(loaded: Loaded, axis: int) -> None:

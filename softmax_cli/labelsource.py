@@ -61,10 +61,10 @@ class LabelSource:
                              "not read; give class indices (0, 1, ...)", where=self.source)
         return self.loaded.array
 
-    def same_file(self, logits: Loaded) -> bool:
-        """Whether the labels were read from the logits' own file."""
+    def read_from(self, inputs: list[str] | None) -> bool:
+        """Whether the labels were read from the file these ``INPUTS`` name (the logits' own table)."""
         try:
-            return bool(self.paths and logits.paths and self.paths[0].samefile(logits.paths[0]))
+            return bool(self.paths and inputs and len(inputs) == 1 and self.paths[0].samefile(inputs[0]))
         except OSError:
             return False
 
@@ -140,6 +140,14 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
         return _text_labels(spec, key)
     if fmt is registry.named("npy") and path.is_file() and (names := _npy_names(path)) is not None:
         return LabelSource(Loaded(np.array(names), spec, paths=[path]), names=names)
+    if key is not None and fmt is not None and fmt.reads_names is not None and path.is_file():
+        try:
+            table = fmt.read_names(Source(path), key)
+        except InputError as error:
+            raise error.located(spec) from None
+        if table is not None:
+            names = table.array.tolist()
+            return LabelSource(Loaded(table.array, spec, paths=[path], rows=table.rows), key, names=names)
     try:
         return LabelSource(load_source(spec, key, preferred="labels"), key)
     except InputError as error:

@@ -254,7 +254,8 @@ ClassesOpt = Annotated[Optional[str], option(
     metavar="NAMES|FILE", show_default=False)]
 HeaderOpt = Annotated[str, option(
     "--header", help="Is a text file's first row column names? auto: when a field is not a number, or it is "
-    "0..C-1 over rows not all integers (pandas' header).", panel=INPUT, takes=OneOf(lambda: ("auto", "yes", "no")))]
+    "0..C-1 over rows not all integers (pandas' header); other distinct integers over rows with decimals are "
+    "refused as ambiguous.", panel=INPUT, takes=OneOf(lambda: ("auto", "yes", "no")))]
 IndexColOpt = Annotated[Optional[bool], option(
     "--index-col/--no-index-col", help="Is a text file's first column row names?  [default: under an empty header "
     "field (pandas' index), or text under a named one]", panel=INPUT, show_default=False)]
@@ -266,8 +267,8 @@ LabelsKeyOpt = Annotated[Optional[str], option(
     "the labels; from the logits' own table it is then not a class.", panel=INPUT, metavar="NAME",
     show_default=False)]
 AsLogitsOpt = Annotated[bool, option(
-    "--as-logits", help="The inputs are logits as given: no refusal of probability-shaped rows or of a label-like "
-    "column.", panel=INPUT)]
+    "--as-logits", help="The inputs are logits as given: no refusal of probability-shaped rows or of a table's "
+    "column that looks like labels, an id or a flag.", panel=INPUT)]
 FromProbsOpt = Annotated[bool, option(
     "--from-probs", help="The inputs are probabilities, not logits: used exactly (log 0 = -inf).", panel=INPUT)]
 KeepGoingOpt = Annotated[bool, option(

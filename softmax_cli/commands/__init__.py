@@ -62,17 +62,16 @@ def logits_loader(source: Source, *, labels: LabelSource | None = None, takes_la
     where the command has ``--from-probs`` (``from_probs`` is not None). With
     ``--from-probs``, ``logs_of_probs`` makes the logits log p.
     """
-    from ..inputs import load_logits, log_of_probabilities, refuse_label_columns, refuse_probabilities, without_column
+    from ..inputs import load_logits, log_of_probabilities, refuse_label_columns, refuse_probabilities
 
     if source.as_logits and from_probs:
         raise UsageError("give --from-probs (the inputs are probabilities) or --as-logits (they are logits), not both")
 
     def load(inputs: list[str] | None) -> Loaded:
+        read_labels_too = labels is not None and labels.key is not None and labels.read_from(inputs)
         logits = noted(load_logits(inputs, key=source.key, classes=source.classes, axis=source.axis,
-                                   header=source.header, index_col=source.index_col,
-                                   void_as=source.void_as))
-        if labels is not None and labels.key is not None and labels.same_file(logits):
-            logits = without_column(logits, labels.key)
+                                   header=source.header, index_col=source.index_col, void_as=source.void_as,
+                                   leave_out=labels.key if read_labels_too else None))
         if not source.as_logits:
             if source.classes is None:  # column names from the table itself, not given by --classes
                 refuse_label_columns(logits, source.axis, takes_labels, first_is_class=source.index_col is False)

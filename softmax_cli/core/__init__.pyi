@@ -146,6 +146,7 @@ from .plausibility import label_like_columns as label_like_columns
 from .plausibility import probability_shaped as probability_shaped
 from .plausibility import probability_tolerance as probability_tolerance
 from .plausibility import row_position_columns as row_position_columns
+from .plausibility import whole_number_columns as whole_number_columns
 from .ranking import TIES as TIES
 from .reliability import BIN_EDGES as BIN_EDGES
 from .reliability import BINNINGS as BINNINGS

@@ -29,12 +29,16 @@ CHECK_CHUNK_ELEMENTS = 1 << 16
 PROBABILITY_SUM_FLOOR = 1e-3
 BFLOAT16_EPS = 2.0**-7
 
-LABEL_COLUMN_NAMES = ("label", "labels", "target", "y", "class", "classes")
+LABEL_COLUMN_NAMES = ("label", "labels", "target", "targets", "y", "y_true", "class", "classes", "category", "gt",
+                      "ground_truth", "true_label", "true_class", "label_id", "label_ids", "class_id", "target_id")
 # The names pandas gives the row positions it keeps as a column: reset_index() ("index", or
 # "level_0" when "index" is taken) and read_csv() of a file written with its index ("Unnamed: 0").
 ROW_POSITION_COLUMN = re.compile(r"index|level_0|Unnamed: 0")
 # A first column under another name is taken for row positions from this many rows on.
 NAMED_POSITIONS_MIN_ROWS = 3
+# A column of logits is whole in every one of n rows by chance with probability about q ** n, where q
+# is the share of whole values in the other columns; below this, the column is an id, a flag or labels.
+WHOLE_COLUMN_SIGNIFICANCE = 1e-4
 
 # The below-chance test: one-sided, at this significance, and only when at least this many rows
 # are expected right by chance (below that, not even zero right is evidence at this level).
@@ -94,8 +98,9 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
 
 
 def is_label_name(name: str) -> bool:
-    """Whether a column's name is one labels go by (:data:`LABEL_COLUMN_NAMES`, in any case)."""
-    return name.strip().lower() in LABEL_COLUMN_NAMES
+    """Whether a column's name is one labels go by (:data:`LABEL_COLUMN_NAMES`, in any case, ``-`` or a space
+    for ``_``)."""
+    return re.sub(r"[-\s]+", "_", name.strip().lower()) in LABEL_COLUMN_NAMES
 
 
 def label_like_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
@@ -179,6 +184,34 @@ def index_level_columns(names: list[str] | None, array: npt.ArrayLike, integer_c
             or array.shape[0] < NAMED_POSITIONS_MIN_ROWS or integer_columns >= array.shape[1]):
         return []
     return list(names[:integer_columns]) if _has_fractions(array[:, integer_columns:]) else []
+
+
+def whole_number_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
+    """The named columns of a 2-D table whole in every row where the other columns are mostly not: an id, a
+    flag, a count or labels, not a class (:data:`WHOLE_COLUMN_SIGNIFICANCE`; from
+    :data:`NAMED_POSITIONS_MIN_ROWS` rows on, over the first :data:`PROBABILITY_CHECK_ROWS`).
+
+    Examples
+    --------
+    >>> whole_number_columns(["id", "a", "b"], [[1001, 1.5, 2.25], [1002, 0.5, -1.5], [1005, 0.25, 1.75]])
+    ['id']
+    >>> whole_number_columns(["id", "a", "b"], [[1001, 1.5, 2.0], [1002, 0.0, -1.0], [1005, 0.0, 1.0]])
+    []
+    """
+    array = np.asarray(array)
+    if (names is None or array.ndim != 2 or array.shape[1] != len(names) or array.shape[1] < 2
+            or array.dtype.kind != "f" or array.shape[0] < NAMED_POSITIONS_MIN_ROWS):
+        return []
+    n_rows, n_classes = min(array.shape[0], PROBABILITY_CHECK_ROWS), array.shape[1]
+    whole_counts, step = np.zeros(n_classes, dtype=np.int64), max(1, CHECK_CHUNK_ELEMENTS // n_classes)
+    for first in range(0, n_rows, step):
+        block = array[first:min(first + step, n_rows)]
+        with np.errstate(invalid="ignore"):
+            whole_counts += (np.isfinite(block) & (block == np.trunc(block))).sum(axis=0)
+    share_elsewhere = (whole_counts.sum() - n_rows) / (n_rows * (n_classes - 1))
+    if share_elsewhere ** n_rows >= WHOLE_COLUMN_SIGNIFICANCE:
+        return []
+    return [name for name, count in zip(names, whole_counts.tolist()) if count == n_rows]
 
 
 def _has_fractions(array: np.ndarray) -> bool:

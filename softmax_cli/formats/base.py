@@ -33,13 +33,16 @@ class Source:
 
     ``header`` and ``index_col`` are how the user asked a table to be read
     (``--header auto|yes|no``, ``--index-col/--no-index-col``; None: decide);
-    formats without a header or an index ignore them.
+    formats without a header or an index ignore them. ``leave_out`` names a
+    table's column that is not logits: the labels ``--labels-key`` reads from
+    the same file. A reader of named columns leaves it out.
     """
 
     path: Path | None
     given: bytes | None = None  # standard input's bytes, when there is no path
     header: str = "auto"
     index_col: bool | None = None
+    leave_out: str | None = None
 
     @cached_property
     def data(self) -> bytes:

@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..core.plausibility import is_label_name
 from ..errors import InputError
 from .base import (
     EXTRA_HINT,
@@ -82,22 +83,24 @@ def _pandas_metadata(schema) -> dict:
 
 def _index_columns(schema) -> list[str]:
     """The row names' columns: every stored pandas index level, else a first column of text."""
-    import pyarrow.types as types
-
     levels = _pandas_metadata(schema).get("index_columns")
     stored = [name for name in (levels if isinstance(levels, list) else [])
               if isinstance(name, str) and name in schema.names]  # a RangeIndex is not stored
     if stored:
         return stored
-    first = schema.field(0).type
-    if types.is_dictionary(first):  # pandas' and polars' categorical text
-        first = first.value_type
-    text = types.is_string(first) or types.is_large_string(first) or types.is_string_view(first)  # polars: a view
-    return [schema.names[0]] if text else []
+    return [schema.names[0]] if _is_text(schema.field(0).type) else []
 
 
-def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]]:
-    """The value columns to read and the row names' columns."""
+def _is_text(kind) -> bool:
+    import pyarrow.types as types
+
+    if types.is_dictionary(kind):  # pandas' and polars' categorical text
+        kind = kind.value_type
+    return types.is_string(kind) or types.is_large_string(kind) or types.is_string_view(kind)  # polars: a view
+
+
+def _plan(schema, key: str | None, preferred: str, leave_out: str | None) -> tuple[list[str], list[str]]:
+    """The value columns to read (never ``leave_out``) and the row names' columns."""
     if not schema.names:
         raise InputError("the table has no columns")
     duplicated = sorted({name for name in schema.names if schema.names.count(name) > 1})
@@ -105,7 +108,7 @@ def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]
         raise InputError(f"column name(s) {', '.join(map(repr, duplicated))} given twice; each column needs "
                          "its own name")
     index = _index_columns(schema)
-    candidates = [name for name in schema.names if name not in index]
+    candidates = [name for name in schema.names if name not in index and name != leave_out]
     if not candidates:
         raise InputError(f"no columns of numbers: {', '.join(map(repr, schema.names))} are row names")
     if key is not None or len(candidates) == 1 or preferred in candidates:
@@ -115,6 +118,11 @@ def _plan(schema, key: str | None, preferred: str) -> tuple[list[str], list[str]
             raise InputError(f"column {name!r} holds {kind}, not numbers or lists of numbers")
         return [name], index
     others = [name for name in candidates if not _is_number(schema.field(name).type)]
+    labels = [name for name in others if is_label_name(name)]
+    if labels:
+        raise InputError(f"column {labels[0]!r} holds {schema.field(labels[0]).type}, as labels written as class "
+                         f"names do, not logits; score against it with --labels-key {labels[0]} and this file as "
+                         "--labels, or drop it from the table")
     if others:
         raise InputError(f"not numbers: column(s) {', '.join(others)} (of {', '.join(candidates)}); "
                          "choose one list column of logits with --key NAME")
@@ -155,9 +163,9 @@ def _numpy_dtype(kind) -> np.dtype:
 
 
 def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, key: str | None,
-           preferred: str) -> Table:
-    """The table from ``parts(columns)``: its row groups or batches, in order."""
-    columns, index = _plan(schema, key, preferred)
+           preferred: str, leave_out: str | None) -> Table:
+    """The table from ``parts(columns)``: its row groups or batches, in order, without the column ``leave_out``."""
+    columns, index = _plan(schema, key, preferred, leave_out)
     dtype = np.result_type(*(_numpy_dtype(schema.field(name).type) for name in columns))
     pieces, rows, filled = [], [], 0
     array = np.empty((n_rows, len(columns)), dtype) if n_rows is not None and len(columns) > 1 else None
@@ -181,44 +189,75 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
     return Table(array.astype(dtype, copy=False), classes, joined_rows(rows) if index else None)
 
 
-def read_parquet(source: Source, key: str | None, preferred: str) -> Table:
-    pa = _pyarrow()
+# What a reader opens: the schema, the parts (row groups or record batches) of some columns, the row count.
+Opened = tuple[object, Callable[[list[str]], Iterable], "int | None"]
+
+
+def _parquet(source: Source, pa) -> Opened:
     import pyarrow.parquet as pq
 
+    file = pq.ParquetFile(source.path if source.path is not None else pa.BufferReader(source.data))
+
+    def parts(columns):
+        return (file.read_row_group(i, columns=columns) for i in range(file.num_row_groups))
+
+    return file.schema_arrow, parts, file.metadata.num_rows
+
+
+def _arrow(source: Source, pa) -> Opened:
+    """The Arrow IPC file format (Feather v2), or its stream format (as Hugging Face datasets cache)."""
+    if source.head.startswith(FEATHER_V1_MAGIC):  # no IPC framing: pyarrow's Feather reader knows it
+        import pyarrow.feather as feather
+
+        whole = feather.read_table(str(source.path) if source.path is not None else pa.BufferReader(source.data))
+        return whole.schema, lambda columns: whole.select(columns).to_batches(), whole.num_rows
+    data = pa.memory_map(str(source.path)) if source.path is not None else pa.BufferReader(source.data)
     try:
-        file = pq.ParquetFile(source.path if source.path is not None else pa.BufferReader(source.data))
+        reader = pa.ipc.open_file(data)
+    except pa.ArrowInvalid:  # not the file format: the stream format, read in one pass
+        data.seek(0)
+        stream = pa.ipc.open_stream(data)
+        return stream.schema, lambda columns: (batch.select(columns) for batch in stream), None
+    batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]  # memory-mapped, not copied
+    return reader.schema, lambda columns: (batch.select(columns) for batch in batches), sum(
+        batch.num_rows for batch in batches)
 
-        def parts(columns):
-            return (file.read_row_group(i, columns=columns) for i in range(file.num_row_groups))
 
-        return _table(file.schema_arrow, parts, file.metadata.num_rows, key, preferred)
+def _read(source: Source, read: Callable[[Opened], Table | None], parquet: bool) -> Table | None:
+    """``read`` of the Parquet (else Arrow) table ``source`` holds, its faults in one line."""
+    pa = _pyarrow()
+    try:
+        return read((_parquet if parquet else _arrow)(source, pa))
     except (pa.ArrowException, OSError) as error:
-        raise InputError(f"cannot read this Parquet file: {error}") from None
+        raise InputError(f"cannot read this {'Parquet' if parquet else 'Arrow'} file: {error}") from None
+
+
+def read_parquet(source: Source, key: str | None, preferred: str) -> Table:
+    return _read(source, lambda opened: _table(*opened, key, preferred, source.leave_out), parquet=True)
 
 
 def read_arrow(source: Source, key: str | None, preferred: str) -> Table:
-    """The Arrow IPC file format (Feather v2), or its stream format (as Hugging Face datasets cache)."""
-    pa = _pyarrow()
-    try:
-        if source.head.startswith(FEATHER_V1_MAGIC):  # no IPC framing: pyarrow's Feather reader knows it
-            import pyarrow.feather as feather
+    return _read(source, lambda opened: _table(*opened, key, preferred, source.leave_out), parquet=False)
 
-            whole = feather.read_table(str(source.path) if source.path is not None else pa.BufferReader(source.data))
-            return _table(whole.schema, lambda columns: whole.select(columns).to_batches(), whole.num_rows, key,
-                          preferred)
-        data = pa.memory_map(str(source.path)) if source.path is not None else pa.BufferReader(source.data)
-        try:
-            reader = pa.ipc.open_file(data)
-        except pa.ArrowInvalid:  # not the file format: the stream format, read in one pass
-            data.seek(0)
-            stream = pa.ipc.open_stream(data)
-            return _table(stream.schema, lambda columns: (batch.select(columns) for batch in stream), None, key,
-                          preferred)
-        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]  # memory-mapped, not copied
-        return _table(reader.schema, lambda columns: (batch.select(columns) for batch in batches),
-                      sum(batch.num_rows for batch in batches), key, preferred)
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(f"cannot read this Arrow file: {error}") from None
+
+def read_names(source: Source, key: str) -> Table | None:
+    """The text column ``key`` (class-name labels, ``--labels-key``) as an array of str, with the row names;
+    None when it holds numbers, which :func:`read_parquet` reads."""
+    def read(opened: Opened) -> Table | None:
+        schema, parts, _ = opened
+        if key not in schema.names or not _is_text(schema.field(key).type):
+            return None
+        index = [name for name in _index_columns(schema) if name != key]
+        values, rows = [], []
+        for part in parts([key, *index]):
+            column = part.column(key)
+            if column.null_count:
+                raise InputError(f"column {key!r} has missing values (null)")
+            values += [str(value) for value in column.to_pylist()]
+            rows += zip(*([str(value) for value in part.column(name).to_pylist()] for name in index))
+        return Table(np.array(values), rows=joined_rows(rows) if index else None)
+
+    return _read(source, read, parquet=source.head.startswith(b"PAR1"))
 
 
 # ---------------------------------------------------------------- writing

@@ -39,16 +39,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .base import Read, RowBlocks, Source, Write
+    from .base import Read, RowBlocks, Source, Table, Write
 
 
 @dataclass(frozen=True, eq=False)  # one object per format, told apart by identity (``is``)
 class Format:
     """One file format as declared here; its functions are looked up in ``module`` on first use.
 
-    ``reads``, ``writes``, ``sniffs`` and ``streams`` name the module's
-    functions (None: the format does not do that); :attr:`read`,
-    :attr:`write`, :attr:`sniff` and :attr:`row_blocks` give the functions
+    ``reads``, ``writes``, ``sniffs``, ``streams`` and ``reads_names`` name the
+    module's functions (None: the format does not do that); :attr:`read`,
+    :attr:`write`, :attr:`sniff`, :attr:`row_blocks` and :attr:`read_names` give the functions
     themselves, importing the module then. Ask the names (``fmt.writes is not
     None``) to decide something without importing it.
 
@@ -58,7 +58,9 @@ class Format:
     (:class:`~.base.WriteOptions`), an array with ``blocks()`` block by block;
     ``sniff(source)`` says whether standard input's content is this format;
     ``row_blocks(path, block_bytes, key)`` opens a file as streamable rows
-    (:class:`~.base.FileRows`) or gives None when it must be read whole.
+    (:class:`~.base.FileRows`) or gives None when it must be read whole;
+    ``read_names(source, key)`` gives a table's text column ``key`` as a
+    :class:`~.base.Table` of str, or None when it is not text.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Format:
     magic: bytes | None = None  # how standard input is recognised: its first bytes
     sniffs: str | None = None  # or a test of its content
     streams: str | None = None
+    reads_names: str | None = None  # a text column by name (class-name labels), where it is not a number's
     batch_output: str | None = None  # the format -o and a batch write for this extension (default: its own)
 
     def _function(self, name: str | None):
@@ -88,6 +91,10 @@ class Format:
         return self._function(self.sniffs)
 
     @property
+    def read_names(self) -> Callable[[Source, str], Table | None] | None:
+        return self._function(self.reads_names)
+
+    @property
     def row_blocks(self) -> Callable[[Path, int, str | None], RowBlocks | None] | None:
         return self._function(self.streams)
 
@@ -102,9 +109,9 @@ FORMATS: tuple[Format, ...] = (
     Format("safetensors", (".safetensors",), "safetensors", binary=True, reads="read", writes="write",
            sniffs="looks_like_safetensors", streams="row_blocks"),
     Format("parquet", (".parquet",), "parquet", binary=True, magic=b"PAR1", reads="read_parquet",
-           writes="write_parquet"),
+           writes="write_parquet", reads_names="read_names"),
     Format("arrow", (".arrow", ".feather"), "parquet", binary=True, magic=b"ARROW1", reads="read_arrow",
-           writes="write_arrow"),
+           writes="write_arrow", reads_names="read_names"),
     Format("csv", (".csv",), "text", binary=False, reads="read_table", writes="write_csv"),
     Format("tsv", (".tsv",), "text", binary=False, reads="read_table", writes="write_tsv"),
     # White-space text is read like the others; a batch writes it as TSV, the nearest format we write.

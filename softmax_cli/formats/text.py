@@ -58,12 +58,19 @@ def _numbered(fields: list[str]) -> bool:
     return fields == [str(i) for i in range(len(fields))]
 
 
-def _is_header(first: list[str], below: list[list[str]], choice: str, notes: list[str]) -> bool:
-    """Whether the first row names the columns (``--header yes|no|auto``)."""
+def _is_header(first: list[str], below: list[list[str]], choice: str, notes: list[str], line: int) -> bool:
+    """Whether the first row (on ``line``) names the columns (``--header yes|no|auto``); a row that may be
+    either is refused (:func:`_integer_names`)."""
     if choice != "auto":
         return choice == "yes"
     if any(parse_number(f) is None for f in first):
         return True
+    if below and not _numbered(first) and _integer_names(first, below):
+        shown = ", ".join(first[:4]) + (", ..." if len(first) > 4 else "")
+        raise InputError(f"the first row ({shown}) holds distinct integers above rows of numbers written with "
+                         "decimals: column names, as pandas writes a frame's integer column names "
+                         f"(df[[{shown}]].to_csv(index=False)), or a row of logits? Say which with --header yes "
+                         "or --header no", line=line)
     if not _numbered(first) or not below:
         return False
     span = f"0..{len(first) - 1}"
@@ -77,6 +84,15 @@ def _is_header(first: list[str], below: list[list[str]], choice: str, notes: lis
 
 # An index level's integers as pandas writes them; a float column of whole values is written "3.0", a class.
 INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _integer_names(first: list[str], below: list[list[str]]) -> bool:
+    """Whether a first row of several distinct integers stands above rows with none (every number written
+    with decimals): pandas' header for integer column names that are not ``0..C-1`` (``df[[0, 2, 3]]``), or
+    a row of logits typed as integers. Neither reading is safe, so it is refused."""
+    return (len(first) > 1 and all(INTEGER_TEXT.fullmatch(field) for field in first)
+            and len({int(field) for field in first}) == len(first)
+            and not any(INTEGER_TEXT.fullmatch(field) for row in below for field in row))
 
 
 def _is_integers(rows: list[list[str]], column: int) -> bool:
@@ -120,7 +136,8 @@ def _integer_lead(header: list[str] | None, rows: list[list[str]]) -> int:
     return next((column for column in range(len(header) - 1) if not _is_integers(rows, column)), len(header) - 1)
 
 
-def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None) -> Table:
+def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None,
+                    leave_out: str | None = None) -> Table:
     """Parse comma/tab/semicolon/white-space separated numbers.
 
     ``#`` starts a comment; blank lines are skipped. The first row is a header
@@ -129,8 +146,9 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     ``header`` ("yes"/"no") decides instead. The first column is an index (row
     names) under an empty header field (``df.to_csv()``) or when it holds text
     under a named one, and so is each further level of a multi-level index
-    (:func:`_index_width`); ``index_col`` decides instead. One data row, or one
-    column, is a vector, as ``np.loadtxt`` gives (a single named row stays a row).
+    (:func:`_index_width`); ``index_col`` decides instead. The column named
+    ``leave_out`` is not read. One data row, or one column, is a vector, as
+    ``np.loadtxt`` gives (a single named row stays a row).
     """
     numbered = [(n, _split_comment(line)) for n, line in enumerate(text.splitlines(), start=1)]
     numbered = [(n, line) for n, line in numbered if line]
@@ -140,23 +158,28 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     lines = [n for n, _ in numbered]
     rows = [_fields(line, delimiter) for _, line in numbered]
     notes: list[str] = []
-    names = rows[0] if _is_header(rows[0], rows[1:], header, notes) else None
+    names = rows[0] if _is_header(rows[0], rows[1:], header, notes, lines[0]) else None
     if names is not None:
         lines, rows = lines[1:], rows[1:]
-    first = _index_width(names, rows, index_col, notes)
-    indexed = first > 0
     width = len(names) if names is not None else len(rows[0]) if rows else 0
-    values: list[list[float]] = []
     for line_no, fields in zip(lines, rows):
         if len(fields) != width:
             raise InputError(f"{len(fields)} fields where the {'header' if names else 'first row'} has {width}",
                              line=line_no)
+    kept = list(range(width))  # the file's column of each field read (1-based in messages)
+    if names is not None and leave_out in names:
+        kept.remove(names.index(leave_out))
+        names, rows = [names[j] for j in kept], [[fields[j] for j in kept] for fields in rows]
+    first = _index_width(names, rows, index_col, notes)
+    indexed = first > 0
+    values: list[list[float]] = []
+    for line_no, fields in zip(lines, rows):
         row = []
-        for column, text_field in enumerate(fields[first:], start=first + 1):
+        for column, text_field in enumerate(fields[first:], start=first):
             value = parse_number(text_field)
             if value is None:
-                what = "an empty field" if not text_field else f"{text_field!r} is not a number"
-                raise InputError(what, line=line_no, column=column)
+                raise InputError(_not_a_number(text_field, names[column] if names else None), line=line_no,
+                                 column=kept[column] + 1)
             row.append(value)
         values.append(row)
     if not values or not values[0]:
@@ -170,13 +193,25 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
 
     def locate(index: tuple[int, ...]) -> tuple[int, int]:
         row, column = (index[0], 0) if shape[1] == 1 else (0, index[0]) if len(index) == 1 else index
-        return lines[row], column + first + 1
+        return lines[row], kept[column + first] + 1
 
     index_name = (join_levels(names[:first]) if names and any(names[:first]) else "") if indexed else None
     return Table(array.reshape(-1) if vector else array, classes=None if names is None else names[first:],
                  rows=row_names, index_name=index_name, notes=notes, locate=locate,
                  numbered_first_row=names is None and _numbered(rows[0]),
                  integer_columns=_integer_lead(names, rows) if index_col is None and not indexed else 0)
+
+
+def _not_a_number(field: str, column: str | None) -> str:
+    """What is wrong with a field that is not a number; a label column's text says how to score against it."""
+    from ..core.plausibility import is_label_name
+
+    if not field:
+        return "an empty field"
+    if column is not None and is_label_name(column):
+        return (f"column {column!r} holds text ({field!r}), as labels written as class names do, not logits; "
+                f"score against it with --labels-key {column} and this file as --labels, or drop it from the table")
+    return f"{field!r} in column {column!r} is not a number" if column else f"{field!r} is not a number"
 
 
 # ---------------------------------------------------------------- Python's and NumPy's printed arrays
@@ -239,7 +274,7 @@ def read_table(source: Source, key: str | None, preferred: str) -> Table:
     """Delimited text, or an array as Python or NumPy print it."""
     if looks_printed(source):
         return Table(parse_printed(source.text))
-    return parse_delimited(source.text, source.header, source.index_col)
+    return parse_delimited(source.text, source.header, source.index_col, source.leave_out)
 
 
 # ---------------------------------------------------------------- writing
