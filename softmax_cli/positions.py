@@ -8,10 +8,13 @@ labelled with the ignore index), so every command scores the same positions.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from . import core
 from .errors import UsageError
+from .formats.base import note
 from .inputs import Loaded
 from .operands import load_padding_mask, naming_sources
 from .options import Padding
@@ -20,6 +23,19 @@ from .options import Padding
 def load_mask(padding: Padding) -> Loaded | None:
     """``--mask`` as read (``--mask-key`` picks its array), or None."""
     return None if padding.mask is None else load_padding_mask(padding.mask, padding.mask_key)
+
+
+def without_header_row(mask: Loaded | None, lead: tuple[int, ...]) -> Loaded | None:
+    """The mask without its first row ``0..T-1`` when that row is the header ``pd.DataFrame(mask).to_csv(index=False)``
+    writes: read as data (every row is integers), it leaves one row more than the logits have."""
+    positions = int(np.prod(lead, dtype=np.int64))
+    if mask is None or not mask.numbered_first_row or mask.array.ndim != 2 or mask.array.size == positions:
+        return mask
+    if mask.array[1:].size != positions:
+        return mask
+    note(f"first row 0..{mask.array.shape[1] - 1} of the mask read as its column names: {mask.array.shape[0] - 1} "
+         f"rows for the logits' {positions} positions")
+    return dataclasses.replace(mask, array=mask.array[1:])
 
 
 def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
@@ -41,6 +57,7 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
                          "target distributions")
     if shift and labels is None:
         raise UsageError("--shift-labels moves --labels one position along the sequence; give --labels too")
+    mask = without_header_row(mask, lead)
     with naming_sources(logits, {"labels": truth, "mask": mask}):
         flat = None if labels is None else core.check_labels(labels, lead, shape[at], ignore_index)
         keep = None if mask is None else core.check_mask(mask.array, lead)

@@ -140,3 +140,14 @@ def test_grad_streamed_in_tiny_blocks_equals_in_memory(padded, output):
     assert streamed.returncode == 0, streamed.stderr
     got = np.load(io.BytesIO(streamed.stdout)) if output == "-" else np.load(folder / output)
     np.testing.assert_array_equal(got, np.load(folder / "memory.npy"))
+
+
+def test_a_mask_written_by_pandas_keeps_its_header_out_of_the_rows(padded):
+    pd = pytest.importorskip("pandas")
+    folder, kept = padded
+    pd.DataFrame(np.load(folder / "mask.npy")).to_csv(folder / "mask.csv", index=False)  # header 0,1,...,5
+    from_csv = run("loss", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.csv",
+                   "-f", "json")
+    assert "first row 0..5 of the mask read as its column names" in from_csv.stderr
+    assert loads(from_csv) == loads(run("loss", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
+                                        "-f", "json"))
