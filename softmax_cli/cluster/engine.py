@@ -111,11 +111,28 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
         with client:
             yield client
         return
+    _start_resource_tracker()
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                   dashboard_address=":0" if dashboard else None,
                                   silence_logs=silence or logging.WARNING) as cluster, \
             distributed.Client(cluster) as client:
         yield client
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (the worker processes' semaphores are registered with it) with
+    SIGHUP blocked, as it ignores SIGINT and SIGTERM itself. A hang-up sent to the process group (a closed
+    terminal) otherwise kills it; a new one is started for the next semaphore and prints a traceback for each
+    name it never registered. Blocked, not ignored: a hang-up meanwhile still reaches this process, on
+    unblocking, while the tracker keeps the mask through fork and exec."""
+    import signal
+    from multiprocessing import resource_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def dashboard_link(client) -> str | None:

@@ -247,3 +247,46 @@ def test_without_the_dask_extra_the_error_says_how_to_install_it(cli, data, tmp_
     assert completed.returncode == 2
     assert completed.stderr == "error: --scheduler needs Dask: pip install 'softmax-toolkit[dask]'\n"
     assert not (tmp_path / "p.npy").exists()
+
+
+def _resource_tracker_in(session: int) -> bool:
+    """Whether multiprocessing's resource tracker runs in this session (Linux's /proc)."""
+    import os
+    from pathlib import Path
+
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == session \
+                    and b"resource_tracker" in (entry / "cmdline").read_bytes():
+                return True
+        except OSError:  # gone meanwhile
+            continue
+    return False
+
+
+def test_a_hang_up_sent_to_the_whole_process_group_mid_run_prints_no_traceback(tmp_path):
+    """A closed terminal sends SIGHUP to every process of its group: the command, its Dask workers and
+    multiprocessing's resource tracker. The tracker, killed, was replaced by one that printed a traceback
+    for every semaphore it had never registered."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import softmax_command
+
+    logits = np.random.default_rng(3).standard_normal((40_000, 256)).astype(np.float32)
+    np.save(tmp_path / "logits.npy", logits)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "SOFTMAX_UNIT_BYTES": str(64 * 256 * 4)}  # 625 units: the run outlasts the cluster's start
+    process = subprocess.Popen([*softmax_command(), "probs", tmp_path / "logits.npy", "--scheduler", "local:1",
+                                "-o", out / "probs.npy"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, start_new_session=True)
+    while process.poll() is None and not _resource_tracker_in(process.pid):  # the event: the cluster is starting
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGHUP)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGHUP, stderr
+    assert "Traceback" not in stderr.decode() and not stdout
+    assert not list(out.iterdir())
