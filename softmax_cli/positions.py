@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from . import core
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .formats.base import note
 from .inputs import Loaded
 from .operands import load_padding_mask, naming_sources
@@ -64,6 +64,11 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
         if shift:
             flat = core.shift_labels(flat, lead, ignore_index)
             keep = None if keep is None else core.shift_mask(keep, lead)
+        if keep is not None and not keep.any():
+            raise InputError("the mask keeps no position" + (" whose next token it keeps too" if shift else "")
+                             + ", so nothing would be scored; a mask keeps a position with 1, as Hugging Face's "
+                             "attention_mask does (a padding mask with 1 for padding is the other way round: 1 - "
+                             "mask)", operand="mask")
     if flat is not None and keep is not None:
         flat = np.where(keep, flat, ignore_index)
     return (None if flat is None else flat.reshape(lead)), keep

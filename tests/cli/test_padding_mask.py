@@ -151,3 +151,16 @@ def test_a_mask_written_by_pandas_keeps_its_header_out_of_the_rows(padded):
     assert "first row 0..5 of the mask read as its column names" in from_csv.stderr
     assert loads(from_csv) == loads(run("loss", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
                                         "-f", "json"))
+
+
+@pytest.mark.parametrize("command", [["loss", "--labels", "{labels}"], ["topk", "--labels", "{labels}"],
+                                     ["temperature-sweep", "--labels", "{labels}", "--fit"],
+                                     ["compare", "{cand}", "--labels", "{labels}"]],
+                         ids=["loss", "topk", "temperature-sweep", "compare"])
+def test_a_mask_that_keeps_nothing_is_refused_not_scored_as_nan(padded, command):
+    folder, _ = padded
+    np.save(folder / "nothing.npy", np.zeros((2, 6), dtype=np.int64))
+    args = [str(folder / f"{a[1:-1]}.npy") if a.startswith("{") else a for a in command]
+    line = assert_one_error_line(run(command[0], folder / "logits.npy", *args[1:], "--mask", folder / "nothing.npy",
+                                     "-f", "json"))
+    assert "keeps no position" in line and str(folder / "nothing.npy") in line
