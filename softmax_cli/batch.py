@@ -36,7 +36,7 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     for item in inputs:
         path = Path(item)
         if registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
-            raise UsageError(registry.ZARR_REFUSAL, where=item)
+            raise UsageError(registry.zarr_refusal(path, "logits"), where=item)
         if path.is_dir():
             found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
             folders = sum(1 for p in path.iterdir() if p.is_dir())

@@ -115,7 +115,7 @@ def load_source(source: str, key: str | None = None, preferred: str = "logits", 
             raise error.located(STDIN_NAME) from None
     path = Path(source)
     if registry.is_zarr_array(path):
-        raise UsageError(registry.ZARR_REFUSAL, where=source)
+        raise UsageError(registry.zarr_refusal(path, preferred), where=source)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "not a file", where=source)
     refusal = registry.refusal(path)

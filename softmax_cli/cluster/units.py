@@ -86,6 +86,8 @@ def _zarr_source(path: Path) -> Source:
     except ImportError:
         raise InputError("reading Zarr arrays needs the zarr extra: pip install 'softmax-toolkit[zarr]'",
                          where=str(path)) from None
+    if registry.zarr_group_arrays(path) is not None:
+        raise InputError(registry.zarr_refusal(path, "logits"), where=str(path))
     try:
         array = open_zarr(path)
     except Exception as error:  # zarr raises many types for "not an array here"; name the path and stop

@@ -163,8 +163,34 @@ def is_zarr_array(path: str | Path) -> bool:
                               or (path / ".zarray").is_file())
 
 
-ZARR_REFUSAL = ("this is a Zarr array, which is read on a Dask cluster: add --scheduler local:1 (one worker on this "
+def zarr_group_arrays(path: str | Path) -> list[str] | None:
+    """The arrays in a Zarr group (v3's ``zarr.json`` of node type ``group``, or v2's ``.zgroup``), by name;
+    None when ``path`` is not a group."""
+    import json
+
+    path = Path(path)
+    try:
+        group = (path / ".zgroup").is_file() or json.loads((path / "zarr.json").read_bytes()).get("node_type") == "group"
+    except (OSError, ValueError, AttributeError, RecursionError):  # no zarr.json, or not a JSON object
+        group = False
+    if not group:
+        return None
+    return sorted(entry.name for entry in path.iterdir()
+                  if entry.is_dir() and ((entry / ".zarray").is_file() or (entry / "zarr.json").is_file()))
+
+
+def zarr_refusal(path: str | Path, role: str) -> str:
+    """Why the Zarr folder ``path`` cannot be read as ``role`` here: a group names its arrays; an array is
+    read only as the logits, on a cluster."""
+    arrays = zarr_group_arrays(path)
+    if arrays is not None:
+        named = ", ".join(str(Path(path) / name) for name in arrays[:4]) or "none"
+        return f"this is a Zarr group, not an array; give one of its arrays ({named})"
+    if role == "logits":
+        return ("this is a Zarr array, which is read on a Dask cluster: add --scheduler local:1 (one worker on this "
                 "machine) or save it as .npy")
+    return (f"a Zarr array is read on a Dask cluster as the logits only, and the {role} are read by this process: "
+            f"save them as .npy (np.save('{role}.npy', zarr.open_array(PATH)[:]))")
 
 
 def sniff(source: Source) -> Format:

@@ -46,3 +46,24 @@ def test_a_zarr_folder_without_scheduler_is_refused_saying_to_add_it(tmp_path, c
     zarr.create_array(str(path), shape=(2, 3), chunks=(1, 3), dtype="f4")[:] = np.ones((2, 3), dtype=np.float32)
     args = [str(path) if a == "{z}" else str(tmp_path / "out") if a == "{out}" else a for a in command]
     assert_one_error_line(run(*args), "Zarr array", "--scheduler local:1", str(path))
+
+
+@pytest.mark.parametrize("scheduler", [[], ["--scheduler", "local:1"]], ids=["in-process", "cluster"])
+def test_zarr_labels_say_to_save_them_as_npy_not_to_add_scheduler(tmp_path, scheduler):
+    zarr = pytest.importorskip("zarr")
+    np.save(tmp_path / "logits.npy", np.ones((2, 3), dtype=np.float32))
+    labels = tmp_path / "labels.zarr"
+    zarr.create_array(str(labels), shape=(2,), chunks=(2,), dtype="i8")[:] = np.array([0, 2])
+    line = assert_one_error_line(run("loss", tmp_path / "logits.npy", "--labels", labels, *scheduler, "-f", "json"),
+                                 str(labels), "as .npy")
+    assert "add --scheduler" not in line
+
+
+@pytest.mark.parametrize("scheduler", [[], ["--scheduler", "local:1"]], ids=["in-process", "cluster"])
+def test_a_zarr_group_names_its_arrays(tmp_path, scheduler):
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(tmp_path / "model.zarr"), mode="w")
+    group.create_array("logits", shape=(2, 3), dtype="f4")[:] = np.ones((2, 3), dtype=np.float32)
+    line = assert_one_error_line(run("probs", tmp_path / "model.zarr", *scheduler, "-o", tmp_path / "p.npy"),
+                                 "Zarr group", str(tmp_path / "model.zarr" / "logits"))
+    assert "add --scheduler" not in line and "node_type" not in line
