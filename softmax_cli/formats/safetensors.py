@@ -142,10 +142,13 @@ def _find(file: BinaryIO, size: int, key: str | None, preferred: str) -> tuple[P
     except (TypeError, ValueError, RecursionError):  # not ours: another producer's metadata, not class names
         classes = None
     shape = placed[1]
-    # Names of the last axis, as written by us; another tensor of the file may have another last axis.
-    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes) and shape
-            and len(classes) == shape[-1]):
-        classes = None
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes) and shape):
+        return placed, None
+    if len(classes) != shape[-1]:
+        if len(tensors) == 1:  # names of the last axis of the file's one tensor, and a count that cannot be
+            raise InputError(f"the metadata's classes name {len(classes)} classes, but tensor {name!r} has "
+                             f"{shape[-1]} on its last axis; write one name a class, or no classes")
+        return placed, None  # another tensor of the file, of another last axis, is the one named
     return placed, classes
 
 

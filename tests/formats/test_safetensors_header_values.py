@@ -78,3 +78,24 @@ def test_class_names_metadata_that_is_not_ours_is_ignored(tmp_path):
     assert completed.returncode == 0, completed.stderr
     expected = reference_softmax(np.arange(6, dtype=np.float32).reshape(2, 3))
     np.testing.assert_allclose(json.loads(completed.stdout)["probs"], expected, rtol=1e-6)
+
+
+def test_class_names_of_another_count_than_the_one_tensors_classes_are_refused(tmp_path):
+    numpy_api = pytest.importorskip("safetensors.numpy")
+    path = tmp_path / "named.safetensors"
+    numpy_api.save_file({"logits": np.arange(6, dtype=np.float32).reshape(2, 3)}, str(path),
+                        metadata={"classes": json.dumps(["cat", "dog"])})
+    assert_one_error_line(run("probs", path, "-f", "json"), "2 classes", "3 on its last axis", str(path))
+
+
+def test_class_names_of_another_tensors_last_axis_are_left_to_it(tmp_path):
+    numpy_api = pytest.importorskip("safetensors.numpy")
+    path = tmp_path / "named.safetensors"
+    numpy_api.save_file({"logits": np.arange(6, dtype=np.float32).reshape(2, 3), "labels": np.array([0, 2])},
+                        str(path), metadata={"classes": json.dumps(["cat", "dog", "fish"])})
+    completed = run("loss", path, "--labels", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    logits = np.arange(6, dtype=np.float64).reshape(2, 3)
+    expected = -np.log(reference_softmax(logits)[[0, 1], [0, 2]]).mean()
+    assert json.loads(completed.stdout)["classes"] == ["cat", "dog", "fish"]
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-6)
