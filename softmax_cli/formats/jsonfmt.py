@@ -60,8 +60,60 @@ def _array(value, path: str) -> np.ndarray:
     return array
 
 
-def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, list[str] | None]:
-    """Nested lists, an object of named nested lists (our own JSON output), or JSON lines."""
+def _records(records: list[tuple[str, object]]) -> Table:
+    """Objects of one number per column, one a row (pandas' ``orient="records"``, polars' ``write_json`` and
+    ``write_ndjson``): the columns are classes, named by the first record's keys; ``records`` pairs each
+    with where it is (``[2]`` or ``line 3``)."""
+    import json
+
+    first_where, first = records[0]
+    names = list(first)
+    if not names:
+        raise InputError("a record with no columns", where=first_where)
+    rows = []
+    for where, record in records:
+        if not isinstance(record, dict):
+            raise InputError(f"{json.dumps(record)[:40]} where {first_where} is a record (an object)", where=where)
+        if record.keys() != first.keys():
+            odd = sorted(record.keys() ^ first.keys())[0]
+            raise InputError(f"column {odd!r} is in one of this record and {first_where}, not both; every record "
+                             "needs the same columns", where=where)
+        rows.append([record[name] for name in names])
+    for row, (where, _) in zip(rows, records):
+        for name, value in zip(names, row):
+            if isinstance(value, list):
+                raise InputError("a list where a record holds one number a column", where=f"{where}[{json.dumps(name)}]")
+            _check_numbers(value, f"{where}[{json.dumps(name)}]")
+    return Table(_array(rows, ""), classes=names)
+
+
+def _refuse_nested_objects(value: dict) -> None:
+    """An object of objects (pandas' default ``to_json()``, ``orient="columns"``, or ``orient="index"``) does
+    not say whether its outer keys are the rows or the columns; pandas' ``split`` and ``records`` do."""
+    if value and all(isinstance(inner, dict) for inner in value.values()):
+        raise InputError("an object of objects, as pandas' to_json() writes by default (orient='columns', or "
+                         "orient='index'), does not say which keys are the classes; write it with "
+                         "df.to_json(orient='split') or orient='records'")
+
+
+def _split(value: dict) -> Table | None:
+    """pandas' ``orient="split"``: ``columns`` (the classes), ``index`` (the row names) and ``data``."""
+    if not {"columns", "data"} <= value.keys() <= {"columns", "index", "data", "name"}:
+        return None
+    columns, index = value["columns"], value.get("index")
+    if not isinstance(columns, list) or not isinstance(index, (list, type(None))):
+        return None
+    array = _array(value["data"], "data")
+    if array.ndim != 2 or array.shape[1] != len(columns) or (index is not None and len(index) != len(array)):
+        raise InputError(f"data of shape {array.shape} for {len(columns)} columns"
+                         + (f" and {len(index)} index entries" if index is not None else ""), where="data")
+    rows = None if index is None else ["/".join(map(str, i)) if isinstance(i, list) else str(i) for i in index]
+    return Table(array, classes=[str(c) for c in columns], rows=rows)
+
+
+def parse_json(text: str, key: str | None, preferred: str) -> Table:
+    """Nested lists, an object of named nested lists (our own JSON output), records or pandas' ``split``
+    layout (a table), or JSON lines."""
     import json
 
     try:
@@ -72,19 +124,24 @@ def parse_json(text: str, key: str | None, preferred: str) -> tuple[np.ndarray, 
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if len(lines) < 2:
             raise InputError(f"not valid JSON: {whole_error.msg}", line=whole_error.lineno, column=whole_error.colno) from None
-        return parse_json_lines(text), None
+        return parse_json_lines(text)
     classes = None
     if isinstance(value, dict):
+        if key is None and (split := _split(value)) is not None:
+            return split
+        _refuse_nested_objects(value)
         names = [k for k, v in value.items() if isinstance(v, list) and k not in NOT_ARRAYS]
         name = pick_member(names, key, preferred)
         if isinstance(value.get("classes"), list):
             classes = [str(c) for c in value["classes"]]
-        return _array(value[name], f"{name}"), classes
-    return _array(value, ""), classes
+        return Table(_array(value[name], f"{name}"), classes)
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return _records([(f"[{i}]", record) for i, record in enumerate(value)])
+    return Table(_array(value, ""), classes)
 
 
-def parse_json_lines(text: str) -> np.ndarray:
-    """One JSON list per line, stacked into rows."""
+def parse_json_lines(text: str) -> Table:
+    """One JSON list per line, stacked into rows, or one record (an object) per line (:func:`_records`)."""
     import json
 
     rows = []
@@ -97,22 +154,25 @@ def parse_json_lines(text: str) -> np.ndarray:
             raise InputError("JSON nested too deeply", line=line_no) from None
         except json.JSONDecodeError as error:
             raise InputError(f"not valid JSON: {error.msg}", line=line_no, column=error.colno) from None
-        rows.append((line_no, _array(value, f"line {line_no}")))
+        rows.append((line_no, value))
     if not rows:
         raise InputError("no JSON lines found")
+    if isinstance(rows[0][1], dict):
+        return _records([(f"line {line_no}", value) for line_no, value in rows])
+    rows = [(line_no, _array(value, f"line {line_no}")) for line_no, value in rows]
     shape = rows[0][1].shape
     for line_no, row in rows:
         if row.shape != shape:
             raise InputError(f"a list of shape {row.shape} where line {rows[0][0]} has {shape}", line=line_no)
-    return np.stack([row for _, row in rows])
+    return Table(np.stack([row for _, row in rows]))
 
 
 def read(source: Source, key: str | None, preferred: str) -> Table:
-    return Table(*parse_json(source.text, key, preferred))
+    return parse_json(source.text, key, preferred)
 
 
 def read_lines(source: Source, key: str | None, preferred: str) -> Table:
-    return Table(parse_json_lines(source.text))
+    return parse_json_lines(source.text)
 
 
 def looks_like_json(source: Source) -> bool:

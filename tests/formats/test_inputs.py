@@ -499,12 +499,17 @@ def test_parse_delimited_parses_or_raises_input_error(text):
 @example('{"a": [1], "b": [2]}')
 @example("[1]\n[1, 2]\n")
 @example("[1e400]")
+@example('[{"a": 1, "b": 2}, {"b": 3, "a": 4}]')
+@example('[{"a": 1}, {"b": 3}]')
+@example('{"columns": ["a"], "index": [0], "data": [[1, 2]]}')
+@example('{"columns": ["a", "b"], "data": [1, 2]}')
+@example('{"a": {"0": 1}}')
 def test_parse_json_parses_or_raises_input_error(text):
-    value = _returns_array_or_input_error(parse_json, text, None, "logits")
-    if value is not None:
-        array, classes = value
-        assert isinstance(array, np.ndarray)
-        assert classes is None or isinstance(classes, list)
+    table = _returns_array_or_input_error(parse_json, text, None, "logits")
+    if table is not None:
+        assert isinstance(table.array, np.ndarray)
+        assert table.classes is None or len(table.classes) == table.array.shape[-1]
+        assert table.rows is None or len(table.rows) == table.array.shape[0]
 
 
 def test_parse_json_deep_nesting_raises_input_error():

@@ -1,0 +1,78 @@
+"""Tables written as JSON by pandas and polars are read as the table they are, or refused saying how to write them.
+
+``df.to_json(orient="records")``, its JSON lines (``lines=True``), polars'
+``write_json`` and ``write_ndjson`` give one object a row: the keys are the
+classes. pandas' ``orient="split"`` gives the classes, the row names and the
+data. pandas' default ``to_json()`` (an object of objects) does not say which
+keys are the rows, so it is refused. Before, each was refused with a cut-off
+record as "is not a number", or "holds no arrays".
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, reference_softmax, run
+
+pd = pytest.importorskip("pandas")
+
+LOGITS = np.random.default_rng(11).normal(size=(5, 3))
+CLASSES = ["cat", "dog", "fish"]
+
+
+def written(path, write):
+    write(pd.DataFrame(LOGITS, columns=CLASSES), path)
+    return path
+
+
+WRITERS = {
+    "records.json": lambda frame, path: frame.to_json(path, orient="records", double_precision=15),
+    "records.jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True, double_precision=15),
+    "split.json": lambda frame, path: frame.set_axis([f"r{i}" for i in range(5)]).to_json(
+        path, orient="split", double_precision=15),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_pandas_json_tables_are_read_with_their_class_names(tmp_path, name):
+    path = written(tmp_path / name, WRITERS[name])
+    completed = run("probs", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["classes"] == CLASSES
+    np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-13)
+    if name == "split.json":
+        assert result["rows"] == [f"r{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("write", ["write_json", "write_ndjson"])
+def test_polars_json_tables_are_read_with_their_class_names(tmp_path, write):
+    pl = pytest.importorskip("polars")
+    path = tmp_path / ("table.json" if write == "write_json" else "table.jsonl")
+    getattr(pl.DataFrame({name: LOGITS[:, j] for j, name in enumerate(CLASSES)}), write)(path)
+    completed = run("probs", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["classes"] == CLASSES
+    np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-15)
+
+
+def test_a_label_column_in_json_records_is_refused_like_one_in_csv(tmp_path):
+    frame = pd.DataFrame(LOGITS, columns=CLASSES).assign(label=[0, 1, 2, 0, 1])
+    path = tmp_path / "scored.json"
+    frame.to_json(path, orient="records")
+    assert_one_error_line(run("probs", path), "'label'")
+
+
+def test_records_of_other_columns_are_refused_naming_the_record(tmp_path):
+    path = tmp_path / "ragged.jsonl"
+    path.write_text('{"a": 1.5, "b": 2.5}\n{"a": 0.5, "c": 1.5}\n')
+    assert_one_error_line(run("probs", path), "same columns", "line 2")
+
+
+def test_pandas_default_json_is_refused_saying_how_to_write_it(tmp_path):
+    path = tmp_path / "default.json"
+    pd.DataFrame(LOGITS, columns=CLASSES).to_json(path)
+    assert_one_error_line(run("probs", path), "orient='split'", str(path))
