@@ -213,7 +213,7 @@ def _label_column_among_others(header: list[str], rows: list[list[str]], spec: s
     if label is None or not others:
         return None
     return InputError(f"the table has a label column {label!r} beside {', '.join(map(repr, others[:4]))}; "
-                      f"choose the labels' column with --labels-key {label}", where=spec)
+                      f"choose the labels' column with --labels-key {label}", where=spec, operand="labels")
 
 
 def _npy_names(path: Path) -> list[str] | None:

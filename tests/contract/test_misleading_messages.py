@@ -67,3 +67,11 @@ def test_a_zarr_group_names_its_arrays(tmp_path, scheduler):
     line = assert_one_error_line(run("probs", tmp_path / "model.zarr", *scheduler, "-o", tmp_path / "p.npy"),
                                  "Zarr group", str(tmp_path / "model.zarr" / "logits"))
     assert "add --scheduler" not in line and "node_type" not in line
+
+
+def test_a_labels_table_of_several_columns_is_refused_naming_only_the_labels_file(tmp_path, logits):
+    pd = pytest.importorskip("pandas")
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"y": [0, 2], "w": [1.5, 0.5]}, index=["s0", "s1"]).to_csv(labels)
+    line = assert_one_error_line(run("loss", logits, "--labels", labels), "--labels-key y")
+    assert line.endswith(f"({labels})")
