@@ -2,7 +2,7 @@
 
 A case is a command line (every command, arbitrary option values), an
 optional input file and optional standard input: arbitrary bytes, or a valid
-file from the real producer (np.save, np.savez, csv, json, jsonl) mutated by
+file from the real producer (np.save, np.savez, csv, json and jsonl arrays or records) mutated by
 flipping, cutting or inserting bytes, or an ``.npy`` whose header dictionary
 is rewritten with hostile values. Shared by ``test_fuzz.py`` (a short budget)
 and ``fuzz/run.py`` (the long run by hand).
@@ -140,8 +140,18 @@ def valid_file(draw) -> tuple[str, bytes]:
         return ext, safetensors_bytes(draw, array)
     if ext in ("parquet", "feather"):
         return ext, table_bytes(draw, ext, rows)
+    names = draw(st.lists(st.text("abc,\t\"", min_size=1, max_size=4), min_size=rows.shape[1],
+                          max_size=rows.shape[1]))
+    records = [dict(zip(names, row)) for row in rows.tolist()]  # a repeated name keeps its last value, as pandas
     if ext == "json":
+        layout = draw(st.sampled_from(["array", "records", "split"]))
+        if layout == "records":
+            return ext, json.dumps(records).encode()
+        if layout == "split":
+            return ext, json.dumps({"columns": names, "index": list(range(len(rows))), "data": rows.tolist()}).encode()
         return ext, json.dumps(array.tolist()).encode()
+    if draw(st.booleans()):
+        return ext, "\n".join(json.dumps(record) for record in records).encode()
     return ext, "\n".join(json.dumps(row) for row in rows.tolist()).encode()
 
 
