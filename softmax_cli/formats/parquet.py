@@ -31,6 +31,7 @@ from .base import (
     Table,
     WriteOptions,
     is_bfloat16,
+    join_levels,
     joined_rows,
     note,
     number_strings,
@@ -89,6 +90,27 @@ def _index_columns(schema) -> list[str]:
     if stored:
         return stored
     return [schema.names[0]] if _is_text(schema.field(0).type) else []
+
+
+def _index_name(schema, index: list[str]) -> str:
+    """The row names' header as pandas' ``to_csv()`` writes it: each level's name ("" for an unnamed one, which
+    pandas stores as ``__index_level_N__``), joined as the rows' levels are."""
+    fields = {entry.get("field_name"): entry.get("name") for entry in _pandas_metadata(schema).get("columns", [])
+              if isinstance(entry, dict)}
+    names = [fields.get(name, name) for name in index]
+    return join_levels(["" if not isinstance(name, str) or name.startswith("__index_level_") else name
+                        for name in names])
+
+
+def _names(column) -> list[str]:
+    """Row names as pandas' ``to_csv()`` writes them (null as ""): dates at midnight as the date alone."""
+    import datetime
+
+    values = column.to_pylist()
+    if all(isinstance(value, datetime.datetime) and value.tzinfo is None and value.time() == datetime.time()
+           for value in values if value is not None):
+        return ["" if value is None else value.date().isoformat() for value in values]
+    return ["" if value is None else str(value) for value in values]
 
 
 def _is_text(kind) -> bool:
@@ -177,16 +199,15 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
             pieces.append(_values(part.column(columns[0]), columns[0]) if len(columns) == 1
                           else np.column_stack([_values(part.column(name), name) for name in columns]))
         if index:
-            levels = [["" if value is None else str(value) for value in part.column(name).to_pylist()]
-                      for name in index]
-            rows += zip(*levels)
+            rows += zip(*(_names(part.column(name)) for name in index))
         filled += part.num_rows
     if array is None:
         array = np.concatenate(pieces) if pieces else np.empty((0, len(columns)), dtype)
         if len(columns) == 1 and array.ndim == 2 and not _is_list(schema.field(columns[0]).type):
             array = array.reshape(-1)
     classes = columns if len(columns) > 1 else None
-    return Table(array.astype(dtype, copy=False), classes, joined_rows(rows) if index else None)
+    return Table(array.astype(dtype, copy=False), classes, joined_rows(rows) if index else None,
+                 index_name=_index_name(schema, index) if index else None)
 
 
 # What a reader opens: the schema, the parts (row groups or record batches) of some columns, the row count.
@@ -254,7 +275,7 @@ def read_names(source: Source, key: str) -> Table | None:
             if column.null_count:
                 raise InputError(f"column {key!r} has missing values (null)")
             values += [str(value) for value in column.to_pylist()]
-            rows += zip(*([str(value) for value in part.column(name).to_pylist()] for name in index))
+            rows += zip(*(_names(part.column(name)) for name in index))
         return Table(np.array(values), rows=joined_rows(rows) if index else None)
 
     return _read(source, read, parquet=source.head.startswith(b"PAR1"))

@@ -80,3 +80,16 @@ def test_levels_that_join_to_one_name_are_refused(tmp_path, suffix):
     frame.to_csv(path) if suffix == ".csv" else frame.to_parquet(path)
     line = assert_one_error_line(run("probs", path, "-f", "json"))
     assert "'a/b/c'" in line and str(path) in line
+
+
+@pytest.mark.parametrize("start, freq", [("2024-01-01", "D"), ("2024-01-01 10:30", "h")], ids=["dates", "times"])
+def test_a_parquet_index_reads_as_the_csv_of_the_same_frame_does(tmp_path, start, freq):
+    frame = pd.DataFrame(LOGITS, columns=CLASSES, index=pd.date_range(start, periods=3, freq=freq, name="day"))
+    frame.to_csv(tmp_path / "scored.csv")
+    frame.to_parquet(tmp_path / "scored.parquet")
+    from_csv, from_parquet = (run("probs", tmp_path / f"scored.{suffix}", "-f", "csv") for suffix in ("csv", "parquet"))
+    assert from_parquet.returncode == 0, from_parquet.stderr
+    assert from_parquet.stdout == from_csv.stdout
+    assert from_csv.stdout.splitlines()[1].startswith(str(frame.index[0]).removesuffix(" 00:00:00") + ",")
+    compared = run("compare", tmp_path / "scored.csv", tmp_path / "scored.parquet", "-f", "json")
+    assert compared.returncode == 0, compared.stderr
