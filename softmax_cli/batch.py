@@ -10,7 +10,8 @@ formats are printed one input after another, each under its file name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import render
@@ -82,6 +83,29 @@ def inputs_failed(failed: list[str], total: int) -> InputError:
     return InputError(f"{len(failed)} of {total} inputs failed: {', '.join(failed)}")
 
 
+@contextmanager
+def output_folder(folder: Path | None) -> Iterator[None]:
+    """``--out-dir``, made with its missing parents for the run inside; those it made are removed again when the
+    run fails before writing into them, so a refused run leaves nothing behind."""
+    if folder is None:
+        yield
+        return
+    made = [path for path in (folder, *folder.parents) if not path.exists()]  # innermost first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the output folder: {error.strerror}", where=str(folder)) from None
+    try:
+        yield
+    except BaseException:  # a signal too
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:  # an output was written into it, or it is gone
+                break
+        raise
+
+
 def run(
     inputs: list[str] | None,
     outputs: Outputs,
@@ -119,14 +143,8 @@ def run(
         if existing:
             raise UsageError(f"{len(existing)} output(s) exist ({', '.join(existing[:3])}"
                              f"{', ...' if len(existing) > 3 else ''}); pass --force to replace them")
-    if outputs.out_dir is not None:
-        try:
-            outputs.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise OutputError(f"cannot create the output folder: {error.strerror}", where=str(outputs.out_dir)) \
-                from None
     failed, gates = [], []
-    with Progress(len(sources), "files", "files") as progress:
+    with output_folder(outputs.out_dir), Progress(len(sources), "files", "files") as progress:
         for source, (fmt, path) in zip(sources, planned):
             try:
                 sink = render.open_sink(fmt, path, outputs.force, outputs.precision, protected)
@@ -142,7 +160,7 @@ def run(
                 # One `failed:` line per input; the single `error:` line is the summary below.
                 reporter().failed(locate(error, source, operands))
             progress.advance()
-    if failed:
-        raise inputs_failed(failed, len(sources))
+        if failed:
+            raise inputs_failed(failed, len(sources))
     if gates:
         raise GateFailed(f"{len(gates)} of {len(sources)} inputs failed their gate: {', '.join(gates)}")

@@ -148,7 +148,6 @@ def array_destinations(sources: list, outputs: BatchOutput, side_inputs: Sequenc
     else:
         paths = batch.planned_outputs([s.path for s in sources],
                                       dataclasses.replace(outputs, fmt=outputs.fmt or OutputFormat.npy))
-        outputs.out_dir.mkdir(parents=True, exist_ok=True)
         for _, path in paths:
             render.check_destination(path, outputs.force, protected)
     if any(fmt is not OutputFormat.npy for fmt, _ in paths):
@@ -249,9 +248,10 @@ def raise_failures(outcome, sources: list) -> None:
 def map_arrays(scheduler: str, sources: list, outputs: BatchOutput, operation: str, description: str,
                side_inputs: Sequence[Path] = (), labels=None, **options) -> None:
     """``probs`` and ``grad``: ``operation`` of every source into its ``.npy`` output, written by the workers."""
-    destinations = array_destinations(sources, outputs, side_inputs)
     from .cluster import map_to_npy
 
-    with session(scheduler, sources, outputs.keep_going, description) as run:
-        outcome = map_to_npy(run, operation, destinations, labels=labels, **options)
-    raise_failures(outcome, sources)
+    with batch.output_folder(outputs.out_dir):
+        destinations = array_destinations(sources, outputs, side_inputs)
+        with session(scheduler, sources, outputs.keep_going, description) as run:
+            outcome = map_to_npy(run, operation, destinations, labels=labels, **options)
+        raise_failures(outcome, sources)

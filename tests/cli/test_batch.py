@@ -378,3 +378,21 @@ def test_an_output_that_is_another_input_by_hard_link_or_link_is_refused(softmax
     assert len(failed) == 2 and all("is an input; inputs are never overwritten" in line for line in failed)
     assert {name: (folder / f"{name}.npy").read_bytes() for name in ("a", "b", "c")} == before
     np.testing.assert_array_equal(np.load(out / "c.npy"), reference_softmax(np.zeros((2, 3))).astype(np.float32))
+
+
+@pytest.mark.parametrize("keep_going", [[], ["--keep-going"]], ids=["stop", "keep-going"])
+def test_a_batch_refused_before_any_output_leaves_no_folder_behind(softmax, tmp_path, keep_going):
+    for name in ("bad.csv", "worse.csv"):
+        (tmp_path / name).write_text("a,b\n0.5,nope\n")
+    completed = softmax("probs", tmp_path / "bad.csv", tmp_path / "worse.csv", "--out-dir", tmp_path / "new" / "probs",
+                        *keep_going)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_that_was_there_stays(softmax, tmp_path):
+    for name in ("bad.csv", "worse.csv"):
+        (tmp_path / name).write_text("a,b\n0.5,nope\n")
+    (tmp_path / "probs").mkdir()
+    assert softmax("probs", tmp_path / "bad.csv", tmp_path / "worse.csv", "--out-dir", tmp_path / "probs").returncode == 2
+    assert (tmp_path / "probs").is_dir()
