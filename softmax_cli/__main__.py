@@ -1,6 +1,7 @@
 """Entry point of the ``softmax`` command and of ``python -m softmax_cli``.
 
-Before anything heavy is imported: SIGINT, SIGTERM and SIGHUP become a quiet
+Before anything heavy is imported: SIGINT, SIGTERM, SIGHUP and the other signals of
+:data:`~softmax_cli.errors.QUIET_SIGNALS` become a quiet
 :class:`~softmax_cli.errors.Interrupted` (temporary files are removed on the
 way out, the exit status is 128 + the signal's number) until the run's outcome
 is decided, and are ignored from then on, through Python's shutdown (a late
@@ -11,6 +12,8 @@ their place, and the last-resort filter keeps raw warnings off standard error.
 
 import signal
 
+from .errors import QUIET_SIGNALS, Interrupted  # signal and nothing else: the handlers come first
+
 _arrived: list[int] = []
 
 
@@ -20,14 +23,12 @@ def _remember(signum, frame) -> None:
 
 # From the moment the console script imports this module until main() runs, a
 # signal is remembered rather than raised (nothing could catch it yet).
-for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+for _signum in QUIET_SIGNALS:
     signal.signal(_signum, _remember)
 
 import os  # noqa: E402  (after the handlers, on purpose)
 import sys  # noqa: E402
 import warnings  # noqa: E402
-
-from .errors import QUIET_SIGNALS, Interrupted  # noqa: E402
 
 
 def _interrupt(signum, frame) -> None:
@@ -64,7 +65,7 @@ def _hold_closed_streams() -> None:
 
 
 def _ignore_signals() -> None:
-    """The run's outcome is decided: SIGINT, SIGTERM and SIGHUP no longer change it, up to the process's end.
+    """The run's outcome is decided: the quiet signals no longer change it, up to the process's end.
 
     Ignored, not held: Python resets the handlers it installed to the default
     action while it winds down, when a late SIGTERM would kill the process by

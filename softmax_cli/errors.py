@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import signal
 
-# Handled like Ctrl-C: the command unwinds, removing its temporary files, and exits 128 + the signal.
-QUIET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Handled like Ctrl-C: the command unwinds, removing its temporary files, and exits 128 + the signal. Besides
+# Ctrl-C, kill and a closed terminal: every signal whose default ends a process without a core dump that a
+# run meets in practice (SLURM's --signal sends USR1 or USR2, ulimit -t XCPU, timers ALRM and VTALRM).
+QUIET_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM,
+                 signal.SIGXCPU, signal.SIGVTALRM)
 
 
 class SoftmaxError(Exception):
@@ -102,7 +105,7 @@ class OutputError(SoftmaxError):
 
 
 class Interrupted(BaseException):
-    """SIGINT, SIGTERM or SIGHUP: unwind (temporary files are removed on the way) and exit 128 + the signal.
+    """One of :data:`QUIET_SIGNALS`: unwind (temporary files are removed on the way) and exit 128 + the signal.
 
     A BaseException, like KeyboardInterrupt, so that no ``except Exception`` stops it.
     """

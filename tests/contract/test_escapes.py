@@ -46,6 +46,8 @@ from escape_helpers import (
     zip_member_of_zeros,
 )
 
+from softmax_cli.errors import QUIET_SIGNALS
+
 slow = pytest.mark.skipif(os.environ.get("SOFTMAX_SLOW") != "1", reason="heavy: set SOFTMAX_SLOW=1 to run")
 LOGITS = np.array([[3.0, 2.0, 1.0], [1.0, -2.0, 0.5]])
 
@@ -728,6 +730,9 @@ def _signal_mid_write(args: list, folder: Path, signum: int, env: dict | None = 
 
 
 SIGNALS = {"SIGTERM": (signal.SIGTERM, 143), "SIGHUP": (signal.SIGHUP, 129)}
+# The other signals whose default ends a process without a core, as batch schedulers and limits send them.
+OTHER_SIGNALS = {"SIGUSR1": signal.SIGUSR1, "SIGUSR2": signal.SIGUSR2, "SIGALRM": signal.SIGALRM,
+                 "SIGXCPU": signal.SIGXCPU, "SIGVTALRM": signal.SIGVTALRM}
 
 
 @pytest.mark.parametrize("name", list(SIGNALS))
@@ -752,6 +757,19 @@ def test_signal_mid_write_leaves_no_temporary_file_and_exits_quietly(tmp_path, b
     assert [p.name for p in out.rglob("*") if p.name.endswith(".part")] == []
 
 
+@pytest.mark.parametrize("name", list(OTHER_SIGNALS))
+def test_a_scheduler_or_limit_signal_mid_write_leaves_no_temporary_file(tmp_path, big_npy, name):
+    """SLURM's --signal (USR1, USR2), ulimit -t (XCPU) and timers (ALRM, VTALRM) killed the run by the
+    signal, leaving the output's temporary file behind."""
+    out = tmp_path / "out"
+    out.mkdir()
+    completed = _signal_mid_write(["probs", big_npy, "-o", out / "out.npy"], out, OTHER_SIGNALS[name],
+                                  {"SOFTMAX_BLOCK_BYTES": "65536"})
+    assert completed.returncode == 128 + OTHER_SIGNALS[name], (completed.returncode, text_of(completed.stderr))
+    assert "Traceback" not in text_of(completed.stderr)
+    assert leftovers(out) == []
+
+
 def _catches(pid: int, signum: int) -> bool:
     """Whether process ``pid`` has a handler for ``signum`` (its SigCgt mask in /proc)."""
     try:
@@ -771,8 +789,8 @@ def _signal_during_start_up(args: list, signum: int, after: float) -> subprocess
     """
     process = subprocess.Popen([*softmax_command(), *map(str, args)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
-    # SIGHUP: the last of the three handlers __main__ installs; Python catches SIGINT itself from early on.
-    while process.poll() is None and not _catches(process.pid, signal.SIGHUP):
+    # The last of the handlers __main__ installs; Python catches SIGINT itself from early on.
+    while process.poll() is None and not _catches(process.pid, QUIET_SIGNALS[-1]):
         time.sleep(0.001)
     time.sleep(after)
     process.send_signal(signum)
