@@ -19,7 +19,7 @@ from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageErro
 from .formats import registry
 from .formats.base import note
 from .formats.registry import SUFFIXES, output_for_path
-from .inputs import Loaded, is_number_text
+from .inputs import Loaded, in_natural_order, is_number_text
 from .operands import Operands, locate
 from .options import BatchOutput as Outputs
 from .progress import Progress
@@ -39,7 +39,8 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
         if registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
             raise UsageError(registry.zarr_refusal(path, "logits"), where=item)
         if path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            found = [str(p) for p in in_natural_order(p for p in path.iterdir()
+                                                      if p.is_file() and p.suffix.lower() in SUFFIXES)]
             folders = sum(1 for p in path.iterdir() if p.is_dir())
             if folders:  # a batch reads one folder, not a tree: say so rather than skip them unseen
                 note(f"{folders} subfolder{'s' if folders > 1 else ''} of {item} not read "

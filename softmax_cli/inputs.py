@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from itertools import cycle
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ STDIN = "-"
 STDIN_NAME = "<stdin>"
 # Separators between numbers typed as arguments: commas and white space; ';' ends a row.
 FIELD_SPLIT = re.compile(r"[,\s]+")
+NUMBER_RUN = re.compile(r"(\d+)")  # split keeps the runs: text and numbers alternate, text first
 USAGE_EXAMPLE = (
     "give logits as numbers (softmax probs 3 2 1), as a file (softmax probs logits.npy) "
     "or on standard input (cat logits.csv | softmax probs)"
@@ -65,6 +67,15 @@ def check_dtype(array: np.ndarray) -> np.ndarray:
         raise InputError("expected an array, got a single scalar")
     refuse_empty(array.shape)
     return array
+
+
+def in_natural_order(paths: Iterable[Path]) -> list[Path]:
+    """A folder's files as people number them: ``part-2`` before ``part-10`` (runs of digits compared as numbers),
+    so shards written without zero padding are read in the order they were written."""
+    def key(path: Path) -> tuple[list, str]:
+        return [int(part) if odd else part for odd, part in zip(cycle((0, 1)), NUMBER_RUN.split(path.name))], path.name
+
+    return sorted(paths, key=key)
 
 
 def refuse_empty(shape: tuple[int, ...]) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import InputError
 from ..formats import registry
 from ..formats.base import RowsOfShape
+from ..inputs import in_natural_order
 from ..limits import declared_bytes
 from ..reporter import check_signals
 
@@ -146,12 +147,13 @@ def open_source(path: str | os.PathLike) -> Source:
 
 
 def expand_sources(inputs: list[str | os.PathLike] | str | os.PathLike) -> list[Source]:
-    """Sources of the inputs, in order; a plain directory stands for its ``.npy`` files and Zarr arrays, sorted."""
+    """Sources of the inputs, in order; a plain directory stands for its ``.npy`` files and Zarr arrays, in
+    natural order (``part-2`` before ``part-10``)."""
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     paths: list[Path] = []
     for entry in map(Path, inputs):
         if entry.is_dir() and not registry.is_zarr_array(entry):
-            members = sorted(p for p in entry.iterdir() if p.suffix.lower() in (".npy", ".zarr"))
+            members = in_natural_order(p for p in entry.iterdir() if p.suffix.lower() in (".npy", ".zarr"))
             if not members:
                 raise InputError("the directory holds no .npy file or Zarr array", where=str(entry))
             paths.extend(members)

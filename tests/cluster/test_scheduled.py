@@ -291,3 +291,19 @@ def test_a_hang_up_sent_to_the_whole_process_group_mid_run_prints_no_traceback(t
     assert "Traceback" not in stderr.decode() and not stdout
     assert not list(out.iterdir())
 
+
+
+def test_shards_numbered_without_zero_padding_are_read_in_their_numbers_order(tmp_path):
+    """part-10.npy sorts before part-2.npy by name: the labels of one file were paired with the wrong rows."""
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((11 * 3, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, len(logits))
+    (tmp_path / "shards").mkdir()
+    for i, part in enumerate(np.split(logits, 11)):
+        np.save(tmp_path / "shards" / f"part-{i}.npy", part)
+    np.save(tmp_path / "logits.npy", logits)
+    np.save(tmp_path / "labels.npy", labels)
+    sharded = _ok(run("loss", tmp_path / "shards", "--labels", tmp_path / "labels.npy", "--scheduler", "local:1",
+                      "-f", "json"))
+    whole = _ok(run("loss", tmp_path / "logits.npy", "--labels", tmp_path / "labels.npy", "-f", "json"))
+    assert json.loads(sharded.stdout)["loss"] == pytest.approx(json.loads(whole.stdout)["loss"], rel=1e-6)
