@@ -256,6 +256,13 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
         # pd.Series(logits, index=class_names).to_csv().
         loaded.classes, loaded.rows, loaded.index_name = loaded.rows, None, None
     names = parse_class_names(classes) if classes is not None else loaded.classes
+    if classes is not None and loaded.classes is not None and names != loaded.classes \
+            and sorted(names) == sorted(loaded.classes):
+        moved = next(given for given, header in zip(names, loaded.classes) if given != header)
+        raise InputError(f"--classes names the header's classes in another order: it names the columns by "
+                         f"position, so the column headed {loaded.classes[names.index(moved)]!r} would be called "
+                         f"{moved!r}; leave out --classes to keep the header's names, or give them in its order",
+                         where="--classes")
     if classes is not None and Path(classes).is_file():
         loaded.paths.append(Path(classes))  # an input like the logits: never an output
     array = loaded.array

@@ -27,13 +27,15 @@ def load_mask(padding: Padding) -> Loaded | None:
 
 def without_header_row(mask: Loaded | None, lead: tuple[int, ...]) -> Loaded | None:
     """The mask without its first row ``0..T-1`` when that row is the header ``pd.DataFrame(mask).to_csv(index=False)``
-    writes: read as data (every row is integers), it leaves one row more than the logits have."""
+    writes (``0`` for ``pd.Series(mask).to_csv(index=False)``): read as data (every row is integers), it leaves
+    one row more than the logits have."""
     positions = int(np.prod(lead, dtype=np.int64))
-    if mask is None or not mask.numbered_first_row or mask.array.ndim != 2 or mask.array.size == positions:
+    if mask is None or not mask.numbered_first_row or mask.array.ndim not in (1, 2) or mask.array.size == positions:
         return mask
     if mask.array[1:].size != positions:
         return mask
-    note(f"first row 0..{mask.array.shape[1] - 1} of the mask read as its column names: {mask.array.shape[0] - 1} "
+    header = "first value 0" if mask.array.ndim == 1 else f"first row 0..{mask.array.shape[1] - 1}"
+    note(f"{header} of the mask read as its column names: {mask.array.shape[0] - 1} "
          f"rows for the logits' {positions} positions")
     return dataclasses.replace(mask, array=mask.array[1:])
 

@@ -380,3 +380,12 @@ def test_a_labels_table_with_a_label_column_among_others_asks_which_column(tmp_p
     assert "--labels-key label" in line and str(path) in line
     out = json_of(run("loss", DIGITS_LOGITS, "--labels", path, "--labels-key", "label", "-f", "json"))
     assert out["loss"] == pytest.approx(reference_loss(logits, y), rel=1e-6)
+
+
+def test_classes_that_reorder_the_headers_own_names_are_refused(tmp_path):
+    path = tmp_path / "named.csv"
+    path.write_text("cat,dog,bird\n1.5,0.2,0.3\n0.1,2.2,0.4\n")
+    line = assert_one_error_line(run("probs", path, "--classes", "bird,cat,dog"), "--classes", "another order")
+    assert "'cat' would be called 'bird'" in line
+    same = run("probs", path, "--classes", "cat,dog,bird", "-f", "csv")
+    assert same.returncode == 0 and same.stdout.splitlines()[0] == "cat,dog,bird"

@@ -164,3 +164,14 @@ def test_a_mask_that_keeps_nothing_is_refused_not_scored_as_nan(padded, command)
     line = assert_one_error_line(run(command[0], folder / "logits.npy", *args[1:], "--mask", folder / "nothing.npy",
                                      "-f", "json"))
     assert "keeps no position" in line and str(folder / "nothing.npy") in line
+
+
+def test_a_flat_mask_written_by_pandas_keeps_its_header_out_of_the_positions(padded):
+    pd = pytest.importorskip("pandas")
+    folder, kept = padded
+    pd.Series(np.load(folder / "mask.npy").reshape(-1)).to_csv(folder / "mask.csv", index=False)  # header "0"
+    from_csv = run("loss", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.csv",
+                   "-f", "json")
+    assert "first value 0 of the mask read as its column names" in from_csv.stderr
+    assert loads(from_csv) == loads(run("loss", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
+                                        "-f", "json"))
