@@ -123,6 +123,25 @@ def load_padding_mask(spec: str, key: str | None) -> Loaded:
         raise error.located("--mask") from None
 
 
+# Formats whose members are named, so an attention_mask may be saved beside the logits.
+NAMED_MEMBERS = ("npz", "safetensors", "json")
+MASK_NAME = "attention_mask"
+
+
+def mask_beside(logits: Loaded) -> Loaded | None:
+    """The ``attention_mask`` saved in the logits' own file (an ``.npz``, ``.safetensors`` or JSON object, as a
+    padded batch is saved with its mask), or None."""
+    if len(logits.paths) != 1 or logits.key == MASK_NAME:
+        return None
+    fmt = registry.by_suffix(logits.paths[0])
+    if fmt is None or fmt.name not in NAMED_MEMBERS:
+        return None
+    try:
+        return load_source(str(logits.paths[0]), MASK_NAME, preferred=MASK_NAME)
+    except InputError:  # no such member: no mask beside the logits
+        return None
+
+
 def _boolean_rows(text: str) -> np.ndarray | None:
     """``True``/``False`` literals (rows split by ``;`` or lines) as a boolean array, else None."""
     literals = {"true": True, "false": False}

@@ -16,7 +16,7 @@ from . import core
 from .errors import InputError, UsageError
 from .formats.base import note
 from .inputs import Loaded
-from .operands import load_padding_mask, naming_sources
+from .operands import MASK_NAME, load_padding_mask, mask_beside, naming_sources
 from .options import Padding
 
 
@@ -40,6 +40,29 @@ def without_header_row(mask: Loaded | None, lead: tuple[int, ...]) -> Loaded | N
     return dataclasses.replace(mask, array=mask.array[1:])
 
 
+def refuse_mask_left_out(logits: Loaded, lead: tuple[int, ...], labels: np.ndarray | None, shift: bool,
+                         ignore_index: int) -> None:
+    """Refuse a padded batch scored without the ``attention_mask`` saved beside its logits: positions it drops
+    would be scored (unless their labels are the ignore index already, as Hugging Face's are)."""
+    beside = mask_beside(logits)
+    if beside is None:
+        return
+    try:
+        keep = core.check_mask(beside.array, lead)
+    except InputError:  # not a mask of these positions: another array under that name
+        return
+    if shift:
+        keep = core.shift_mask(keep, lead)
+    dropped = ~keep
+    if labels is not None and labels.shape == lead and labels.dtype.kind in "iuf":
+        flat = labels.reshape(-1)
+        dropped &= (core.shift_labels(flat, lead, ignore_index) if shift else flat) != ignore_index
+    if dropped.any():
+        raise InputError(f"the file holds an {MASK_NAME} that drops {int(dropped.sum())} position(s) these logits "
+                         f"would score as given (padding); leave them out with --mask {logits.paths[0]}, which "
+                         f"reads its {MASK_NAME}", where=str(logits.paths[0]))
+
+
 def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
            shift: bool, ignore_index: int) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The labels (rows' shape; dropped positions labelled ``ignore_index``) and the flat keep-mask.
@@ -49,11 +72,13 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     scored. Without a mask or a shift the labels are returned as they are
     (the core checks them). The keep-mask is None without a mask.
     """
-    if mask is None and not shift:
-        return labels, None  # the core checks them where it reads them
     shape = logits.array.shape
     at = axis % len(shape)
     lead = shape[:at] + shape[at + 1:]
+    if mask is None:
+        refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
+    if mask is None and not shift:
+        return labels, None  # the core checks them where it reads them
     if labels is not None and labels.shape == shape and len(shape) > 1:
         raise UsageError("--mask and --shift-labels go with class-index --labels (one per position), not with "
                          "target distributions")

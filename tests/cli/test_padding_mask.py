@@ -175,3 +175,38 @@ def test_a_flat_mask_written_by_pandas_keeps_its_header_out_of_the_positions(pad
     assert "first value 0 of the mask read as its column names" in from_csv.stderr
     assert loads(from_csv) == loads(run("loss", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
                                         "-f", "json"))
+
+
+@pytest.fixture
+def saved_batch(tmp_path):
+    """A right-padded batch saved as a model's outputs are: logits, input_ids (pad 0) and attention_mask."""
+    rng = np.random.default_rng(4)
+    mask = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    ids = np.where(mask == 1, rng.integers(1, 5, (2, 6)), 0)
+    return {"logits": rng.normal(size=(2, 6, 5)).astype(np.float32), "input_ids": ids, "attention_mask": mask}
+
+
+@pytest.mark.parametrize("suffix", ["npz", "safetensors"])
+def test_a_batch_scored_without_the_attention_mask_saved_beside_it_is_refused(tmp_path, saved_batch, suffix):
+    path = tmp_path / f"batch.{suffix}"
+    if suffix == "npz":
+        np.savez(path, **saved_batch)
+    else:
+        pytest.importorskip("safetensors.numpy").save_file(saved_batch, str(path))
+    args = ["--key", "logits", "--labels", path, "--labels-key", "input_ids", "--shift-labels", "-f", "json"]
+    assert_one_error_line(run("loss", path, *args), "attention_mask", f"--mask {path}")
+    assert_one_error_line(run("compare", path, path, "--key", "logits", "-f", "json"), "attention_mask")
+    torch = pytest.importorskip("torch")
+    logits, ids = torch.from_numpy(saved_batch["logits"]).double(), torch.from_numpy(saved_batch["input_ids"])
+    labels = torch.where(torch.from_numpy(saved_batch["attention_mask"]) == 1, ids, -100)  # as HF's collator
+    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 5), labels[:, 1:].reshape(-1))
+    masked = loads(run("loss", path, *args, "--mask", path))
+    assert masked["loss"] == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_labels_that_already_ignore_the_padding_need_no_mask(tmp_path, saved_batch):
+    labels = np.where(saved_batch["attention_mask"] == 1, saved_batch["input_ids"], -100)
+    np.savez(tmp_path / "batch.npz", **saved_batch, labels=labels)
+    completed = run("loss", tmp_path / "batch.npz", "--key", "logits", "--labels", tmp_path / "batch.npz",
+                    "--labels-key", "labels", "--shift-labels", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
