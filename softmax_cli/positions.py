@@ -63,20 +63,60 @@ def refuse_mask_left_out(logits: Loaded, lead: tuple[int, ...], labels: np.ndarr
                          f"reads its {MASK_NAME}", where=str(logits.paths[0]))
 
 
+# Logits read to test the labels' alignment: a bounded sample, whatever the vocabulary (16 MiB of float32).
+ALIGNMENT_SAMPLE_ELEMENTS = 1 << 22
+
+
+def refuse_misaligned(logits: Loaded, labels: np.ndarray, keep: np.ndarray | None, shift: bool,
+                      ignore_index: int) -> None:
+    """Refuse unshifted token ids scored without ``shift`` (Hugging Face's ``labels`` are unshifted), when the
+    logits' own top-1 choices on the first positions pick the next position's label beyond chance
+    (:func:`softmax_cli.core.next_token_alignment`)."""
+    rows = logits.array
+    if shift or rows.ndim < 3 or rows.shape[-2] < 2:  # (N, C) rows are no sequence
+        return
+    length, classes = rows.shape[-2:]
+    positions = min(length, max(2, ALIGNMENT_SAMPLE_ELEMENTS // classes))
+    sequences = rows.reshape(-1, length, classes)
+    count = max(1, min(sequences.shape[0], ALIGNMENT_SAMPLE_ELEMENTS // (positions * classes)))
+    sample = np.asarray(sequences[:count, :positions], dtype=np.float64 if rows.dtype == np.float64 else np.float32)
+    with np.errstate(invalid="ignore"):
+        predicted = sample.argmax(axis=-1)
+    wanted = labels.reshape(-1, length)[:count, :positions]
+    if keep is not None:  # a dropped position (padding) says nothing about the alignment
+        wanted = np.where(keep.reshape(-1, length)[:count, :positions], wanted, ignore_index)
+    found, next_only, own_only = core.next_token_alignment(predicted, wanted, ignore_index)
+    # Only this way round: a model that picks each position's own token is untrained (tied embeddings echo
+    # the input), not evidence of labels shifted twice.
+    if found == 1:
+        raise InputError(f"these labels look like unshifted token ids: the logits at a position pick the label of "
+                         f"the next one ({next_only} sampled positions) far more often than their own ({own_only}); "
+                         "for next-token scoring add --shift-labels (Hugging Face's causal-LM loss), or give "
+                         "labels already shifted", operand="labels")
+
+
 def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
-           shift: bool, ignore_index: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+           shift: bool, ignore_index: int, check_alignment: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The labels (rows' shape; dropped positions labelled ``ignore_index``) and the flat keep-mask.
 
     With ``shift`` the position ``t`` takes the label and the mask of ``t + 1``
     (Hugging Face's causal-LM loss); the last position of a sequence is not
     scored. Without a mask or a shift the labels are returned as they are
-    (the core checks them). The keep-mask is None without a mask.
+    (the core checks them). The keep-mask is None without a mask. With
+    ``check_alignment`` (the logits' values are read, not stood in for) unshifted
+    next-token labels without ``shift`` are refused (:func:`refuse_misaligned`).
     """
     shape = logits.array.shape
     at = axis % len(shape)
     lead = shape[:at] + shape[at + 1:]
     if mask is None:
         refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
+    mask = without_header_row(mask, lead)
+    if (check_alignment and labels is not None and labels.shape == lead and labels.dtype.kind in "iuf"
+            and at == len(shape) - 1):
+        with naming_sources(logits, {"labels": truth, "mask": mask}):
+            keep = None if mask is None else core.check_mask(mask.array, lead)
+            refuse_misaligned(logits, labels, keep, shift, ignore_index)
     if mask is None and not shift:
         return labels, None  # the core checks them where it reads them
     if labels is not None and labels.shape == shape and len(shape) > 1:
@@ -84,7 +124,6 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
                          "target distributions")
     if shift and labels is None:
         raise UsageError("--shift-labels moves --labels one position along the sequence; give --labels too")
-    mask = without_header_row(mask, lead)
     with naming_sources(logits, {"labels": truth, "mask": mask}):
         flat = None if labels is None else core.check_labels(labels, lead, shape[at], ignore_index)
         keep = None if mask is None else core.check_mask(mask.array, lead)

@@ -168,7 +168,8 @@ def loss(
 
     def one(logits, sink: render.Sink) -> None:
         fitted = truth.fitted(logits, axis, criterion.ignore_index)
-        labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index)
+        labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index,
+                                        check_alignment=True)
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
             terms = stream.cross_entropy_terms(rows, labels, keep=keep, **options)
@@ -259,7 +260,8 @@ def grad(
 
         def values_of(logits, sink):
             fitted = truth.fitted(logits, axis, criterion.ignore_index)
-            labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index)
+            labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index,
+                                            check_alignment=True)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             rows = None

@@ -4,8 +4,10 @@ Pure tests on arrays and counts, no messages: the command line decides what
 to say. Probabilities given as logits (:func:`probability_shaped`), a label
 column left among the classes (:func:`label_like_columns`), the row positions
 pandas leaves as a column (:func:`row_position_columns`, :func:`first_column_positions`) and the levels of a
-named index written as columns (:func:`index_level_columns`), and top-1
-accuracy below chance by more than chance explains (:func:`below_chance`).
+named index written as columns (:func:`index_level_columns`), columns whole in every row beside fractional
+logits (:func:`whole_number_columns`: ids, flags), next-token labels in the other alignment than asked
+(:func:`next_token_alignment`), and top-1 accuracy below chance by more than chance explains
+(:func:`below_chance`).
 """
 
 from __future__ import annotations
@@ -217,6 +219,35 @@ def whole_number_columns(names: list[str] | None, array: npt.ArrayLike) -> list[
 def _has_fractions(array: np.ndarray) -> bool:
     """Whether some finite number in ``array`` is not whole (whole-number logits may count up by chance)."""
     return array.dtype.kind == "f" and not bool((~np.isfinite(array) | (array == np.trunc(array))).all())
+
+
+def next_token_alignment(predicted: npt.ArrayLike, labels: npt.ArrayLike, ignore_index: int = -100,
+                         significance: float = BELOW_CHANCE_SIGNIFICANCE) -> tuple[int | None, int, int]:
+    """Whether the top-1 predictions of sequences ``(S, T)`` agree with each position's own label or with the next
+    position's, beyond chance: McNemar's test of the positions where exactly one of the two agrees.
+
+    Returns ``(alignment, next_only, own_only)``: alignment 1 when the label at ``t + 1`` agrees with the
+    prediction at ``t`` significantly more often (next-token labels not shifted yet), 0 when the label at
+    ``t`` does (labels already shifted), None when neither is significant; and the two counts. Positions
+    whose label or next label is ``ignore_index`` are not counted.
+
+    Examples
+    --------
+    >>> tokens = np.arange(40).reshape(1, 40) % 7
+    >>> next_token_alignment(np.roll(tokens, -1, axis=1), tokens)[0]  # the model predicts the next token
+    1
+    """
+    predicted, labels = np.asarray(predicted)[..., :-1], np.asarray(labels)
+    own, following = labels[..., :-1], labels[..., 1:]
+    counted = (own != ignore_index) & (following != ignore_index)
+    agree_own, agree_next = (predicted == own) & counted, (predicted == following) & counted
+    next_only, own_only = int((agree_next & ~agree_own).sum()), int((agree_own & ~agree_next).sum())
+    discordant = next_only + own_only
+    if binomial_lower_tail(own_only, discordant, 0.5) < significance:
+        return 1, next_only, own_only
+    if binomial_lower_tail(next_only, discordant, 0.5) < significance:
+        return 0, next_only, own_only
+    return None, next_only, own_only
 
 
 def binomial_lower_tail(k: int, n: int, p: float) -> float:

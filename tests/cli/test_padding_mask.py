@@ -210,3 +210,22 @@ def test_labels_that_already_ignore_the_padding_need_no_mask(tmp_path, saved_bat
     completed = run("loss", tmp_path / "batch.npz", "--key", "logits", "--labels", tmp_path / "batch.npz",
                     "--labels-key", "labels", "--shift-labels", "-f", "json")
     assert completed.returncode == 0, completed.stderr
+
+
+def test_unshifted_token_ids_are_refused_saying_to_add_shift_labels(tmp_path):
+    """A Trainer's eval dump: logits of a model that predicts the next token, and label_ids as unshifted ids."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(9)
+    ids = rng.integers(0, 50, (4, 16))
+    logits = rng.normal(size=(4, 16, 50)).astype(np.float32)
+    logits[:, :-1][np.arange(4)[:, None], np.arange(15), ids[:, 1:]] += 4.0  # position t predicts token t + 1
+    np.savez(tmp_path / "eval.npz", logits=logits, labels=ids)
+    line = assert_one_error_line(run("loss", tmp_path / "eval.npz", "--labels", tmp_path / "eval.npz", "-f", "json"))
+    assert "unshifted" in line and "--shift-labels" in line
+    assert_one_error_line(run("compare", tmp_path / "eval.npz", tmp_path / "eval.npz", "--labels",
+                              tmp_path / "eval.npz", "-f", "json"), "--shift-labels")
+    shifted = loads(run("loss", tmp_path / "eval.npz", "--labels", tmp_path / "eval.npz", "--shift-labels",
+                        "-f", "json"))
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits[:, :-1]).double().reshape(-1, 50),
+                                                 torch.from_numpy(ids[:, 1:]).reshape(-1))
+    assert shifted["loss"] == pytest.approx(float(expected), rel=1e-6)

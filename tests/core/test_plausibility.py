@@ -9,6 +9,7 @@ from softmax_cli.core import (
     below_chance,
     binomial_lower_tail,
     label_like_columns,
+    next_token_alignment,
     probability_shaped,
     probability_tolerance,
 )
@@ -106,3 +107,20 @@ def test_every_checked_row_counts_however_the_rows_are_chunked(n_classes):
     outside = probs.copy()
     outside[39, -1] = 1.5
     assert not probability_shaped(outside)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_next_token_alignment_is_mcnemars_exact_test_of_scipy(seed):
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, (3, 30))
+    labels[0, 5] = -100
+    predicted = np.where(rng.random((3, 30)) < 0.3 + 0.1 * seed, np.roll(labels, -1, axis=1), rng.integers(0, 4, (3, 30)))
+    found, next_only, own_only = next_token_alignment(predicted, labels)
+    own, following, guess = labels[:, :-1].ravel(), labels[:, 1:].ravel(), predicted[:, :-1].ravel()
+    counted = (own != -100) & (following != -100)
+    assert next_only == int(((guess == following) & (guess != own) & counted).sum())
+    assert own_only == int(((guess == own) & (guess != following) & counted).sum())
+    p_next = stats.binomtest(next_only, next_only + own_only, 0.5, alternative="greater").pvalue if next_only + own_only else 1
+    p_own = stats.binomtest(own_only, next_only + own_only, 0.5, alternative="greater").pvalue if next_only + own_only else 1
+    assert found == (1 if p_next < BELOW_CHANCE_SIGNIFICANCE else 0 if p_own < BELOW_CHANCE_SIGNIFICANCE else None)
