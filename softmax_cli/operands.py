@@ -25,6 +25,7 @@ from .inputs import (
     FIELD_SPLIT,
     STDIN,
     Loaded,
+    align_classes,
     check_one_stdin,
     load_source,
     parse_typed_numbers,
@@ -78,6 +79,29 @@ def load_option_array(spec: str, option: str, preferred: str, expected: str = "n
     except InputError as error:
         raise error.located(option) from None
 
+
+
+def class_weights(weights: Loaded | None, logits: Loaded) -> np.ndarray | None:
+    """``--weights`` in the order of the logits' classes: weights named by class (``pd.Series({"cat": 1, ...})
+    .to_csv()``, or a one-row table under the class names) are matched by name, as named classes always are;
+    unnamed ones (or named 0, 1, ...) are taken by position."""
+    if weights is None:
+        return None
+    vector = weights.array.ndim == 1
+    names = weights.rows if vector and weights.rows is not None else weights.classes if vector else None
+    if names is None or names == [str(position) for position in range(len(names))]:
+        return weights.array
+    if logits.classes is None:
+        raise InputError(f"--weights names its classes ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}) "
+                         "but the logits' classes have no names; name them (a header line, or --classes), or give "
+                         "the weights without names, in the classes' order", operand="weights")
+    named = Loaded(weights.array, weights.source, classes=list(names))
+    try:
+        return align_classes(logits, named, 0, ("the logits", "--weights"),
+                             "give the weights the logits' class names, or none (in the classes' order)").array
+    except InputError as error:
+        error.operand = "weights"
+        raise
 
 
 def parse_temperatures(temperatures: str | None, temperature_range: str | None, log_space: bool) -> np.ndarray:

@@ -95,6 +95,7 @@ def loss(
     import numpy as np
 
     from .. import batch, core, positions, render, reports, scheduled, stream
+    from ..operands import class_weights
     from ..result import Gate, Layout, Result
 
     axis = source.axis
@@ -141,6 +142,7 @@ def loss(
         sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
         # The labels and the mask cover every row of every shard, in order: fitted here as in process.
         logits = scheduled.stand_in(sources, sources[0].path)
+        options["weights"] = class_weights(operands["weights"], logits)
         fitted = truth.fitted(logits, -1, criterion.ignore_index)
         labels, keep = positions.scored(logits, -1, fitted, truth, mask, shift_labels, criterion.ignore_index)
         from ..cluster import cross_entropy_terms
@@ -170,12 +172,13 @@ def loss(
         fitted = truth.fitted(logits, axis, criterion.ignore_index)
         labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index,
                                         check_alignment=True)
+        weighted = dict(options, weights=class_weights(operands["weights"], logits))
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
-            terms = stream.cross_entropy_terms(rows, labels, keep=keep, **options)
+            terms = stream.cross_entropy_terms(rows, labels, keep=keep, **weighted)
         else:
             array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
-            terms = core.cross_entropy_terms(array, labels, axis=axis, **options)
+            terms = core.cross_entropy_terms(array, labels, axis=axis, **weighted)
         write(terms, logits.classes, named_rows(logits), sink, logits.array.shape[axis],
               described("logits", logits) + described("mask", mask), logits.source,
               _sequences(terms, labels, logits.array.shape, axis, criterion.ignore_index) if per_sequence else None)
@@ -223,7 +226,7 @@ def grad(
     """
     from .. import batch, core, positions, render, scheduled, stream
     from ..inputs import check_one_stdin
-    from ..operands import load_option_array
+    from ..operands import class_weights, load_option_array
     from ..result import Result
 
     axis, masked_rows = source.axis, source.masked_rows
@@ -264,20 +267,21 @@ def grad(
                                             check_alignment=True)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
+            weighted = dict(options, weights=class_weights(operands["weights"], logits))
             rows = None
             if not criterion.from_probs:
                 rows = stream.rows_for_output(logits, axis, sink, masked_rows, keep)
             if rows is None:
                 array = logits.array if keep is None else core.blank_rows(logits.array, keep, axis)
-                return core.cross_entropy_grad(array, labels, axis=axis, **options)
+                return core.cross_entropy_grad(array, labels, axis=axis, **weighted)
             per_row = stream.per_row_labels(labels, rows)
             # Every block is scaled by the whole batch's mean denominator.
-            denominator = core.mean_denominator(labels, rows.shape, weights=options["weights"],
+            denominator = core.mean_denominator(labels, rows.shape, weights=weighted["weights"],
                                                 ignore_index=criterion.ignore_index)
 
             def block_grad(block: np.ndarray, at: slice) -> np.ndarray:
                 block = block if keep is None else core.blank_rows(block, keep[at])
-                return core.cross_entropy_grad(block, per_row[at], denominator=denominator, **options)
+                return core.cross_entropy_grad(block, per_row[at], denominator=denominator, **weighted)
 
             return stream.map_rows(rows, block_grad, core.output_dtype(rows.dtype))
 

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import assert_one_error_line, reference_log_softmax, reference_softmax
+from conftest import assert_one_error_line, reference_log_softmax, reference_softmax, run
 
 # REFERENCE.md's cross-entropy example.
 Z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3], [1.0, 1.0, 1.0]])
@@ -582,3 +582,37 @@ def test_perplexity_of_half_precision_logits_is_the_exp_of_the_unrounded_mean(cl
     nll = -reference_log_softmax(logits.astype(np.float64))[np.arange(500), labels].mean()
     assert out["perplexity"] == pytest.approx(np.exp(nll), rel=1e-5)
     assert out["bits_per_token"] == pytest.approx(nll / np.log(2), rel=1e-5)
+
+
+@pytest.mark.parametrize("layout", ["series", "one-row table"])
+@pytest.mark.parametrize("command", ["loss", "grad"])
+def test_weights_named_by_class_are_matched_by_name_as_torch_weighs(tmp_path, layout, command):
+    torch = pytest.importorskip("torch")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(2)
+    classes = ["cat", "dog", "bird", "fish"]
+    logits, labels = rng.normal(size=(10, 4)), rng.integers(0, 4, 10)
+    pd.DataFrame(logits, columns=classes).to_csv(tmp_path / "logits.csv", index=False)
+    np.save(tmp_path / "labels.npy", labels)
+    weights = pd.Series({"fish": 4.0, "bird": 0.5, "dog": 2.0, "cat": 1.0}, name="weight")  # another order
+    if layout == "series":
+        weights.to_csv(tmp_path / "weights.csv")
+    else:
+        weights.to_frame().T.to_csv(tmp_path / "weights.csv", index=False)
+    completed = run(command, tmp_path / "logits.csv", "--labels", tmp_path / "labels.npy", "--weights",
+                    tmp_path / "weights.csv", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    x = torch.tensor(logits, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(x, torch.tensor(labels), weight=torch.tensor(weights[classes].values))
+    if command == "loss":
+        assert json.loads(completed.stdout)["loss"] == pytest.approx(expected.item(), rel=1e-12)
+    else:
+        expected.backward()
+        np.testing.assert_allclose(json.loads(completed.stdout)["grad"], x.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_weights_named_by_other_classes_are_refused(tmp_path):
+    (tmp_path / "logits.csv").write_text("cat,dog\n1.5,0.5\n0.25,2.0\n")
+    (tmp_path / "weights.csv").write_text(",weight\ncat,1.0\nemu,2.0\n")
+    assert_one_error_line(run("loss", tmp_path / "logits.csv", "--labels", "0,1", "--weights",
+                              tmp_path / "weights.csv"), "emu", str(tmp_path / "weights.csv"))
