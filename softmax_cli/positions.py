@@ -15,7 +15,7 @@ import numpy as np
 from . import core
 from .errors import InputError, UsageError
 from .formats.base import note
-from .inputs import Loaded
+from .inputs import Loaded, align_rows
 from .operands import MASK_NAME, load_padding_mask, mask_beside, naming_sources
 from .options import Padding
 
@@ -112,6 +112,13 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     if mask is None:
         refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
     mask = without_header_row(mask, lead)
+    if mask is not None and mask.rows is not None and len(mask.rows) == len(mask.array):
+        with naming_sources(logits, {"mask": mask}):
+            try:  # a mask with row names (a pandas Series' index) is paired with the logits' rows by name
+                mask = align_rows(logits, mask, ("the logits", "the mask"))
+            except InputError as error:
+                error.operand = "mask"
+                raise
     if (check_alignment and labels is not None and labels.shape == lead and labels.dtype.kind in "iuf"
             and at == len(shape) - 1):
         with naming_sources(logits, {"labels": truth, "mask": mask}):

@@ -229,3 +229,20 @@ def test_unshifted_token_ids_are_refused_saying_to_add_shift_labels(tmp_path):
     expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits[:, :-1]).double().reshape(-1, 50),
                                                  torch.from_numpy(ids[:, 1:]).reshape(-1))
     assert shifted["loss"] == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_a_mask_with_row_names_is_paired_with_the_logits_rows_by_name(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(12)
+    names = [f"s{i}" for i in range(10)]
+    logits, labels = rng.normal(size=(10, 4)), rng.integers(0, 4, 10)
+    mask = np.array([1, 1, 0, 1, 0, 1, 1, 1, 0, 1])
+    pd.DataFrame(logits, index=names, columns=list("abcd")).to_csv(tmp_path / "logits.csv")
+    pd.Series(labels, index=names, name="label")[::-1].to_csv(tmp_path / "labels.csv")
+    pd.Series(mask, index=names, name="keep")[::-1].to_csv(tmp_path / "mask.csv")
+    completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.csv", "--mask",
+                    tmp_path / "mask.csv", "-f", "json")
+    assert "rows of the mask reordered by their names" in completed.stderr
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -log_p[np.arange(10), labels][mask == 1].mean()
+    assert loads(completed)["loss"] == pytest.approx(expected, rel=1e-14)
