@@ -336,12 +336,24 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
 
     Named rows are matched by name, never by position: the same names in
     another order (``df.sample(frac=1)``, a re-sorted file) are reordered along
-    the first axis; other names are refused. Either side without names is
-    taken by position.
+    the first axis; other names are refused. A side without names is taken by
+    position, and pairs with rows named 0, 1, ... in another order by those
+    numbers (a shuffled pandas RangeIndex, which Parquet keeps only as metadata).
     """
-    if reference.rows is None or other.rows is None or reference.rows == other.rows:
-        return other
     from .formats.base import note
+
+    if reference.rows is None or other.rows is None:
+        named = reference.rows if other.rows is None else other.rows
+        order = _shuffled_positions(named, len(other.array) if other.array.ndim else 0)
+        if order is None:
+            return other
+        note(f"the rows of {roles[1] if other.rows is not None else roles[0]} are named 0..{len(order) - 1} in "
+             f"another order: paired with the rows of {roles[0] if other.rows is not None else roles[1]} by "
+             "those numbers")
+        taken = np.argsort(order) if other.rows is not None else order
+        return replace(other, array=np.take(other.array, taken, axis=0), rows=reference.rows)
+    if reference.rows == other.rows:
+        return other
 
     unique = len(set(reference.rows)) == len(reference.rows)
     if unique and len(other.rows) == len(reference.rows) and set(other.rows) == set(reference.rows):
@@ -355,6 +367,16 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
              for role, names in zip(roles, (reference.rows, other.rows))]
     raise InputError(f"{roles[0]} and {roles[1]} name their rows differently (row {row}: {named[0]}, {named[1]}); "
                      "give both the same row names, or write one side without them (pandas: index=False)")
+
+
+def _shuffled_positions(names: list[str] | None, count: int) -> list[int] | None:
+    """The positions 0..count-1 that ``names`` spell, in their order, when they are those numbers out of order."""
+    if names is None or len(names) != count or count < 2:
+        return None
+    if not all(name.isdigit() and (name == "0" or not name.startswith("0")) for name in names):
+        return None
+    order = [int(name) for name in names]
+    return order if sorted(order) == list(range(count)) and order != sorted(order) else None
 
 
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:
