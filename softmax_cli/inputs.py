@@ -344,7 +344,7 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
 
     if reference.rows is None or other.rows is None:
         named = reference.rows if other.rows is None else other.rows
-        order = _shuffled_positions(named, len(other.array) if other.array.ndim else 0)
+        order = shuffled_positions(named, len(other.array) if other.array.ndim else 0)
         if order is None:
             return other
         note(f"the rows of {roles[1] if other.rows is not None else roles[0]} are named 0..{len(order) - 1} in "
@@ -369,7 +369,7 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
                      "give both the same row names, or write one side without them (pandas: index=False)")
 
 
-def _shuffled_positions(names: list[str] | None, count: int) -> list[int] | None:
+def shuffled_positions(names: list[str] | None, count: int) -> list[int] | None:
     """The positions 0..count-1 that ``names`` spell, in their order, when they are those numbers out of order."""
     if names is None or len(names) != count or count < 2:
         return None

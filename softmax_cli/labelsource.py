@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError, UsageError
 from .formats import registry
 from .formats.base import Source, note, parse_number
-from .inputs import STDIN, Loaded, align_classes, align_rows, load_source, parse_typed_numbers
+from .inputs import STDIN, Loaded, align_classes, align_rows, load_source, parse_typed_numbers, shuffled_positions
 
 OPTION = "--labels"
 
@@ -74,6 +74,14 @@ class LabelSource:
             raise self.refusal
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
+        order = shuffled_positions(logits.classes, shape[axis]) if self.names is None else None
+        if order is not None and labels.shape != shape and labels.dtype.kind in "iuf":
+            # Columns named 0..C-1 out of order (pd.DataFrame(a)[[3, 2, 1, 0]]): label k is the column named k.
+            note(f"the logits' classes are named 0..{len(order) - 1} in another order ({', '.join(logits.classes[:4])}"
+                 f"{', ...' if len(order) > 4 else ''}): label k is the class named k")
+            column_of = np.argsort(order)
+            known = np.isin(labels, np.arange(len(order)))
+            labels = np.where(known, column_of[np.where(known, labels, 0).astype(np.int64)], labels)
         if labels.shape == shape and self.loaded.classes is not None:
             # Target distributions in a table: its class columns are matched to the logits' by name.
             targets = dataclasses.replace(self.loaded, array=labels)

@@ -389,3 +389,20 @@ def test_classes_that_reorder_the_headers_own_names_are_refused(tmp_path):
     assert "'cat' would be called 'bird'" in line
     same = run("probs", path, "--classes", "cat,dog,bird", "-f", "csv")
     assert same.returncode == 0 and same.stdout.splitlines()[0] == "cat,dog,bird"
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_integer_labels_pick_the_column_named_by_that_integer(tmp_path, suffix):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(8)
+    logits, labels = rng.normal(size=(12, 4)), rng.integers(0, 4, 12)
+    reordered = pd.DataFrame(logits)[[3, 2, 1, 0]]
+    path = tmp_path / f"reordered.{suffix}"
+    reordered.to_csv(path) if suffix == "csv" else reordered.rename(columns=str).to_parquet(path)
+    np.save(tmp_path / "labels.npy", labels)
+    completed = run("loss", path, "--labels", tmp_path / "labels.npy", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert "label k is the class named k" in completed.stderr
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(-log_p[np.arange(12), labels].mean(), rel=1e-14)
