@@ -466,8 +466,12 @@ def refuse_probabilities(loaded: Loaded, axis: int) -> None:
 
     if probability_shaped(loaded.array, axis):
         raise InputError(f"these look like probabilities, not logits: every row is in [0, 1] and sums to 1 (within "
-                         f"{probability_tolerance(loaded.array.dtype):g}); read them as probabilities with "
-                         "--from-probs, or insist they are logits with --as-logits",
+                         f"{probability_tolerance(loaded.array.dtype):g}, or the rounding of their decimals); read "
+                         "them as probabilities with --from-probs, or insist they are logits with --as-logits",
+                         where=loaded.source or "arguments")
+    if probability_shaped(loaded.array, axis, total=100):
+        raise InputError("these look like percentages, not logits: every row is in [0, 100] and sums to 100; divide "
+                         "them by 100 and read them with --from-probs, or insist they are logits with --as-logits",
                          where=loaded.source or "arguments")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,19 +56,25 @@ def probability_tolerance(dtype: npt.DTypeLike) -> float:
     return max(PROBABILITY_SUM_FLOOR, 4 * eps)
 
 
-def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
+def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0) -> bool:
     """Whether ``array`` reads as probabilities along ``axis`` rather than logits.
 
     True when there is more than one class, the array is floating point, and
     each of its first :data:`PROBABILITY_CHECK_ROWS` rows lies in ``[0, 1]``
     and sums to 1 within :func:`probability_tolerance`, with at least one
     value strictly between 0 and 1 (rows of only 0 and 1 are as likely to be
-    logits typed by hand, ``1 0 0``, as one-hot distributions).
+    logits typed by hand, ``1 0 0``, as one-hot distributions). Values that
+    all lie on a grid of 2 or 3 decimals (probabilities rounded for a report,
+    ``df.round(2)``) may sum to 1 within ``C`` half-units of their last
+    decimal (at most :data:`ROUNDED_SUM_CAP`). With ``total=100`` the rows are percentages: in ``[0, 100]``,
+    summing to 100, with some value above 1.
 
     Examples
     --------
     >>> probability_shaped([0.7, 0.2, 0.1]), probability_shaped([3.0, 2.0, 1.0])
     (True, False)
+    >>> probability_shaped([0.33, 0.33, 0.33]), probability_shaped([70.0, 20.0, 10.0], total=100)
+    (True, True)
     """
     array = np.asarray(array)
     if array.ndim == 0 or array.dtype.kind != "f" and array.dtype.name != "bfloat16":
@@ -79,24 +86,45 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1) -> bool:
         return False
     # Only the first rows are gathered: a memory-mapped file is not read whole for this.
     count = min(n_rows, PROBABILITY_CHECK_ROWS)
-    tolerance = probability_tolerance(array.dtype)
     # A few rows at a time, in float64: 1,024 rows of a large vocabulary at once would be hundreds of MiB.
     step = max(1, CHECK_CHUNK_ELEMENTS // n_classes)
-    some_strictly_inside = False
-    for first in range(0, count, step):
-        at = np.arange(first, min(first + step, count))
-        if rows.flags.c_contiguous:
-            values = rows.reshape(-1, n_classes)[at[0]:at[-1] + 1]
-        else:
-            values = rows[np.unravel_index(at, lead) if lead else ()]
-        values = np.asarray(values, dtype=np.float64).reshape(-1, n_classes)
+
+    def chunks() -> Iterator[np.ndarray]:
+        for first in range(0, count, step):
+            at = np.arange(first, min(first + step, count))
+            if rows.flags.c_contiguous:
+                values = rows.reshape(-1, n_classes)[at[0]:at[-1] + 1]
+            else:
+                values = rows[np.unravel_index(at, lead) if lead else ()]
+            yield np.asarray(values, dtype=np.float64).reshape(-1, n_classes) / total
+
+    decimals = next((d for d in ROUNDED_DECIMALS if all(_on_grid(values, d) for values in chunks())), None)
+    rounding = min(n_classes * 0.5 * 10.0**-decimals, ROUNDED_SUM_CAP) if decimals else 0.0
+    tolerance = max(probability_tolerance(array.dtype), rounding)
+    some_strictly_inside = some_above_one = False
+    for values in chunks():
         with np.errstate(invalid="ignore"):
             if not ((values >= 0) & (values <= 1)).all():
                 return False
             some_strictly_inside = some_strictly_inside or bool(((values > 0) & (values < 1)).any())
+            some_above_one = some_above_one or bool((values * total > 1).any())
             if not (np.abs(values.sum(axis=-1) - 1) <= tolerance).all():
                 return False
-    return some_strictly_inside
+    return some_strictly_inside and (total == 1 or some_above_one)
+
+
+# Probabilities rounded for a report (df.round(2)) lie on a grid of this many decimals; each of C values is then
+# off by up to half a unit of the last one. One decimal is left out: typed logits such as "0.6 0.3 0.2" are on it.
+ROUNDED_DECIMALS = (2, 3)
+ROUNDED_SUM_CAP = 0.05
+
+
+def _on_grid(values: np.ndarray, decimals: int) -> bool:
+    """Whether every finite value is a multiple of ``10**-decimals`` (as its text would be, written so)."""
+    scaled = values * 10.0**decimals
+    with np.errstate(invalid="ignore"):
+        return bool((np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1, np.abs(scaled)))[
+            np.isfinite(scaled)].all())
 
 
 def is_label_name(name: str) -> bool:

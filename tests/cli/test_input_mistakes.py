@@ -406,3 +406,23 @@ def test_integer_labels_pick_the_column_named_by_that_integer(tmp_path, suffix):
     assert "label k is the class named k" in completed.stderr
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     assert json.loads(completed.stdout)["loss"] == pytest.approx(-log_p[np.arange(12), labels].mean(), rel=1e-14)
+
+
+@pytest.mark.parametrize("decimals", [2, 3])
+def test_predict_proba_rounded_for_a_report_is_refused_as_probabilities(predict_proba, tmp_path, decimals):
+    pd = pytest.importorskip("pandas")
+    _, y_file, p, _ = predict_proba
+    rounded = pd.DataFrame(p).round(decimals)
+    assert (np.abs(rounded.sum(axis=1) - 1) > 1e-3).any()  # what the fixed tolerance missed
+    rounded.to_csv(tmp_path / "proba.csv", index=False)
+    assert_one_error_line(run("loss", tmp_path / "proba.csv", "--labels", y_file), "look like probabilities",
+                          "--from-probs")
+
+
+@pytest.mark.parametrize("command", [["probs"], ["loss", "--labels", "Y"], ["topk"]])
+def test_predict_proba_in_percent_is_refused_as_percentages(predict_proba, tmp_path, command):
+    pd = pytest.importorskip("pandas")
+    _, y_file, p, _ = predict_proba
+    (pd.DataFrame(p) * 100).to_csv(tmp_path / "percent.csv", index=False)
+    args = [str(y_file) if arg == "Y" else arg for arg in command]
+    assert_one_error_line(run(args[0], tmp_path / "percent.csv", *args[1:]), "percentages", "divide them by 100")

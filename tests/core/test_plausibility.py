@@ -67,7 +67,16 @@ def test_tolerance_is_four_epsilons_with_a_floor():
     assert probability_tolerance(np.float32) == 1e-3
     assert probability_tolerance(np.float16) == 4 * float(np.finfo(np.float16).eps)
     assert probability_shaped([0.333, 0.333, 0.333])  # three decimals: 0.999
-    assert not probability_shaped([0.33, 0.33, 0.33])  # two: 0.99 is not within 1e-3
+    # Two decimals: 0.99 is within the rounding of three values to 0.01 (1.5e-2), not within 1e-3.
+    assert probability_shaped([0.33, 0.33, 0.33])
+    assert not probability_shaped([0.33, 0.33, 0.3])  # 0.96: past that rounding
+    assert not probability_shaped([0.6, 0.3, 0.2])  # one decimal, as logits are typed: no rounding allowed
+
+
+def test_percentages_are_rows_in_0_100_summing_to_100():
+    assert probability_shaped([[70.0, 20.0, 10.0], [33.33, 33.33, 33.33]], total=100)
+    assert not probability_shaped([0.7, 0.2, 0.1], total=100)  # probabilities, not percentages
+    assert not probability_shaped([70.0, 20.0, 15.0], total=100)  # 105: past the rounding of whole percents
 
 
 def test_what_is_not_probabilities():
