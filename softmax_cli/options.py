@@ -263,8 +263,8 @@ LabelsOpt = Annotated[Optional[str], option(
     "--labels", help="The true classes: class indices, one per row (0,2,1 or a file; from an .npz the array "
     "'labels').", panel=INPUT, metavar="LABELS|FILE", show_default=False)]
 LabelsKeyOpt = Annotated[Optional[str], option(
-    "--labels-key", help="Column of a CSV/TSV/Parquet/Arrow table, or array of an .npz/.safetensors file, that holds "
-    "the labels; from the logits' own table it is then not a class.", panel=INPUT, metavar="NAME",
+    "--labels-key", help="Column of a CSV/TSV/Parquet/Arrow/JSON table, or array of an .npz/.safetensors file, that "
+    "holds the labels; from the logits' own table it is then not a class.", panel=INPUT, metavar="NAME",
     show_default=False)]
 AsLogitsOpt = Annotated[bool, option(
     "--as-logits", help="The inputs are logits as given: no refusal of probability-shaped rows or of a table's "

@@ -87,6 +87,20 @@ def _records(records: list[tuple[str, object]]) -> Table:
     return Table(_array(rows, ""), classes=names)
 
 
+def _columns(table: Table, key: str | None, leave_out: str | None) -> Table:
+    """A JSON table's column ``key`` alone (``--labels-key``), or the table without the column ``leave_out``
+    (the labels read from the same file); ``key`` must name a column."""
+    names = table.classes
+    if key is not None:
+        if key not in names:
+            raise InputError(f"no column named {key!r}; the columns are: {', '.join(names)}")
+        return Table(table.array[:, names.index(key)], rows=table.rows)
+    if leave_out in names:
+        kept = [j for j, name in enumerate(names) if name != leave_out]
+        return Table(table.array[:, kept], classes=[names[j] for j in kept], rows=table.rows)
+    return table
+
+
 def _refuse_nested_objects(value: dict) -> None:
     """An object of objects (pandas' default ``to_json()``, ``orient="columns"``, or ``orient="index"``) does
     not say whether its outer keys are the rows or the columns; pandas' ``split`` and ``records`` do."""
@@ -111,9 +125,9 @@ def _split(value: dict) -> Table | None:
     return Table(array, classes=[str(c) for c in columns], rows=rows)
 
 
-def parse_json(text: str, key: str | None, preferred: str) -> Table:
+def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None = None) -> Table:
     """Nested lists, an object of named nested lists (our own JSON output), records or pandas' ``split``
-    layout (a table), or JSON lines."""
+    layout (a table: ``key`` picks a column, ``leave_out`` drops one), or JSON lines."""
     import json
 
     try:
@@ -124,11 +138,11 @@ def parse_json(text: str, key: str | None, preferred: str) -> Table:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if len(lines) < 2:
             raise InputError(f"not valid JSON: {whole_error.msg}", line=whole_error.lineno, column=whole_error.colno) from None
-        return parse_json_lines(text)
+        return parse_json_lines(text, key, leave_out)
     classes = None
     if isinstance(value, dict):
-        if key is None and (split := _split(value)) is not None:
-            return split
+        if (split := _split(value)) is not None and (key is None or key in value["columns"]):
+            return _columns(split, key, leave_out)
         _refuse_nested_objects(value)
         names = [k for k, v in value.items() if isinstance(v, list) and k not in NOT_ARRAYS]
         name = pick_member(names, key, preferred)
@@ -136,12 +150,13 @@ def parse_json(text: str, key: str | None, preferred: str) -> Table:
             classes = [str(c) for c in value["classes"]]
         return Table(_array(value[name], f"{name}"), classes)
     if isinstance(value, list) and value and isinstance(value[0], dict):
-        return _records([(f"[{i}]", record) for i, record in enumerate(value)])
+        return _columns(_records([(f"[{i}]", record) for i, record in enumerate(value)]), key, leave_out)
     return Table(_array(value, ""), classes)
 
 
-def parse_json_lines(text: str) -> Table:
-    """One JSON list per line, stacked into rows, or one record (an object) per line (:func:`_records`)."""
+def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = None) -> Table:
+    """One JSON list per line, stacked into rows, or one record (an object) per line (:func:`_records`; ``key``
+    and ``leave_out`` as for :func:`parse_json`)."""
     import json
 
     rows = []
@@ -158,7 +173,7 @@ def parse_json_lines(text: str) -> Table:
     if not rows:
         raise InputError("no JSON lines found")
     if isinstance(rows[0][1], dict):
-        return _records([(f"line {line_no}", value) for line_no, value in rows])
+        return _columns(_records([(f"line {line_no}", value) for line_no, value in rows]), key, leave_out)
     rows = [(line_no, _array(value, f"line {line_no}")) for line_no, value in rows]
     shape = rows[0][1].shape
     for line_no, row in rows:
@@ -168,11 +183,11 @@ def parse_json_lines(text: str) -> Table:
 
 
 def read(source: Source, key: str | None, preferred: str) -> Table:
-    return parse_json(source.text, key, preferred)
+    return parse_json(source.text, key, preferred, source.leave_out)
 
 
 def read_lines(source: Source, key: str | None, preferred: str) -> Table:
-    return parse_json_lines(source.text)
+    return parse_json_lines(source.text, key, source.leave_out)
 
 
 def looks_like_json(source: Source) -> bool:

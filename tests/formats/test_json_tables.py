@@ -76,3 +76,19 @@ def test_pandas_default_json_is_refused_saying_how_to_write_it(tmp_path):
     path = tmp_path / "default.json"
     pd.DataFrame(LOGITS, columns=CLASSES).to_json(path)
     assert_one_error_line(run("probs", path), "orient='split'", str(path))
+
+
+@pytest.mark.parametrize("name", ["records.jsonl", "split.json"])
+def test_a_label_column_of_a_json_table_is_scored_with_labels_key(tmp_path, name):
+    labels = [0, 1, 2, 0, 1]
+    path = tmp_path / name
+    frame = pd.DataFrame(LOGITS, columns=CLASSES).assign(label=labels)
+    if name == "split.json":
+        frame.to_json(path, orient="split", double_precision=15)
+    else:
+        frame.to_json(path, orient="records", lines=True, double_precision=15)
+    completed = run("loss", path, "--labels", path, "--labels-key", "label", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = -np.log(reference_softmax(LOGITS)[np.arange(5), labels]).mean()
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-13)
+    assert json.loads(completed.stdout)["classes"] == CLASSES
