@@ -167,7 +167,9 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
 def _text_labels(spec: str, key: str | None) -> LabelSource:
     """A text labels file: one label a line (numbers or class names), or a column of a table (``--labels-key``)."""
     try:
-        rows = _fields(Source(Path(spec)).text)
+        text = Source(Path(spec)).text
+        _refuse_missing_labels(text)
+        rows = _fields(text)
     except InputError as error:
         raise error.located(spec) from None
     except OSError as error:
@@ -205,6 +207,20 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
             return LabelSource(Loaded(np.array(fields), spec, paths=[Path(spec)], from_text=True), names=fields,
                                names_with_header=True)
     return LabelSource(load_source(spec, preferred="labels"), refusal=refusal)
+
+
+def _refuse_missing_labels(text: str) -> None:
+    """Refuse an empty label, one a line, as pandas writes a missing one (NaN): ``""``. Read as a class name
+    or skipped, it would misread the file or pair every label after it with the row before its own."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    filled = [number for number, line in enumerate(lines, start=1) if line]
+    if not filled or any(sep in lines[n - 1] for n in filled for sep in ",;\t "):
+        return
+    # pandas quotes the one empty field of a line ("") so that the line is not blank, which would be skipped
+    empty = next((number for number in filled if lines[number - 1] == '""'), None)
+    if empty is not None:
+        raise InputError('an empty label (""), as pandas writes a missing one (NaN); write the ignore index (-100) '
+                         "for a row without a label", line=empty)
 
 
 def _label_column_among_others(header: list[str], rows: list[list[str]], spec: str) -> InputError | None:

@@ -74,7 +74,9 @@ def logits_loader(source: Source, *, labels: LabelSource | None = None, takes_la
                                    leave_out=labels.key if read_labels_too else None))
         if not source.as_logits:
             if source.classes is None:  # column names from the table itself, not given by --classes
-                refuse_label_columns(logits, source.axis, takes_labels, first_is_class=source.index_col is False)
+                # With the labels read from this table already, another label-like column is not the remedy.
+                refuse_label_columns(logits, source.axis, takes_labels and not read_labels_too,
+                                     first_is_class=source.index_col is False)
             if from_probs is False:
                 refuse_probabilities(logits, source.axis)
         return log_of_probabilities(logits, source.axis) if from_probs and logs_of_probs else logits

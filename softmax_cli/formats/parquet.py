@@ -151,8 +151,9 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None) -> tup
     return candidates, index
 
 
-def _values(column, name: str) -> np.ndarray:
-    """One column of a row group as NumPy: numbers, or lists of equal length as rows."""
+def _values(column, name: str, preferred: str = "logits") -> np.ndarray:
+    """One column of a row group as NumPy: numbers, or lists of equal length as rows; a null is refused with
+    what stands for a missing value where ``preferred`` says what is read (a masked logit, a missing label)."""
     import pyarrow.compute as compute
     import pyarrow.types as types
 
@@ -161,7 +162,9 @@ def _values(column, name: str) -> np.ndarray:
     if types.is_dictionary(column.type):
         column = column.dictionary_decode()
     if column.null_count:
-        raise InputError(f"column {name!r} has missing values (null); write -inf for a masked logit")
+        instead = ("the ignore index (-100) for a row without a label" if preferred == "labels"
+                   else "-inf for a masked logit")
+        raise InputError(f"column {name!r} has missing values (null); write {instead}")
     if not _is_list(column.type):
         return column.to_numpy(zero_copy_only=False)
     lengths = compute.list_value_length(column).to_numpy(zero_copy_only=False)
@@ -194,10 +197,10 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
     for part in parts(columns + index):
         if array is not None:  # classes as columns: each goes straight into its place
             for j, name in enumerate(columns):
-                array[filled : filled + part.num_rows, j] = _values(part.column(name), name)
+                array[filled : filled + part.num_rows, j] = _values(part.column(name), name, preferred)
         else:
-            pieces.append(_values(part.column(columns[0]), columns[0]) if len(columns) == 1
-                          else np.column_stack([_values(part.column(name), name) for name in columns]))
+            pieces.append(_values(part.column(columns[0]), columns[0], preferred) if len(columns) == 1
+                          else np.column_stack([_values(part.column(name), name, preferred) for name in columns]))
         if index:
             rows += zip(*(_names(part.column(name)) for name in index))
         filled += part.num_rows

@@ -75,3 +75,20 @@ def test_a_labels_table_of_several_columns_is_refused_naming_only_the_labels_fil
     pd.DataFrame({"y": [0, 2], "w": [1.5, 0.5]}, index=["s0", "s1"]).to_csv(labels)
     line = assert_one_error_line(run("loss", logits, "--labels", labels), "--labels-key y")
     assert line.endswith(f"({labels})")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_missing_label_written_by_pandas_says_to_write_the_ignore_index(tmp_path, logits, suffix):
+    pd = pytest.importorskip("pandas")
+    labels = pd.Series([0.0, None], name="label")
+    path = tmp_path / f"labels.{suffix}"
+    labels.to_csv(path, index=False) if suffix == "csv" else labels.to_frame().to_parquet(path)
+    line = assert_one_error_line(run("loss", logits, "--labels", path), str(path))
+    assert "ignore index (-100)" in line and "-inf" not in line and "class names" not in line
+
+
+def test_with_labels_key_given_another_label_column_is_to_be_dropped_not_chosen(tmp_path):
+    path = tmp_path / "scored.csv"
+    path.write_text("cat,dog,label,label_name\n1.5,0.25,0,cat\n0.5,2.25,1,dog\n1.75,0.5,0,cat\n")
+    line = assert_one_error_line(run("loss", path, "--labels", path, "--labels-key", "label_name"), "'label'")
+    assert "drop it from the table" in line and "--labels-key label " not in line
