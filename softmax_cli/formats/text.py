@@ -116,7 +116,7 @@ def _index_width(header: list[str] | None, rows: list[list[str]], choice: bool |
         return int(bool(choice))
     width = int(bool(choice))
     while width < len(header) - 1:
-        if header[width] == "" or any(row[width] and parse_number(row[width]) is None
+        if header[width] == "" or any(row[width] and _cell(row[width]) is None
                                       for row in rows if len(row) > width):
             width += 1
         elif width and _is_integers(rows, width) and not all(
@@ -176,7 +176,7 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     for line_no, fields in zip(lines, rows):
         row = []
         for column, text_field in enumerate(fields[first:], start=first):
-            value = parse_number(text_field)
+            value = _cell(text_field)
             if value is None:
                 raise InputError(_not_a_number(text_field, names[column] if names else None), line=line_no,
                                  column=kept[column] + 1)
@@ -200,6 +200,16 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
                  rows=row_names, index_name=index_name, notes=notes, locate=locate,
                  numbered_first_row=names is None and _numbered(rows[0]),
                  integer_columns=_integer_lead(names, rows) if index_col is None and not indexed else 0)
+
+
+# pandas writes a boolean column (a mask, a flag) as True and False: 1 and 0, as NumPy and Arrow read them.
+BOOLEAN_TEXT = {"True": 1.0, "False": 0.0}
+
+
+def _cell(field: str) -> float | None:
+    """A table cell's number: a number's text, or pandas' True and False."""
+    value = parse_number(field)
+    return BOOLEAN_TEXT.get(field) if value is None else value
 
 
 def _not_a_number(field: str, column: str | None) -> str:

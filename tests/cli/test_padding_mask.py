@@ -246,3 +246,14 @@ def test_a_mask_with_row_names_is_paired_with_the_logits_rows_by_name(tmp_path):
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     expected = -log_p[np.arange(10), labels][mask == 1].mean()
     assert loads(completed)["loss"] == pytest.approx(expected, rel=1e-14)
+
+
+@pytest.mark.parametrize("index", [True, False], ids=["with-index", "without-index"])
+def test_a_boolean_mask_written_by_pandas_is_read_as_ones_and_zeros(padded, index):
+    pd = pytest.importorskip("pandas")
+    folder, kept = padded
+    pd.DataFrame(kept).to_csv(folder / "mask.csv", index=index)  # True and False
+    from_csv = run("loss", folder / "logits.npy", "--labels", folder / "labels.npy", "--mask", folder / "mask.csv",
+                   "-f", "json")
+    assert loads(from_csv) == loads(run("loss", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
+                                        "-f", "json"))
