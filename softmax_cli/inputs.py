@@ -337,21 +337,21 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
     Named rows are matched by name, never by position: the same names in
     another order (``df.sample(frac=1)``, a re-sorted file) are reordered along
     the first axis; other names are refused. A side without names is taken by
-    position, and pairs with rows named 0, 1, ... in another order by those
-    numbers (a shuffled pandas RangeIndex, which Parquet keeps only as metadata).
+    position, except against rows named 0, 1, ... in another order (a shuffled
+    pandas RangeIndex, which Parquet keeps only as metadata): by position or by
+    those numbers, both are likely, so that is refused.
     """
     from .formats.base import note
 
     if reference.rows is None or other.rows is None:
-        named = reference.rows if other.rows is None else other.rows
-        order = shuffled_positions(named, len(other.array) if other.array.ndim else 0)
-        if order is None:
+        named, unnamed = (other, reference) if other.rows is not None else (reference, other)
+        if shuffled_positions(named.rows, len(named.array) if named.array.ndim else 0) is None:
             return other
-        note(f"the rows of {roles[1] if other.rows is not None else roles[0]} are named 0..{len(order) - 1} in "
-             f"another order: paired with the rows of {roles[0] if other.rows is not None else roles[1]} by "
-             "those numbers")
-        taken = np.argsort(order) if other.rows is not None else order
-        return replace(other, array=np.take(other.array, taken, axis=0), rows=reference.rows)
+        who = dict(zip((id(reference), id(other)), roles))
+        raise InputError(f"the rows of {who[id(named)]} are named 0..{len(named.rows) - 1} in another order (a "
+                         f"shuffled pandas index) and those of {who[id(unnamed)]} have no names, so they pair by "
+                         "position or by those numbers, which differ; write both with their index, or both without "
+                         "(index=False; df.reset_index(drop=True) first to pair by position)")
     if reference.rows == other.rows:
         return other
 
