@@ -39,8 +39,9 @@ LABEL_COLUMN_NAMES = ("label", "labels", "target", "targets", "y", "y_true", "cl
 ROW_POSITION_COLUMN = re.compile(r"index|level_0|Unnamed: 0")
 # A first column under another name is taken for row positions from this many rows on.
 NAMED_POSITIONS_MIN_ROWS = 3
-# A column of logits is whole in every one of n rows by chance with probability about q ** n, where q
-# is the share of whole values in the other columns; below this, the column is an id, a flag or labels.
+# A column of logits is whole in every one of n rows by chance with probability about q ** n, where q is the
+# share of whole values in the other columns (counted as (whole + 1) / (values + 2), so that a small table is
+# no evidence); over C columns, C times that. Below this, the column is an id, a flag, a count or labels.
 WHOLE_COLUMN_SIGNIFICANCE = 1e-4
 
 # The below-chance test: one-sided, at this significance, and only when at least this many rows
@@ -217,13 +218,15 @@ def index_level_columns(names: list[str] | None, array: npt.ArrayLike, integer_c
 
 
 def whole_number_columns(names: list[str] | None, array: npt.ArrayLike) -> list[str]:
-    """The named columns of a 2-D table whole in every row where the other columns are mostly not: an id, a
-    flag, a count or labels, not a class (:data:`WHOLE_COLUMN_SIGNIFICANCE`; from
-    :data:`NAMED_POSITIONS_MIN_ROWS` rows on, over the first :data:`PROBABILITY_CHECK_ROWS`).
+    """The named columns of a 2-D table whole and non-negative in every row, not all one value, where the other
+    columns are mostly not whole: an id, a flag, a count or labels, not a class (:data:`WHOLE_COLUMN_SIGNIFICANCE`;
+    from :data:`NAMED_POSITIONS_MIN_ROWS` rows on, over the first :data:`PROBABILITY_CHECK_ROWS`). A constant
+    column is a baseline class (a multinomial logit's 0), and a negative one a masked class (-1e9).
 
     Examples
     --------
-    >>> whole_number_columns(["id", "a", "b"], [[1001, 1.5, 2.25], [1002, 0.5, -1.5], [1005, 0.25, 1.75]])
+    >>> ids = [[1001, 1.5, 2.25], [1002, 0.5, -1.5], [1005, 0.25, 1.75], [1007, 2.5, 0.75], [1008, 1.25, 0.5]]
+    >>> whole_number_columns(["id", "a", "b"], ids)
     ['id']
     >>> whole_number_columns(["id", "a", "b"], [[1001, 1.5, 2.0], [1002, 0.0, -1.0], [1005, 0.0, 1.0]])
     []
@@ -233,15 +236,21 @@ def whole_number_columns(names: list[str] | None, array: npt.ArrayLike) -> list[
             or array.dtype.kind != "f" or array.shape[0] < NAMED_POSITIONS_MIN_ROWS):
         return []
     n_rows, n_classes = min(array.shape[0], PROBABILITY_CHECK_ROWS), array.shape[1]
-    whole_counts, step = np.zeros(n_classes, dtype=np.int64), max(1, CHECK_CHUNK_ELEMENTS // n_classes)
+    step = max(1, CHECK_CHUNK_ELEMENTS // n_classes)
+    whole_counts, candidate = np.zeros(n_classes, dtype=np.int64), np.ones(n_classes, dtype=bool)
+    first_row = np.asarray(array[0], dtype=np.float64)
+    varies = np.zeros(n_classes, dtype=bool)
     for first in range(0, n_rows, step):
-        block = array[first:min(first + step, n_rows)]
+        block = np.asarray(array[first:min(first + step, n_rows)], dtype=np.float64)
         with np.errstate(invalid="ignore"):
             whole_counts += (np.isfinite(block) & (block == np.trunc(block))).sum(axis=0)
-    share_elsewhere = (whole_counts.sum() - n_rows) / (n_rows * (n_classes - 1))
-    if share_elsewhere ** n_rows >= WHOLE_COLUMN_SIGNIFICANCE:
+            candidate &= (block >= 0).all(axis=0)
+            varies |= (block != first_row).any(axis=0)
+    candidate &= (whole_counts == n_rows) & varies
+    share_elsewhere = (whole_counts.sum() - n_rows + 1) / (n_rows * (n_classes - 1) + 2)
+    if n_classes * share_elsewhere ** n_rows >= WHOLE_COLUMN_SIGNIFICANCE:
         return []
-    return [name for name, count in zip(names, whole_counts.tolist()) if count == n_rows]
+    return [name for name, found in zip(names, candidate.tolist()) if found]
 
 
 def _has_fractions(array: np.ndarray) -> bool:

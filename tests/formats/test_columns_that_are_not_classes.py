@@ -162,3 +162,22 @@ def test_a_column_of_class_names_without_labels_key_says_how_to_score_against_it
     table["label"] = NAMES
     path = written(table, tmp_path / f"scored.{suffix}")
     assert_one_error_line(run("probs", path), "column 'label'", "--labels-key label")
+
+
+@pytest.mark.parametrize("column", [np.zeros(8), np.full(8, -1e9), np.full(8, np.finfo(np.float32).min)],
+                         ids=["baseline-0", "masked-1e9", "masked-finfo-min"])
+def test_a_baseline_or_masked_class_of_whole_numbers_stays_a_class(tmp_path, column):
+    # A multinomial logit's baseline class (np.c_[zeros, z]) and a class filled by masked_fill are logits.
+    table = np.column_stack([column, LOGITS])
+    path = tmp_path / "logits.csv"
+    pd.DataFrame(table, columns=["base", *CLASSES]).to_csv(path, index=False)
+    completed = run("probs", path, "-f", "csv")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(probabilities(completed), reference_softmax(table), rtol=1e-13, atol=1e-300)
+
+
+def test_a_small_table_with_one_whole_column_is_no_evidence(tmp_path):
+    path = tmp_path / "typed.csv"
+    path.write_text("a,b,c\n2.1,3,0.5\n0.2,1,1.1\n1.5,2,0.25\n")
+    completed = run("probs", path, "-f", "csv")
+    assert completed.returncode == 0, completed.stderr

@@ -7,8 +7,6 @@ pyarrow) and polars themselves; the expected probabilities are plain NumPy
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from conftest import assert_one_error_line, reference_softmax, run
