@@ -43,7 +43,10 @@ def without_header_row(mask: Loaded | None, lead: tuple[int, ...]) -> Loaded | N
 def refuse_mask_left_out(logits: Loaded, lead: tuple[int, ...], labels: np.ndarray | None, shift: bool,
                          ignore_index: int) -> None:
     """Refuse a padded batch scored without the ``attention_mask`` saved beside its logits: positions it drops
-    would be scored (unless their labels are the ignore index already, as Hugging Face's are)."""
+    would be scored. Labels that hold the ignore index anywhere mark their own padding (Hugging Face's
+    collators write -100 there; a seq2seq model's mask is the encoder's, not its labels'), and are trusted."""
+    if labels is not None and labels.dtype.kind in "iuf" and bool((labels == ignore_index).any()):
+        return
     beside = mask_beside(logits)
     if beside is None:
         return
@@ -96,20 +99,21 @@ def refuse_misaligned(logits: Loaded, labels: np.ndarray, keep: np.ndarray | Non
 
 
 def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
-           shift: bool, ignore_index: int, check_alignment: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+           shift: bool, ignore_index: int, check_plausibility: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The labels (rows' shape; dropped positions labelled ``ignore_index``) and the flat keep-mask.
 
     With ``shift`` the position ``t`` takes the label and the mask of ``t + 1``
     (Hugging Face's causal-LM loss); the last position of a sequence is not
     scored. Without a mask or a shift the labels are returned as they are
     (the core checks them). The keep-mask is None without a mask. With
-    ``check_alignment`` (the logits' values are read, not stood in for) unshifted
-    next-token labels without ``shift`` are refused (:func:`refuse_misaligned`).
+    ``check_plausibility`` (a command that scores positions, on logits read rather
+    than stood in for) an ``attention_mask`` left out (:func:`refuse_mask_left_out`)
+    and unshifted next-token labels (:func:`refuse_misaligned`) are refused.
     """
     shape = logits.array.shape
     at = axis % len(shape)
     lead = shape[:at] + shape[at + 1:]
-    if mask is None:
+    if mask is None and check_plausibility:
         refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
     mask = without_header_row(mask, lead)
     if mask is not None and mask.rows is not None and len(mask.rows) == len(mask.array):
@@ -119,7 +123,7 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
             except InputError as error:
                 error.operand = "mask"
                 raise
-    if (check_alignment and labels is not None and labels.shape == lead and labels.dtype.kind in "iuf"
+    if (check_plausibility and labels is not None and labels.shape == lead and labels.dtype.kind in "iuf"
             and at == len(shape) - 1):
         with naming_sources(logits, {"labels": truth, "mask": mask}):
             keep = None if mask is None else core.check_mask(mask.array, lead)

@@ -171,7 +171,7 @@ def loss(
     def one(logits, sink: render.Sink) -> None:
         fitted = truth.fitted(logits, axis, criterion.ignore_index)
         labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index,
-                                        check_alignment=True)
+                                        check_plausibility=True)
         weighted = dict(options, weights=class_weights(operands["weights"], logits))
         rows = stream.npy_rows(logits, axis)
         if rows is not None:
@@ -264,7 +264,7 @@ def grad(
         def values_of(logits, sink):
             fitted = truth.fitted(logits, axis, criterion.ignore_index)
             labels, keep = positions.scored(logits, axis, fitted, truth, mask, shift_labels, criterion.ignore_index,
-                                            check_alignment=True)
+                                            check_plausibility=True)
             if labels.shape == logits.array.shape:
                 _warn_unnormalised(core.unnormalised_rows(labels, axis=axis))
             weighted = dict(options, weights=class_weights(operands["weights"], logits))

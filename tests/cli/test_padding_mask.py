@@ -257,3 +257,22 @@ def test_a_boolean_mask_written_by_pandas_is_read_as_ones_and_zeros(padded, inde
                    "-f", "json")
     assert loads(from_csv) == loads(run("loss", folder / "kept_logits.npy", "--labels", folder / "kept_labels.npy",
                                         "-f", "json"))
+
+
+def test_a_command_that_scores_no_position_is_not_asked_for_the_mask_beside_the_logits(tmp_path, saved_batch):
+    np.savez(tmp_path / "batch.npz", **saved_batch)
+    completed = run("topk", tmp_path / "batch.npz", "--key", "logits", "-k", "2", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_decoder_labels_with_their_own_padding_are_not_held_to_an_encoders_mask(tmp_path, saved_batch):
+    """A seq2seq dump: the attention_mask is the encoder's (here of the decoder's length by chance)."""
+    torch = pytest.importorskip("torch")
+    labels = saved_batch["input_ids"].copy()
+    labels[0, 4:] = -100  # the decoder's own padding, elsewhere than the encoder's
+    np.savez(tmp_path / "s2s.npz", **saved_batch, labels=labels)
+    completed = run("loss", tmp_path / "s2s.npz", "--key", "logits", "--labels", tmp_path / "s2s.npz",
+                    "--labels-key", "labels", "-f", "json")
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(saved_batch["logits"]).double().reshape(-1, 5),
+                                                 torch.from_numpy(labels).reshape(-1))
+    assert loads(completed)["loss"] == pytest.approx(float(expected), rel=1e-6)
