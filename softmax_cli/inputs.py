@@ -465,9 +465,12 @@ def refuse_probabilities(loaded: Loaded, axis: int) -> None:
     from .core import probability_shaped, probability_tolerance
 
     if probability_shaped(loaded.array, axis):
+        rounded = not probability_shaped(loaded.array, axis, rounding=False)
+        within = "the rounding of their decimals" if rounded else f"{probability_tolerance(loaded.array.dtype):g}"
+        read = ("normalise them (p / p.sum(axis=-1, keepdims=True)) and read them as probabilities with --from-probs"
+                if rounded else "read them as probabilities with --from-probs")
         raise InputError(f"these look like probabilities, not logits: every row is in [0, 1] and sums to 1 (within "
-                         f"{probability_tolerance(loaded.array.dtype):g}, or the rounding of their decimals); read "
-                         "them as probabilities with --from-probs, or insist they are logits with --as-logits",
+                         f"{within}); {read}, or insist they are logits with --as-logits",
                          where=loaded.source or "arguments")
     if probability_shaped(loaded.array, axis, total=100):
         raise InputError("these look like percentages, not logits: every row is in [0, 100] and sums to 100; divide "

@@ -57,7 +57,7 @@ def probability_tolerance(dtype: npt.DTypeLike) -> float:
     return max(PROBABILITY_SUM_FLOOR, 4 * eps)
 
 
-def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0) -> bool:
+def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0, rounding: bool = True) -> bool:
     """Whether ``array`` reads as probabilities along ``axis`` rather than logits.
 
     True when there is more than one class, the array is floating point, and
@@ -66,9 +66,10 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0)
     value strictly between 0 and 1 (rows of only 0 and 1 are as likely to be
     logits typed by hand, ``1 0 0``, as one-hot distributions). Values that
     all lie on a grid of 2 or 3 decimals (probabilities rounded for a report,
-    ``df.round(2)``) may sum to 1 within ``C`` half-units of their last
-    decimal (at most :data:`ROUNDED_SUM_CAP`). With ``total=100`` the rows are percentages: in ``[0, 100]``,
-    summing to 100, with some value above 1.
+    ``df.round(2)``) may sum to 1 within ``C`` half-units ``h`` of their last
+    decimal, and within ``5 h sqrt(C / 3)`` (:data:`ROUNDING_SIGMAS`). With ``total=100`` the rows are percentages: in ``[0, 100]``,
+    summing to 100, with some value above 1. ``rounding=False`` allows no
+    rounding of decimals.
 
     Examples
     --------
@@ -99,8 +100,10 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0)
                 values = rows[np.unravel_index(at, lead) if lead else ()]
             yield np.asarray(values, dtype=np.float64).reshape(-1, n_classes) / total
 
-    decimals = next((d for d in ROUNDED_DECIMALS if all(_on_grid(values, d) for values in chunks())), None)
-    rounding = min(n_classes * 0.5 * 10.0**-decimals, ROUNDED_SUM_CAP) if decimals else 0.0
+    decimals = next((d for d in ROUNDED_DECIMALS if all(_on_grid(values, d) for values in chunks())), None) \
+        if rounding else None
+    half_unit = 0.5 * 10.0**-decimals if decimals else 0.0
+    rounding = min(n_classes * half_unit, ROUNDING_SIGMAS * half_unit * math.sqrt(n_classes / 3))
     tolerance = max(probability_tolerance(array.dtype), rounding)
     some_strictly_inside = some_above_one = False
     for values in chunks():
@@ -115,9 +118,10 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0)
 
 
 # Probabilities rounded for a report (df.round(2)) lie on a grid of this many decimals; each of C values is then
-# off by up to half a unit of the last one. One decimal is left out: typed logits such as "0.6 0.3 0.2" are on it.
+# off by up to half a unit h of the last one, uniformly, so their sum by at most C h and rarely by more than
+# 5 standard deviations, 5 h sqrt(C / 3). One decimal is left out: typed logits such as "0.6 0.3 0.2" are on it.
 ROUNDED_DECIMALS = (2, 3)
-ROUNDED_SUM_CAP = 0.05
+ROUNDING_SIGMAS = 5
 
 
 def _on_grid(values: np.ndarray, decimals: int) -> bool:
