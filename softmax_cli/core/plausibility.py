@@ -107,7 +107,7 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0,
     tolerance = max(probability_tolerance(array.dtype), rounding)
     some_strictly_inside = some_above_one = False
     for values in chunks():
-        with np.errstate(invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             if not ((values >= 0) & (values <= 1)).all():
                 return False
             some_strictly_inside = some_strictly_inside or bool(((values > 0) & (values < 1)).any())
@@ -126,8 +126,8 @@ ROUNDING_SIGMAS = 5
 
 def _on_grid(values: np.ndarray, decimals: int) -> bool:
     """Whether every finite value is a multiple of ``10**-decimals`` (as its text would be, written so)."""
-    scaled = values * 10.0**decimals
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # logits near 1e308 are no grid, and need not say so
+        scaled = values * 10.0**decimals
         return bool((np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1, np.abs(scaled)))[
             np.isfinite(scaled)].all())
 
