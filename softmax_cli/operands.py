@@ -29,6 +29,7 @@ from .inputs import (
     check_one_stdin,
     load_source,
     parse_typed_numbers,
+    shuffled_positions,
 )
 from .limits import MAX_TEMPERATURES, check_count
 from .options import DEFAULT_TEMPERATURES
@@ -91,6 +92,8 @@ def class_weights(weights: Loaded | None, logits: Loaded) -> np.ndarray | None:
     names = weights.rows if vector and weights.rows is not None else weights.classes if vector else None
     if names is None or names == [str(position) for position in range(len(names))]:
         return weights.array
+    if logits.classes is None and (order := shuffled_positions(names, len(names))) is not None:
+        return weights.array[np.argsort(order)]  # class indices in another order (value_counts())
     if logits.classes is None:
         raise InputError(f"--weights names its classes ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}) "
                          "but the logits' classes have no names; name them (a header line, or --classes), or give "

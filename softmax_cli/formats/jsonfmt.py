@@ -62,8 +62,8 @@ def _array(value, path: str) -> np.ndarray:
 
 def _records(records: list[tuple[str, object]]) -> Table:
     """Objects of one number per column, one a row (pandas' ``orient="records"``, polars' ``write_json`` and
-    ``write_ndjson``): the columns are classes, named by the first record's keys; ``records`` pairs each
-    with where it is (``[2]`` or ``line 3``)."""
+    ``write_ndjson``): the columns are classes, named by the first record's keys, but for a first column of
+    text, which names the rows (as in CSV); ``records`` pairs each with where it is (``[2]`` or ``line 3``)."""
     import json
 
     first_where, first = records[0]
@@ -79,12 +79,16 @@ def _records(records: list[tuple[str, object]]) -> Table:
             raise InputError(f"column {odd!r} is in one of this record and {first_where}, not both; every record "
                              "needs the same columns", where=where)
         rows.append([record[name] for name in names])
+    row_names = None
+    if len(names) > 1 and all(isinstance(row[0], str) for row in rows):
+        row_names, names, rows = [row[0] for row in rows], names[1:], [row[1:] for row in rows]
     for row, (where, _) in zip(rows, records):
         for name, value in zip(names, row):
             if isinstance(value, list):
                 raise InputError("a list where a record holds one number a column", where=f"{where}[{json.dumps(name)}]")
             _check_numbers(value, f"{where}[{json.dumps(name)}]")
-    return Table(_array(rows, ""), classes=names)
+    return Table(_array(rows, ""), classes=names, rows=row_names,
+                 index_name=None if row_names is None else list(first)[0])
 
 
 def _columns(table: Table, key: str | None, leave_out: str | None) -> Table:

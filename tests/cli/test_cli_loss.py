@@ -616,3 +616,19 @@ def test_weights_named_by_other_classes_are_refused(tmp_path):
     (tmp_path / "weights.csv").write_text(",weight\ncat,1.0\nemu,2.0\n")
     assert_one_error_line(run("loss", tmp_path / "logits.csv", "--labels", "0,1", "--weights",
                               tmp_path / "weights.csv"), "emu", str(tmp_path / "weights.csv"))
+
+
+def test_weights_of_value_counts_are_matched_by_their_class_indices(tmp_path):
+    torch = pytest.importorskip("torch")
+    pd = pytest.importorskip("pandas")
+    labels = pd.Series([1, 0, 2, 1, 1, 1])
+    weights = len(labels) / (3 * labels.value_counts())  # index 1, 0, 2: most frequent first
+    weights.to_csv(tmp_path / "weights.csv")
+    logits = np.random.default_rng(1).normal(size=(6, 3))
+    np.save(tmp_path / "logits.npy", logits)
+    completed = run("loss", tmp_path / "logits.npy", "--labels", ",".join(map(str, labels)), "--weights",
+                    tmp_path / "weights.csv", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels.to_numpy()),
+                                                 weight=torch.tensor(weights.sort_index().to_numpy()))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected.item(), rel=1e-12)

@@ -92,3 +92,14 @@ def test_a_label_column_of_a_json_table_is_scored_with_labels_key(tmp_path, name
     expected = -np.log(reference_softmax(LOGITS)[np.arange(5), labels]).mean()
     assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-13)
     assert json.loads(completed.stdout)["classes"] == CLASSES
+
+
+def test_a_text_id_column_of_json_records_names_the_rows_as_in_csv(tmp_path):
+    frame = pd.DataFrame(LOGITS, columns=CLASSES)
+    frame.insert(0, "id", [f"a{i}" for i in range(5)])
+    frame.to_json(tmp_path / "scored.json", orient="records", double_precision=15)
+    completed = run("probs", tmp_path / "scored.json", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["rows"] == [f"a{i}" for i in range(5)] and result["classes"] == CLASSES
+    np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-13)
