@@ -252,9 +252,10 @@ def hostile_table(draw) -> tuple[str, bytes]:
     else:
         table = pa.table(columns)
     if kind == "metadata" or draw(st.booleans()):
+        described = draw(st.sampled_from(["index_columns", "columns"]))  # the index, or the columns' descriptions
         pandas = draw(st.one_of(st.sampled_from([b"not json", b"[1]", b'"x"', b"null", b"{}"]),
-                                hostile_json_value().map(lambda v: json.dumps({"index_columns": v}
-                                                                              if v != "DEEP" else "deep").encode())))
+                                hostile_json_value().map(lambda v: json.dumps(
+                                    {"index_columns": ["c0"], described: v} if v != "DEEP" else "deep").encode())))
         table = table.replace_schema_metadata({b"pandas": pandas})
     buffer = io.BytesIO()
     (pq.write_table if ext == "parquet" else feather.write_feather)(table, buffer)

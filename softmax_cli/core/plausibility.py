@@ -67,9 +67,9 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0,
     logits typed by hand, ``1 0 0``, as one-hot distributions). Values that
     all lie on a grid of 2 or 3 decimals (probabilities rounded for a report,
     ``df.round(2)``) may sum to 1 within ``C`` half-units ``h`` of their last
-    decimal, and within ``5 h sqrt(C / 3)`` (:data:`ROUNDING_SIGMAS`). With ``total=100`` the rows are percentages: in ``[0, 100]``,
-    summing to 100, with some value above 1. ``rounding=False`` allows no
-    rounding of decimals.
+    decimal, and within ``5 h sqrt(C / 3)`` (:data:`ROUNDING_SIGMAS`). With
+    ``total=100`` the rows are percentages: in ``[0, 100]``, summing to 100,
+    with some value above 1. ``rounding=False`` allows no rounding of decimals.
 
     Examples
     --------
@@ -103,8 +103,8 @@ def probability_shaped(array: npt.ArrayLike, axis: int = -1, total: float = 1.0,
     decimals = next((d for d in ROUNDED_DECIMALS if all(_on_grid(values, d) for values in chunks())), None) \
         if rounding else None
     half_unit = 0.5 * 10.0**-decimals if decimals else 0.0
-    rounding = min(n_classes * half_unit, ROUNDING_SIGMAS * half_unit * math.sqrt(n_classes / 3))
-    tolerance = max(probability_tolerance(array.dtype), rounding)
+    slack = min(n_classes * half_unit, ROUNDING_SIGMAS * half_unit * math.sqrt(n_classes / 3))
+    tolerance = max(probability_tolerance(array.dtype), slack)
     some_strictly_inside = some_above_one = False
     for values in chunks():
         with np.errstate(over="ignore", invalid="ignore"):

@@ -95,8 +95,9 @@ def _index_columns(schema) -> list[str]:
 def _index_name(schema, index: list[str]) -> str:
     """The row names' header as pandas' ``to_csv()`` writes it: each level's name ("" for an unnamed one, which
     pandas stores as ``__index_level_N__``), joined as the rows' levels are."""
-    fields = {entry.get("field_name"): entry.get("name") for entry in _pandas_metadata(schema).get("columns", [])
-              if isinstance(entry, dict)}
+    described = _pandas_metadata(schema).get("columns")
+    fields = {entry["field_name"]: entry.get("name") for entry in (described if isinstance(described, list) else [])
+              if isinstance(entry, dict) and isinstance(entry.get("field_name"), str)}
     names = [fields.get(name, name) for name in index]
     return join_levels(["" if not isinstance(name, str) or name.startswith("__index_level_") else name
                         for name in names])

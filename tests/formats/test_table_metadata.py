@@ -88,3 +88,16 @@ def test_a_feather_v1_file_is_read(tmp_path):
     result = json.loads(completed.stdout)
     assert result["classes"] == ["a", "b", "c"]
     np.testing.assert_allclose(result["probs"], reference_softmax(VALUES), rtol=1e-15)
+
+
+@pytest.mark.parametrize("columns", [b"7", b'{"a": 1}', b'[[1]]', b'[{"field_name": [1], "name": "x"}]',
+                                     b'[{"field_name": "idx", "name": {"a": 1}}]'],
+                         ids=["a number", "an object", "nested lists", "a list as field name", "an object as name"])
+def test_pandas_column_descriptions_of_the_wrong_kind_leave_the_index_unnamed(tmp_path, columns):
+    table = pa.table({"idx": ["r0", "r1"], **{name: VALUES[:, j] for j, name in enumerate("abc")}})
+    metadata = {b"pandas": b'{"index_columns": ["idx"], "columns": ' + columns + b"}"}
+    path = save(table.replace_schema_metadata(metadata), tmp_path / "t.parquet")
+    completed = run("probs", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["rows"] == ["r0", "r1"] and result["classes"] == ["a", "b", "c"]
