@@ -373,7 +373,7 @@ def shuffled_positions(names: list[str] | None, count: int) -> list[int] | None:
     """The positions 0..count-1 that ``names`` spell, in their order, when they are those numbers out of order."""
     if names is None or len(names) != count or count < 2:
         return None
-    if not all(name.isdigit() and (name == "0" or not name.startswith("0")) for name in names):
+    if not all(name.isascii() and name.isdigit() and (name == "0" or not name.startswith("0")) for name in names):
         return None
     order = [int(name) for name in names]
     return order if sorted(order) == list(range(count)) and order != sorted(order) else None

@@ -92,3 +92,11 @@ def test_with_labels_key_given_another_label_column_is_to_be_dropped_not_chosen(
     path.write_text("cat,dog,label,label_name\n1.5,0.25,0,cat\n0.5,2.25,1,dog\n1.75,0.5,0,cat\n")
     line = assert_one_error_line(run("loss", path, "--labels", path, "--labels-key", "label_name"), "'label'")
     assert "drop it from the table" in line and "--labels-key label " not in line
+
+
+def test_row_names_of_digits_that_are_not_ascii_are_names_not_positions(tmp_path):
+    # "²" is a digit to str.isdigit and not to int(): a traceback before.
+    labels = tmp_path / "labels.csv"
+    labels.write_text(",label\n\u00b2,0\n1,1\n", encoding="utf-8")
+    completed = run("loss", "1 2; 3 1", "--labels", labels, "-f", "json")
+    assert completed.returncode == 0 and "Traceback" not in completed.stderr, completed.stderr
