@@ -76,7 +76,8 @@ def refuse_misaligned(logits: Loaded, labels: np.ndarray, keep: np.ndarray | Non
     logits' own top-1 choices on the first positions pick the next position's label beyond chance
     (:func:`softmax_cli.core.next_token_alignment`)."""
     rows = logits.array
-    if shift or rows.ndim < 3 or rows.shape[-2] < 2:  # (N, C) rows are no sequence
+    # (N, C) rows are no sequence; a file in Fortran order would be copied whole to take its first sequences
+    if shift or rows.ndim < 3 or rows.shape[-2] < 2 or not rows.flags.c_contiguous:
         return
     length, classes = rows.shape[-2:]
     positions = min(length, max(2, ALIGNMENT_SAMPLE_ELEMENTS // classes))
