@@ -121,7 +121,10 @@ def open_sink(
 
 def destination(output: Path) -> Path:
     """The file ``-o`` writes: a symbolic link is followed, as the shell's ``>`` does; the link itself stays."""
-    return Path(os.path.realpath(output))
+    try:
+        return Path(os.path.realpath(output))
+    except ValueError:  # a NUL byte (possible in process, never in a real argv) names no file to follow
+        return Path(output)
 
 
 def check_destination(output: Path, force: bool, inputs: Sequence[Path] | Inputs) -> None:
