@@ -344,12 +344,11 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
     from .formats.base import note
 
     if reference.rows is None or other.rows is None:
-        named, unnamed = (other, reference) if other.rows is not None else (reference, other)
+        named, (named_role, unnamed_role) = (other, roles[::-1]) if other.rows is not None else (reference, roles)
         if shuffled_positions(named.rows, len(named.array) if named.array.ndim else 0) is None:
             return other
-        who = dict(zip((id(reference), id(other)), roles))
-        raise InputError(f"the rows of {who[id(named)]} are named 0..{len(named.rows) - 1} in another order (a "
-                         f"shuffled pandas index) and those of {who[id(unnamed)]} have no names, so they pair by "
+        raise InputError(f"the rows of {named_role} are named 0..{len(named.rows) - 1} in another order (a "
+                         f"shuffled pandas index) and those of {unnamed_role} have no names, so they pair by "
                          "position or by those numbers, which differ; write both with their index, or both without "
                          "(index=False; df.reset_index(drop=True) first to pair by position)")
     if reference.rows == other.rows:
