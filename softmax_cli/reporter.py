@@ -160,6 +160,8 @@ def in_invocation(function: Callable[..., Value], *args, **kwargs) -> Value:
     """``function(*args, **kwargs)`` as one invocation: in a fresh copy of the context, with its own state."""
 
     def start() -> Value:
+        # A signal swallowed before the run began (while the console script imported it) stops this run.
+        check_signals()
         _current.set(Invocation())
         return function(*args, **kwargs)
 

@@ -7,6 +7,10 @@ its output into place and exited 0. Here the signal is sent from inside a
 weakref callback run just before the output is renamed, through the real
 entry point: the run must end as any interrupted run does (exit 128 + 1,
 nothing on stderr, no output, no temporary file).
+
+CI saw it again during start-up: a SIGINT swallowed while the command's
+modules were imported was kept for the process, and the run that began next
+started with none; it read an empty standard input and exited 2.
 """
 
 from __future__ import annotations
@@ -59,3 +63,13 @@ def test_other_exceptions_python_cannot_raise_are_still_printed(tmp_path):
     assert completed.returncode == 0
     assert "Exception ignored" in completed.stderr and "ValueError: from a callback" in completed.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.npy", "out.npy"]
+
+
+def test_a_signal_swallowed_during_start_up_interrupts_the_run_that_follows(tmp_path):
+    # The weakref callback fires while softmax_cli.cli is imported, before any run has begun.
+    script = SCRIPT.replace('event == "os.chmod" and str(args[0]).endswith(".part")',
+                            'event == "import" and args[0] == "softmax_cli.cli"')
+    completed = subprocess.run([sys.executable, "-c", script, "probs", "-", "-f", "csv"], cwd=tmp_path,
+                               capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                               stdin=subprocess.DEVNULL, timeout=120)
+    assert (completed.returncode, completed.stderr) == (128 + 1, "")
