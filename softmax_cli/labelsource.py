@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.blocks import value_text
 from .errors import InputError, UsageError
 from .formats import registry
 from .formats.base import Source, note, parse_number
-from .inputs import STDIN, Loaded, align_classes, align_rows, load_source, parse_typed_numbers, shuffled_positions
+from .inputs import STDIN, Loaded, align_classes, align_rows, class_numbers, load_source, parse_typed_numbers
 
 OPTION = "--labels"
 
@@ -74,15 +75,10 @@ class LabelSource:
             raise self.refusal
         labels = self._indices(logits.classes) if self.names is not None else self.loaded.array
         shape = logits.array.shape
-        order = shuffled_positions(logits.classes, shape[axis]) if self.names is None else None
-        if order is not None and labels.shape != shape and labels.dtype.kind in "iuf":
-            # Columns named 0..C-1 out of order (pd.DataFrame(a)[[3, 2, 1, 0]]): label k is the column named k.
-            note(f"the logits' classes are named 0..{len(order) - 1} in another order ({', '.join(logits.classes[:4])}"
-                 f"{', ...' if len(order) > 4 else ''}): label k is the class named k")
-            column_of = np.argsort(order)
-            known = np.isin(labels, np.arange(len(order)))
-            labels = np.where(known, column_of[np.where(known, labels, 0).astype(np.int64)], labels)
-        if labels.shape == shape and self.loaded.classes is not None:
+        numbers = class_numbers(logits.classes) if self.names is None else None
+        if numbers is not None and labels.shape != shape and labels.dtype.kind in "iuf":
+            labels = self._by_class_number(labels, logits.classes, numbers, ignore_index)
+        if labels.shape == shape:
             # Target distributions in a table: its class columns are matched to the logits' by name.
             targets = dataclasses.replace(self.loaded, array=labels)
             try:
@@ -92,10 +88,12 @@ class LabelSource:
             except InputError as error:
                 error.operand = "labels"
                 raise error.located(self.source) from None
-        if labels.ndim and self.loaded.rows is not None and len(self.loaded.rows) == len(labels):
+        rows = self.loaded.rows if labels.ndim and len(self.loaded.rows or ()) == len(labels) else None
+        own_table = logits.source is not None and self.read_from([logits.source])
+        if labels.ndim and (rows is not None or logits.rows is not None) and not own_table:
             # Labels with row names (a pandas Series' index) are matched to the logits' named rows by name.
             try:
-                labels = align_rows(logits, dataclasses.replace(self.loaded, array=labels),
+                labels = align_rows(logits, dataclasses.replace(self.loaded, array=labels, rows=rows),
                                     ("the logits", "the labels")).array
             except InputError as error:
                 error.operand = "labels"
@@ -106,6 +104,25 @@ class LabelSource:
             note(f"first row 0 read as the column name: {lead[0]} labels for {lead[0]} rows")
             labels = labels[1:]
         return fit_shape(labels, shape, axis, ignore_index)
+
+    def _by_class_number(self, labels: np.ndarray, classes: list[str], numbers: list[int],
+                         ignore_index: int) -> np.ndarray:
+        """Class indices for labels against classes named by numbers other than their positions: label ``k`` is
+        the class named ``k``, as scikit-learn's ``classes_`` names the columns of ``predict_proba``."""
+        shown = ", ".join(classes[:4]) + (", ..." if len(classes) > 4 else "")
+        note(f"the logits' classes are named {shown}: label k is the class named k")
+        ordered = np.argsort(numbers)
+        known = np.array(numbers)[ordered]
+        whole = np.isfinite(labels) & (labels == np.trunc(labels)) & (labels >= 0) & (labels != ignore_index)
+        at = np.searchsorted(known, np.where(whole, labels, 0)).clip(max=len(known) - 1)
+        found = whole & (known[at] == labels)
+        if (whole & ~found).any():
+            row = int(np.argmax((whole & ~found).reshape(-1)))
+            raise InputError(f"label {value_text(labels.reshape(-1)[row])} is not one of the logits' classes "
+                             f"({shown}), and against classes named by numbers label k is the class named k; give the labels "
+                             "those numbers (y, as classes_ names them)", source=self.source, where=f"row {row}",
+                             operand="labels")
+        return np.where(found, ordered[at], labels).astype(np.int64 if labels.dtype.kind in "iu" else labels.dtype)
 
     def _indices(self, classes: list[str] | None) -> np.ndarray:
         names = self.names

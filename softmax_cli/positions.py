@@ -117,10 +117,11 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     if mask is None and check_plausibility:
         refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
     mask = without_header_row(mask, lead)
-    if mask is not None and mask.rows is not None and len(mask.rows) == len(mask.array):
+    if mask is not None and mask.array.ndim and (logits.rows is not None or mask.rows is not None):
+        named = mask if mask.rows is not None and len(mask.rows) == len(mask.array) else dataclasses.replace(mask, rows=None)
         with naming_sources(logits, {"mask": mask}):
             try:  # a mask with row names (a pandas Series' index) is paired with the logits' rows by name
-                mask = align_rows(logits, mask, ("the logits", "the mask"))
+                mask = align_rows(logits, named, ("the logits", "the mask"))
             except InputError as error:
                 error.operand = "mask"
                 raise

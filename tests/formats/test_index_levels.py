@@ -119,3 +119,36 @@ def test_compare_of_a_shuffled_frame_against_an_unnamed_side_is_refused(tmp_path
                           "another order")
     same = run("compare", tmp_path / "shuffled.parquet", tmp_path / "shuffled.parquet", "--max-kl", "0")
     assert same.returncode == 0, same.stderr
+
+
+@pytest.mark.parametrize("option, unnamed", [("--labels", "labels.npy"), ("--labels", "labels_noindex.csv"),
+                                             ("--mask", "mask.npy")])
+def test_a_shuffled_frame_against_unnamed_labels_or_mask_is_refused(tmp_path, option, unnamed):
+    """The other way round: the logits' index is the shuffled one (df.sample(frac=1).to_csv()) and the labels or the
+    mask carry no names; the labels may be y (by the numbers) or y.sample(...).to_numpy() (by position)."""
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame(rng.normal(size=(10, 3)), columns=CLASSES)
+    frame.sample(frac=1, random_state=3).to_csv(tmp_path / "logits.csv")
+    labels = pd.Series(rng.integers(0, 3, 10), name="label")
+    np.save(tmp_path / "labels.npy", labels.to_numpy())
+    labels.to_csv(tmp_path / "labels_noindex.csv", index=False)
+    np.save(tmp_path / "mask.npy", np.ones(10, dtype=np.int64))
+    extra = ["--labels", tmp_path / "labels.npy"] if option == "--mask" else []
+    assert_one_error_line(run("loss", tmp_path / "logits.csv", option, tmp_path / unnamed, *extra),
+                          "named 0..9 in another order", "index=False")
+
+
+def test_a_shuffled_frame_with_its_own_label_column_is_paired_row_by_row(tmp_path):
+    # The labels come from the same rows: nothing to pair, nothing refused.
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame(rng.normal(size=(10, 3)), columns=CLASSES)
+    frame["label"] = rng.integers(0, 3, 10)
+    shuffled = frame.sample(frac=1, random_state=4)
+    shuffled.to_csv(tmp_path / "scored.csv")
+    completed = run("loss", tmp_path / "scored.csv", "--labels", tmp_path / "scored.csv", "--labels-key", "label",
+                    "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    logits, labels = shuffled[CLASSES].to_numpy(), shuffled["label"].to_numpy()
+    expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(10), labels])
+    import json
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
