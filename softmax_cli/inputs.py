@@ -316,9 +316,19 @@ def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[
 
     Named classes are matched by name, never by position: the same names in
     another order are reordered along ``axis``; different names are refused
-    (the message ends with ``remedy``). Either side without names is taken by
-    position.
+    (the message ends with ``remedy``). A side without names is taken by
+    position, except against classes named 0, 1, ... in another order
+    (``df[[3, 2, 1, 0]]``): by position or by those numbers, both are likely.
     """
+    if (reference.classes is None) != (candidate.classes is None):
+        named, (named_role, unnamed_role) = ((reference, roles) if reference.classes is not None
+                                             else (candidate, roles[::-1]))
+        count = named.array.shape[axis] if named.array.ndim else 0
+        if shuffled_positions(named.classes, count) is not None:
+            raise InputError(f"the classes of {named_role} are named 0..{count - 1} in another order "
+                             f"({', '.join(named.classes[:4])}{', ...' if count > 4 else ''}) and those of "
+                             f"{unnamed_role} have no names, so they pair by position or by those numbers, which "
+                             "differ; give both sides the same class names, or write both without them")
     if reference.classes is None or candidate.classes is None or reference.classes == candidate.classes:
         return candidate
     missing = [name for name in reference.classes if name not in candidate.classes]
@@ -370,12 +380,19 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
 
 def shuffled_positions(names: list[str] | None, count: int) -> list[int] | None:
     """The positions 0..count-1 that ``names`` spell, in their order, when they are those numbers out of order."""
-    if names is None or len(names) != count or count < 2:
+    numbers = class_numbers(names) if names is not None and len(names) == count else None
+    return numbers if numbers is not None and sorted(numbers) == list(range(count)) else None
+
+
+def class_numbers(names: list[str] | None) -> list[int] | None:
+    """The numbers ``names`` spell, when they are distinct whole numbers as pandas writes them (``3``, not ``03``)
+    and not simply the positions 0, 1, 2, ... (scikit-learn's ``classes_`` [0, 2, 5], [1, 2, 3], or [2, 0, 1])."""
+    if names is None or len(names) < 2:
         return None
     if not all(name.isascii() and name.isdigit() and (name == "0" or not name.startswith("0")) for name in names):
         return None
-    order = [int(name) for name in names]
-    return order if sorted(order) == list(range(count)) and order != sorted(order) else None
+    numbers = [int(name) for name in names]
+    return numbers if len(set(numbers)) == len(numbers) and numbers != list(range(len(names))) else None
 
 
 def check_one_stdin(inputs: list[str] | None, what: str = "INPUTS", **options: str | None) -> None:

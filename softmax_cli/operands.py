@@ -90,7 +90,13 @@ def class_weights(weights: Loaded | None, logits: Loaded) -> np.ndarray | None:
         return None
     vector = weights.array.ndim == 1
     names = weights.rows if vector and weights.rows is not None else weights.classes if vector else None
-    if names is None or names == [str(position) for position in range(len(names))]:
+    shuffled = shuffled_positions(logits.classes, len(logits.classes or ())) is not None
+    if names is None and shuffled:
+        raise InputError(f"the logits' classes are named 0..{len(logits.classes) - 1} in another order "
+                         f"({', '.join(logits.classes[:4])}{', ...' if len(logits.classes) > 4 else ''}) and --weights "
+                         "gives no names, so weight k may be the class named k or the k-th column; name the weights "
+                         "(a CSV of class,weight lines: pd.Series(w).to_csv())", operand="weights")
+    if names is None or (names == [str(position) for position in range(len(names))] and not shuffled):
         return weights.array
     if logits.classes is None and (order := shuffled_positions(names, len(names))) is not None:
         return weights.array[np.argsort(order)]  # class indices in another order (value_counts())
