@@ -165,7 +165,7 @@ def read_labels(spec: str, key: str | None = None) -> LabelSource:
         return _text_labels(spec, key)
     if fmt is registry.named("npy") and path.is_file() and (names := _npy_names(path)) is not None:
         return LabelSource(Loaded(np.array(names), spec, paths=[path]), names=names)
-    if key is not None and fmt is not None and fmt.reads_names is not None and path.is_file():
+    if fmt is not None and fmt.reads_names is not None and path.is_file():
         try:
             table = fmt.read_names(Source(path), key)
         except InputError as error:

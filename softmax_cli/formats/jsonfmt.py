@@ -60,10 +60,14 @@ def _array(value, path: str) -> np.ndarray:
     return array
 
 
-def _records(records: list[tuple[str, object]]) -> Table:
+def _records(records: list[tuple[str, object]], key: str | None = None, preferred: str = "logits") -> Table:
     """Objects of one number per column, one a row (pandas' ``orient="records"``, polars' ``write_json`` and
     ``write_ndjson``): the columns are classes, named by the first record's keys, but for a first column of
-    text, which names the rows (as in CSV); ``records`` pairs each with where it is (``[2]`` or ``line 3``)."""
+    text, which names the rows (as in CSV); ``records`` pairs each with where it is (``[2]`` or ``line 3``).
+
+    A column holding a list in each record (``{"id": ..., "logits": [...], "label": 2}``) is an array of its
+    own: it is read (the only one, ``key`` or ``preferred``) unless ``key`` names a column of numbers.
+    """
     import json
 
     first_where, first = records[0]
@@ -79,6 +83,16 @@ def _records(records: list[tuple[str, object]]) -> Table:
             raise InputError(f"column {odd!r} is in one of this record and {first_where}, not both; every record "
                              "needs the same columns", where=where)
         rows.append([record[name] for name in names])
+    lists = [name for name in names if isinstance(first[name], list)]
+    if lists and (key is None or key in lists):
+        name = pick_member(lists, key, preferred)
+        column = names.index(name)
+        text = next((j for j, other in enumerate(names) if all(isinstance(row[j], str) for row in rows)), None)
+        return Table(_array([row[column] for row in rows], f"{first_where}[{json.dumps(name)}]"),
+                     rows=None if text is None else [row[text] for row in rows])
+    if lists:  # key names a column of numbers: the array columns are not part of it
+        kept = [j for j, name in enumerate(names) if name not in lists]
+        names, rows = [names[j] for j in kept], [[row[j] for j in kept] for row in rows]
     row_names = None
     if len(names) > 1 and all(isinstance(row[0], str) for row in rows):
         row_names, names, rows = [row[0] for row in rows], names[1:], [row[1:] for row in rows]
@@ -95,6 +109,8 @@ def _columns(table: Table, key: str | None, leave_out: str | None) -> Table:
     """A JSON table's column ``key`` alone (``--labels-key``), or the table without the column ``leave_out``
     (the labels read from the same file); ``key`` must name a column."""
     names = table.classes
+    if names is None:  # a column of lists, already picked by key
+        return table
     if key is not None:
         if key not in names:
             raise InputError(f"no column named {key!r}; the columns are: {', '.join(names)}")
@@ -129,6 +145,34 @@ def _split(value: dict) -> Table | None:
     return Table(array, classes=[str(c) for c in columns], rows=rows)
 
 
+def _series_split(value: dict) -> tuple[list, list[str]] | None:
+    """pandas' ``Series.to_json(orient="split")``: ``name``, ``index`` (the row names) and ``data``."""
+    if not {"index", "data"} <= value.keys() <= {"name", "index", "data"}:
+        return None
+    data, index = value["data"], value["index"]
+    if not isinstance(data, list) or not isinstance(index, list) or any(isinstance(item, list) for item in data):
+        return None
+    if len(index) != len(data):
+        raise InputError(f"{len(data)} values for {len(index)} index entries", where="data")
+    return data, ["/".join(map(str, i)) if isinstance(i, list) else str(i) for i in index]
+
+
+def _flat_numbers(value: dict) -> Table | None:
+    """An object of one number a key (pandas' ``Series.to_json()``, ``{"cat": 1.0, "dog": 2.0}``): a vector
+    named by its keys, as ``Series.to_csv()`` is (class weights by name)."""
+    if not value or not all(isinstance(item, (int, float)) and not isinstance(item, bool) for item in value.values()):
+        return None
+    return Table(np.array(list(value.values())), rows=list(value))
+
+
+def _own_rows(value: dict, array: np.ndarray) -> list[str] | None:
+    """The row names of our own JSON output (``"rows"``), when they name this array's rows."""
+    rows = value.get("rows")
+    if isinstance(rows, list) and array.ndim and len(rows) == len(array) and all(isinstance(r, str) for r in rows):
+        return rows
+    return None
+
+
 def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None = None) -> Table:
     """Nested lists, an object of named nested lists (our own JSON output), records or pandas' ``split``
     layout (a table: ``key`` picks a column, ``leave_out`` drops one), or JSON lines."""
@@ -147,15 +191,42 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
     if isinstance(value, dict):
         if (split := _split(value)) is not None and (key is None or key in value["columns"]):
             return _columns(split, key, leave_out)
+        if (series := _series_split(value)) is not None and key in (None, "data", value.get("name")):
+            return Table(_array(series[0], "data"), rows=series[1])
         _refuse_nested_objects(value)
+        if key is None and (flat := _flat_numbers(value)) is not None:
+            return flat
         names = [k for k, v in value.items() if isinstance(v, list) and k not in NOT_ARRAYS]
         name = pick_member(names, key, preferred)
         if isinstance(value.get("classes"), list):
             classes = [str(c) for c in value["classes"]]
-        return Table(_array(value[name], f"{name}"), classes)
+        array = _array(value[name], f"{name}")
+        return Table(array, classes, rows=_own_rows(value, array))
     if isinstance(value, list) and value and isinstance(value[0], dict):
-        return _columns(_records([(f"[{i}]", record) for i, record in enumerate(value)]), key, leave_out)
+        return _columns(_records([(f"[{i}]", record) for i, record in enumerate(value)], key, preferred), key,
+                        leave_out)
     return Table(_array(value, ""), classes)
+
+
+def read_names(source: Source, key: str | None) -> Table | None:
+    """Class-name labels in JSON: a list of text, a Series written ``orient="split"``, an object's list
+    (``key``) or a records column (``key``); None when the values are not text (they are read as numbers)."""
+    import json
+
+    try:
+        value = json.loads(source.text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    rows = None
+    if isinstance(value, dict) and (series := _series_split(value)) is not None:
+        value, rows = series
+    elif isinstance(value, dict) and isinstance(value.get(key), list):
+        value = value[key]
+    elif isinstance(value, list) and value and all(isinstance(record, dict) and key in record for record in value):
+        value = [record[key] for record in value]
+    if not isinstance(value, list) or not value or not all(isinstance(name, str) for name in value):
+        return None
+    return Table(np.array(value), rows=rows)
 
 
 def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = None) -> Table:
@@ -177,7 +248,7 @@ def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = 
     if not rows:
         raise InputError("no JSON lines found")
     if isinstance(rows[0][1], dict):
-        return _columns(_records([(f"line {line_no}", value) for line_no, value in rows]), key, leave_out)
+        return _columns(_records([(f"line {line_no}", value) for line_no, value in rows], key), key, leave_out)
     rows = [(line_no, _array(value, f"line {line_no}")) for line_no, value in rows]
     shape = rows[0][1].shape
     for line_no, row in rows:

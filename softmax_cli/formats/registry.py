@@ -117,7 +117,8 @@ FORMATS: tuple[Format, ...] = (
     # White-space text is read like the others; a batch writes it as TSV, the nearest format we write.
     # Standard input printed by Python or NumPy is read here too (tried before JSON, whose brackets it shares).
     Format("txt", (".txt",), "text", binary=False, reads="read_table", sniffs="looks_printed", batch_output="tsv"),
-    Format("json", (".json",), "jsonfmt", binary=False, reads="read", writes="write", sniffs="looks_like_json"),
+    Format("json", (".json",), "jsonfmt", binary=False, reads="read", writes="write", sniffs="looks_like_json",
+           reads_names="read_names"),
     # JSON lines are read as rows; a batch writes them as JSON (itself JSON lines across a batch).
     Format("jsonl", (".jsonl",), "jsonfmt", binary=False, reads="read_lines", batch_output="json"),
 )

@@ -103,3 +103,84 @@ def test_a_text_id_column_of_json_records_names_the_rows_as_in_csv(tmp_path):
     result = json.loads(completed.stdout)
     assert result["rows"] == [f"a{i}" for i in range(5)] and result["classes"] == CLASSES
     np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-13)
+
+
+def test_our_own_json_keeps_its_row_names_when_read_back(tmp_path):
+    """compare pairs rows by name: JSON written by softmax, read back, must still name them (it paired the rows of a
+    reordered file by position before)."""
+    frame = pd.DataFrame(LOGITS, columns=CLASSES, index=[f"doc{i}" for i in range(5)])
+    frame.to_csv(tmp_path / "logits.csv")
+    frame.iloc[::-1].to_csv(tmp_path / "reversed.csv")
+    written = run("probs", "--log", tmp_path / "logits.csv", "-o", tmp_path / "logp.json")
+    assert written.returncode == 0, written.stderr
+    completed = run("compare", tmp_path / "logp.json", tmp_path / "reversed.csv", "-f", "json", "--max-kl", "1e-12")
+    assert completed.returncode == 0, completed.stderr
+    assert "reordered by their names" in completed.stderr
+
+
+def test_a_series_written_split_pairs_its_labels_by_its_index(tmp_path):
+    # y.sample(frac=1).to_json(orient="split"): the index says which row each label belongs to.
+    frame = pd.DataFrame(LOGITS, columns=CLASSES, index=[f"r{i}" for i in range(5)])
+    frame.to_csv(tmp_path / "logits.csv")
+    labels = pd.Series([2, 0, 1, 1, 0], index=frame.index, name="label")
+    labels.iloc[[3, 0, 4, 1, 2]].to_json(tmp_path / "labels.json", orient="split")
+    torch = pytest.importorskip("torch")
+    expected = float(torch.nn.functional.cross_entropy(torch.tensor(LOGITS), torch.tensor(labels.to_numpy())))
+    for key in ([], ["--labels-key", "data"], ["--labels-key", "label"]):
+        completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.json", *key, "-f", "json")
+        assert completed.returncode == 0, completed.stderr
+        assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_list_column_of_json_records_is_the_logits(tmp_path):
+    """[{"id": ..., "logits": [...], "label": k}, ...] as people save model outputs: --key logits and
+    --labels-key label read the same file."""
+    records = [{"id": f"s{i}", "logits": LOGITS[i].tolist(), "label": i % 3} for i in range(5)]
+    (tmp_path / "out.json").write_text(json.dumps(records))
+    probs = run("probs", tmp_path / "out.json", "--key", "logits", "-f", "json")
+    assert probs.returncode == 0, probs.stderr
+    result = json.loads(probs.stdout)
+    np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-14)
+    assert result["rows"] == [f"s{i}" for i in range(5)]
+    torch = pytest.importorskip("torch")
+    expected = float(torch.nn.functional.cross_entropy(torch.tensor(LOGITS), torch.arange(5) % 3))
+    loss = run("loss", tmp_path / "out.json", "--key", "logits", "--labels", tmp_path / "out.json", "--labels-key",
+               "label", "-f", "json")
+    assert loss.returncode == 0, loss.stderr
+    assert json.loads(loss.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_weights_as_a_json_object_of_class_names(tmp_path):
+    # pd.Series({"fish": 3.0, "cat": 1.0, "dog": 2.0}).to_json(): weights named by class, in any order.
+    frame = pd.DataFrame(LOGITS, columns=CLASSES)
+    frame.to_csv(tmp_path / "logits.csv", index=False)
+    pd.Series({"fish": 3.0, "cat": 1.0, "dog": 2.0}).to_json(tmp_path / "w.json")
+    labels = np.array([2, 0, 1, 1, 0])
+    np.save(tmp_path / "y.npy", labels)
+    torch = pytest.importorskip("torch")
+    expected = float(torch.nn.functional.cross_entropy(torch.tensor(LOGITS), torch.tensor(labels),
+                                                       weight=torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)))
+    completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "y.npy", "--weights", tmp_path / "w.json",
+                    "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["list", "series-split", "records"])
+def test_class_name_labels_in_json(tmp_path, layout):
+    frame = pd.DataFrame(LOGITS, columns=CLASSES)
+    frame.to_csv(tmp_path / "logits.csv", index=False)
+    names = pd.Series(["fish", "cat", "dog", "dog", "cat"], name="label")
+    key = []
+    if layout == "list":
+        (tmp_path / "labels.json").write_text(json.dumps(names.tolist()))
+    elif layout == "series-split":
+        names.to_json(tmp_path / "labels.json", orient="split")
+    else:
+        names.to_frame().to_json(tmp_path / "labels.json", orient="records")
+        key = ["--labels-key", "label"]
+    torch = pytest.importorskip("torch")
+    expected = float(torch.nn.functional.cross_entropy(torch.tensor(LOGITS), torch.tensor([2, 0, 1, 1, 0])))
+    completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.json", *key, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
