@@ -84,12 +84,15 @@ def _pandas_metadata(schema) -> dict:
 
 def _index_columns(schema) -> list[str]:
     """The row names' columns: every stored pandas index level, else a first column of text."""
-    levels = _pandas_metadata(schema).get("index_columns")
-    stored = [name for name in (levels if isinstance(levels, list) else [])
-              if isinstance(name, str) and name in schema.names]  # a RangeIndex is not stored
-    if stored:
+    if stored := _stored_index(schema):
         return stored
     return [schema.names[0]] if _is_text(schema.field(0).type) else []
+
+
+def _stored_index(schema) -> list[str]:
+    """The pandas index levels stored as columns (a RangeIndex is kept in the metadata only)."""
+    levels = _pandas_metadata(schema).get("index_columns")
+    return [name for name in (levels if isinstance(levels, list) else []) if isinstance(name, str) and name in schema.names]
 
 
 def _index_name(schema, index: list[str]) -> str:
@@ -265,21 +268,24 @@ def read_arrow(source: Source, key: str | None, preferred: str) -> Table:
     return _read(source, lambda opened: _table(*opened, key, preferred, source.leave_out), parquet=False)
 
 
-def read_names(source: Source, key: str) -> Table | None:
-    """The text column ``key`` (class-name labels, ``--labels-key``) as an array of str, with the row names;
-    None when it holds numbers, which :func:`read_parquet` reads."""
+def read_names(source: Source, key: str | None) -> Table | None:
+    """The text column ``key`` (class-name labels, ``--labels-key``; without it, the table's only column) as an
+    array of str, with the row names; None when it holds numbers, which :func:`read_parquet` reads."""
     def read(opened: Opened) -> Table | None:
         schema, parts, _ = opened
-        if key not in schema.names or not _is_text(schema.field(key).type):
+        # Without key, a table of one text column (beside a stored pandas index) is the labels.
+        columns = [name for name in schema.names if name not in _stored_index(schema)]
+        name = key if key is not None else columns[0] if len(columns) == 1 else None
+        if name not in schema.names or not _is_text(schema.field(name).type):
             return None
-        index = [name for name in _index_columns(schema) if name != key]
+        index = [column for column in _index_columns(schema) if column != name]
         values, rows = [], []
-        for part in parts([key, *index]):
-            column = part.column(key)
+        for part in parts([name, *index]):
+            column = part.column(name)
             if column.null_count:
-                raise InputError(f"column {key!r} has missing values (null)")
+                raise InputError(f"column {name!r} has missing values (null)")
             values += [str(value) for value in column.to_pylist()]
-            rows += zip(*(_names(part.column(name)) for name in index))
+            rows += zip(*(_names(part.column(level)) for level in index))
         return Table(np.array(values), rows=joined_rows(rows) if index else None)
 
     return _read(source, read, parquet=source.head.startswith(b"PAR1"))
