@@ -315,6 +315,17 @@ def test_labels_one_position_short_name_next_token_shifting(token_logits, tmp_pa
                           "(2, 7)")
 
 
+def test_a_table_one_row_longer_than_its_labels_asks_about_a_header(tmp_path):
+    # scikit-learn's float classes_ as pandas' header ("0.0,1.0,2.0") is read as a row of logits: one row too many.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(8)
+    pd.DataFrame(rng.dirichlet(np.ones(3), 6), columns=[0.0, 1.0, 2.0]).to_csv(tmp_path / "proba.csv", index=False)
+    np.save(tmp_path / "y.npy", rng.integers(0, 3, 6))
+    line = assert_one_error_line(run("loss", tmp_path / "proba.csv", "--from-probs", "--labels", tmp_path / "y.npy"),
+                                 "7 rows", "6 labels", "--header yes")
+    assert line.index("--header yes") < line.index("--shift-labels")  # the table's likely cause first
+
+
 def test_a_label_count_that_fits_another_axis_suggests_it(tmp_path):
     rng = np.random.default_rng(7)
     logits = rng.normal(size=(5, 40))  # 40 rows of 5 classes, stored classes first
