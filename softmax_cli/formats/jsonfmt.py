@@ -137,7 +137,12 @@ def _split(value: dict) -> Table | None:
     columns, index = value["columns"], value.get("index")
     if not isinstance(columns, list) or not isinstance(index, (list, type(None))):
         return None
-    array = _array(value["data"], "data")
+    data = value["data"]
+    if (len(columns) > 1 and isinstance(data, list) and data and (index is None or index == list(range(len(data))))
+            and all(isinstance(row, list) and row and isinstance(row[0], str) for row in data)):
+        # A first column of text (an id) names the rows, as in records and CSV; the default index says nothing.
+        index, columns, data = [row[0] for row in data], columns[1:], [row[1:] for row in data]
+    array = _array(data, "data")
     if array.ndim != 2 or array.shape[1] != len(columns) or (index is not None and len(index) != len(array)):
         raise InputError(f"data of shape {array.shape} for {len(columns)} columns"
                          + (f" and {len(index)} index entries" if index is not None else ""), where="data")

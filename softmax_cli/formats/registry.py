@@ -120,7 +120,7 @@ FORMATS: tuple[Format, ...] = (
     Format("json", (".json",), "jsonfmt", binary=False, reads="read", writes="write", sniffs="looks_like_json",
            reads_names="read_names"),
     # JSON lines are read as rows; a batch writes them as JSON (itself JSON lines across a batch).
-    Format("jsonl", (".jsonl",), "jsonfmt", binary=False, reads="read_lines", batch_output="json"),
+    Format("jsonl", (".jsonl", ".ndjson"), "jsonfmt", binary=False, reads="read_lines", batch_output="json"),
 )
 
 # Files that are pickles: loading one can run any code it holds, so they are never read.

@@ -184,3 +184,23 @@ def test_class_name_labels_in_json(tmp_path, layout):
     completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.json", *key, "-f", "json")
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_text_id_column_of_a_split_table_names_the_rows(tmp_path):
+    # df.to_json(orient="split") of a frame with an id column (and its default index): as records and CSV read it.
+    frame = pd.DataFrame(LOGITS, columns=CLASSES)
+    frame.insert(0, "id", [f"s{i}" for i in range(5)])
+    frame.to_json(tmp_path / "split.json", orient="split", double_precision=15)
+    completed = run("probs", tmp_path / "split.json", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert (result["rows"], result["classes"]) == ([f"s{i}" for i in range(5)], CLASSES)
+    np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-13)
+
+
+def test_ndjson_is_json_lines(tmp_path):
+    frame = pd.DataFrame(LOGITS, columns=CLASSES)
+    frame.to_json(tmp_path / "table.ndjson", orient="records", lines=True, double_precision=15)
+    completed = run("probs", tmp_path / "table.ndjson", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(LOGITS), rtol=1e-13)
