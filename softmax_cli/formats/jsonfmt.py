@@ -150,6 +150,25 @@ def _split(value: dict) -> Table | None:
     return Table(array, classes=[str(c) for c in columns], rows=rows)
 
 
+def _table_schema(value: dict, key: str | None, preferred: str) -> Table | None:
+    """pandas' ``orient="table"``: records under ``data``, the index's fields named by the schema's ``primaryKey``
+    (the row names), the other fields the classes."""
+    import dataclasses
+
+    schema, data = value.get("schema"), value.get("data")
+    if (value.keys() != {"schema", "data"} or not isinstance(schema, dict) or not isinstance(data, list) or not data
+            or not all(isinstance(record, dict) for record in data)):
+        return None
+    levels = schema.get("primaryKey") or []
+    if not isinstance(levels, list) or not all(isinstance(level, str) and level in data[0] for level in levels):
+        return None
+    table = _records([(f"data[{i}]", {name: item for name, item in record.items() if name not in levels})
+                      for i, record in enumerate(data)], key, preferred)
+    if not levels:
+        return table
+    return dataclasses.replace(table, rows=["/".join(str(record.get(level)) for level in levels) for record in data])
+
+
 def _series_split(value: dict) -> tuple[list, list[str]] | None:
     """pandas' ``Series.to_json(orient="split")``: ``name``, ``index`` (the row names) and ``data``."""
     if not {"index", "data"} <= value.keys() <= {"name", "index", "data"}:
@@ -196,6 +215,8 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
     if isinstance(value, dict):
         if (split := _split(value)) is not None and (key is None or key in value["columns"]):
             return _columns(split, key, leave_out)
+        if (table := _table_schema(value, key, preferred)) is not None:
+            return _columns(table, key, leave_out)
         if (series := _series_split(value)) is not None and key in (None, "data", value.get("name")):
             return Table(_array(series[0], "data"), rows=series[1])
         _refuse_nested_objects(value)

@@ -204,3 +204,20 @@ def test_ndjson_is_json_lines(tmp_path):
     completed = run("probs", tmp_path / "table.ndjson", "-f", "json")
     assert completed.returncode == 0, completed.stderr
     np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(LOGITS), rtol=1e-13)
+
+
+@pytest.mark.parametrize("index", ["names", "shuffled", "none"])
+def test_pandas_table_schema_json_is_read_with_its_index(tmp_path, index):
+    """df.to_json(orient="table"): the schema's primaryKey is the index, the other fields the classes."""
+    frame = pd.DataFrame(LOGITS, columns=CLASSES)
+    if index == "names":
+        frame.index = [f"r{i}" for i in range(5)]
+    elif index == "shuffled":
+        frame = frame.sample(frac=1, random_state=0)
+    frame.to_json(tmp_path / "table.json", orient="table", index=index != "none", double_precision=15)
+    completed = run("probs", tmp_path / "table.json", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["classes"] == CLASSES
+    assert result.get("rows") == (None if index == "none" else [str(name) for name in frame.index])
+    np.testing.assert_allclose(result["probs"], reference_softmax(frame.to_numpy()), rtol=1e-13)
