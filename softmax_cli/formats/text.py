@@ -37,6 +37,8 @@ def _delimiter(lines: list[str]) -> str | None:
     """
     if any("\t" in line for line in lines) and all("\t" in line for line in lines if len(line.split()) > 1):
         return "\t"
+    if len({line.count(";") for line in lines}) == 1 and ";" in lines[0]:
+        return ";"  # every line split alike: a comma in it is a decimal comma or text (sep=";", decimal=",")
     for candidate in (",", ";"):
         if any(candidate in line for line in lines):
             return candidate
@@ -221,7 +223,13 @@ def _not_a_number(field: str, column: str | None) -> str:
     if column is not None and is_label_name(column):
         return (f"column {column!r} holds text ({field!r}), as labels written as class names do, not logits; "
                 f"score against it with --labels-key {column} and this file as --labels, or drop it from the table")
-    return f"{field!r} in column {column!r} is not a number" if column else f"{field!r} is not a number"
+    why = f"{field!r} in column {column!r} is not a number" if column else f"{field!r} is not a number"
+    if DECIMAL_COMMA.fullmatch(field):
+        why += "; a decimal comma? write numbers with a decimal point (pandas: df.to_csv(decimal='.'))"
+    return why
+
+
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
 # ---------------------------------------------------------------- Python's and NumPy's printed arrays

@@ -177,3 +177,13 @@ def test_a_numbered_first_row_over_integers_is_data_with_a_note(tmp_path):
     out = json.loads(run("probs", path, "--header", "yes", "-f", "json").stdout)
     assert out["classes"] == ["0", "1", "2"]
     np.testing.assert_allclose(out["probs"], reference_softmax([[3, 1, 2], [0, 5, 4]]), rtol=1e-12)
+
+
+def test_a_semicolon_table_with_decimal_commas_says_so(tmp_path):
+    # pandas' df.to_csv(sep=";", decimal=","), as European locales write it: the separator is ';', not ','.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame([[1.5, 2.0, 0.5], [0.25, 0.75, 3.0]], columns=["a", "b", "c"])
+    frame.to_csv(tmp_path / "eu.csv", sep=";", decimal=",", index=False)
+    # The text columns before it read as row names, so the first class column is the one named.
+    assert_one_error_line(run("probs", tmp_path / "eu.csv"), "'0,5' in column 'c'", "decimal comma", "decimal='.'",
+                          "line 2, column 3")
