@@ -51,12 +51,20 @@ class Loaded:
     key: str | None = None  # the --key it was read with, so a streamed pass reads the same member
     derived: bool = False  # computed from the file's values (--from-probs' logs): the file cannot stand in for it
     integer_columns: int = 0  # leading named columns of integer text (see Table)
+    range_rows: bool = False  # rows named 0..N-1 by a RangeIndex kept in the file's metadata (see Table)
 
     @classmethod
     def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
         return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
                    table.notes, from_text, table.numbered_first_row, table.locate, key,
-                   integer_columns=table.integer_columns)
+                   integer_columns=table.integer_columns, range_rows=table.range_rows)
+
+    @property
+    def row_names(self) -> list[str] | None:
+        """The rows' names: an index column's, or 0..N-1 of a RangeIndex kept in the metadata (as pandas reads it)."""
+        if self.rows is None and self.range_rows and self.array.ndim:
+            return [str(position) for position in range(len(self.array))]
+        return self.rows
 
 
 def check_dtype(array: np.ndarray) -> np.ndarray:
@@ -255,6 +263,8 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
         # One column of logits is one vector (as np.loadtxt), so its index names the classes:
         # pd.Series(logits, index=class_names).to_csv().
         loaded.classes, loaded.rows, loaded.index_name = loaded.rows, None, None
+    if loaded.array.ndim < 2:
+        loaded.range_rows = False  # one vector is one row: its positions are classes
     names = parse_class_names(classes) if classes is not None else loaded.classes
     if classes is not None and loaded.classes is not None and names != loaded.classes \
             and sorted(names) == sorted(loaded.classes):
@@ -279,6 +289,7 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
     loaded.classes = names
     if axis % array.ndim != array.ndim - 1:
         loaded.rows = loaded.index_name = None
+        loaded.range_rows = False
     if loaded.locate is not None:
         _check_values_in_text(loaded.array, axis, loaded.locate, loaded.source or "arguments")
     return loaded
@@ -349,7 +360,9 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
     the first axis; other names are refused. A side without names is taken by
     position, except against rows named 0, 1, ... in another order (a shuffled
     pandas RangeIndex, which Parquet keeps only as metadata): by position or by
-    those numbers, both are likely, so that is refused.
+    those numbers, both are likely, so that is refused; but a side whose
+    RangeIndex a Parquet file keeps in its metadata is named 0..N-1 by it, as
+    ``pd.read_parquet`` reads it, and pairs by name.
     """
     from .formats.base import note
 
@@ -357,6 +370,9 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
         named, (named_role, unnamed_role) = (other, roles[::-1]) if other.rows is not None else (reference, roles)
         if shuffled_positions(named.rows, len(named.array) if named.array.ndim else 0) is None:
             return other
+        unnamed = reference if named is other else other
+        if unnamed.range_rows and len(unnamed.row_names or ()) == len(named.rows):
+            return align_rows(*(replace(side, rows=side.row_names) for side in (reference, other)), roles)
         raise InputError(f"the rows of {named_role} are named 0..{len(named.rows) - 1} in another order (a "
                          f"shuffled pandas index) and those of {unnamed_role} have no names, so they pair by "
                          "position or by those numbers, which differ; write both with their index, or both without "

@@ -89,7 +89,7 @@ def class_weights(weights: Loaded | None, logits: Loaded) -> np.ndarray | None:
     if weights is None:
         return None
     vector = weights.array.ndim == 1
-    names = weights.rows if vector and weights.rows is not None else weights.classes if vector else None
+    names = weights.row_names if vector and weights.row_names is not None else weights.classes if vector else None
     shuffled = shuffled_positions(logits.classes, len(logits.classes or ())) is not None
     if names is None and shuffled:
         raise InputError(f"the logits' classes are named 0..{len(logits.classes) - 1} in another order "

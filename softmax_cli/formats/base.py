@@ -106,6 +106,7 @@ class Table:
     locate: Callable[[tuple[int, ...]], tuple[int, int]] | None = None
     numbered_first_row: bool = False
     integer_columns: int = 0
+    range_rows: bool = False  # rows named 0..N-1 by pandas' default RangeIndex, which Parquet keeps as metadata only
 
 
 # Between the levels of a multi-level index in one row name (pandas' MultiIndex ("x", 1) is "x/1").

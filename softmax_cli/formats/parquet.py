@@ -214,7 +214,16 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
             array = array.reshape(-1)
     classes = columns if len(columns) > 1 else None
     return Table(array.astype(dtype, copy=False), classes, joined_rows(rows) if index else None,
-                 index_name=_index_name(schema, index) if index else None)
+                 index_name=_index_name(schema, index) if index else None,
+                 range_rows=not index and _range_index(schema, len(array)))
+
+
+def _range_index(schema, count: int) -> bool:
+    """Whether the pandas metadata holds the default RangeIndex 0..count-1 (``pd.read_parquet`` gives it back)."""
+    levels = _pandas_metadata(schema).get("index_columns")
+    return (isinstance(levels, list) and len(levels) == 1 and isinstance(levels[0], dict)
+            and levels[0].get("kind") == "range" and levels[0].get("start") == 0 and levels[0].get("step") == 1
+            and levels[0].get("stop") == count)
 
 
 # What a reader opens: the schema, the parts (row groups or record batches) of some columns, the row count.

@@ -7,6 +7,8 @@ pyarrow) and polars themselves; the expected probabilities are plain NumPy
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import assert_one_error_line, reference_softmax, run
@@ -95,28 +97,67 @@ def test_a_parquet_index_reads_as_the_csv_of_the_same_frame_does(tmp_path, start
     assert compared.returncode == 0, compared.stderr
 
 
-def test_labels_of_a_shuffled_range_index_against_unnamed_logits_are_refused(tmp_path):
-    # y.sample(frac=1).to_csv() against the unshuffled frame's logits: by position or by the index's numbers?
+@pytest.mark.parametrize("logits_file", ["logits.npy", "logits.parquet"])
+def test_labels_of_a_shuffled_range_index_pair_by_name_only_against_a_range_index(tmp_path, logits_file):
+    """y.sample(frac=1).to_csv() against the unshuffled frame's logits: a Parquet file keeps the frame's RangeIndex in
+    its metadata (pd.read_parquet gives it back), so the rows pair by those numbers, as pandas aligns them; a .npy
+    has no index, so by position or by the numbers is a guess, refused."""
     rng = np.random.default_rng(6)
     logits, labels = rng.normal(size=(10, 3)), pd.Series(rng.integers(0, 3, 10), name="label")
-    pd.DataFrame(logits, columns=CLASSES).to_parquet(tmp_path / "logits.parquet")  # its RangeIndex is not stored
+    pd.DataFrame(logits, columns=CLASSES).to_parquet(tmp_path / "logits.parquet")  # its RangeIndex: metadata only
+    np.save(tmp_path / "logits.npy", logits)
     labels.sample(frac=1, random_state=1).to_csv(tmp_path / "labels.csv")
-    assert_one_error_line(run("loss", tmp_path / "logits.parquet", "--labels", tmp_path / "labels.csv"),
-                          "named 0..9 in another order", "index=False")
+    completed = run("loss", tmp_path / logits_file, "--labels", tmp_path / "labels.csv", "-f", "json")
+    if logits_file == "logits.npy":
+        assert_one_error_line(completed, "named 0..9 in another order", "index=False")
+        return
+    assert completed.returncode == 0, completed.stderr
+    expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(10), labels.to_numpy()])
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_shuffled_frame_against_labels_and_weights_saved_with_their_range_index(tmp_path):
+    # The other way round: logits of a shuffled frame, labels and class weights written by to_parquet() (RangeIndex).
+    rng = np.random.default_rng(10)
+    frame = pd.DataFrame(rng.normal(size=(10, 3)), columns=CLASSES)
+    labels = pd.Series(rng.integers(0, 3, 10), name="label")
+    frame.sample(frac=1, random_state=5).to_csv(tmp_path / "logits.csv")
+    labels.to_frame().to_parquet(tmp_path / "labels.parquet")
+    completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.parquet", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    logits = frame.to_numpy()
+    expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(10), labels.to_numpy()])
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+    permuted = pd.DataFrame(frame.to_numpy())[[2, 0, 1]]  # classes named 2, 0, 1
+    permuted.columns = permuted.columns.astype(str)
+    permuted.to_parquet(tmp_path / "permuted.parquet")
+    pd.Series([1.0, 2.0, 5.0]).to_frame("weight").to_parquet(tmp_path / "weights.parquet")  # weight of class k: row k
+    weighted = run("loss", tmp_path / "permuted.parquet", "--labels", tmp_path / "labels.parquet", "--weights",
+                   tmp_path / "weights.parquet", "-f", "json")
+    assert weighted.returncode == 0, weighted.stderr
+    torch = pytest.importorskip("torch")
+    reference = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels.to_numpy()),
+                                                  weight=torch.tensor([1.0, 2.0, 5.0], dtype=torch.float64))
+    assert json.loads(weighted.stdout)["loss"] == pytest.approx(float(reference), rel=1e-12)
 
 
 @pytest.mark.parametrize("other", ["unshuffled.parquet", "shuffled.npy"])
-def test_compare_of_a_shuffled_frame_against_an_unnamed_side_is_refused(tmp_path, other):
-    """Against the unshuffled frame the numbers pair the rows; against the shuffled frame's own values (np.save of
-    df.values) the positions do: the files cannot say which, so neither is guessed."""
+def test_compare_of_a_shuffled_frame_against_a_side_without_an_index(tmp_path, other):
+    """Against the shuffled frame's own values (np.save of df.values) the positions pair the rows, against the
+    unshuffled frame the numbers: a .npy cannot say which, so neither is guessed; a Parquet file's RangeIndex can."""
     rng = np.random.default_rng(7)
     frame = pd.DataFrame(rng.normal(size=(10, 3)), columns=CLASSES)
     shuffled = frame.sample(frac=1, random_state=2)
     shuffled.to_parquet(tmp_path / "shuffled.parquet")  # its shuffled index is stored
     frame.to_parquet(tmp_path / "unshuffled.parquet")
     np.save(tmp_path / "shuffled.npy", shuffled.to_numpy())
-    assert_one_error_line(run("compare", tmp_path / other, tmp_path / "shuffled.parquet", "-f", "json"),
-                          "another order")
+    compared = run("compare", tmp_path / other, tmp_path / "shuffled.parquet", "-f", "json", "--max-kl", "0")
+    if other == "shuffled.npy":
+        assert_one_error_line(compared, "another order")
+    else:  # the unshuffled frame's RangeIndex, kept in its metadata, pairs the rows by name: the same distributions
+        assert compared.returncode == 0, compared.stderr
+        assert "reordered by their names" in compared.stderr
     same = run("compare", tmp_path / "shuffled.parquet", tmp_path / "shuffled.parquet", "--max-kl", "0")
     assert same.returncode == 0, same.stderr
 
