@@ -12,8 +12,6 @@ their place, and the last-resort filter keeps raw warnings off standard error.
 
 import signal
 
-from .errors import QUIET_SIGNALS, Interrupted  # signal and nothing else: the handlers come first
-
 _arrived: list[int] = []
 
 
@@ -22,7 +20,14 @@ def _remember(signum, frame) -> None:
 
 
 # From the moment the console script imports this module until main() runs, a
-# signal is remembered rather than raised (nothing could catch it yet).
+# signal is remembered rather than raised (nothing could catch it yet). SIGINT
+# and SIGTERM first, before even errors is imported: Python's own SIGINT handler
+# would raise KeyboardInterrupt with a traceback while it is.
+signal.signal(signal.SIGINT, _remember)
+signal.signal(signal.SIGTERM, _remember)
+
+from .errors import QUIET_SIGNALS, Interrupted  # noqa: E402  (signal and nothing else)
+
 for _signum in QUIET_SIGNALS:
     signal.signal(_signum, _remember)
 

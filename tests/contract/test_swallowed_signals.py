@@ -73,3 +73,24 @@ def test_a_signal_swallowed_during_start_up_interrupts_the_run_that_follows(tmp_
                                capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                                stdin=subprocess.DEVNULL, timeout=120)
     assert (completed.returncode, completed.stderr) == (128 + 1, "")
+
+
+def test_sigint_while_the_entry_point_imports_its_errors_module_is_quiet(tmp_path):
+    # The first thing __main__ imports: before, Python's own SIGINT handler raised KeyboardInterrupt in it, with a
+    # traceback and death by the signal.
+    script = """
+import os, signal, sys
+
+def hook(event, args):
+    if event == "import" and args[0] == "softmax_cli.errors":
+        os.kill(os.getpid(), signal.SIGINT)
+
+sys.addaudithook(hook)
+sys.argv = ["softmax", "probs", "1,2,3"]
+from softmax_cli.__main__ import main
+main()
+"""
+    completed = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                               env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL,
+                               timeout=120)
+    assert (completed.returncode, completed.stderr, completed.stdout) == (128 + 2, "", "")
