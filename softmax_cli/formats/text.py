@@ -139,7 +139,7 @@ def _integer_lead(header: list[str] | None, rows: list[list[str]]) -> int:
 
 
 def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None,
-                    leave_out: str | None = None) -> Table:
+                    leave_out: str | None = None, key: str | None = None) -> Table:
     """Parse comma/tab/semicolon/white-space separated numbers.
 
     ``#`` starts a comment; blank lines are skipped. The first row is a header
@@ -149,8 +149,9 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     names) under an empty header field (``df.to_csv()``) or when it holds text
     under a named one, and so is each further level of a multi-level index
     (:func:`_index_width`); ``index_col`` decides instead. The column named
-    ``leave_out`` is not read. One data row, or one column, is a vector, as
-    ``np.loadtxt`` gives (a single named row stays a row).
+    ``leave_out`` is not read; ``key`` (``--key``, ``--mask-key``) reads the
+    column of that name alone, with the row names. One data row, or one column,
+    is a vector, as ``np.loadtxt`` gives (a single named row stays a row).
     """
     numbered = [(n, _split_comment(line)) for n, line in enumerate(text.splitlines(), start=1)]
     numbered = [(n, line) for n, line in numbered if line]
@@ -173,6 +174,12 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
         kept.remove(names.index(leave_out))
         names, rows = [names[j] for j in kept], [[fields[j] for j in kept] for fields in rows]
     first = _index_width(names, rows, index_col, notes)
+    if key is not None:
+        if names is None or key not in names[first:]:
+            shown = ", ".join(names[first:]) if names else "none: the file has no header line"
+            raise InputError(f"no column named {key!r}; the columns are: {shown}")
+        chosen = list(range(first)) + [names.index(key, first)]
+        kept, names, rows = [kept[j] for j in chosen], [names[j] for j in chosen], [[f[j] for j in chosen] for f in rows]
     indexed = first > 0
     values: list[list[float]] = []
     for line_no, fields in zip(lines, rows):
@@ -292,7 +299,7 @@ def read_table(source: Source, key: str | None, preferred: str) -> Table:
     """Delimited text, or an array as Python or NumPy print it."""
     if looks_printed(source):
         return Table(parse_printed(source.text))
-    return parse_delimited(source.text, source.header, source.index_col, source.leave_out)
+    return parse_delimited(source.text, source.header, source.index_col, source.leave_out, key)
 
 
 # ---------------------------------------------------------------- writing

@@ -187,3 +187,23 @@ def test_a_semicolon_table_with_decimal_commas_says_so(tmp_path):
     # The text columns before it read as row names, so the first class column is the one named.
     assert_one_error_line(run("probs", tmp_path / "eu.csv"), "'0,5' in column 'c'", "decimal comma", "decimal='.'",
                           "line 2, column 3")
+
+
+def test_a_mask_key_picks_the_column_of_a_csv_mask(tmp_path):
+    # pd.DataFrame({"attention_mask": m, "length": n}).to_csv(): --mask-key picks the column; it was ignored, and the
+    # two columns were refused as a mask of the wrong shape.
+    pd = pytest.importorskip("pandas")
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    logits, labels, keep = rng.normal(size=(8, 3)), rng.integers(0, 3, 8), np.array([1, 1, 0, 1, 1, 1, 0, 1])
+    np.save(tmp_path / "x.npy", logits)
+    np.save(tmp_path / "y.npy", labels)
+    pd.DataFrame({"attention_mask": keep, "length": 8}).to_csv(tmp_path / "mask.csv", index=False)
+    completed = run("loss", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "--mask", tmp_path / "mask.csv",
+                    "--mask-key", "attention_mask", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(np.where(keep == 1, labels, -100)))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
+    assert_one_error_line(run("loss", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "--mask",
+                              tmp_path / "mask.csv", "--mask-key", "mask"),
+                          "no column named 'mask'", "attention_mask, length")
