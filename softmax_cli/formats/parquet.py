@@ -284,6 +284,8 @@ def read_names(source: Source, key: str | None) -> Table | None:
         schema, parts, _ = opened
         # Without key, a table of one text column (beside a stored pandas index) is the labels.
         columns = [name for name in schema.names if name not in _stored_index(schema)]
+        if len(columns) > 1:  # beside a first column of text, which names the rows (an id)
+            columns = [name for name in columns if name not in _index_columns(schema)]
         name = key if key is not None else columns[0] if len(columns) == 1 else None
         if name not in schema.names or not _is_text(schema.field(name).type):
             return None

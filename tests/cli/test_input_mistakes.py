@@ -264,13 +264,16 @@ def test_a_header_line_above_class_names_is_dropped_with_a_note(named):
     assert completed.stderr.startswith("note: first line 'species'")
 
 
+@pytest.mark.parametrize("with_id", [False, True], ids=["alone", "beside-an-id"])
 @pytest.mark.parametrize("suffix", [".parquet", ".feather"])
-def test_the_one_text_column_of_a_table_is_the_class_name_labels(named, tmp_path, suffix):
-    # y.to_frame().to_parquet(): one column of names, which needs no --labels-key.
+def test_the_one_text_column_of_a_table_is_the_class_name_labels(named, tmp_path, suffix, with_id):
+    # y.to_frame().to_parquet(): one column of names (beside an id column of text, the rows' names): no --labels-key.
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
     logits_file, labels_file, logits, labels = named
     frame = pd.DataFrame({"species": labels_file.read_text().split()})
+    if with_id:
+        frame.insert(0, "id", [f"s{i}" for i in range(len(frame))])
     path = tmp_path / f"labels{suffix}"
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_feather(path)
     out = json_of(run("loss", logits_file, "--labels", path, "-f", "json"))
