@@ -88,6 +88,7 @@ def class_weights(weights: Loaded | None, logits: Loaded) -> np.ndarray | None:
     unnamed ones (or named 0, 1, ...) are taken by position."""
     if weights is None:
         return None
+    weights = _class_column_split(weights)
     vector = weights.array.ndim == 1
     names = weights.row_names if vector and weights.row_names is not None else weights.classes if vector else None
     shuffled = shuffled_positions(logits.classes, len(logits.classes or ())) is not None
@@ -111,6 +112,20 @@ def class_weights(weights: Loaded | None, logits: Loaded) -> np.ndarray | None:
     except InputError as error:
         error.operand = "weights"
         raise
+
+
+def _class_column_split(weights: Loaded) -> Loaded:
+    """A table of two columns whose first holds distinct class indices (``pd.Series(w, index=pd.Index(classes,
+    name="class")).to_csv()``, or its ``reset_index()``) as the weights of the second, named by those indices."""
+    table = weights.array
+    if table.ndim != 2 or table.shape[1] != 2 or weights.rows is not None or table.dtype.kind not in "iuf":
+        return weights
+    ids = table[:, 0]
+    if not (np.isfinite(ids).all() and (ids == np.trunc(ids)).all() and (ids >= 0).all()
+            and len(np.unique(ids)) == len(ids)):
+        return weights
+    return dataclasses.replace(weights, array=table[:, 1], rows=[str(int(i)) for i in ids], classes=None,
+                               range_rows=False)
 
 
 def parse_temperatures(temperatures: str | None, temperature_range: str | None, log_space: bool) -> np.ndarray:

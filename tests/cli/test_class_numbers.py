@@ -103,3 +103,26 @@ def test_weights_named_0_to_c_follow_the_classes_of_those_numbers(tmp_path):
     expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels),
                                                  weight=torch.tensor(weights.to_numpy()))
     assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("logits_file", ["logits.npy", "permuted.parquet"])
+def test_a_class_weight_table_is_matched_by_its_class_column(tmp_path, suffix, logits_file):
+    """pd.Series(w, index=pd.Index([2, 0, 1], name="class"), name="weight").to_csv() (or reset_index().to_parquet()):
+    a column of class indices beside their weights."""
+    rng = np.random.default_rng(6)
+    logits, labels = rng.normal(size=(12, 3)), rng.integers(0, 3, 12)
+    np.save(tmp_path / "logits.npy", logits)
+    permuted = pd.DataFrame(logits)[[2, 0, 1]]
+    permuted.columns = permuted.columns.astype(str)
+    permuted.to_parquet(tmp_path / "permuted.parquet")
+    np.save(tmp_path / "y.npy", labels)
+    weights = pd.Series([0.5, 1.0, 2.0], index=pd.Index([2, 0, 1], name="class"), name="weight")
+    path = tmp_path / f"w{suffix}"
+    weights.to_csv(path) if suffix == ".csv" else weights.reset_index().to_parquet(path)
+    completed = run("loss", tmp_path / logits_file, "--labels", tmp_path / "y.npy", "--weights", path, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    torch = pytest.importorskip("torch")
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels),
+                                                 weight=torch.tensor(weights.sort_index().to_numpy()))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
