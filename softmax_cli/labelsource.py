@@ -312,7 +312,8 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int, ignore_inde
         from .core import check_labels
 
         check_labels(labels, lead, shape[class_axis], ignore_index)
-        note(f"{labels.size} labels read as one a row of the logits' rows {lead}, in C order")
+        if lead:  # one label for one row needs no word
+            note(f"{labels.size} labels read as one a row of the logits' rows {lead}, in C order")
         return labels.reshape(lead)
     count = labels.size if labels.ndim == 1 else None
     if ndim == 2 and count == n_rows - 1:
