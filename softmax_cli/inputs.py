@@ -359,10 +359,10 @@ def align_rows(reference: Loaded, other: Loaded, roles: tuple[str, str]) -> Load
     another order (``df.sample(frac=1)``, a re-sorted file) are reordered along
     the first axis; other names are refused. A side without names is taken by
     position, except against rows named 0, 1, ... in another order (a shuffled
-    pandas RangeIndex, which Parquet keeps only as metadata): by position or by
-    those numbers, both are likely, so that is refused; but a side whose
-    RangeIndex a Parquet file keeps in its metadata is named 0..N-1 by it, as
-    ``pd.read_parquet`` reads it, and pairs by name.
+    pandas RangeIndex): by position or by those numbers, both are likely, so
+    that is refused, unless that side is a Parquet file whose RangeIndex is
+    kept in its metadata: ``pd.read_parquet`` names its rows 0..N-1 by it, and
+    so they pair by name.
     """
     from .formats.base import note
 

@@ -318,7 +318,8 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int, ignore_inde
     count = labels.size if labels.ndim == 1 else None
     if ndim == 2 and count == n_rows - 1:
         # A table, not a sequence: a header read as a row of numbers (pandas' header of float class names).
-        raise InputError(f"{n_rows} rows of logits but {count} labels; if the logits' first line names the columns "
+        raise InputError(f"labels of shape {labels.shape} for logits of shape {shape}: {count} labels for {n_rows} "
+                         "rows; if the logits' first line names the columns "
                          "(0.0,1.0,2.0 as pandas writes float class names), add --header yes; if these are next-token "
                          "labels of one sequence, give the unshifted token ids with --shift-labels", operand="labels")
     if lead and lead[-1] > 1:

@@ -325,7 +325,7 @@ def test_a_table_one_row_longer_than_its_labels_asks_about_a_header(tmp_path):
     pd.DataFrame(rng.dirichlet(np.ones(3), 6), columns=[0.0, 1.0, 2.0]).to_csv(tmp_path / "proba.csv", index=False)
     np.save(tmp_path / "y.npy", rng.integers(0, 3, 6))
     line = assert_one_error_line(run("loss", tmp_path / "proba.csv", "--from-probs", "--labels", tmp_path / "y.npy"),
-                                 "7 rows", "6 labels", "--header yes")
+                                 "6 labels for 7 rows", "--header yes")
     assert line.index("--header yes") < line.index("--shift-labels")  # the table's likely cause first
 
 
