@@ -198,6 +198,8 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         named = [field for position, field in enumerate(header) if field or position]
         if len(named) == 1:
             key = named[0]
+        elif (beside_ids := _label_column_beside_ids(header, rows[1:])) is not None:
+            key = beside_ids
         else:
             refusal = _label_column_among_others(header, rows[1:], spec)
     if key is not None:
@@ -208,8 +210,9 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         numbers = [parse_number(value) for value in values]
         if not values:
             raise InputError(f"column {key!r} has no labels below its name", where=spec)
-        # pandas' unnamed index (Series.to_csv()): the first column names the rows.
-        row_names = [row[0] if row else "" for row in rows[1:]] if column and header[0] == "" else None
+        # pandas' unnamed index (Series.to_csv()), or a first column of text (an id): it names the rows.
+        ids = column and (header[0] == "" or _is_text_column(rows[1:], 0))
+        row_names = [row[0] if row else "" for row in rows[1:]] if ids else None
         loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True, rows=row_names)
         if all(number is not None for number in numbers):
             return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key)
@@ -238,6 +241,23 @@ def _refuse_missing_labels(text: str) -> None:
     if empty is not None:
         raise InputError('an empty label (""), as pandas writes a missing one (NaN); write the ignore index (-100) '
                          "for a row without a label", line=empty)
+
+
+def _is_text_column(rows: list[list[str]], column: int) -> bool:
+    """Whether a column holds text (not a number) in every row: an id, which names the rows."""
+    return all(column < len(row) and parse_number(row[column]) is None for row in rows)
+
+
+def _label_column_beside_ids(header: list[str], rows: list[list[str]]) -> str | None:
+    """The one label-named column of a table whose other columns hold text (ids: ``reset_index()`` of a Series
+    of class names under a named index), which needs no ``--labels-key``."""
+    from .core.plausibility import is_label_name
+
+    labels = [column for column, name in enumerate(header) if is_label_name(name)]
+    others = [column for column in range(len(header)) if column not in labels]
+    if len(labels) == 1 and others and all(_is_text_column(rows, column) for column in others):
+        return header[labels[0]]
+    return None
 
 
 def _label_column_among_others(header: list[str], rows: list[list[str]], spec: str) -> InputError | None:

@@ -453,3 +453,17 @@ def test_predict_proba_in_percent_is_refused_as_percentages(predict_proba, tmp_p
     (pd.DataFrame(p) * 100).to_csv(tmp_path / "percent.csv", index=False)
     args = [str(y_file) if arg == "Y" else arg for arg in command]
     assert_one_error_line(run(args[0], tmp_path / "percent.csv", *args[1:]), "percentages", "divide them by 100")
+
+
+@pytest.mark.parametrize("key", [[], ["--labels-key", "label"]], ids=["found", "named"])
+def test_class_name_labels_under_a_named_id_index_pair_by_id(named, tmp_path, key):
+    # pd.Series(names, index=pd.Index(ids, name="id"), name="label").to_csv() in another order than the logits' rows.
+    pd = pytest.importorskip("pandas")
+    logits_file, labels_file, logits, labels = named
+    ids = [f"s{i}" for i in range(len(labels))]
+    frame = pd.DataFrame(logits, columns=["cat", "dog", "bird"], index=pd.Index(ids, name="id"))
+    frame.to_csv(logits_file)
+    names = pd.Series(labels_file.read_text().split(), index=pd.Index(ids, name="id"), name="label")
+    names.iloc[::-1].to_csv(tmp_path / "names.csv")
+    out = json_of(run("loss", logits_file, "--labels", tmp_path / "names.csv", *key, "-f", "json"))
+    assert out["loss"] == pytest.approx(reference_loss(logits, labels), rel=1e-12)
