@@ -235,8 +235,10 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
 
 
 def read_names(source: Source, key: str | None) -> Table | None:
-    """Class-name labels in JSON: a list of text, a Series written ``orient="split"``, an object's list
-    (``key``) or a records column (``key``); None when the values are not text (they are read as numbers)."""
+    """Class-name labels in JSON, with the row names where the layout has them: a list of text, a Series
+    (``orient="split"``, or its default, an object of one name a row), an object's list (``key``), records
+    (``orient="records"`` or ``"table"``: the column ``key``, or the one column that is not an id); None when
+    the values are not text (they are read as numbers)."""
     import json
 
     try:
@@ -246,13 +248,33 @@ def read_names(source: Source, key: str | None) -> Table | None:
     rows = None
     if isinstance(value, dict) and (series := _series_split(value)) is not None:
         value, rows = series
+    elif isinstance(value, dict) and value.keys() == {"schema", "data"} and isinstance(value["schema"], dict):
+        levels = value["schema"].get("primaryKey") or []
+        value, rows = _names_of_records(value["data"], key, levels if isinstance(levels, list) else [])
     elif isinstance(value, dict) and isinstance(value.get(key), list):
         value = value[key]
-    elif isinstance(value, list) and value and all(isinstance(record, dict) and key in record for record in value):
-        value = [record[key] for record in value]
+    elif isinstance(value, dict) and key is None and value and all(isinstance(name, str) for name in value.values()):
+        value, rows = list(value.values()), list(value)
+    elif isinstance(value, list) and value and all(isinstance(record, dict) for record in value):
+        value, rows = _names_of_records(value, key, [])
     if not isinstance(value, list) or not value or not all(isinstance(name, str) for name in value):
         return None
     return Table(np.array(value), rows=rows)
+
+
+def _names_of_records(records, key: str | None, levels: list) -> tuple[list | None, list[str] | None]:
+    """The column ``key`` of records (without it, the one that is not an index level or a first id column of
+    text), with the rows named by the index levels, or by that id column."""
+    if not isinstance(records, list) or not records or not all(isinstance(record, dict) for record in records):
+        return None, None
+    fields = [name for name in records[0] if name not in levels]
+    ids = levels or ([fields[0]] if len(fields) > 1 and all(isinstance(r.get(fields[0]), str) for r in records) else [])
+    others = [field for field in fields if field not in ids]
+    name = key if key is not None else others[0] if len(others) == 1 else None
+    if name is None or not all(name in record for record in records):
+        return None, None
+    rows = ["/".join(str(record.get(level)) for level in ids) for record in records] if ids and name not in ids else None
+    return [record[name] for record in records], rows
 
 
 def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = None) -> Table:

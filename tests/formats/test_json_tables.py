@@ -221,3 +221,24 @@ def test_pandas_table_schema_json_is_read_with_its_index(tmp_path, index):
     assert result["classes"] == CLASSES
     assert result.get("rows") == (None if index == "none" else [str(name) for name in frame.index])
     np.testing.assert_allclose(result["probs"], reference_softmax(frame.to_numpy()), rtol=1e-13)
+
+
+@pytest.mark.parametrize("layout", ["records-with-id", "series-default", "table"])
+def test_class_name_labels_in_json_pair_by_their_row_names(tmp_path, layout):
+    """Names in another order than the logits' rows, each saying which row it belongs to."""
+    ids = [f"s{i}" for i in range(5)]
+    frame = pd.DataFrame(LOGITS, columns=CLASSES, index=pd.Index(ids, name="id"))
+    frame.to_csv(tmp_path / "logits.csv")
+    names = pd.Series(["fish", "cat", "dog", "dog", "cat"], index=frame.index, name="label").iloc[::-1]
+    key = ["--labels-key", "label"] if layout == "records-with-id" else []
+    if layout == "records-with-id":
+        names.reset_index().to_json(tmp_path / "labels.json", orient="records")
+    elif layout == "series-default":
+        names.to_json(tmp_path / "labels.json")
+    else:
+        names.to_json(tmp_path / "labels.json", orient="table")
+    torch = pytest.importorskip("torch")
+    expected = float(torch.nn.functional.cross_entropy(torch.tensor(LOGITS), torch.tensor([2, 0, 1, 1, 0])))
+    completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.json", *key, "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
