@@ -213,17 +213,25 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
         if len(columns) == 1 and array.ndim == 2 and not _is_list(schema.field(columns[0]).type):
             array = array.reshape(-1)
     classes = columns if len(columns) > 1 else None
-    return Table(array.astype(dtype, copy=False), classes, joined_rows(rows) if index else None,
-                 index_name=_index_name(schema, index) if index else None,
-                 range_rows=not index and _range_index(schema, len(array)))
+    ranged = None if index else _range_index(schema, len(array))
+    default = ranged == [str(position) for position in range(len(array))]
+    return Table(array.astype(dtype, copy=False), classes,
+                 joined_rows(rows) if index else None if default else ranged,
+                 index_name=_index_name(schema, index) if index else None, range_rows=default)
 
 
-def _range_index(schema, count: int) -> bool:
-    """Whether the pandas metadata holds the default RangeIndex 0..count-1 (``pd.read_parquet`` gives it back)."""
+def _range_index(schema, count: int) -> list[str] | None:
+    """The row names of a RangeIndex the pandas metadata holds (``pd.read_parquet`` gives it back): the default
+    0..count-1, or another start and step (``df.iloc[5:]``, ``df.iloc[::-1]``)."""
     levels = _pandas_metadata(schema).get("index_columns")
-    return (isinstance(levels, list) and len(levels) == 1 and isinstance(levels[0], dict)
-            and levels[0].get("kind") == "range" and levels[0].get("start") == 0 and levels[0].get("step") == 1
-            and levels[0].get("stop") == count)
+    if not (isinstance(levels, list) and len(levels) == 1 and isinstance(levels[0], dict)
+            and levels[0].get("kind") == "range"):
+        return None
+    bounds = [levels[0].get(name) for name in ("start", "stop", "step")]
+    if not all(isinstance(bound, int) and not isinstance(bound, bool) for bound in bounds) or bounds[2] == 0:
+        return None
+    names = range(*bounds)
+    return [str(name) for name in names] if len(names) == count else None
 
 
 # What a reader opens: the schema, the parts (row groups or record batches) of some columns, the row count.

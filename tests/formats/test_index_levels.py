@@ -193,3 +193,20 @@ def test_a_shuffled_frame_with_its_own_label_column_is_paired_row_by_row(tmp_pat
     expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(10), labels])
     import json
     assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("rows", ["tail", "every-other", "reversed"])
+def test_a_parquet_range_index_of_another_start_or_step_names_the_rows(tmp_path, rows):
+    """df.iloc[5:] (a validation split), df.iloc[::2] or df.iloc[::-1] written by to_parquet(): the RangeIndex is kept
+    in the metadata and pd.read_parquet gives it back, so labels indexed alike pair by it, as pandas aligns them."""
+    rng = np.random.default_rng(13)
+    frame = pd.DataFrame(rng.normal(size=(16, 3)), columns=CLASSES)
+    labels = pd.Series(rng.integers(0, 3, 16), name="label")
+    part = {"tail": slice(5, None), "every-other": slice(None, None, 2), "reversed": slice(None, None, -1)}[rows]
+    frame.iloc[part].to_parquet(tmp_path / "logits.parquet")
+    labels.iloc[part].sample(frac=1, random_state=0).to_csv(tmp_path / "labels.csv")  # the same rows, shuffled
+    completed = run("loss", tmp_path / "logits.parquet", "--labels", tmp_path / "labels.csv", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    logits, truth = frame.iloc[part].to_numpy(), labels.iloc[part].to_numpy()
+    expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(truth)), truth])
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
