@@ -400,14 +400,17 @@ def shuffled_positions(names: list[str] | None, count: int) -> list[int] | None:
     return numbers if numbers is not None and sorted(numbers) == list(range(count)) else None
 
 
+# A whole number as pandas writes a column name: 3, -1, or 3.0 for a float (never 03).
+CLASS_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.0+)?")
+
+
 def class_numbers(names: list[str] | None) -> list[int] | None:
-    """The numbers ``names`` spell, when they are distinct whole numbers as pandas writes them (``3``, not ``03``)
-    and not simply the positions 0, 1, 2, ... (scikit-learn's ``classes_`` [0, 2, 5], [1, 2, 3], or [2, 0, 1])."""
-    if names is None or len(names) < 2:
+    """The numbers ``names`` spell, when they are distinct whole numbers as pandas writes them (``3``, ``3.0``,
+    ``-1``; not ``03``) and not simply the positions 0, 1, 2, ... (scikit-learn's ``classes_`` [0, 2, 5],
+    [1, 2, 3], [-1, 1], [1.0, 2.0, 3.0], or [2, 0, 1])."""
+    if names is None or len(names) < 2 or not all(CLASS_NUMBER.fullmatch(name) for name in names):
         return None
-    if not all(name.isascii() and name.isdigit() and (name == "0" or not name.startswith("0")) for name in names):
-        return None
-    numbers = [int(name) for name in names]
+    numbers = [int(float(name)) for name in names]
     return numbers if len(set(numbers)) == len(numbers) and numbers != list(range(len(names))) else None
 
 

@@ -113,7 +113,7 @@ class LabelSource:
         note(f"the logits' classes are named {shown}: label k is the class named k")
         ordered = np.argsort(numbers)
         known = np.array(numbers)[ordered]
-        whole = np.isfinite(labels) & (labels == np.trunc(labels)) & (labels >= 0) & (labels != ignore_index)
+        whole = np.isfinite(labels) & (labels == np.trunc(labels)) & (labels != ignore_index)
         at = np.searchsorted(known, np.where(whole, labels, 0)).clip(max=len(known) - 1)
         found = whole & (known[at] == labels)
         if (whole & ~found).any():

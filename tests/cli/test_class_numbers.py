@@ -33,7 +33,8 @@ def fitted(classes: list[int], rows: int = 60, seed: int = 0):
     return model.classes_, model.predict_proba(features), labels
 
 
-@pytest.mark.parametrize("classes", [[0, 2, 5], [1, 2, 3]], ids=["gaps", "from-one"])
+@pytest.mark.parametrize("classes", [[0, 2, 5], [1, 2, 3], [-1, 1], [1.0, 2.0, 3.0]],
+                         ids=["gaps", "from-one", "binary-sign", "floats"])
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_labels_pick_the_class_of_their_number(tmp_path, classes, suffix):
     names, proba, labels = fitted(classes)
