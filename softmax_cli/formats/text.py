@@ -76,7 +76,8 @@ def _is_header(first: list[str], below: list[list[str]], choice: str, notes: lis
     if not _numbered(first) or not below:
         return False
     span = f"0..{len(first) - 1}"
-    if not all((v := parse_number(f)) is not None and v.is_integer() for row in below for f in row):
+    # Whole values written as floats ("2.0") are a float frame's, under pandas' header: only integer text is data.
+    if not all(INTEGER_TEXT.fullmatch(f) for row in below for f in row):
         notes.append(f"first row {span} read as column names; --header no to read it as data")
         return True
     if len(first) > 1:  # one column of integers is a label file; its header is settled against the logits

@@ -207,3 +207,16 @@ def test_a_mask_key_picks_the_column_of_a_csv_mask(tmp_path):
     assert_one_error_line(run("loss", tmp_path / "x.npy", "--labels", tmp_path / "y.npy", "--mask",
                               tmp_path / "mask.csv", "--mask-key", "mask"),
                           "no column named 'mask'", "attention_mask, length")
+
+
+def test_pandas_header_over_whole_floats_is_a_header(tmp_path):
+    # pd.DataFrame(whole_floats).to_csv(index=False): "0,1,2" over "2.0,-3.0,1.0"; the floats' ".0" says they are
+    # values of a float frame, so the first row is pandas' header, not a row of logits (it was read as data).
+    pd = pytest.importorskip("pandas")
+    values = np.array([[2.0, -3.0, 1.0], [0.0, 4.0, -1.0]])
+    pd.DataFrame(values).to_csv(tmp_path / "whole.csv", index=False)
+    assert (tmp_path / "whole.csv").read_text().splitlines()[:2] == ["0,1,2", "2.0,-3.0,1.0"]
+    completed = run("probs", tmp_path / "whole.csv", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(values), rtol=1e-15)
+    assert "first row 0..2 read as column names" in completed.stderr
