@@ -123,9 +123,12 @@ def loss(
                 arrays |= {"perplexity": np.exp(mean), "bits_per_token": mean / np.log(2.0)}
         gates = []
         if max_loss is not None:
-            # With --reduction none the gate holds every row to the bound.
-            worst = float(np.max(terms.loss)) if terms.loss.size else float("nan")
+            # The exact figure, not the one rounded to bfloat16 or float16 (a step of 2**-5 near 7) that is
+            # printed as torch returns it. With --reduction none the gate holds every row to the bound.
+            exact = terms.exact_per_sample()
             each = criterion.reduction == "none"
+            worst = (terms.unrounded_mean() if criterion.reduction == "mean"
+                     else float(np.sum(exact)) if not each else float(np.max(exact)) if exact.size else float("nan"))
             gates.append(Gate("--max-loss", "max_loss" if each else "loss",
                               "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
         result = Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss,
@@ -198,7 +201,7 @@ def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[i
     at = axis % len(shape)
     lead = shape[:at] + shape[at + 1:]
     scored = None if labels.shape == shape else np.ravel(labels) != ignore_index  # distributions: every row
-    mean, count = core.sequence_means(terms.per_sample, scored, lead)
+    mean, count = core.sequence_means(terms.exact_per_sample(), scored, lead)
     with np.errstate(over="ignore"):
         return {"seq_n_scored": count.astype(np.int64), "seq_nll": mean, "seq_perplexity": np.exp(mean)}
 

@@ -68,6 +68,11 @@ class CrossEntropyTerms(NamedTuple):
     """The per-row losses as computed (float32 for float16 logits), before :attr:`per_sample` rounds them to
     the logits' dtype; None when that changes nothing (float32, float64 logits)."""
 
+    def exact_per_sample(self) -> np.ndarray:
+        """The per-row losses in float64 from those computed, not rounded to the logits' dtype (bfloat16, float16):
+        what a gate and a sequence's mean are taken over."""
+        return np.asarray(self.per_sample if self.unrounded is None else self.unrounded, dtype=np.float64)
+
     def unrounded_mean(self) -> float:
         """The mean loss from the per-row losses before rounding (float64): what a perplexity is the exp of.
 

@@ -118,3 +118,39 @@ def test_mask_of_the_wrong_shape_is_refused_in_one_line(gpt2):
 def test_smallest_padded_compare_has_zero_kl():
     out = loads(run("compare", "0 0; 0 0", "0 0; 9 0", "--labels", "0,-100", "-f", "json"))
     assert (out["kl_mean"], out["kl_max"], out["top1_agreement"], out["n_scored"]) == (0.0, 0.0, 1.0, 1)
+
+
+@pytest.fixture(scope="module")
+def bfloat16_logits(tmp_path_factory):
+    """bfloat16 logits (V = 1000) saved by safetensors from torch, their token ids, and torch's float64 figures."""
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    folder = tmp_path_factory.mktemp("bf16")
+    generator = torch.Generator().manual_seed(0)
+    logits = (torch.randn(2, 64, 1000, generator=generator) * 0.4).bfloat16()
+    ids = torch.randint(0, 1000, (2, 64), generator=generator)
+    safetensors_torch.save_file({"logits": logits}, str(folder / "logits.safetensors"))
+    np.save(folder / "ids.npy", ids.numpy())
+    token_nll = torch.nn.functional.cross_entropy(logits.double()[:, :-1].reshape(-1, 1000), ids[:, 1:].reshape(-1),
+                                                  reduction="none").reshape(2, 63)
+    return folder, token_nll.mean().item(), token_nll.mean(dim=1).numpy()
+
+
+def test_a_loss_gate_on_bfloat16_logits_measures_the_exact_mean(bfloat16_logits):
+    """The loss printed is torch's, rounded to bfloat16 (a step of 2**-5 near 7); the gate holds the exact mean to the
+    bound, as the perplexity beside it does: rounded, it passed a loss above the bound."""
+    folder, exact, _ = bfloat16_logits
+    bound = exact - 0.002
+    completed = run("loss", folder / "logits.safetensors", "--labels", folder / "ids.npy", "--shift-labels",
+                    "--max-loss", f"{bound:.6f}", "-f", "json")
+    assert completed.returncode == 1, completed.stderr
+    gate = json.loads(completed.stdout)["gates"][0]
+    assert (gate["passed"], gate["measured"]) == (False, pytest.approx(exact, rel=1e-6))
+
+
+def test_per_sequence_figures_of_bfloat16_logits_are_exact_means(bfloat16_logits):
+    folder, _, per_sequence = bfloat16_logits
+    completed = run("loss", folder / "logits.safetensors", "--labels", folder / "ids.npy", "--shift-labels",
+                    "--per-sequence", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    np.testing.assert_allclose(json.loads(completed.stdout)["seq_nll"], per_sequence, rtol=1e-6)
