@@ -150,4 +150,10 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
                              "mask)", operand="mask")
     if flat is not None and keep is not None:
         flat = np.where(keep, flat, ignore_index)
+        if flat.size and (flat == ignore_index).all():
+            with naming_sources(logits, {"mask": mask}):
+                raise InputError(f"the mask and the labels keep no position together: every position the mask keeps "
+                                 f"has the label {ignore_index}, so nothing would be scored; is the mask the other way "
+                                 "round (1 for padding, where Hugging Face's attention_mask has 1 for a token)? Give "
+                                 "1 - mask", operand="mask")
     return (None if flat is None else flat.reshape(lead)), keep

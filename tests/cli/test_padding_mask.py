@@ -276,3 +276,16 @@ def test_decoder_labels_with_their_own_padding_are_not_held_to_an_encoders_mask(
     expected = torch.nn.functional.cross_entropy(torch.from_numpy(saved_batch["logits"]).double().reshape(-1, 5),
                                                  torch.from_numpy(labels).reshape(-1))
     assert loads(completed)["loss"] == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.parametrize("command", [["loss", "--labels", "{hf_labels}"], ["topk", "--labels", "{hf_labels}"],
+                                     ["compare", "{cand}", "--labels", "{hf_labels}"]], ids=["loss", "topk", "compare"])
+def test_a_mask_whose_kept_positions_all_have_ignored_labels_is_refused(padded, command):
+    """An inverted mask (1 - attention_mask) with Hugging Face's labels (-100 at padding): together they keep no
+    position, so every figure would be NaN with exit 0; refused as a mask that keeps nothing is."""
+    folder, kept = padded
+    np.save(folder / "hf_labels.npy", np.where(kept, np.load(folder / "labels.npy"), -100))
+    np.save(folder / "inverted.npy", 1 - np.load(folder / "mask.npy"))
+    args = [str(folder / f"{a[1:-1]}.npy") if a.startswith("{") else a for a in command]
+    assert_one_error_line(run(command[0], folder / "logits.npy", *args[1:], "--mask", folder / "inverted.npy",
+                              "-f", "json"), "keep no position together", "1 - mask")
