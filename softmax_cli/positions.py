@@ -68,28 +68,17 @@ def refuse_mask_left_out(logits: Loaded, lead: tuple[int, ...], labels: np.ndarr
 
 # Logits read to test the labels' alignment: a bounded sample, whatever the vocabulary (16 MiB of float32).
 ALIGNMENT_SAMPLE_ELEMENTS = 1 << 22
+# From this many classes on, rows of logits are taken for a vocabulary's (a language model's flattened positions).
+VOCABULARY_CLASSES = 256
 
 
-def refuse_misaligned(logits: Loaded, labels: np.ndarray, keep: np.ndarray | None, shift: bool,
-                      ignore_index: int) -> None:
+def refuse_misaligned(sample: tuple[np.ndarray, np.ndarray], shift: bool, ignore_index: int) -> None:
     """Refuse unshifted token ids scored without ``shift`` (Hugging Face's ``labels`` are unshifted), when the
-    logits' own top-1 choices on the first positions pick the next position's label beyond chance
-    (:func:`softmax_cli.core.next_token_alignment`)."""
-    rows = logits.array
-    # (N, C) rows are no sequence; a file in Fortran order would be copied whole to take its first sequences
-    if shift or rows.ndim < 3 or rows.shape[-2] < 2 or not rows.flags.c_contiguous:
+    logits' own top-1 choices on the first positions of sequences (``sample``, :func:`_top1_sample`) pick the
+    next position's label beyond chance (:func:`softmax_cli.core.next_token_alignment`)."""
+    if shift:
         return
-    length, classes = rows.shape[-2:]
-    positions = min(length, max(2, ALIGNMENT_SAMPLE_ELEMENTS // classes))
-    sequences = rows.reshape(-1, length, classes)
-    count = max(1, min(sequences.shape[0], ALIGNMENT_SAMPLE_ELEMENTS // (positions * classes)))
-    sample = np.asarray(sequences[:count, :positions], dtype=np.float64 if rows.dtype == np.float64 else np.float32)
-    with np.errstate(invalid="ignore"):
-        predicted = sample.argmax(axis=-1)
-    wanted = labels.reshape(-1, length)[:count, :positions]
-    if keep is not None:  # a dropped position (padding) says nothing about the alignment
-        wanted = np.where(keep.reshape(-1, length)[:count, :positions], wanted, ignore_index)
-    found, next_only, own_only = core.next_token_alignment(predicted, wanted, ignore_index)
+    found, next_only, own_only = core.next_token_alignment(*sample, ignore_index)
     # Only this way round: a model that picks each position's own token is untrained (tied embeddings echo
     # the input), not evidence of labels shifted twice.
     if found == 1:
@@ -97,6 +86,41 @@ def refuse_misaligned(logits: Loaded, labels: np.ndarray, keep: np.ndarray | Non
                          f"the next one ({next_only} sampled positions) far more often than their own ({own_only}); "
                          "for next-token scoring add --shift-labels (Hugging Face's causal-LM loss), or give "
                          "labels already shifted", operand="labels")
+
+
+def refuse_one_based(sample: tuple[np.ndarray, np.ndarray], shift: bool, ignore_index: int) -> None:
+    """Refuse class indices counted from 1 when the logits' own top-1 choices (``sample``, :func:`_top1_sample`)
+    pick ``label - 1`` beyond chance more often than the label (:func:`softmax_cli.core.one_based_evidence`):
+    with a vocabulary whose largest id never occurs the range check cannot see it, nor can the below-chance
+    check (ten rows a class)."""
+    predicted, wanted = sample
+    if shift:  # position t is scored against the label of t + 1
+        predicted, wanted = predicted[:, :-1], wanted[:, 1:]
+    one_based, below_only, own_only = core.one_based_evidence(predicted, wanted, ignore_index)
+    if one_based:
+        raise InputError(f"these labels look 1-based: the logits pick label - 1 ({below_only} sampled positions) far "
+                         f"more often than the label itself ({own_only}); subtract 1 to give class indices from 0",
+                         operand="labels")
+
+
+def _top1_sample(rows: np.ndarray, labels: np.ndarray, keep: np.ndarray | None,
+                 ignore_index: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The top-1 choices of the first positions of the first sequences (at most
+    :data:`ALIGNMENT_SAMPLE_ELEMENTS` logits), as ``(S, T)``, with their labels (``ignore_index`` where ``keep``
+    drops a position); None for logits in Fortran order, which would be copied whole to take them."""
+    if rows.ndim < 2 or rows.shape[-2] < 2 or not rows.flags.c_contiguous:
+        return None
+    length, classes = (rows.shape[-2:] if rows.ndim > 2 else (rows.shape[0], rows.shape[1]))
+    positions = min(length, max(2, ALIGNMENT_SAMPLE_ELEMENTS // classes))
+    sequences = rows.reshape(-1, length, classes)
+    count = max(1, min(sequences.shape[0], ALIGNMENT_SAMPLE_ELEMENTS // (positions * classes)))
+    sample = np.asarray(sequences[:count, :positions], dtype=np.float64 if rows.dtype == np.float64 else np.float32)
+    with np.errstate(invalid="ignore"):
+        predicted = sample.argmax(axis=-1)
+    wanted = labels.reshape(-1, length)[:count, :positions]
+    if keep is not None:  # a dropped position (padding) says nothing about the labels
+        wanted = np.where(keep.reshape(-1, length)[:count, :positions], wanted, ignore_index)
+    return predicted, wanted
 
 
 def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
@@ -109,7 +133,8 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     (the core checks them). The keep-mask is None without a mask. With
     ``check_plausibility`` (a command that scores positions, on logits read rather
     than stood in for) an ``attention_mask`` left out (:func:`refuse_mask_left_out`)
-    and unshifted next-token labels (:func:`refuse_misaligned`) are refused.
+    unshifted next-token labels (:func:`refuse_misaligned`) and token ids counted from 1
+    (:func:`refuse_one_based`) are refused.
     """
     shape = logits.array.shape
     at = axis % len(shape)
@@ -129,7 +154,14 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
             and at == len(shape) - 1):
         with naming_sources(logits, {"labels": truth, "mask": mask}):
             keep = None if mask is None else core.check_mask(mask.array, lead)
-            refuse_misaligned(logits, labels, keep, shift, ignore_index)
+            # Sequences (B, T, V), or rows of a vocabulary: (N, C) rows are no sequence, and small class counts
+            # have the below-chance check.
+            sample = (_top1_sample(logits.array, labels, keep, ignore_index)
+                      if len(shape) > 2 or shape[-1] >= VOCABULARY_CLASSES else None)
+            if sample is not None:
+                if len(shape) > 2:
+                    refuse_misaligned(sample, shift, ignore_index)
+                refuse_one_based(sample, shift, ignore_index)
     if mask is None and not shift:
         return labels, None  # the core checks them where it reads them
     if labels is not None and labels.shape == shape and len(shape) > 1:

@@ -291,6 +291,26 @@ def next_token_alignment(predicted: npt.ArrayLike, labels: npt.ArrayLike, ignore
     return None, next_only, own_only
 
 
+def one_based_evidence(predicted: npt.ArrayLike, labels: npt.ArrayLike, ignore_index: int = -100,
+                       significance: float = BELOW_CHANCE_SIGNIFICANCE) -> tuple[bool, int, int]:
+    """Whether top-1 predictions agree with ``label - 1`` beyond chance more often than with the label itself
+    (class indices counted from 1): McNemar's test of the positions where exactly one of the two agrees.
+
+    Returns ``(one_based, below_only, own_only)``. Positions labelled ``ignore_index`` are not counted.
+
+    Examples
+    --------
+    >>> truth = np.arange(60) % 9
+    >>> one_based_evidence(truth, truth + 1)[0]  # a model right about every row, against labels from 1
+    True
+    """
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    counted = labels != ignore_index
+    agree_own, agree_below = (predicted == labels) & counted, (predicted == labels - 1) & counted
+    below_only, own_only = int((agree_below & ~agree_own).sum()), int((agree_own & ~agree_below).sum())
+    return binomial_lower_tail(own_only, below_only + own_only, 0.5) < significance, below_only, own_only
+
+
 def binomial_lower_tail(k: int, n: int, p: float) -> float:
     """``P(X <= k)`` for ``X ~ Binomial(n, p)``, summed down from ``k`` in log space.
 

@@ -154,3 +154,39 @@ def test_per_sequence_figures_of_bfloat16_logits_are_exact_means(bfloat16_logits
                     "--per-sequence", "-f", "json")
     assert completed.returncode == 0, completed.stderr
     np.testing.assert_allclose(json.loads(completed.stdout)["seq_nll"], per_sequence, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def predictive(tmp_path_factory):
+    """Logits (4, 32, 500) that favour each next token (top-1 right about 9 times in 10), their token ids, and the
+    same ids counted from 1 where the largest id never occurs (as in a large vocabulary)."""
+    rng = np.random.default_rng(21)
+    ids = rng.integers(0, 499, (4, 32))  # id 499 never occurs: 1-based ids stay in range
+    logits = rng.normal(size=(4, 32, 500)).astype(np.float32)
+    logits[:, :-1][np.arange(4)[:, None], np.arange(31)[None, :], ids[:, 1:]] += 4.0
+    folder = tmp_path_factory.mktemp("predictive")
+    np.save(folder / "logits.npy", logits)
+    np.save(folder / "ids.npy", ids)
+    np.save(folder / "ids_from_1.npy", ids + 1)
+    np.save(folder / "rows.npy", logits[:, :-1].reshape(-1, 500))
+    np.save(folder / "next_from_1.npy", ids[:, 1:].reshape(-1) + 1)
+    return folder, logits, ids
+
+
+@pytest.mark.parametrize("inputs", [["logits.npy", "ids_from_1.npy", "--shift-labels"], ["rows.npy", "next_from_1.npy"]],
+                         ids=["sequences", "flat-rows"])
+def test_token_ids_counted_from_1_are_refused(predictive, inputs):
+    """1-based ids pass the range check when the largest id never occurs, and the below-chance check needs ten rows a
+    class; the logits' top-1 picks label - 1 far more often than the label, which says so."""
+    folder, _, _ = predictive
+    logits, labels, *shift = inputs
+    assert_one_error_line(run("loss", folder / logits, "--labels", folder / labels, *shift), "1-based", "subtract 1")
+
+
+def test_token_ids_from_0_of_the_same_logits_equal_torch(predictive):
+    torch = pytest.importorskip("torch")
+    folder, logits, ids = predictive
+    out = loads(run("loss", folder / "logits.npy", "--labels", folder / "ids.npy", "--shift-labels", "-f", "json"))
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits[:, :-1]).double().reshape(-1, 500),
+                                                 torch.from_numpy(ids[:, 1:]).reshape(-1))
+    assert out["loss"] == pytest.approx(float(expected), rel=1e-6)
