@@ -72,6 +72,8 @@ def declared_bytes(shape: tuple[int, ...], dtype, what: str) -> int:
     """
     if dtype.itemsize == 0:
         raise InputError(f"{what} declares dtype {dtype.str!r}, whose elements have no size")
+    if not all(isinstance(dimension, int) and not isinstance(dimension, bool) for dimension in shape):
+        raise InputError(f"{what} declares shape {shape}, whose dimensions are not all whole numbers")
     if any(dimension < 0 for dimension in shape):
         raise InputError(f"{what} declares a negative dimension: shape {shape}")
     nbytes = math.prod(shape) * dtype.itemsize

@@ -61,6 +61,17 @@ def test_an_npy_header_larger_than_its_file_is_refused_before_planning(tmp_path)
     assert "declares shape" in line and str(path) in line
 
 
+def test_an_npy_header_with_a_boolean_dimension_is_refused_before_planning(tmp_path):
+    # (True, 6) was read as (1, 6) on the cluster, and a traceback in process: the one check refuses it in both.
+    path = tmp_path / "odd.npy"
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (True, 6), }"
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(48))
+    line = assert_one_error_line(run("probs", path, "-o", tmp_path / "p.npy", "--scheduler", "local:1"))
+    assert "(True, 6)" in line and str(path) in line
+    assert not (tmp_path / "p.npy").exists()
+
+
 MISTAKES = {  # an option or labels that do not fit the logits (4 x 3): the client knows before any unit runs
     "topk -k past the classes": (["topk", "-k", "9", "-f", "json"], "got k = 9"),
     "topk, labels of another length": (["topk", "--labels", "0,1,2,0,1", "-f", "json"], "one class index per row"),

@@ -80,6 +80,8 @@ DAMAGED_HEADERS = {
     # The long fuzz: an unclosed brace stops NumPy's tokenizer ("EOF in multi-line statement").
     "header-does-not-tokenize": "{'descr': '<f8', 'fortran_order': False{, 'shape': (6,), }",
     "claims-more-than-data": "{'descr': '<f8', 'fortran_order': False, 'shape': (600,), }",
+    # adv9: NumPy's reader raised TypeError ("an integer is required") through a traceback, and exit 1.
+    "boolean-in-shape": "{'descr': '<f8', 'fortran_order': False, 'shape': (True, 6), }",
 }
 
 
