@@ -33,6 +33,15 @@ def _integer(text: str) -> int | float:
     return int(text) if len(text.lstrip("-")) <= INT64_DIGITS else float(text)
 
 
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are each given once: Python keeps the last of two, silently."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        twice = next(key for position, (key, _) in enumerate(pairs) if key in (k for k, _ in pairs[:position]))
+        raise InputError(f"a JSON object names {twice!r} twice; which one is meant? Keep one")
+    return value
+
+
 def _check_numbers(value, path: str) -> None:
     """Walk nested lists so a bad element is named by its path, e.g. ``[2][1]``."""
     import json
@@ -203,7 +212,7 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
     import json
 
     try:
-        value = json.loads(text, parse_int=_integer)
+        value = json.loads(text, parse_int=_integer, object_pairs_hook=_object)
     except RecursionError:
         raise InputError("JSON nested too deeply") from None
     except json.JSONDecodeError as whole_error:
@@ -242,7 +251,7 @@ def read_names(source: Source, key: str | None) -> Table | None:
     import json
 
     try:
-        value = json.loads(source.text)
+        value = json.loads(source.text, object_pairs_hook=_object)
     except (json.JSONDecodeError, RecursionError):
         return None
     rows = None
@@ -287,7 +296,7 @@ def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = 
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_int=_integer)
+            value = json.loads(line, parse_int=_integer, object_pairs_hook=_object)
         except RecursionError:
             raise InputError("JSON nested too deeply", line=line_no) from None
         except json.JSONDecodeError as error:

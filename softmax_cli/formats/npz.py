@@ -44,6 +44,11 @@ def load(source, key: str | None, preferred: str):
     with archive:
         # As np.load names them: "logits.npy" is the array "logits".
         members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+        if len(members) != len(archive.infolist()):  # np.load would take the last of two: which is meant?
+            names = [info.filename.removesuffix(".npy") for info in archive.infolist()]
+            twice = next(name for name in names if names.count(name) > 1)
+            raise InputError(f"the archive holds two members named {twice!r}; keep one (np.savez writes each name "
+                             "once)")
         # Our own metadata member (what produced the result) is not an array to choose unless asked for.
         candidates = [name for name in members if name != METADATA or key == METADATA]
         name = pick_member(candidates, key, preferred)

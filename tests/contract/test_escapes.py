@@ -818,3 +818,27 @@ def test_sigint_mid_write_leaves_no_temporary_file(tmp_path, big_npy):
     assert completed.returncode == 130, (completed.returncode, text_of(completed.stderr)[-2000:])
     assert "Traceback" not in text_of(completed.stderr)
     assert leftovers(out) == []
+
+
+def test_a_name_given_twice_in_an_npz_or_a_json_object_is_refused(tmp_path):
+    """adv9: the second of two 'logits' was read silently (Python's zipfile and json keep the last); safetensors
+    refuses a name given twice, and so do these now."""
+    import io
+    import warnings
+    import zipfile
+
+    def npy(array) -> bytes:
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate as it writes it
+        with zipfile.ZipFile(tmp_path / "twice.npz", "w") as archive:
+            archive.writestr("logits.npy", npy(np.array([[3.0, 2.0, 1.0]])))
+            archive.writestr("logits.npy", npy(np.array([[1.0, 2.0, 3.0]])))
+    assert_one_error_line(run("probs", tmp_path / "twice.npz"), "two members named 'logits'")
+    (tmp_path / "twice.json").write_text('{"logits": [[3, 2, 1]], "logits": [[1, 2, 3]]}')
+    assert_one_error_line(run("probs", tmp_path / "twice.json"), "names 'logits' twice")
+    (tmp_path / "record.jsonl").write_text('{"a": 1, "b": 2, "a": 3}\n{"a": 1, "b": 2, "a": 3}\n')
+    assert_one_error_line(run("probs", tmp_path / "record.jsonl"), "names 'a' twice")
