@@ -31,6 +31,9 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     """The files of a batch (directories expanded), or None for typed numbers or a single source."""
     if not inputs or any(is_number_text(token) for token in inputs):
         return None  # numbers (or numbers mixed with files, which load() refuses)
+    if "" in inputs:  # Path("") is the current folder: an unset "$VAR" would read every file in it
+        raise UsageError("an input is an empty name (an unset shell variable?); give a file, a folder (. for this "
+                         "one), numbers, or - for standard input", where=f"input {inputs.index('') + 1}")
     if len(inputs) == 1 and not Path(inputs[0]).is_dir():
         return None
     sources = []

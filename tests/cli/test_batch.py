@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import read_csv_output, reference_softmax
+from conftest import assert_one_error_line, read_csv_output, reference_softmax, run
 
 RNG = np.random.default_rng(60)
 A = RNG.normal(size=(4, 3)) * 2
@@ -396,3 +396,10 @@ def test_a_folder_that_was_there_stays(softmax, tmp_path):
     (tmp_path / "probs").mkdir()
     assert softmax("probs", tmp_path / "bad.csv", tmp_path / "worse.csv", "--out-dir", tmp_path / "probs").returncode == 2
     assert (tmp_path / "probs").is_dir()
+
+
+def test_an_empty_input_name_is_refused_not_read_as_this_folder(tmp_path):
+    # softmax probs "$UNSET" read every logits file in the current folder.
+    np.save(tmp_path / "a.npy", np.zeros((2, 3)))
+    assert_one_error_line(run("probs", "", cwd=tmp_path), "empty name", "input 1")
+    assert_one_error_line(run("probs", tmp_path / "a.npy", "", cwd=tmp_path), "empty name", "input 2")
