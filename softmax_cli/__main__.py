@@ -116,6 +116,23 @@ def main() -> None:
         _leave(stop.exit_code)
     except SystemExit as end:
         _leave(end.code)
+    except BaseException as error:
+        stop = _interrupted_within(error)
+        if stop is None:
+            raise
+        _leave(stop.exit_code)
+
+
+def _interrupted_within(error: BaseException) -> Interrupted | None:
+    """The signal's Interrupted that Python wrapped in another exception on its way out (``RuntimeError: Error
+    calling __set_name__`` while a lazily imported module defines a dataclass), if that is what ended the run."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, Interrupted):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _leave(status) -> None:
