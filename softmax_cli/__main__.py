@@ -26,7 +26,7 @@ def _remember(signum, frame) -> None:
 signal.signal(signal.SIGINT, _remember)
 signal.signal(signal.SIGTERM, _remember)
 
-from .errors import QUIET_SIGNALS, Interrupted  # noqa: E402  (signal and nothing else)
+from .errors import QUIET_SIGNALS, Interrupted, interrupted_within  # noqa: E402  (signal and nothing else)
 
 for _signum in QUIET_SIGNALS:
     signal.signal(_signum, _remember)
@@ -117,22 +117,10 @@ def main() -> None:
     except SystemExit as end:
         _leave(end.code)
     except BaseException as error:
-        stop = _interrupted_within(error)
+        stop = interrupted_within(error)
         if stop is None:
             raise
         _leave(stop.exit_code)
-
-
-def _interrupted_within(error: BaseException) -> Interrupted | None:
-    """The signal's Interrupted that Python wrapped in another exception on its way out (``RuntimeError: Error
-    calling __set_name__`` while a lazily imported module defines a dataclass), if that is what ended the run."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, Interrupted):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
 
 
 def _leave(status) -> None:

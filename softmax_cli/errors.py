@@ -115,6 +115,19 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
 
 
+def interrupted_within(error: BaseException | None) -> Interrupted | None:
+    """The signal's Interrupted that Python wrapped in another exception on its way out (``RuntimeError: Error
+    calling __set_name__`` while a lazily imported module defines a dataclass, a cluster that did not start), if
+    that is what ended the run."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, Interrupted):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def tell(line: str) -> None:
     """A ``warning: ...`` or ``note: ...`` line for standard error, shown when the command ends.
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, SoftmaxError, UsageError
+from ..errors import InputError, SoftmaxError, UsageError, interrupted_within
 from ..limits import describe_bytes
 from .units import Unit
 
@@ -112,10 +112,17 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
             yield client
         return
     _start_resource_tracker()
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0" if dashboard else None,
-                                  silence_logs=silence or logging.WARNING) as cluster, \
-            distributed.Client(cluster) as client:
+    try:
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0" if dashboard else None,
+                                           silence_logs=silence or logging.WARNING)
+    except (RuntimeError, OSError, TimeoutError) as error:  # a worker died as it started ("Nanny failed to start")
+        if interrupted_within(error) is not None:
+            raise
+        raise UsageError(f"the local Dask cluster did not start: {error} A worker process died as it started: check "
+                         "the workers' Dask settings (DASK_* variables, dask config), or run without --scheduler",
+                         where=address) from None
+    with cluster, distributed.Client(cluster) as client:
         yield client
 
 

@@ -242,3 +242,13 @@ def test_a_shard_that_vanishes_mid_run_leaves_dask_silent(one_worker, tmp_path, 
         map_to_npy(run_, "softmax", [tmp_path / "out.npy"])
     one_worker.run(lambda: None)  # every worker has answered since, so whatever it logged has been written
     assert capfd.readouterr().err == ""
+
+
+def test_a_local_cluster_whose_workers_cannot_start_is_one_line(logits, tmp_path):
+    """adv9: workers killed as they started gave "RuntimeError: Nanny failed to start." and 120 lines of traceback;
+    a worker preload that cannot be imported fails the same way, every time."""
+    completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", "local:1",
+                    env={"DASK_DISTRIBUTED__WORKER__PRELOAD": '["no_such_module_for_softmax"]'})
+    line = assert_one_error_line(completed, "the local Dask cluster did not start", "Nanny failed to start")
+    assert "(local:1)" in line
+    assert not (tmp_path / "p.npy").exists()
