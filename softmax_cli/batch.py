@@ -34,12 +34,12 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     if "" in inputs:  # Path("") is the current folder: an unset "$VAR" would read every file in it
         raise UsageError("an input is an empty name (an unset shell variable?); give a file, a folder (. for this "
                          "one), numbers, or - for standard input", where=f"input {inputs.index('') + 1}")
-    if len(inputs) == 1 and not Path(inputs[0]).is_dir():
+    if len(inputs) == 1 and not _is_folder(inputs[0]):
         return None
     sources = []
     for item in inputs:
         path = Path(item)
-        if registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
+        if _is_folder(item) and registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
             raise UsageError(registry.zarr_refusal(path, "logits"), where=item)
         if path.is_dir():
             found = [str(p) for p in in_natural_order(p for p in path.iterdir()
@@ -54,6 +54,14 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
         else:
             sources.append(item)
     return sources
+
+
+def _is_folder(item: str) -> bool:
+    """Whether the input ``item`` names a folder; a name the system refuses (too long) is that input's error."""
+    try:
+        return Path(item).is_dir()
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", where=item) from None
 
 
 def planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFormat, Path | None]]:

@@ -403,3 +403,10 @@ def test_an_empty_input_name_is_refused_not_read_as_this_folder(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((2, 3)))
     assert_one_error_line(run("probs", "", cwd=tmp_path), "empty name", "input 1")
     assert_one_error_line(run("probs", tmp_path / "a.npy", "", cwd=tmp_path), "empty name", "input 2")
+
+
+def test_an_input_name_too_long_for_the_system_is_that_inputs_error(tmp_path):
+    # It was "cannot write to standard output: File name too long".
+    name = "x" * 300
+    line = assert_one_error_line(run("probs", name, cwd=tmp_path), "File name too long")
+    assert "standard output" not in line and name in line
