@@ -121,7 +121,12 @@ class Gate:
     @property
     def message(self) -> str:
         sign = ">" if self.comparison == "<=" else "<"
-        return f"{self.description} {self.measured:.6g} {sign} {self.option} {self.given}"
+        shown, bound = f"{self.measured:.6g}", self.given
+        if not (float(shown) > self.threshold if sign == ">" else float(shown) < self.threshold):
+            # Six digits would print the bound itself: every digit of both shows why.
+            shown = repr(float(self.measured))
+            bound = repr(float(self.threshold)) if ":" not in self.given else self.given
+        return f"{self.description} {shown} {sign} {self.option} {bound}"
 
     def as_dict(self) -> dict:
         """The verdict as JSON values (a NaN figure is null)."""

@@ -245,3 +245,19 @@ def test_reports_never_change_the_exit_status(files):
                        env={"GITHUB_STEP_SUMMARY": ""})
         assert plain.returncode == reported.returncode == status
         assert plain.stdout == reported.stdout
+
+
+SAMPLE = ROOT / "sample_data"
+
+
+def test_a_failed_gate_at_its_bound_prints_the_digits_that_show_why(tmp_path):
+    """float32 logits print their loss in float32's shortest digits (0.2106221); that figure as the bound fails, as
+    the loss is 0.21062210857... The line showed both to six digits: "loss 0.210622 > --max-loss 0.210622"."""
+    printed = json.loads(run("loss", SAMPLE / "digits_val_logits.npy", "--labels", SAMPLE / "digits_val_labels.npy",
+                             "-f", "json").stdout)["loss"]
+    completed = run("loss", SAMPLE / "digits_val_logits.npy", "--labels", SAMPLE / "digits_val_labels.npy",
+                    "--max-loss", repr(printed), "-f", "json")
+    assert completed.returncode == 1
+    line = completed.stderr.strip().splitlines()[-1]
+    shown = float(line.split()[3])  # gate failed: loss X > --max-loss BOUND
+    assert shown > printed and f"--max-loss {printed!r} (" in line
