@@ -131,6 +131,11 @@ def loss(
                      else float(np.sum(exact)) if not each else float(np.max(exact)) if exact.size else float("nan"))
             gates.append(Gate("--max-loss", "max_loss" if each else "loss",
                               "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
+            if terms.unrounded is not None and not each:
+                from ..formats.base import note
+
+                note(f"the loss is written in {terms.loss.dtype}, as torch returns it ({float(terms.loss):g}); "
+                     f"--max-loss holds the exact mean ({worst:.6g}) to its bound")
         result = Result(arrays, classes=classes, **row_names, column=True, layout=Layout.loss,
                         per_row_names=("per_sample",) if "per_sample" in arrays else (), per_row=per_row,
                         table_names=tuple(sequences or ()), command="loss", inputs=inputs + described_operands,

@@ -190,3 +190,13 @@ def test_token_ids_from_0_of_the_same_logits_equal_torch(predictive):
     expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits[:, :-1]).double().reshape(-1, 500),
                                                  torch.from_numpy(ids[:, 1:]).reshape(-1))
     assert out["loss"] == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_the_loss_gate_on_bfloat16_logits_says_which_figure_it_held_to_the_bound(bfloat16_logits):
+    # The loss written is bfloat16 (7.0); a reader comparing it with the bound needs the exact mean the gate used.
+    folder, exact, _ = bfloat16_logits
+    completed = run("loss", folder / "logits.safetensors", "--labels", folder / "ids.npy", "--shift-labels",
+                    "--max-loss", "8", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    note = f"the loss is written in bfloat16, as torch returns it (7); --max-loss holds the exact mean ({exact:.6g})"
+    assert note in completed.stderr
