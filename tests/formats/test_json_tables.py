@@ -94,10 +94,12 @@ def test_a_label_column_of_a_json_table_is_scored_with_labels_key(tmp_path, name
     assert json.loads(completed.stdout)["classes"] == CLASSES
 
 
-def test_a_text_id_column_of_json_records_names_the_rows_as_in_csv(tmp_path):
+@pytest.mark.parametrize("orient", ["records", "split"])
+def test_a_text_id_column_of_a_json_table_names_the_rows_as_in_csv(tmp_path, orient):
+    # df.to_json() of a frame with an id column (split: beside its default index, which says nothing).
     frame = pd.DataFrame(LOGITS, columns=CLASSES)
     frame.insert(0, "id", [f"a{i}" for i in range(5)])
-    frame.to_json(tmp_path / "scored.json", orient="records", double_precision=15)
+    frame.to_json(tmp_path / "scored.json", orient=orient, double_precision=15)
     completed = run("probs", tmp_path / "scored.json", "-f", "json")
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
@@ -184,18 +186,6 @@ def test_class_name_labels_in_json(tmp_path, layout):
     completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.json", *key, "-f", "json")
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
-
-
-def test_a_text_id_column_of_a_split_table_names_the_rows(tmp_path):
-    # df.to_json(orient="split") of a frame with an id column (and its default index): as records and CSV read it.
-    frame = pd.DataFrame(LOGITS, columns=CLASSES)
-    frame.insert(0, "id", [f"s{i}" for i in range(5)])
-    frame.to_json(tmp_path / "split.json", orient="split", double_precision=15)
-    completed = run("probs", tmp_path / "split.json", "-f", "json")
-    assert completed.returncode == 0, completed.stderr
-    result = json.loads(completed.stdout)
-    assert (result["rows"], result["classes"]) == ([f"s{i}" for i in range(5)], CLASSES)
-    np.testing.assert_allclose(result["probs"], reference_softmax(LOGITS), rtol=1e-13)
 
 
 def test_ndjson_is_json_lines(tmp_path):
