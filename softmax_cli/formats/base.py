@@ -291,7 +291,9 @@ def round_decimals(array: np.ndarray, decimals: int) -> np.ndarray:
     is already a whole number of ``10**-decimals`` and is kept as it is.
     """
     whole = ~(np.abs(array) < 2.0 ** np.finfo(array.dtype).nmant / 10.0**decimals)  # NaN and inf too
-    return np.where(whole, array, np.round(np.where(whole, 0, array), decimals))
+    # The rest is scaled in float64: 10**17 is past float16's range (and 10**40 past float32's).
+    rounded = np.round(np.where(whole, 0, array).astype(np.float64), decimals).astype(array.dtype)
+    return np.where(whole, array, rounded)
 
 
 def number_strings(array: np.ndarray, precision: int | None) -> np.ndarray:

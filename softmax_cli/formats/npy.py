@@ -63,6 +63,7 @@ class Header:
 def _parse_header(file) -> tuple[tuple[int, ...], bool, np.dtype]:
     """NumPy's own header parser, its every failure (a damaged dictionary, an unknown dtype) one InputError."""
     import tokenize
+    import warnings
 
     head = file.read(8)
     if head[:6] != MAGIC:
@@ -73,7 +74,9 @@ def _parse_header(file) -> tuple[tuple[int, ...], bool, np.dtype]:
     if parse is None:
         raise InputError(f"not an .npy version this tool reads (version bytes {head[6:]!r})")
     try:
-        return parse(file)
+        with warnings.catch_warnings():  # NumPy evaluates the header's text: a "\s" in it is Python's warning
+            warnings.simplefilter("ignore", (DeprecationWarning, SyntaxWarning))
+            return parse(file)
     except (ValueError, TypeError, SyntaxError, OverflowError, RecursionError, MemoryError, EOFError,
             tokenize.TokenError) as error:
         raise InputError(f"the .npy header does not parse: {str(error)[:200]}") from None

@@ -39,6 +39,14 @@ FOUND = [
     Case(["temperature-sweep", "@DIR@/input.npz", "--classes", "a,b,c"], file=("npz", npy_bytes(np.arange(6.0)))),
     Case(["grad", "@DIR@/input.npy", "--labels", "0"], file=("npy", with_npy_header(
         npy_bytes(np.arange(6.0)), "{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775807, ), }"))),
+    # The long run on 651cf0b (NumPy 2.4): raw warnings in process. -t 1e300 cast to float32 to test it for 0;
+    # --precision 17 scaling float16 values by 10**17; "\s" in a damaged header's text, which NumPy evaluates.
+    Case(["jacobian", "@DIR@/input.npy", "-t", "1e300", "-f", "csv"],
+         file=("npy", npy_bytes(np.arange(6.0, dtype=np.float32).reshape(2, 3)))),
+    Case(["probs", "@DIR@/input.npy", "--precision", "17", "-f", "csv"],
+         file=("npy", npy_bytes(np.array([[0.0, 1e-7, 3.0]], dtype=np.float16)))),
+    Case(["probs", "@DIR@/input.npy"], file=("npy", with_npy_header(
+        npy_bytes(np.ones((4, 2), dtype=bool)), "{'des\\sn': '|b1', 'fortran_order': False, 'shape': (4, 2), }"))),
 ]
 
 
