@@ -796,8 +796,14 @@ def _signal_during_start_up(args: list, signum: int, after: float) -> subprocess
         time.sleep(0.001)
     time.sleep(after)
     process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=120)
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+    # Standard input stays open until the process has ended: closing it at once (communicate()) raced the signal
+    # with an end of input, and the run could settle as "standard input is empty" first (CI saw it twice).
+    try:
+        process.wait(timeout=120)  # what it prints is a line or two: the pipes never fill
+    finally:
+        process.stdin.close()
+    with process.stdout, process.stderr:
+        return subprocess.CompletedProcess(args, process.returncode, process.stdout.read(), process.stderr.read())
 
 
 @pytest.mark.parametrize("after", [0.0, 0.05, 0.1])
