@@ -39,9 +39,10 @@ def batch_sources(inputs: list[str] | None) -> list[str] | None:
     sources = []
     for item in inputs:
         path = Path(item)
-        if _is_folder(item) and registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
+        folder = _is_folder(item)
+        if folder and registry.is_zarr_array(path):  # a folder, but one array, not a batch of files
             raise UsageError(registry.zarr_refusal(path, "logits"), where=item)
-        if path.is_dir():
+        if folder:
             found = [str(p) for p in in_natural_order(p for p in path.iterdir()
                                                       if p.is_file() and p.suffix.lower() in SUFFIXES)]
             folders = sum(1 for p in path.iterdir() if p.is_dir())

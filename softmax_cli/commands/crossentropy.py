@@ -127,8 +127,12 @@ def loss(
             # printed as torch returns it. With --reduction none the gate holds every row to the bound.
             exact = terms.exact_per_sample()
             each = criterion.reduction == "none"
-            worst = (terms.unrounded_mean() if criterion.reduction == "mean"
-                     else float(np.sum(exact)) if not each else float(np.max(exact)) if exact.size else float("nan"))
+            if each:
+                worst = float(np.max(exact)) if exact.size else float("nan")
+            elif criterion.reduction == "mean":
+                worst = terms.unrounded_mean()
+            else:
+                worst = float(np.sum(exact))
             gates.append(Gate("--max-loss", "max_loss" if each else "loss",
                               "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
             if terms.unrounded is not None and not each:

@@ -17,7 +17,7 @@ import numpy as np
 from .. import tidy
 from ..errors import InputError
 from ..tidy import CHUNK_VALUES, chunk_rows
-from .base import Source, Table, WriteOptions, is_bfloat16, number_strings, pick_member
+from .base import Source, Table, WriteOptions, is_bfloat16, join_levels, number_strings, pick_member
 
 # ---------------------------------------------------------------- reading
 
@@ -155,7 +155,7 @@ def _split(value: dict) -> Table | None:
     if array.ndim != 2 or array.shape[1] != len(columns) or (index is not None and len(index) != len(array)):
         raise InputError(f"data of shape {array.shape} for {len(columns)} columns"
                          + (f" and {len(index)} index entries" if index is not None else ""), where="data")
-    rows = None if index is None else ["/".join(map(str, i)) if isinstance(i, list) else str(i) for i in index]
+    rows = None if index is None else _index_names(index)
     return Table(array, classes=[str(c) for c in columns], rows=rows)
 
 
@@ -175,7 +175,12 @@ def _table_schema(value: dict, key: str | None, preferred: str) -> Table | None:
                       for i, record in enumerate(data)], key, preferred)
     if not levels:
         return table
-    return dataclasses.replace(table, rows=["/".join(str(record.get(level)) for level in levels) for record in data])
+    return dataclasses.replace(table, rows=[join_levels([str(record.get(level)) for level in levels]) for record in data])
+
+
+def _index_names(index: list) -> list[str]:
+    """Row names from pandas' ``index`` in JSON: a MultiIndex entry is a list of its levels' values."""
+    return [join_levels([str(level) for level in entry]) if isinstance(entry, list) else str(entry) for entry in index]
 
 
 def _series_split(value: dict) -> tuple[list, list[str]] | None:
@@ -187,7 +192,7 @@ def _series_split(value: dict) -> tuple[list, list[str]] | None:
         return None
     if len(index) != len(data):
         raise InputError(f"{len(data)} values for {len(index)} index entries", where="data")
-    return data, ["/".join(map(str, i)) if isinstance(i, list) else str(i) for i in index]
+    return data, _index_names(index)
 
 
 def _flat_numbers(value: dict) -> Table | None:
@@ -282,7 +287,7 @@ def _names_of_records(records, key: str | None, levels: list) -> tuple[list | No
     name = key if key is not None else others[0] if len(others) == 1 else None
     if name is None or not all(name in record for record in records):
         return None, None
-    rows = ["/".join(str(record.get(level)) for level in ids) for record in records] if ids and name not in ids else None
+    rows = [join_levels([str(record.get(level)) for level in ids]) for record in records] if ids and name not in ids else None
     return [record[name] for record in records], rows
 
 
