@@ -52,12 +52,14 @@ class Loaded:
     derived: bool = False  # computed from the file's values (--from-probs' logs): the file cannot stand in for it
     integer_columns: int = 0  # leading named columns of integer text (see Table)
     range_rows: bool = False  # rows named 0..N-1 by a RangeIndex kept in the file's metadata (see Table)
+    first_column_as_rows: bool = False  # --index-col would read the first column as row names (see Table)
 
     @classmethod
     def of(cls, table: Table, source: str, paths: list[Path], from_text: bool, key: str | None = None) -> Loaded:
         return cls(check_dtype(table.array), source, table.classes, paths, table.rows, table.index_name,
                    table.notes, from_text, table.numbered_first_row, table.locate, key,
-                   integer_columns=table.integer_columns, range_rows=table.range_rows)
+                   integer_columns=table.integer_columns, range_rows=table.range_rows,
+                   first_column_as_rows=table.first_column_as_rows)
 
     @property
     def row_names(self) -> list[str] | None:
@@ -463,7 +465,8 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is
             raise InputError(f"column {positions[0]!r} holds the row positions 0..{last}, as pandas' reset_index() "
                              "or a re-saved CSV leaves them, not a class; drop it from the table, or keep it as a "
                              "class with --as-logits", where=loaded.source or "arguments")
-        remedy = "read it as row names with --index-col" if loaded.from_text else "drop it from the table"
+        remedy = ("read it as row names with --index-col"
+                  if loaded.first_column_as_rows and positions[0] == loaded.classes[0] else "drop it from the table")
         raise InputError(f"column {positions[0]!r} holds the row positions 0..{last} beside logits that are not "
                          f"whole numbers, as a named index or a row counter does, not a class; {remedy}, or keep "
                          "it as a class with --as-logits", where=loaded.source or "arguments")
@@ -488,7 +491,7 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is
         name = whole[0]
         column = loaded.array[:, loaded.classes.index(name)]
         shown = ", ".join(f"{value:g}" for value in column[:3].tolist()) + (", ..." if len(column) > 3 else "")
-        remedy = ("read it as row names with --index-col" if loaded.from_text and name == loaded.classes[0]
+        remedy = ("read it as row names with --index-col" if loaded.first_column_as_rows and name == loaded.classes[0]
                   else "drop it from the table")
         raise InputError(f"column {name!r} holds whole numbers in every row ({shown}) beside logits that mostly "
                          "are not, as an id, a flag, a count or labels do, not a class; "

@@ -257,8 +257,8 @@ HeaderOpt = Annotated[str, option(
     "0..C-1 over rows not all integers (pandas' header); other distinct integers over rows with decimals are "
     "refused as ambiguous.", panel=INPUT, takes=OneOf(lambda: ("auto", "yes", "no")))]
 IndexColOpt = Annotated[Optional[bool], option(
-    "--index-col/--no-index-col", help="Is a text file's first column row names?  [default: under an empty header "
-    "field (pandas' index), or text under a named one]", panel=INPUT, show_default=False)]
+    "--index-col/--no-index-col", help="Is a table's first column row names (CSV, TSV; Parquet, Arrow without "
+    "pandas' index)?  [default: under an empty header field (pandas' index), or text under a named one]", panel=INPUT, show_default=False)]
 LabelsOpt = Annotated[Optional[str], option(
     "--labels", help="The true classes: class indices, one per row (0,2,1 or a file; from an .npz the array "
     "'labels').", panel=INPUT, metavar="LABELS|FILE", show_default=False)]

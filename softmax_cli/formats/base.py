@@ -107,6 +107,7 @@ class Table:
     numbered_first_row: bool = False
     integer_columns: int = 0
     range_rows: bool = False  # rows named 0..N-1 by pandas' default RangeIndex, which Parquet keeps as metadata only
+    first_column_as_rows: bool = False  # --index-col would read the first column as row names
 
 
 # Between the levels of a multi-level index in one row name (pandas' MultiIndex ("x", 1) is "x/1").

@@ -82,10 +82,13 @@ def _pandas_metadata(schema) -> dict:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _index_columns(schema) -> list[str]:
-    """The row names' columns: every stored pandas index level, else a first column of text."""
+def _index_columns(schema, index_col: bool | None = None) -> list[str]:
+    """The row names' columns: every stored pandas index level, else the first column under ``--index-col``
+    (polars and pyarrow store none: an id column is a column like any other), or a first column of text."""
     if stored := _stored_index(schema):
         return stored
+    if index_col is not None:
+        return [schema.names[0]] if index_col and len(schema.names) > 1 else []
     return [schema.names[0]] if _is_text(schema.field(0).type) else []
 
 
@@ -125,7 +128,8 @@ def _is_text(kind) -> bool:
     return types.is_string(kind) or types.is_large_string(kind) or types.is_string_view(kind)  # polars: a view
 
 
-def _plan(schema, key: str | None, preferred: str, leave_out: str | None) -> tuple[list[str], list[str]]:
+def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
+          index_col: bool | None) -> tuple[list[str], list[str]]:
     """The value columns to read (never ``leave_out``) and the row names' columns."""
     if not schema.names:
         raise InputError("the table has no columns")
@@ -133,7 +137,7 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None) -> tup
     if duplicated:
         raise InputError(f"column name(s) {', '.join(map(repr, duplicated))} given twice; each column needs "
                          "its own name")
-    index = _index_columns(schema)
+    index = _index_columns(schema, index_col)
     candidates = [name for name in schema.names if name not in index and name != leave_out]
     if not candidates:
         raise InputError(f"no columns of numbers: {', '.join(map(repr, schema.names))} are row names")
@@ -192,9 +196,10 @@ def _numpy_dtype(kind) -> np.dtype:
 
 
 def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, key: str | None,
-           preferred: str, leave_out: str | None) -> Table:
-    """The table from ``parts(columns)``: its row groups or batches, in order, without the column ``leave_out``."""
-    columns, index = _plan(schema, key, preferred, leave_out)
+           preferred: str, source: Source) -> Table:
+    """The table from ``parts(columns)``: its row groups or batches, in order, as ``source`` asks (no
+    column ``leave_out``; the first as row names under ``--index-col``)."""
+    columns, index = _plan(schema, key, preferred, source.leave_out, source.index_col)
     dtype = np.result_type(*(_numpy_dtype(schema.field(name).type) for name in columns))
     pieces, rows, filled = [], [], 0
     array = np.empty((n_rows, len(columns)), dtype) if n_rows is not None and len(columns) > 1 else None
@@ -217,7 +222,8 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
     default = ranged == [str(position) for position in range(len(array))]
     return Table(array.astype(dtype, copy=False), classes,
                  joined_rows(rows) if index else None if default else ranged,
-                 index_name=_index_name(schema, index) if index else None, range_rows=default)
+                 index_name=_index_name(schema, index) if index else None, range_rows=default,
+                 first_column_as_rows=not _stored_index(schema))
 
 
 def _range_index(schema, count: int) -> list[str] | None:
@@ -278,11 +284,11 @@ def _read(source: Source, read: Callable[[Opened], Table | None], parquet: bool)
 
 
 def read_parquet(source: Source, key: str | None, preferred: str) -> Table:
-    return _read(source, lambda opened: _table(*opened, key, preferred, source.leave_out), parquet=True)
+    return _read(source, lambda opened: _table(*opened, key, preferred, source), parquet=True)
 
 
 def read_arrow(source: Source, key: str | None, preferred: str) -> Table:
-    return _read(source, lambda opened: _table(*opened, key, preferred, source.leave_out), parquet=False)
+    return _read(source, lambda opened: _table(*opened, key, preferred, source), parquet=False)
 
 
 def read_names(source: Source, key: str | None) -> Table | None:

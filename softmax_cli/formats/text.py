@@ -209,7 +209,8 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     return Table(array.reshape(-1) if vector else array, classes=None if names is None else names[first:],
                  rows=row_names, index_name=index_name, notes=notes, locate=locate,
                  numbered_first_row=names is None and _numbered(rows[0]),
-                 integer_columns=_integer_lead(names, rows) if index_col is None and not indexed else 0)
+                 integer_columns=_integer_lead(names, rows) if index_col is None and not indexed else 0,
+                 first_column_as_rows=True)
 
 
 # pandas writes a boolean column (a mask, a flag) as True and False: 1 and 0, as NumPy and Arrow read them.
