@@ -103,6 +103,16 @@ def refuse_one_based(sample: tuple[np.ndarray, np.ndarray], shift: bool, ignore_
                          operand="labels")
 
 
+def refuse_nothing_labelled(labels: np.ndarray, ignore_index: int, shift: bool) -> None:
+    """Refuse class-index labels that are all ``ignore_index``: nothing would be scored, and torch's answer (a NaN
+    mean, a sum of 0) would pass a ``--max-loss`` or a per-sequence gate, or fail one, for a mistake."""
+    if labels.size and (labels == ignore_index).all():
+        moved = " once --shift-labels has moved them (each sequence labels only its first position)" if shift else ""
+        raise InputError(f"every label is the ignore index ({ignore_index}){moved}, so nothing would be scored; give "
+                         f"each scored position its class, with {ignore_index} only where a position is not scored "
+                         "(Hugging Face's padding)", operand="labels")
+
+
 def _top1_sample(rows: np.ndarray, labels: np.ndarray, keep: np.ndarray | None,
                  ignore_index: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The top-1 choices of the first positions of the first sequences (at most
@@ -163,6 +173,9 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
                     refuse_misaligned(sample, shift, ignore_index)
                 refuse_one_based(sample, shift, ignore_index)
     if mask is None and not shift:
+        if labels is not None and labels.shape == lead:
+            with naming_sources(logits, {"labels": truth}):
+                refuse_nothing_labelled(labels, ignore_index, shift)
         return labels, None  # the core checks them where it reads them
     if labels is not None and labels.shape == shape and len(shape) > 1:
         raise UsageError("--mask and --shift-labels go with class-index --labels (one per position), not with "
@@ -175,6 +188,8 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
         if shift:
             flat = core.shift_labels(flat, lead, ignore_index)
             keep = None if keep is None else core.shift_mask(keep, lead)
+        if flat is not None:
+            refuse_nothing_labelled(flat, ignore_index, shift)
         if keep is not None and not keep.any():
             raise InputError("the mask keeps no position" + (" whose next token it keeps too" if shift else "")
                              + ", so nothing would be scored; a mask keeps a position with 1, as Hugging Face's "

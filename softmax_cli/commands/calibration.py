@@ -131,9 +131,9 @@ def temperature_sweep(
         with naming_sources(logits, {"labels": label_source}):
             truth = dataclasses.replace(label_source.loaded, array=label_source.fitted(logits, axis, ignore_index))
     mask = positions.load_mask(padding)
-    if mask is not None:  # the sweep's figures are over rows: a dropped row is left out of the array
-        fitted_labels, keep = positions.scored(logits, axis, None if truth is None else truth.array, truth, mask,
-                                               False, ignore_index)
+    fitted_labels, keep = positions.scored(logits, axis, None if truth is None else truth.array, truth, mask,
+                                           False, ignore_index)
+    if keep is not None:  # the sweep's figures are over rows: a dropped row is left out of the array
         rows = np.moveaxis(np.asarray(logits.array), axis, -1).reshape(-1, logits.array.shape[axis])[keep]
         logits, axis = dataclasses.replace(logits, array=rows), -1
         if truth is not None:

@@ -289,3 +289,35 @@ def test_a_mask_whose_kept_positions_all_have_ignored_labels_is_refused(padded, 
     args = [str(folder / f"{a[1:-1]}.npy") if a.startswith("{") else a for a in command]
     assert_one_error_line(run(command[0], folder / "logits.npy", *args[1:], "--mask", folder / "inverted.npy",
                               "-f", "json"), "keep no position together", "1 - mask")
+
+
+@pytest.mark.parametrize("command", [
+    ["loss", "--max-loss", "1", "--reduction", "sum"], ["loss", "--max-loss", "1", "--reduction", "none"],
+    ["loss"], ["grad"], ["topk", "-k", "1", "--min-accuracy", "0"], ["temperature-sweep"],
+    ["compare", "{cand}", "--max-seq-kl", "0.001", "--max-seq-ppl-ratio", "1"]],
+    ids=["loss-sum-gate", "loss-none-gate", "loss", "grad", "topk", "temperature-sweep", "compare-seq-gates"])
+def test_labels_that_are_all_ignored_are_refused(padded, command):
+    """Every label -100: nothing is scored. torch gives a NaN mean, a sum of 0, a zero gradient; the sum's 0
+    passed --max-loss, and compare's per-sequence gates passed with every sequence empty (exit 0). Refused, as a
+    mask that keeps nothing is."""
+    folder, _ = padded
+    np.save(folder / "ignored.npy", np.full((2, 6), -100))
+    args = [str(folder / f"{a[1:-1]}.npy") if a.startswith("{") else a for a in command[1:]]
+    logits = folder / ("logits.npy" if command[0] == "compare" else "kept_logits.npy")
+    labels = folder / "ignored.npy"
+    if command[0] != "compare":
+        np.save(labels, np.full(int(np.load(logits).shape[0]), -100))
+    mask = ["--mask", folder / "mask.npy"] if command[0] == "compare" else []
+    assert_one_error_line(run(command[0], logits, *args, "--labels", labels, *mask, "-f", "json"),
+                          "every label is the ignore index (-100)", str(labels))
+
+
+def test_next_token_labels_left_with_one_label_a_sequence_are_refused(padded):
+    """Only each sequence's first position labelled: --shift-labels leaves none (it was loss 0 with --reduction sum)."""
+    folder, _ = padded
+    labels = np.full((2, 6), -100)
+    labels[:, 0] = 1
+    np.save(folder / "first_only.npy", labels)
+    assert_one_error_line(run("loss", folder / "logits.npy", "--labels", folder / "first_only.npy", "--shift-labels",
+                              "--mask", folder / "mask.npy", "--reduction", "sum", "--max-loss", "0.5", "-f", "json"),
+                          "every label is the ignore index (-100) once --shift-labels has moved them")
