@@ -282,6 +282,11 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
         raise UsageError(f"--axis {axis} is out of range for an array of shape {array.shape}")
     if names is not None and len(names) != array.shape[axis]:
         where = "--classes" if classes is not None else "header"
+        if classes is None and len(names) == 1 and array.ndim == 1:
+            raise InputError(
+                f"one column ({names[0]!r}) of {array.shape[0]} numbers, which is one vector, not {array.shape[0]} "
+                "rows of logits: logits need one column a class; for a binary classifier's scores s, one a row, write "
+                "two columns, 0 and s", where=where)
         raise InputError(
             f"{len(names)} class names for {array.shape[axis]} classes (shape {array.shape}, axis {axis})",
             where=where,

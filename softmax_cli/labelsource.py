@@ -308,6 +308,28 @@ def _fields(text: str) -> list[list[str]]:
     return [[field.strip() for field in row] for row in csv.reader(lines, delimiter=delimiter)]
 
 
+def refuse_whole_number_targets(labels: np.ndarray, shape: tuple[int, ...], class_axis: int) -> None:
+    """Refuse labels of the logits' whole shape that are whole numbers but no one-hot rows: read as target
+    distributions they are none (torch refuses integer targets outright), and the loss of such "targets" is a
+    confident wrong number. The usual cause is a binary classifier's scores, one a sample, read as one row."""
+    if labels.dtype.kind not in "iub" and not (labels.dtype.kind == "f" and np.array_equal(labels, np.trunc(labels))):
+        return
+    sums = labels.sum(axis=class_axis, dtype=np.float64).reshape(-1)
+    off = np.flatnonzero(sums != 1)
+    if not off.size:
+        return
+    if len(shape) == 1:
+        raise InputError(
+            f"{shape[0]} whole-number labels for logits that are one vector: they would be the target distribution "
+            f"of one row of {shape[0]} classes, and they sum to {sums[0]:g}; if the logits are one score a sample (a "
+            "binary classifier's decision_function), give each sample two logits, np.stack([np.zeros_like(s), s], "
+            "axis=1), with these as its class indices", operand="labels")
+    raise InputError(
+        f"labels of the logits' shape {shape} are read as target distributions, but they are whole numbers and row "
+        f"{int(off[0])} sums to {sums[off[0]]:g}; give one class index a row (shape "
+        f"{shape[:class_axis] + shape[class_axis + 1:]}), or distributions that sum to 1", operand="labels")
+
+
 def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int, ignore_index: int = -100) -> np.ndarray:
     """Labels of a shape people have, as one label a row; a shape that is a known mistake refused saying why.
 
@@ -322,6 +344,8 @@ def fit_shape(labels: np.ndarray, shape: tuple[int, ...], axis: int, ignore_inde
     class_axis = axis % ndim
     lead = shape[:class_axis] + shape[class_axis + 1:]
     n_rows = int(np.prod(lead, dtype=np.int64))
+    if labels.shape == shape:
+        refuse_whole_number_targets(labels, shape, class_axis)
     if labels.shape in (lead, shape):
         return labels
     if labels.ndim == 2 and labels.shape[1] == 1 and labels.shape[0] == n_rows:

@@ -467,3 +467,51 @@ def test_class_name_labels_under_a_named_id_index_pair_by_id(named, tmp_path, ke
     names.iloc[::-1].to_csv(tmp_path / "names.csv")
     out = json_of(run("loss", logits_file, "--labels", tmp_path / "names.csv", *key, "-f", "json"))
     assert out["loss"] == pytest.approx(reference_loss(logits, labels), rel=1e-12)
+
+
+# ------------------------------------------------------------------ a binary classifier's scores, one a sample
+
+@pytest.fixture(scope="module")
+def binary_scores(tmp_path_factory) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """scikit-learn's decision_function of a binary LogisticRegression (one score a sample) and its 0/1 labels."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    linear = pytest.importorskip("sklearn.linear_model")
+    x, y = datasets.load_breast_cancer(return_X_y=True)
+    model = linear.LogisticRegression(max_iter=5000).fit(x[:400], y[:400])
+    folder = tmp_path_factory.mktemp("binary")
+    scores = model.decision_function(x[400:])
+    np.save(folder / "scores.npy", scores)
+    np.save(folder / "y.npy", y[400:])
+    return folder / "scores.npy", folder / "y.npy", scores, y[400:]
+
+
+def test_binary_scores_with_their_labels_are_refused_saying_how_to_stack_them(binary_scores, tmp_path):
+    """The 0/1 labels, as many as the scores, were read as the target distribution of one row of 169 classes:
+    loss 1143 with exit 0 (sklearn's log_loss: 0.165)."""
+    scores_path, labels_path, scores, labels = binary_scores
+    assert_one_error_line(run("loss", scores_path, "--labels", labels_path), "whole-number labels for logits that "
+                          "are one vector", "np.stack([np.zeros_like(s), s], axis=1)", str(labels_path))
+    np.save(tmp_path / "two.npy", np.stack([np.zeros_like(scores), scores], axis=1))
+    metrics = pytest.importorskip("sklearn.metrics")
+    special = pytest.importorskip("scipy.special")
+    out = json_of(run("loss", tmp_path / "two.npy", "--labels", labels_path, "-f", "json"))
+    assert out["loss"] == pytest.approx(metrics.log_loss(labels, special.expit(scores)), rel=1e-12)
+
+
+def test_binary_scores_as_one_named_column_say_it_is_one_vector(binary_scores, tmp_path):
+    _, labels_path, scores, _ = binary_scores
+    np.savetxt(tmp_path / "scores.csv", scores, header="score", comments="")
+    assert_one_error_line(run("loss", tmp_path / "scores.csv", "--labels", labels_path),
+                          "one column ('score') of 169 numbers, which is one vector", "two columns, 0 and s")
+
+
+def test_whole_number_targets_that_are_not_one_hot_are_refused(tmp_path):
+    np.save(tmp_path / "counts.npy", np.array([[0, 1, 1], [0, 0, 1]]))
+    assert_one_error_line(run("loss", "1 2 3; 1 2 3", "--labels", tmp_path / "counts.npy"),
+                          "are whole numbers and row 0 sums to 2", "one class index a row (shape (2,))")
+
+
+def test_one_hot_whole_number_targets_are_target_distributions(tmp_path):
+    np.save(tmp_path / "onehot.npy", np.array([[0, 1, 0], [0, 0, 1]]))
+    out = json_of(run("loss", "1 2 3; 3 1 2", "--labels", tmp_path / "onehot.npy", "-f", "json"))
+    assert out["loss"] == pytest.approx(reference_loss(np.array([[1, 2, 3], [3, 1, 2]]), np.array([1, 2])), rel=1e-12)
