@@ -336,6 +336,19 @@ def parse_number(text: str) -> float | None:
         return None
 
 
+def refuse_label_column_beside(names: list[str], lists: list[str]) -> None:
+    """Labels read from a table of a list column (logits, probabilities, target distributions) beside a column
+    named as labels go by: which of them are the labels is the user's to say (``--labels-key``); read as the
+    list column, the labels were the model's own outputs."""
+    from ..core.plausibility import is_label_name
+
+    label = next((name for name in names if name not in lists and is_label_name(name)), None)
+    if label is not None:
+        raise InputError(f"the table has a label column {label!r} beside the list column(s) "
+                         f"{', '.join(map(repr, lists))}; choose the labels' column with --labels-key {label}",
+                         operand="labels")
+
+
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:
     """The member to use from an ``.npz`` or a JSON object (``--key``, the only one, or ``preferred``)."""
     if key is not None:

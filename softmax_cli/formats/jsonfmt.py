@@ -17,7 +17,16 @@ import numpy as np
 from .. import tidy
 from ..errors import InputError
 from ..tidy import CHUNK_VALUES, chunk_rows
-from .base import Source, Table, WriteOptions, is_bfloat16, join_levels, number_strings, pick_member
+from .base import (
+    Source,
+    Table,
+    WriteOptions,
+    is_bfloat16,
+    join_levels,
+    number_strings,
+    pick_member,
+    refuse_label_column_beside,
+)
 
 # ---------------------------------------------------------------- reading
 
@@ -93,6 +102,8 @@ def _records(records: list[tuple[str, object]], key: str | None = None, preferre
                              "needs the same columns", where=where)
         rows.append([record[name] for name in names])
     lists = [name for name in names if isinstance(first[name], list)]
+    if lists and key is None and preferred == "labels":
+        refuse_label_column_beside(names, lists)
     if lists and (key is None or key in lists):
         name = pick_member(lists, key, preferred)
         column = names.index(name)
@@ -224,7 +235,7 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if len(lines) < 2:
             raise InputError(f"not valid JSON: {whole_error.msg}", line=whole_error.lineno, column=whole_error.colno) from None
-        return parse_json_lines(text, key, leave_out)
+        return parse_json_lines(text, key, leave_out, preferred)
     classes = None
     if isinstance(value, dict):
         if (split := _split(value)) is not None and (key is None or key in value["columns"]):
@@ -291,9 +302,10 @@ def _names_of_records(records, key: str | None, levels: list) -> tuple[list | No
     return [record[name] for record in records], rows
 
 
-def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = None) -> Table:
-    """One JSON list per line, stacked into rows, or one record (an object) per line (:func:`_records`; ``key``
-    and ``leave_out`` as for :func:`parse_json`)."""
+def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = None,
+                     preferred: str = "logits") -> Table:
+    """One JSON list per line, stacked into rows, or one record (an object) per line (:func:`_records`; ``key``,
+    ``leave_out`` and ``preferred`` as for :func:`parse_json`)."""
     import json
 
     rows = []
@@ -310,7 +322,8 @@ def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = 
     if not rows:
         raise InputError("no JSON lines found")
     if isinstance(rows[0][1], dict):
-        return _columns(_records([(f"line {line_no}", value) for line_no, value in rows], key), key, leave_out)
+        return _columns(_records([(f"line {line_no}", value) for line_no, value in rows], key, preferred), key,
+                        leave_out)
     rows = [(line_no, _array(value, f"line {line_no}")) for line_no, value in rows]
     shape = rows[0][1].shape
     for line_no, row in rows:
@@ -324,7 +337,7 @@ def read(source: Source, key: str | None, preferred: str) -> Table:
 
 
 def read_lines(source: Source, key: str | None, preferred: str) -> Table:
-    return parse_json_lines(source.text, key, source.leave_out)
+    return parse_json_lines(source.text, key, source.leave_out, preferred)
 
 
 def looks_like_json(source: Source) -> bool:

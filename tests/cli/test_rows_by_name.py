@@ -71,3 +71,29 @@ def test_labels_under_other_row_names_are_refused_naming_the_labels_file(tmp_pat
     pd.Series(LABELS, index=[f"t{i}" for i in range(8)], name="label").to_csv(labels)
     line = assert_one_error_line(run("loss", logits, "--labels", labels, "-f", "json"))
     assert "'s0'" in line and "'t0'" in line and "labels.csv" in line
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_labels_under_a_named_integer_index_pair_with_logits_read_by_index_col(tmp_path, suffix):
+    """``Series.to_csv()`` under a named integer index writes ``sample_id,label``; the logits' table, shuffled,
+    has the same ``sample_id`` column, read as row names with --index-col (as the refusal of the id says). With
+    --labels-key label the ids were ignored and the rows paired by position: loss 20.5 for 0.057, exit 0."""
+    torch = pytest.importorskip("torch")
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 60)
+    logits = rng.normal(size=(60, 10))
+    logits[np.arange(60), labels] += 6
+    frame = pd.DataFrame(logits, columns=[f"c{i}" for i in range(10)])
+    frame.insert(0, "sample_id", np.arange(1000, 1060))
+    shuffled = frame.sample(frac=1, random_state=3)
+    path = tmp_path / f"logits.{suffix}"
+    shuffled.to_csv(path, index=False) if suffix == "csv" else shuffled.to_parquet(path, index=False)
+    pd.Series(labels, index=pd.Index(np.arange(1000, 1060), name="sample_id"), name="label").to_csv(
+        tmp_path / "labels.csv")
+    completed = run("loss", path, "--index-col", "--labels", tmp_path / "labels.csv", "--labels-key", "label",
+                    "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
