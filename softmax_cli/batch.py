@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import render
 from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
@@ -25,6 +26,9 @@ from .options import BatchOutput as Outputs
 from .progress import Progress
 from .render import BINARY_FORMATS, OutputFormat
 from .reporter import reporter
+
+if TYPE_CHECKING:
+    from .reports import Ledger
 
 
 def batch_sources(inputs: list[str] | None) -> list[str] | None:
@@ -126,12 +130,14 @@ def run(
     process: Callable[[Loaded, render.Sink], None],
     *,
     operands: Operands | None = None,
+    ledger: Ledger | None = None,
 ) -> None:
     """Load, process and write every input; the ``operands`` are never overwritten.
 
     ``operands`` are what the logits are scored against, by the name the core
     gives them (``{"labels": ..., "weights": ...}``): an error about one of
-    them names its source, any other error the input's.
+    them names its source, any other error the input's. The ``ledger``'s report
+    files are checked against the same inputs and against the outputs.
     """
     operands = operands or {}
     side_inputs = [path for operand in operands.values() if operand for path in operand.paths]
@@ -139,6 +145,8 @@ def run(
     if sources is None and outputs.out_dir is None:
         loaded = load(inputs)
         try:
+            if ledger is not None:
+                ledger.check(loaded.paths + side_inputs, [outputs.output])
             process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
                                              loaded.paths + side_inputs))
         except SoftmaxError as error:  # name the file, as a batch does
@@ -150,6 +158,8 @@ def run(
         sources = list(inputs)
     planned = planned_outputs(sources, outputs)
     protected = render.Inputs([Path(s) for s in sources] + side_inputs)  # resolved once, not once per output
+    if ledger is not None:
+        ledger.check(protected, [path for _, path in planned])
     if not outputs.force and not outputs.keep_going:
         # Refuse before writing anything rather than stop half-way through.
         existing = [str(path) for _, path in planned if path is not None and path.exists()]

@@ -16,19 +16,23 @@ verdict then.
 - ``markdown=PATH``: the same table as the step summary, under a heading.
 
 Files are written atomically (:func:`softmax_cli.render.atomic_file`) and
-checked before any work, as ``-o`` is.
+checked before any work, as ``-o`` is, against every input and the result's own file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from .errors import GateFailed, UsageError
 from .reporter import reporter
 from .result import Gate, Result
+
+if TYPE_CHECKING:
+    from .render import Inputs
 
 KINDS = ("github", "junit", "markdown")
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
@@ -40,9 +44,12 @@ class Report:
     path: Path | None
 
 
-def parse(specs: list[str] | None, force: bool, inputs: list[Path]) -> list[Report]:
-    """The ``--report`` values, refused before any work when malformed or when a file cannot be written."""
-    from .render import check_destination
+def parse(specs: list[str] | None) -> list[Report]:
+    """The ``--report`` values, refused before any work when malformed or when two name one file.
+
+    Where the files go is checked once the inputs are known (:meth:`Ledger.check`).
+    """
+    from .render import destination
 
     reports = []
     for spec in specs or ():
@@ -54,14 +61,17 @@ def parse(specs: list[str] | None, force: bool, inputs: list[Path]) -> list[Repo
                              f"${STEP_SUMMARY}; it takes no path (for a file: --report markdown=PATH)")
         if kind != "github" and not path:
             raise UsageError(f"--report {kind} needs a file: --report {kind}=PATH, e.g. --report {kind}=gates."
-                             f"{'xml' if kind == 'junit' else 'md'}")
+                             f"{_suffix(kind)}")
         report = Report(kind, Path(path) if path else None)
-        if report.path is not None:
-            if any(report.path == other.path for other in reports):
-                raise UsageError(f"two reports would write {path!r}")
-            check_destination(report.path, force, inputs)
+        if report.path is not None and any(other.path is not None and destination(other.path) ==
+                                           destination(report.path) for other in reports):
+            raise UsageError(f"two reports would write {path!r}")
         reports.append(report)
     return reports
+
+
+def _suffix(kind: str) -> str:
+    return "xml" if kind == "junit" else "md"
 
 
 @dataclass
@@ -72,6 +82,20 @@ class Ledger:
     reports: list[Report]
     force: bool = False
     entries: list[tuple[str | None, Gate]] = field(default_factory=list)
+
+    def check(self, inputs: Sequence[Path] | Inputs, outputs: Iterable[Path | None]) -> None:
+        """Refuse, before any work, a report file that is one of the run's ``inputs`` (every file it reads, as ``-o``
+        is checked against them) or one of its ``outputs``, or that cannot be written."""
+        from .render import check_destination, destination
+
+        written = {destination(output) for output in outputs if output is not None}
+        for report in self.reports:
+            if report.path is None:
+                continue
+            if destination(report.path) in written:
+                raise UsageError(f"-o and --report {report.kind} would both write {str(report.path)!r}; give the "
+                                 f"report a file of its own, e.g. --report {report.kind}=gates.{_suffix(report.kind)}")
+            check_destination(report.path, self.force, inputs)
 
     def decide(self, result: Result, source: str | None = None) -> None:
         """Record ``result``'s verdicts; a failed gate raises :class:`GateFailed` (exit 1) naming each one."""

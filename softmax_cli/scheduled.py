@@ -33,6 +33,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import batch, render
 from .errors import InputError, UsageError
@@ -40,6 +41,9 @@ from .options import BatchOutput, Output, Source
 from .progress import Progress
 from .render import OutputFormat
 from .reporter import reporter
+
+if TYPE_CHECKING:
+    from .reports import Ledger
 
 SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
 
@@ -123,12 +127,16 @@ def refuse_probabilities(sources: list, spec: str, source: Source) -> None:
     inputs.refuse_probabilities(inputs.Loaded(head, spec), -1)
 
 
-def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = ()) -> render.Sink:
-    """Where one result over all the inputs goes (loss, topk, temperature-sweep), checked before any work."""
+def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = (),
+                ledger: Ledger | None = None) -> render.Sink:
+    """Where one result over all the inputs goes (loss, topk, temperature-sweep), checked before any work, with the
+    ``ledger``'s report files."""
     if getattr(outputs, "out_dir", None) is not None:
         raise UsageError("--scheduler makes one result over all the inputs; --out-dir is for probs and grad")
-    return render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
-                            [Path(s.path) for s in sources] + list(side_inputs))
+    protected = [Path(s.path) for s in sources] + list(side_inputs)
+    if ledger is not None:
+        ledger.check(protected, [outputs.output])
+    return render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, protected)
 
 
 def array_destinations(sources: list, outputs: BatchOutput, side_inputs: Sequence[Path] = ()) -> list[Path]:

@@ -242,8 +242,9 @@ def compare(
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
+    ledger = reports.Ledger("compare", reports.parse(report), outputs.force)
+    ledger.check(paths, [outputs.output])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
-    ledger = reports.Ledger("compare", reports.parse(report, outputs.force, paths), outputs.force)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else truth.fitted(ref, source.axis, ignore_index)
@@ -296,8 +297,9 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
     mask = positions.load_mask(padding)
     paths = ([Path(s.path) for s in ref_sources + cand_sources] + (truth.paths if truth else [])
              + (mask.paths if mask else []))
+    ledger = reports.Ledger("compare", reports.parse(report), outputs.force)
+    ledger.check(paths, [outputs.output])
     sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
-    ledger = reports.Ledger("compare", reports.parse(report, outputs.force, paths), outputs.force)
     if _same_sources(ref_sources, cand_sources):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     labels_array = None if truth is None else truth.fitted(ref, -1, ignore_index)

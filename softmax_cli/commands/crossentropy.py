@@ -100,7 +100,7 @@ def loss(
 
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
-    ledger = reports.Ledger("loss", reports.parse(report, outputs.force, _paths_of(operands)), outputs.force)
+    ledger = reports.Ledger("loss", reports.parse(report), outputs.force)
     described_operands = described("labels", truth) + described("weights", operands["weights"])
 
     if per_sequence and criterion.weights is not None:
@@ -151,7 +151,7 @@ def loss(
     operands["mask"] = mask
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source, probabilities=criterion.from_probs)
-        sink = scheduled.result_sink(sources, outputs, _paths_of(operands))
+        sink = scheduled.result_sink(sources, outputs, _paths_of(operands), ledger)
         # The labels and the mask cover every row of every shard, in order: fitted here as in process.
         logits = scheduled.stand_in(sources, sources[0].path)
         options["weights"] = class_weights(operands["weights"], logits)
@@ -197,7 +197,7 @@ def loss(
 
     loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=criterion.from_probs)
     with ledger:
-        batch.run(inputs, outputs, loader, one, operands=operands)
+        batch.run(inputs, outputs, loader, one, operands=operands, ledger=ledger)
 
 
 def _sequences(terms: core.CrossEntropyTerms, labels: np.ndarray, shape: tuple[int, ...], axis: int,

@@ -82,8 +82,7 @@ def topk(
         return dict(k=min(5, n_classes) if k is None else k, temperature=temperature, masked_rows=masked_rows,
                     ties=ties)
 
-    ledger = reports.Ledger("topk", reports.parse(report, outputs.force, truth.paths if truth else []),
-                            outputs.force)
+    ledger = reports.Ledger("topk", reports.parse(report), outputs.force)
 
     def write(indices, top_probs, n_classes: int, classes, sink: render.Sink, labels, row_names: dict,
               inputs: list[dict], label: str | None = None) -> None:
@@ -108,7 +107,7 @@ def topk(
     mask = positions.load_mask(padding)
     if (cluster := scheduled.address(scheduler)) is not None:
         sources = scheduled.sources_of(inputs, source, [("--mask", mask is not None), ("--from-probs", from_probs)])
-        sink = scheduled.result_sink(sources, outputs, truth.paths if truth else ())
+        sink = scheduled.result_sink(sources, outputs, truth.paths if truth else (), ledger)
         labels = None
         if truth is not None:  # the labels cover every row of every shard, in order: checked before any unit runs
             from ..operands import naming_sources
@@ -150,4 +149,4 @@ def topk(
 
     loader = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs, logs_of_probs=True)
     with ledger:
-        batch.run(inputs, outputs, loader, one, operands={"labels": truth, "mask": mask})
+        batch.run(inputs, outputs, loader, one, operands={"labels": truth, "mask": mask}, ledger=ledger)

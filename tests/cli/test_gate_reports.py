@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run
+from conftest import ROOT, assert_one_error_line, run
 
 LOGITS = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.0], [1.0, 0.0, 3.0], [0.2, 0.1, 0.0]])
 LABELS = np.array([0, 1, 1, 2])
@@ -226,6 +226,37 @@ def test_a_bad_report_is_refused_before_any_work(files, spec, says):
                     cwd=files)
     assert completed.returncode == 2
     assert completed.stderr.count("error:") == 1 and says in completed.stderr
+    assert not (files / "out.json").exists()
+
+
+GATED_RUNS = {
+    "loss": ("loss", "z.npy", "--labels", "y.npy", "--mask", "m.npy", "--weights", "w.npy", "--max-loss", "9"),
+    "topk": ("topk", "z.npy", "--labels", "y.npy", "--mask", "m.npy", "-k", "1", "--min-accuracy", "0.1"),
+    "compare": ("compare", "z.npy", "cand.npy", "--labels", "y.npy", "--mask", "m.npy", "--max-kl", "1"),
+    "batch": ("loss", "z.npy", "cand.npy", "--labels", "y.npy", "--max-loss", "9", "--out-dir", "out"),
+}
+
+
+@pytest.mark.parametrize("kind", ["junit", "markdown"])
+@pytest.mark.parametrize("command,read", [(command, path) for command, args in GATED_RUNS.items()
+                                          for path in args if path.endswith(".npy")])
+def test_a_report_never_overwrites_an_input(files, command, read, kind):
+    np.save(files / "m.npy", np.array([1, 1, 1, 0]))
+    np.save(files / "w.npy", np.array([1.0, 2.0, 3.0]))
+    before = (files / read).read_bytes()
+    completed = run(*GATED_RUNS[command], "--report", f"{kind}=./{read}", "--force", "-f", "json", cwd=files)
+    assert_one_error_line(completed, f"the output '{read}' is an input; inputs are never overwritten")
+    assert (files / read).read_bytes() == before
+
+
+@pytest.mark.parametrize("force", [(), ("--force",)])
+@pytest.mark.parametrize("command", ["loss", "compare"])
+def test_a_report_and_the_result_never_share_a_file(files, command, force):
+    """With --force the report replaced the result; without, the result was written, then refused as existing."""
+    np.save(files / "m.npy", np.array([1, 1, 1, 0]))
+    np.save(files / "w.npy", np.array([1.0, 2.0, 3.0]))
+    completed = run(*GATED_RUNS[command], "-o", "out.json", "--report", "junit=./out.json", *force, cwd=files)
+    assert_one_error_line(completed, "-o and --report junit would both write", "--report junit=gates.xml")
     assert not (files / "out.json").exists()
 
 
