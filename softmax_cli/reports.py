@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Self
 
 from .errors import GateFailed, UsageError
 from .reporter import reporter
-from .result import Gate, Result
+from .result import Gate, Result, as_typed
 
 if TYPE_CHECKING:
     from .render import Inputs
@@ -128,10 +128,6 @@ def _atomic(path: Path, force: bool, text: str) -> None:
     atomic_file(path, force, lambda stream, _: stream.write(text.encode()))
 
 
-def _number(value: float) -> str:
-    return f"{value:.6g}"
-
-
 def _case_name(source: str | None, gate: Gate) -> str:
     return f"{gate.option} {gate.given}" + (f" ({source})" if source else "")
 
@@ -183,8 +179,8 @@ def markdown_table(entries: list[tuple[str | None, Gate]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for source, gate in entries:
         cells = ([source or ""] if sources else []) + [
-            f"`{gate.option} {gate.given}`", f"{gate.figure} {gate.comparison} {_number(gate.threshold)}",
-            _number(gate.measured), "✅ passed" if gate.passed else "❌ failed"]
+            f"`{gate.option} {gate.given}`", f"{gate.figure} {gate.comparison} {as_typed(gate.threshold)}",
+            gate.shown, "✅ passed" if gate.passed else "❌ failed"]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -208,7 +204,7 @@ def junit(command: str, entries: list[tuple[str | None, Gate]]) -> str:
                                                          "classname": f"softmax.{command}", "time": "0"})
         if not gate.passed:
             failure = ElementTree.SubElement(case, "failure", {"message": gate.message, "type": "GateFailed"})
-            failure.text = (f"{gate.figure} = {_number(gate.measured)}; passes when {gate.figure} "
-                            f"{gate.comparison} {_number(gate.threshold)}")
+            failure.text = (f"{gate.figure} = {gate.shown}; passes when {gate.figure} "
+                            f"{gate.comparison} {as_typed(gate.threshold)}")
     ElementTree.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"

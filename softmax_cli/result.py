@@ -103,7 +103,7 @@ class Gate:
 
     ``comparison`` is what passing means (``<=``: the figure may not exceed the
     threshold; ``>=``: it may not fall below it); a NaN figure never passes.
-    ``given`` is the option's value as typed (``0.99:0.05`` for a quantile).
+    ``given`` is the option's value as typed (``0.99:0.05`` for a quantile; :func:`as_typed`).
     """
 
     option: str
@@ -119,14 +119,19 @@ class Gate:
         return bool(self.measured <= self.threshold if self.comparison == "<=" else self.measured >= self.threshold)
 
     @property
+    def shown(self) -> str:
+        """The measured figure as every line and report prints it: six significant digits, or all of them when six
+        would put it at the bound or on the other side of it than its verdict."""
+        shown = f"{self.measured:.6g}"
+        if (float(shown) <= self.threshold if self.comparison == "<=" else float(shown) >= self.threshold) \
+                != self.passed:
+            shown = repr(float(self.measured))
+        return shown
+
+    @property
     def message(self) -> str:
         sign = ">" if self.comparison == "<=" else "<"
-        shown, bound = f"{self.measured:.6g}", self.given
-        if not (float(shown) > self.threshold if sign == ">" else float(shown) < self.threshold):
-            # Six digits would print the bound itself: every digit of both shows why.
-            shown = repr(float(self.measured))
-            bound = repr(float(self.threshold)) if ":" not in self.given else self.given
-        return f"{self.description} {shown} {sign} {self.option} {bound}"
+        return f"{self.description} {self.shown} {sign} {self.option} {self.given}"
 
     def as_dict(self) -> dict:
         """The verdict as JSON values (a NaN figure is null)."""
@@ -135,3 +140,9 @@ class Gate:
         measured = self.measured if math.isfinite(self.measured) else None
         return {"option": self.option, "figure": self.figure, "comparison": self.comparison,
                 "threshold": self.threshold, "measured": measured, "passed": self.passed}
+
+
+def as_typed(value: float) -> str:
+    """A number from the command line written back as people type it (``1e-09``, ``10``), every digit kept."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))

@@ -49,7 +49,7 @@ from ..options import (
     worded,
 )
 from ..render import OutputFormat
-from ..result import Gate, Layout, Result
+from ..result import Gate, Layout, Result, as_typed
 from . import described, logits_loader, named_rows, warn
 
 # kl_mean first: it is the primary result (what -f npy holds).
@@ -114,22 +114,23 @@ class DivergenceGates:
             values = np.where(sequences["seq_n_scored"] > 0, sequences[name], -np.inf)
             worst = int(np.argmax(np.where(np.isnan(values), np.inf, values))) if values.size else 0
             measured = float(values[worst]) if values.size else -np.inf
-            gates.append(Gate(flag, name, f"sequence {worst}'s {what}", "<=", bound, measured, f"{bound:g}"))
+            gates.append(Gate(flag, name, f"sequence {worst}'s {what}", "<=", bound, measured, as_typed(bound)))
         if self.max_kl is not None:
             gates.append(Gate("--max-kl", "kl_mean", "mean KL", "<=", self.max_kl, float(summary.kl_mean),
-                              f"{self.max_kl:g}"))
+                              as_typed(self.max_kl)))
         bounds = list(self.max_kl_quantile or ())
         if bounds:
             # Levels beyond the reported ones are computed the same way (linear, over rows).
             levels = core.divergence_summary(rows, [level for level, _ in bounds]).kl_quantiles
             gates += [Gate("--max-kl-quantile", f"kl_quantile_{level:g}", f"KL quantile {level:g}", "<=", bound,
-                           float(value), f"{level:g}:{bound:g}") for (level, bound), value in zip(bounds, levels)]
+                           float(value), f"{as_typed(level)}:{as_typed(bound)}")
+                      for (level, bound), value in zip(bounds, levels)]
         if self.min_agreement is not None:
             gates.append(Gate("--min-agreement", "top1_agreement", "top-1 agreement", ">=", self.min_agreement,
-                              float(summary.top1_agreement), f"{self.min_agreement:g}"))
+                              float(summary.top1_agreement), as_typed(self.min_agreement)))
         if self.max_ppl_ratio is not None:
             gates.append(Gate("--max-ppl-ratio", "ppl_ratio", "perplexity ratio", "<=", self.max_ppl_ratio,
-                              float(summary.ppl_ratio), f"{self.max_ppl_ratio:g}"))
+                              float(summary.ppl_ratio), as_typed(self.max_ppl_ratio)))
         return gates
 
 

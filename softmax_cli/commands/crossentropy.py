@@ -96,7 +96,7 @@ def loss(
 
     from .. import batch, core, positions, render, reports, scheduled, stream
     from ..operands import class_weights
-    from ..result import Gate, Layout, Result
+    from ..result import Gate, Layout, Result, as_typed
 
     axis = source.axis
     truth, options, operands = _cross_entropy_options(criterion, source, "softmax loss 2 1 0 --labels 0", inputs)
@@ -134,7 +134,7 @@ def loss(
             else:
                 worst = float(np.sum(exact))
             gates.append(Gate("--max-loss", "max_loss" if each else "loss",
-                              "largest per-row loss" if each else "loss", "<=", max_loss, worst, f"{max_loss:g}"))
+                              "largest per-row loss" if each else "loss", "<=", max_loss, worst, as_typed(max_loss)))
             if terms.unrounded is not None and not each:
                 from ..formats.base import note
 

@@ -67,7 +67,7 @@ def topk(
     from .. import batch, core, positions, render, reports, scheduled, stream
     from ..inputs import check_one_stdin
     from ..labelsource import read_labels
-    from ..result import Gate, Layout, Result
+    from ..result import Gate, Layout, Result, as_typed
 
     axis, temperature, masked_rows = source.axis, source.temperature, source.masked_rows
     k = k if k is not None else k_old
@@ -97,7 +97,7 @@ def topk(
         gates = []
         if min_accuracy is not None:
             gates.append(Gate("--min-accuracy", "topk_accuracy", f"top-{indices.shape[-1]} accuracy", ">=",
-                              min_accuracy, float(arrays["topk_accuracy"]), f"{min_accuracy:g}"))
+                              min_accuracy, float(arrays["topk_accuracy"]), as_typed(min_accuracy)))
         result = Result(arrays, classes=classes, **row_names, layout=Layout.topk,
                         per_row_names=("indices", "probs", "names") if labels is not None else (), per_row=per_row,
                         command="topk", inputs=inputs + described("labels", truth), gates=gates)

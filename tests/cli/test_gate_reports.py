@@ -292,3 +292,27 @@ def test_a_failed_gate_at_its_bound_prints_the_digits_that_show_why(tmp_path):
     line = completed.stderr.strip().splitlines()[-1]
     shown = float(line.split()[3])  # gate failed: loss X > --max-loss BOUND
     assert shown > printed and f"--max-loss {printed!r} (" in line
+
+
+def test_every_report_shows_the_digits_that_show_a_gate_s_verdict_and_its_bound_as_typed(files):
+    """A bound just under the figure failed the gate while every report printed both to six digits, the same
+    ("ppl_ratio = 1.01568; passes when ppl_ratio <= 1.01568"), and named the gate "--max-ppl-ratio 1.01568"."""
+    junitparser = pytest.importorskip("junitparser")
+    args = ("compare", "z.npy", "cand.npy", "--labels", "y.npy")
+    ratio = json.loads(run(*args, "-f", "json", cwd=files).stdout)["ppl_ratio"]
+    bound = repr(float(f"{ratio:.10g}") - 1e-9)  # below the ratio, equal to it in six digits
+    assert float(bound) < ratio and f"{float(bound):.6g}" == f"{ratio:.6g}"
+    completed = run(*args, "--max-ppl-ratio", bound, "--report", "junit=gates.xml", "--report", "markdown=gates.md",
+                    "--report", "github", cwd=files, env={"GITHUB_STEP_SUMMARY": ""})
+    assert completed.returncode == 1, completed.stderr
+    (suite,) = junitparser.JUnitXml.fromfile(str(files / "gates.xml"))
+    (case,) = suite
+    assert case.name == f"--max-ppl-ratio {bound}"
+    (failure,) = case.result
+    measured, passes_when = failure.text.split("; ")
+    assert passes_when == f"passes when ppl_ratio <= {bound}"
+    assert float(measured.removeprefix("ppl_ratio = ")) == ratio
+    cells = [cell.strip() for cell in (files / "gates.md").read_text().splitlines()[4].strip("|").split("|")]
+    assert cells[:3] == [f"`--max-ppl-ratio {bound}`", f"ppl_ratio <= {bound}", repr(ratio)]
+    (annotation,) = [line for line in completed.stderr.splitlines() if line.startswith("::")]
+    assert unescape(WORKFLOW_COMMAND.match(annotation)["title"]) == f"softmax compare: --max-ppl-ratio {bound}"
