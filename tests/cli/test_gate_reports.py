@@ -74,6 +74,8 @@ def test_every_command_s_json_is_valid_against_the_documented_schema(files):
             ("topk", "z.npy", "--labels", "y.npy", "-k", "2", "--min-accuracy", "0.9"),
             ("compare", "z.npy", "cand.npy", "--labels", "y.npy", "--max-kl", "0.1", "--max-kl-quantile",
              "0.9:1", "--min-agreement", "1", "--max-ppl-ratio", "1.5"),
+            ("compare", "z.npy", "cand.npy", "--labels", "y.npy", "--max-seq-kl", "0.013", "--max-seq-ppl-ratio",
+             "1.5", "--per-sequence"),
             ("temperature-sweep", "z.npy", "--labels", "y.npy", "--fit"),
             ("loss", "1 2 3; 3 2 1", "--labels", "0,0"),
             ("probs", "z.npy", "--log"), ("jacobian", "z.npy"), ("grad", "z.npy", "--upstream", "z.npy"),
