@@ -504,8 +504,10 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is
 
 
 def refuse_probabilities(loaded: Loaded, axis: int) -> None:
-    """Refuse logits that read as probabilities (see :func:`softmax_cli.core.probability_shaped`)."""
+    """Refuse logits that read as probabilities (see :func:`softmax_cli.core.probability_shaped`), along the class
+    axis or, for a table, across it."""
     from .core import probability_shaped, probability_tolerance
+    from .core.plausibility import PROBABILITY_CHECK_ROWS
 
     if probability_shaped(loaded.array, axis):
         rounded = not probability_shaped(loaded.array, axis, rounding=False)
@@ -519,6 +521,15 @@ def refuse_probabilities(loaded: Loaded, axis: int) -> None:
         raise InputError("these look like percentages, not logits: every row is in [0, 100] and sums to 100; divide "
                          "them by 100 and read them with --from-probs, or insist they are logits with --as-logits",
                          where=loaded.source or "arguments")
+    array = loaded.array
+    across = 1 - axis % 2 if array.ndim == 2 else None
+    # A classifier's probabilities saved one class a row (predict_proba(X).T): their columns are distributions.
+    # Only a few rows can be classes; a (N, C) file is not read column by column for this.
+    if across is not None and array.shape[across] <= PROBABILITY_CHECK_ROWS and probability_shaped(array, across):
+        raise InputError(f"these look like probabilities with the classes along axis {across - 2} (transposed, "
+                         f"{array.shape[across]} classes): every {'column' if across == 0 else 'row'} is in [0, 1] "
+                         f"and sums to 1; read them with --axis {across - 2} --from-probs (or transpose them, p.T), or "
+                         "insist they are logits with --as-logits", where=loaded.source or "arguments")
 
 
 def log_of_probabilities(loaded: Loaded, axis: int = -1) -> Loaded:

@@ -8,6 +8,7 @@ independent reference (NumPy float64, sklearn, torch).
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -107,6 +108,28 @@ def test_compare_checks_each_side(predict_proba, tmp_path):
     assert_one_error_line(run("compare", p_file, logits, "-f", "json"), str(p_file), "--from-probs")
     out = json_of(run("compare", p_file, p_file.parent / "p.npy", "--from-probs", "-f", "json"))
     assert out["kl_mean"] == 0
+
+
+@pytest.mark.parametrize("command", [["probs"], ["topk"], ["compare", "P"], ["temperature-sweep"]])
+def test_transposed_predict_proba_is_refused_naming_the_axis(predict_proba, tmp_path, command):
+    """predict_proba(X).T, one class a row: every column is a distribution. probs, topk and compare gave a
+    softmax over the 719 samples with exit 0."""
+    _, _, p, _ = predict_proba
+    transposed = tmp_path / "pT.npy"
+    np.save(transposed, p.T)
+    args = [str(transposed) if arg == "P" else arg for arg in command[1:]]
+    assert_one_error_line(run(command[0], transposed, *args, "-f", "json"), "probabilities with the classes along "
+                          "axis -2 (transposed, 10 classes)", "--axis -2 --from-probs", str(transposed))
+    out = run("probs", transposed, "--axis", "-2", "--from-probs", "-f", "npy", text=False)
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_allclose(np.load(io.BytesIO(out.stdout)), p.T, rtol=1e-12)
+
+
+def test_logits_with_few_rows_are_not_taken_for_transposed_probabilities(tmp_path):
+    logits = np.random.default_rng(3).normal(size=(4, 9))
+    np.save(tmp_path / "z.npy", logits)
+    out = run("probs", tmp_path / "z.npy", "-f", "npy", text=False)
+    assert out.returncode == 0, out.stderr
 
 
 def test_float16_probabilities_are_caught_within_their_dtype(tmp_path):
