@@ -248,11 +248,26 @@ def _parquet(source: Source, pa) -> Opened:
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(source.path if source.path is not None else pa.BufferReader(source.data))
+    _check_row_groups(file.metadata)
 
     def parts(columns):
         return (file.read_row_group(i, columns=columns) for i in range(file.num_row_groups))
 
     return file.schema_arrow, parts, file.metadata.num_rows
+
+
+def _check_row_groups(metadata) -> None:
+    """Refuse a row group that counts fewer rows than its flat columns hold values: pyarrow would read the
+    rows it counts and drop the others unseen."""
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            # A list column's chunk counts its elements, not rows; a flat one holds a value (or null) a row.
+            if metadata.schema.column(j).max_repetition_level == 0 and chunk.num_values != group.num_rows:
+                raise InputError(f"row group {i} declares {group.num_rows} rows, but its column "
+                                 f"{chunk.path_in_schema!r} holds {chunk.num_values} values; the file is damaged: "
+                                 "write it again from its source")
 
 
 def _arrow(source: Source, pa) -> Opened:
@@ -278,9 +293,24 @@ def _read(source: Source, read: Callable[[Opened], Table | None], parquet: bool)
     """``read`` of the Parquet (else Arrow) table ``source`` holds, its faults in one line."""
     pa = _pyarrow()
     try:
-        return read((_parquet if parquet else _arrow)(source, pa))
+        schema, parts, n_rows = (_parquet if parquet else _arrow)(source, pa)
+        return read((schema, lambda columns: _declared(parts(columns), n_rows), n_rows))
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"cannot read this {'Parquet' if parquet else 'Arrow'} file: {error}") from None
+
+
+def _declared(parts: Iterable, n_rows: int | None) -> Iterator:
+    """The parts, until they hold more than the ``n_rows`` the file declares; refused at the end unless they
+    hold exactly that many (a damaged footer). The array of ``n_rows`` a reader fills is thus never overrun,
+    and none of it left unfilled reaches a result."""
+    held = 0
+    for part in parts:
+        held += part.num_rows
+        if n_rows is None or held <= n_rows:
+            yield part
+    if n_rows is not None and held != n_rows:
+        raise InputError(f"the file declares {n_rows} rows, but its data hold {held}; the file is damaged: "
+                         "write it again from its source")
 
 
 def read_parquet(source: Source, key: str | None, preferred: str) -> Table:
