@@ -104,17 +104,20 @@ def header_of(file, size: int) -> Header:
 
     A subarray dtype (``('<f8', (3,))``) is folded into the shape, as
     NumPy's arrays hold it: shape ``(2,)`` of it is a (2, 3) array of ``<f8``.
-    Read as declared, each element would have been its first value only.
+    Read as declared, each element would have been its first value only. A
+    subarray of subarrays is unfolded to its innermost dtype, as NumPy makes
+    an array of it: shape ``(4,)`` of ``(('<f8', (5,)), (2,))`` is (4, 2, 5).
     """
     shape, fortran, dtype = _parse_header(file)
-    if dtype.subdtype is not None:
-        if fortran:
-            raise InputError(f"the .npy header declares a subarray dtype {dtype} in Fortran order, which this tool "
-                             "does not read; save the array with np.save (plain dtype, C order)")
+    shape = tuple(shape)
+    if dtype.subdtype is not None and fortran:
+        raise InputError(f"the .npy header declares a subarray dtype {dtype} in Fortran order, which this tool "
+                         "does not read; save the array with np.save (plain dtype, C order)")
+    while dtype.subdtype is not None:
         dtype, inner = dtype.subdtype
-        shape = tuple(shape) + tuple(inner)
+        shape += tuple(inner)
     offset = file.tell()
-    return Header(tuple(shape), fortran, dtype, offset, check_header(shape, dtype, size - offset))
+    return Header(shape, fortran, dtype, offset, check_header(shape, dtype, size - offset))
 
 
 def read_stream(file, size: int, what: str = "the array") -> np.ndarray:

@@ -128,6 +128,19 @@ def test_grad_of_shards_is_the_gradient_of_one_loss_over_all_rows(cli, cluster, 
     assert np.array_equal(parts, np.load(tmp_path / "whole.npy"))
 
 
+def test_a_subarray_of_subarrays_reads_as_in_process(cli, cluster, tmp_path):
+    """An .npy of shape (4,) of ((<f8, (5,)), (2,)) is the (4, 2, 5) array NumPy makes of it, on both paths."""
+    header = repr({"descr": (("<f8", (5,)), (2,)), "fortran_order": False, "shape": (4,)}).encode()
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    values = np.arange(40, dtype="<f8").reshape(4, 2, 5) / 7
+    (tmp_path / "nested.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+                                          + values.tobytes())
+    _ok(cli("probs", tmp_path / "nested.npy", "-o", tmp_path / "here.npy"))
+    _ok(cli("probs", tmp_path / "nested.npy", "-o", tmp_path / "there.npy", "--scheduler", cluster))
+    assert np.load(tmp_path / "here.npy").shape == (4, 2, 5)
+    assert (tmp_path / "here.npy").read_bytes() == (tmp_path / "there.npy").read_bytes()
+
+
 @pytest.mark.parametrize("command", [["loss", "--reduction", "sum"], ["loss", "--reduction", "none"],
                                      ["topk", "-k", "3"]])
 def test_reductions_over_shards_equal_the_joined_file(cli, cluster, data, command):
