@@ -145,7 +145,8 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
         name = pick_member(candidates, key, preferred)
         kind = schema.field(name).type
         if not (_is_number(kind) or _is_list(kind) and _is_number(kind.value_type)):
-            raise InputError(f"column {name!r} holds {kind}, not numbers or lists of numbers")
+            raise InputError(f"column {name!r} holds {kind}, not numbers or lists of numbers; "
+                             f"{_instead(schema, [name])}")
         return [name], index
     others = [name for name in candidates if not _is_number(schema.field(name).type)]
     labels = [name for name in others if is_label_name(name)]
@@ -154,9 +155,34 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
                          f"names do, not logits; score against it with --labels-key {labels[0]} and this file as "
                          "--labels, or drop it from the table")
     if others:
-        raise InputError(f"not numbers: column(s) {', '.join(others)} (of {', '.join(candidates)}); "
-                         "choose one list column of logits with --key NAME")
+        held = ", ".join(f"{name!r} ({schema.field(name).type})" for name in others)
+        lists = [name for name in others if _is_list(kind := schema.field(name).type) and _is_number(kind.value_type)]
+        advice = [_instead(schema, [name for name in others if name not in lists])]
+        if lists:
+            advice.append(f"read one list column of logits with --key {lists[0]}")
+        raise InputError(f"not numbers: column(s) {held} (of {', '.join(candidates)}); "
+                         + "; ".join(filter(None, advice)))
     return candidates, index
+
+
+def _instead(schema, names: list[str]) -> str:
+    """What to do about columns that are neither numbers nor lists of them, as they hold."""
+    import pyarrow.types as types
+
+    advice = []
+    if decimals := [name for name in names if types.is_decimal(schema.field(name).type)]:
+        advice.append(f"cast {', '.join(map(repr, decimals))} to float before writing (pandas: df.astype(float); "
+                      "pyarrow: pyarrow.compute.cast(column, pyarrow.float64()))")
+    if texts := [name for name in names if _is_text(schema.field(name).type)]:
+        first = texts[0]
+        # --index-col reads the first column as row names only where the file stores no pandas index.
+        name_rows = ("--index-col reads it as the row names" if first == schema.names[0] and not _stored_index(schema)
+                     else f"write it as the first column or the index (pandas: df.set_index({first!r})) "
+                          "to name the rows with it")
+        advice.append(f"{first!r} holds text: {name_rows}, or drop it from the table")
+    if others := [name for name in names if name not in decimals and name not in texts]:
+        advice.append(f"drop {', '.join(map(repr, others))} from the table, or write numbers in it")
+    return "; ".join(advice)
 
 
 def _values(column, name: str, preferred: str = "logits") -> np.ndarray:

@@ -196,3 +196,34 @@ def test_a_small_table_with_one_whole_column_is_no_evidence(tmp_path):
     path.write_text("a,b,c\n2.1,3,0.5\n0.2,1,1.1\n1.5,2,0.25\n")
     completed = run("probs", path, "-f", "csv")
     assert completed.returncode == 0, completed.stderr
+
+
+def test_decimal_columns_say_how_to_cast_them_to_float(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from decimal import Decimal
+
+    decimals = pa.array([Decimal("1.5")] * 6, pa.decimal128(6, 3))
+    pytest.importorskip("pyarrow.parquet").write_table(
+        pa.table({"cat": decimals, "dog": np.ones(6), "bird": np.zeros(6)}), tmp_path / "x.parquet")
+    line = assert_one_error_line(run("probs", tmp_path / "x.parquet"), "'cat'", "decimal128(6, 3)", "astype(float)",
+                                 "cast")
+    assert "--key" not in line  # no list column to choose
+
+
+def test_a_list_column_among_columns_that_are_not_numbers_is_offered_with_key(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow.parquet").write_table(
+        pa.table({"scores": [[1.0, 2.0], [0.5, 1.0]], "when": ["x", "y"], "b": [1.0, 2.0]}), tmp_path / "x.parquet")
+    assert_one_error_line(run("probs", tmp_path / "x.parquet"), "'when'", "--key scores")
+
+
+@pytest.mark.parametrize("metadata", [b"\xff\xfe", b"[1,2]", b'{"index_columns": {"id": 1}}'])
+def test_a_text_index_column_not_first_under_unreadable_pandas_metadata_says_what_to_do(tmp_path, metadata):
+    pa = pytest.importorskip("pyarrow")
+    table = pa.Table.from_pandas(frame().set_index(pd.Index(list("abcdefgh"), name="id")))
+    assert table.schema.names[-1] == "id"  # pyarrow writes a pandas index after the columns
+    pytest.importorskip("pyarrow.parquet").write_table(table.replace_schema_metadata({b"pandas": metadata}),
+                                                       tmp_path / "x.parquet")
+    line = assert_one_error_line(run("probs", tmp_path / "x.parquet"), "'id'", "text", "first column",
+                                 "set_index('id')", "drop")
+    assert "--key" not in line
