@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, Table, bfloat16, is_bfloat16, parse_number
+from .formats.base import Source, Table, bfloat16, check_unique_names, is_bfloat16, parse_number
 from .limits import describe_bytes
 
 STDIN = "-"
@@ -280,19 +280,23 @@ def load_logits(inputs: list[str] | None, *, key: str | None, classes: str | Non
     array = loaded.array
     if not -array.ndim <= axis < array.ndim:
         raise UsageError(f"--axis {axis} is out of range for an array of shape {array.shape}")
-    if names is not None and len(names) != array.shape[axis]:
-        where = "--classes" if classes is not None else "header"
-        if classes is None and len(names) == 1 and array.ndim == 1:
-            raise InputError(
-                f"one column ({names[0]!r}) of {array.shape[0]} numbers, which is one vector, not {array.shape[0]} "
-                "rows of logits: logits need one column a class; for a binary classifier's scores s, one a row, write "
-                "two columns, 0 and s", where=where)
-        raise InputError(
-            f"{len(names)} class names for {array.shape[axis]} classes (shape {array.shape}, axis {axis})",
-            where=where,
-        )
     if names is not None:
-        check_unique_names(names, "--classes" if classes is not None else "header")
+        where = "--classes" if classes is not None else "header"
+        try:
+            if len(names) != array.shape[axis]:
+                if classes is None and len(names) == 1 and array.ndim == 1:
+                    raise InputError(
+                        f"one column ({names[0]!r}) of {array.shape[0]} numbers, which is one vector, not "
+                        f"{array.shape[0]} rows of logits: logits need one column a class; for a binary classifier's "
+                        "scores s, one a row, write two columns, 0 and s", where=where)
+                raise InputError(
+                    f"{len(names)} class names for {array.shape[axis]} classes (shape {array.shape}, axis {axis})",
+                    where=where,
+                )
+            check_unique_names(names, where)
+        except InputError as error:
+            # A header is the file's: the error names the file; --classes is named as the option.
+            raise (error if classes is not None else error.located(loaded.source or "")) from None
     loaded.classes = names
     if axis % array.ndim != array.ndim - 1:
         loaded.rows = loaded.index_name = None
@@ -317,15 +321,6 @@ def _check_values_in_text(array: np.ndarray, axis: int, locate: Callable[[tuple[
         index.insert(axis % array.ndim, index.pop())
         error.line, error.column = locate(tuple(int(i) for i in index))
         raise error.located(source) from None
-
-
-def check_unique_names(names: list[str], where: str) -> None:
-    """Refuse a class name given twice: names pick classes, so each must pick one."""
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise InputError(f"class name {name!r} is given twice; each class needs its own name", where=where)
-        seen.add(name)
 
 
 def align_classes(reference: Loaded, candidate: Loaded, axis: int, roles: tuple[str, str],

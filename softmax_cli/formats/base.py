@@ -349,6 +349,15 @@ def refuse_label_column_beside(names: list[str], lists: list[str]) -> None:
                          operand="labels")
 
 
+def check_unique_names(names: list[str], where: str) -> None:
+    """Refuse a class name given twice: names pick classes, so each must pick one."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"class name {name!r} is given twice; each class needs its own name", where=where)
+        seen.add(name)
+
+
 def pick_member(names: list[str], key: str | None, preferred: str) -> str:
     """The member to use from an ``.npz`` or a JSON object (``--key``, the only one, or ``preferred``)."""
     if key is not None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import npy
-from .base import FileRows, Source, Table, WriteOptions, bfloat16, is_bfloat16, pick_member
+from .base import FileRows, Source, Table, WriteOptions, bfloat16, check_unique_names, is_bfloat16, pick_member
 
 # The safetensors library refuses headers above 100 MB; so do we, before reading one.
 HEADER_LIMIT = 100_000_000
@@ -149,6 +149,7 @@ def _find(file: BinaryIO, size: int, key: str | None, preferred: str) -> tuple[P
             raise InputError(f"the metadata's classes name {len(classes)} classes, but tensor {name!r} has "
                              f"{shape[-1]} on its last axis; write one name a class, or no classes")
         return placed, None  # another tensor of the file, of another last axis, is the one named
+    check_unique_names(classes, "__metadata__ 'classes'")
     return placed, classes
 
 

@@ -99,3 +99,11 @@ def test_class_names_of_another_tensors_last_axis_are_left_to_it(tmp_path):
     expected = -np.log(reference_softmax(logits)[[0, 1], [0, 2]]).mean()
     assert json.loads(completed.stdout)["classes"] == ["cat", "dog", "fish"]
     assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_class_name_given_twice_in_the_metadata_names_the_file_and_its_entry(tmp_path):
+    numpy_api = pytest.importorskip("safetensors.numpy")
+    path = tmp_path / "model.safetensors"
+    numpy_api.save_file({"logits": np.ones((3, 4), np.float32)}, str(path),
+                        metadata={"classes": json.dumps(["a", "b", "a", "d"])})
+    assert_one_error_line(run("probs", path), "'a' is given twice", "model.safetensors", "__metadata__ 'classes'")

@@ -220,3 +220,9 @@ def test_pandas_header_over_whole_floats_is_a_header(tmp_path):
     assert completed.returncode == 0, completed.stderr
     np.testing.assert_allclose(json.loads(completed.stdout)["probs"], reference_softmax(values), rtol=1e-15)
     assert "first row 0..2 read as column names" in completed.stderr
+
+
+def test_a_class_name_given_twice_in_a_header_names_the_file(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame([[1.0, 2.0, 3.0]], columns=["a", "b", "a"]).to_csv(tmp_path / "logits.csv", index=False)
+    assert_one_error_line(run("probs", tmp_path / "logits.csv"), "'a' is given twice", "logits.csv, header")
