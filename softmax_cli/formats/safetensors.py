@@ -102,7 +102,9 @@ def _dtype(code) -> np.dtype:
         return bfloat16()
     if not isinstance(code, str) or code not in DTYPES:
         shown = code if isinstance(code, str) else json_kind(code)
-        raise InputError(f"tensors of dtype {shown[:40]} are not supported; expected real numbers")
+        what = "float8 " if shown.startswith("F8_") else ""
+        raise InputError(f"{what}tensors of dtype {shown[:40]} are not supported; this tool reads "
+                         f"{', '.join([*DTYPES, 'BF16'])}: save them as float32 (torch: tensor.float())")
     return np.dtype(DTYPES[code])
 
 

@@ -107,3 +107,13 @@ def test_a_class_name_given_twice_in_the_metadata_names_the_file_and_its_entry(t
     numpy_api.save_file({"logits": np.ones((3, 4), np.float32)}, str(path),
                         metadata={"classes": json.dumps(["a", "b", "a", "d"])})
     assert_one_error_line(run("probs", path), "'a' is given twice", "model.safetensors", "__metadata__ 'classes'")
+
+
+@pytest.mark.parametrize("dtype, code", [("float8_e4m3fn", "F8_E4M3"), ("float8_e5m2", "F8_E5M2")])
+def test_float8_tensors_are_refused_saying_which_dtypes_are_read(tmp_path, dtype, code):
+    torch = pytest.importorskip("torch")
+    torch_api = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "model.safetensors"
+    torch_api.save_file({"logits": torch.ones(3, 4).to(getattr(torch, dtype))}, str(path))
+    line = assert_one_error_line(run("probs", path), code, "float8", "F32", "BF16", ".float()", "model.safetensors")
+    assert "expected real numbers" not in line
