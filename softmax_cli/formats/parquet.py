@@ -159,7 +159,8 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
         lists = [name for name in others if _is_list(kind := schema.field(name).type) and _is_number(kind.value_type)]
         advice = [_instead(schema, [name for name in others if name not in lists])]
         if lists:
-            advice.append(f"read one list column of logits with --key {lists[0]}")
+            # "--key NAME" as such: labels are read with --labels-key, which labelsource puts in its place.
+            advice.append(f"read one list column with --key NAME ({', '.join(lists)})")
         raise InputError(f"not numbers: column(s) {held} (of {', '.join(candidates)}); "
                          + "; ".join(filter(None, advice)))
     return candidates, index

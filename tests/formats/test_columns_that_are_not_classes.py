@@ -214,7 +214,10 @@ def test_a_list_column_among_columns_that_are_not_numbers_is_offered_with_key(tm
     pa = pytest.importorskip("pyarrow")
     pytest.importorskip("pyarrow.parquet").write_table(
         pa.table({"scores": [[1.0, 2.0], [0.5, 1.0]], "when": ["x", "y"], "b": [1.0, 2.0]}), tmp_path / "x.parquet")
-    assert_one_error_line(run("probs", tmp_path / "x.parquet"), "'when'", "--key scores")
+    assert_one_error_line(run("probs", tmp_path / "x.parquet"), "'when'", "--key NAME (scores)")
+    (tmp_path / "logits.txt").write_text("1 2\n3 4\n")
+    assert_one_error_line(run("loss", tmp_path / "logits.txt", "--labels", tmp_path / "x.parquet"),
+                          "--labels-key NAME (scores)")
 
 
 @pytest.mark.parametrize("metadata", [b"\xff\xfe", b"[1,2]", b'{"index_columns": {"id": 1}}'])
