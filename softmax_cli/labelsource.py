@@ -21,7 +21,7 @@ import numpy as np
 from .core.blocks import value_text
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, note, parse_number
+from .formats.base import Source, missing_value, note, parse_number
 from .inputs import STDIN, Loaded, align_classes, align_rows, class_numbers, load_source, parse_typed_numbers
 
 OPTION = "--labels"
@@ -213,6 +213,9 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
             raise InputError(f"no column named {key!r}; the columns are: {', '.join(header) or 'none'}", where=spec)
         column = header.index(key)
         values = [row[column] if column < len(row) else "" for row in rows[1:]]
+        if "" in values:
+            raise InputError(f"an empty label in column {key!r}, as polars writes a missing one (null); write "
+                             f"{missing_value('labels')}", where=spec)
         numbers = [parse_number(value) for value in values]
         if not values:
             raise InputError(f"column {key!r} has no labels below its name", where=spec)

@@ -349,6 +349,11 @@ def refuse_label_column_beside(names: list[str], lists: list[str]) -> None:
                          operand="labels")
 
 
+def missing_value(preferred: str) -> str:
+    """What stands for a missing value where ``preferred`` says what is read: a label, else a logit."""
+    return "the ignore index (-100) for a row without a label" if preferred == "labels" else "-inf for a masked logit"
+
+
 def check_unique_names(names: list[str], where: str) -> None:
     """Refuse a class name given twice: names pick classes, so each must pick one."""
     seen = set()

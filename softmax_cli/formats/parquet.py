@@ -33,6 +33,7 @@ from .base import (
     is_bfloat16,
     join_levels,
     joined_rows,
+    missing_value,
     note,
     number_strings,
     pick_member,
@@ -197,9 +198,7 @@ def _values(column, name: str, preferred: str = "logits") -> np.ndarray:
     if types.is_dictionary(column.type):
         column = column.dictionary_decode()
     if column.null_count:
-        instead = ("the ignore index (-100) for a row without a label" if preferred == "labels"
-                   else "-inf for a masked logit")
-        raise InputError(f"column {name!r} has missing values (null); write {instead}")
+        raise InputError(f"column {name!r} has missing values (null); write {missing_value(preferred)}")
     if not _is_list(column.type):
         return column.to_numpy(zero_copy_only=False)
     lengths = compute.list_value_length(column).to_numpy(zero_copy_only=False)

@@ -20,7 +20,17 @@ import numpy as np
 
 from .. import tidy
 from ..errors import InputError
-from .base import Source, Table, WriteOptions, join_levels, joined_rows, note, number_strings, parse_number
+from .base import (
+    Source,
+    Table,
+    WriteOptions,
+    join_levels,
+    joined_rows,
+    missing_value,
+    note,
+    number_strings,
+    parse_number,
+)
 
 # ---------------------------------------------------------------- reading
 
@@ -140,7 +150,7 @@ def _integer_lead(header: list[str] | None, rows: list[list[str]]) -> int:
 
 
 def parse_delimited(text: str, header: str = "auto", index_col: bool | None = None,
-                    leave_out: str | None = None, key: str | None = None) -> Table:
+                    leave_out: str | None = None, key: str | None = None, preferred: str = "logits") -> Table:
     """Parse comma/tab/semicolon/white-space separated numbers.
 
     ``#`` starts a comment; blank lines are skipped. The first row is a header
@@ -152,7 +162,8 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
     (:func:`_index_width`); ``index_col`` decides instead. The column named
     ``leave_out`` is not read; ``key`` (``--key``, ``--mask-key``) reads the
     column of that name alone, with the row names. One data row, or one column,
-    is a vector, as ``np.loadtxt`` gives (a single named row stays a row).
+    is a vector, as ``np.loadtxt`` gives (a single named row stays a row). An empty
+    field is refused saying what to write for what ``preferred`` reads.
     """
     numbered = [(n, _split_comment(line)) for n, line in enumerate(text.splitlines(), start=1)]
     numbered = [(n, line) for n, line in numbered if line]
@@ -188,7 +199,7 @@ def parse_delimited(text: str, header: str = "auto", index_col: bool | None = No
         for column, text_field in enumerate(fields[first:], start=first):
             value = _cell(text_field)
             if value is None:
-                raise InputError(_not_a_number(text_field, names[column] if names else None), line=line_no,
+                raise InputError(_not_a_number(text_field, names[column] if names else None, preferred), line=line_no,
                                  column=kept[column] + 1)
             row.append(value)
         values.append(row)
@@ -223,12 +234,13 @@ def _cell(field: str) -> float | None:
     return BOOLEAN_TEXT.get(field) if value is None else value
 
 
-def _not_a_number(field: str, column: str | None) -> str:
+def _not_a_number(field: str, column: str | None, preferred: str) -> str:
     """What is wrong with a field that is not a number; a label column's text says how to score against it."""
     from ..core.plausibility import is_label_name
 
     if not field:
-        return "an empty field"
+        return (f"an empty field: a missing value (polars writes a null so) or a trailing separator; "
+                f"write {missing_value(preferred)}")
     if column is not None and is_label_name(column):
         return (f"column {column!r} holds text ({field!r}), as labels written as class names do, not logits; "
                 f"score against it with --labels-key {column} and this file as --labels, or drop it from the table")
@@ -301,7 +313,7 @@ def read_table(source: Source, key: str | None, preferred: str) -> Table:
     """Delimited text, or an array as Python or NumPy print it."""
     if looks_printed(source):
         return Table(parse_printed(source.text))
-    return parse_delimited(source.text, source.header, source.index_col, source.leave_out, key)
+    return parse_delimited(source.text, source.header, source.index_col, source.leave_out, key, preferred)
 
 
 # ---------------------------------------------------------------- writing

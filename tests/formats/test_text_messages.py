@@ -226,3 +226,24 @@ def test_a_class_name_given_twice_in_a_header_names_the_file(tmp_path):
     pd = pytest.importorskip("pandas")
     pd.DataFrame([[1.0, 2.0, 3.0]], columns=["a", "b", "a"]).to_csv(tmp_path / "logits.csv", index=False)
     assert_one_error_line(run("probs", tmp_path / "logits.csv"), "'a' is given twice", "logits.csv, header")
+
+
+def test_an_empty_field_polars_writes_for_a_null_logit_says_what_to_write(tmp_path):
+    pl = pytest.importorskip("polars")
+    pl.DataFrame({"cat": [1.0, 2.0], "dog": [None, 1.0], "bird": [0.5, 0.1]}).write_csv(tmp_path / "logits.csv")
+    assert_one_error_line(run("probs", tmp_path / "logits.csv"), "empty field", "null", "-inf for a masked logit",
+                          "logits.csv, line 2, column 2")
+
+
+def test_a_trailing_separator_in_logits_says_what_to_write(tmp_path):
+    (tmp_path / "logits.csv").write_text("1,2,3,\n4,5,6,\n")
+    assert_one_error_line(run("probs", tmp_path / "logits.csv"), "empty field", "trailing separator",
+                          "column 4")
+
+
+def test_an_empty_label_polars_writes_for_a_null_says_to_write_the_ignore_index(tmp_path):
+    pl = pytest.importorskip("polars")
+    (tmp_path / "logits.txt").write_text("1 2 3\n4 5 6\n")
+    pl.DataFrame({"id": ["a", "b"], "label": [1, None]}).write_csv(tmp_path / "labels.csv")
+    assert_one_error_line(run("loss", tmp_path / "logits.txt", "--labels", tmp_path / "labels.csv"),
+                          "empty", "null", "ignore index (-100)", "labels.csv")
