@@ -37,6 +37,7 @@ from .base import (
     note,
     number_strings,
     pick_member,
+    refuse_label_column_beside,
 )
 
 # The first bytes of a Feather V1 file (V2 is the Arrow IPC file format, which opens with ARROW1).
@@ -158,6 +159,8 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
     if others:
         held = ", ".join(f"{name!r} ({schema.field(name).type})" for name in others)
         lists = [name for name in others if _is_list(kind := schema.field(name).type) and _is_number(kind.value_type)]
+        if lists and preferred == "labels":
+            refuse_label_column_beside(candidates, lists)
         advice = [_instead(schema, [name for name in others if name not in lists])]
         if lists:
             # "--key NAME" as such: labels are read with --labels-key, which labelsource puts in its place.

@@ -35,7 +35,7 @@ def test_json_labels_are_class_indices(tmp_path, logits, labels):
     assert loss == pytest.approx(expected, rel=1e-14)
 
 
-@pytest.mark.parametrize("orient", ["jsonl", "json"])
+@pytest.mark.parametrize("orient", ["jsonl", "json", "parquet"])
 def test_labels_from_records_of_a_list_column_beside_a_label_column_name_the_label_column(tmp_path, orient):
     """``{"probs": [...], "label": 3}`` records as --labels, without --labels-key: the list column was read as
     target distributions, scoring the model against its own outputs (loss 0.049 for sklearn's 0.031, exit 0)."""
@@ -45,8 +45,12 @@ def test_labels_from_records_of_a_list_column_beside_a_label_column_name_the_lab
     x, y = datasets.load_digits(return_X_y=True)
     probs = linear.LogisticRegression(max_iter=3000).fit(x[:1500], y[:1500]).predict_proba(x[1500:1550])
     path = tmp_path / f"scored.{orient}"
-    pd.DataFrame({"probs": list(probs), "label": y[1500:1550]}).to_json(path, orient="records",
-                                                                         lines=orient == "jsonl")
+    frame = pd.DataFrame({"probs": list(probs), "label": y[1500:1550]})
+    if orient == "parquet":
+        pytest.importorskip("pyarrow")
+        frame.to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=orient == "jsonl")
     refused = run("loss", path, "--from-probs", "--labels", path)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "a label column 'label' beside the list column(s) 'probs'" in refused.stderr
