@@ -62,6 +62,19 @@ def thread_count() -> int:
     return available_cores() if chosen is None else chosen
 
 
+@contextmanager
+def threads_or_out_of_memory() -> Iterator[None]:
+    """Starting a thread the system cannot give raises RuntimeError ("can't start new thread"): under a memory
+    limit (``ulimit -v``) its stack is what does not fit, so it is the process running out of memory, which the
+    command line reports as such (a MemoryError) rather than as a crash."""
+    try:
+        yield
+    except RuntimeError as error:
+        if "can't start new thread" not in str(error):
+            raise
+        raise MemoryError("no memory left to start a thread") from None
+
+
 def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -> None:
     """Call ``work(start, stop)`` over contiguous row ranges, in threads for large arrays.
 
@@ -76,7 +89,7 @@ def in_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) ->
     from concurrent.futures import ThreadPoolExecutor
 
     bounds = [n_rows * i // threads for i in range(threads + 1)]
-    with ThreadPoolExecutor(threads) as pool:
+    with ThreadPoolExecutor(threads) as pool, threads_or_out_of_memory():
         # Each thread runs in a copy of this context, so positions keep their block origin.
         futures = [pool.submit(copy_context().run, work, start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
     for future in futures:

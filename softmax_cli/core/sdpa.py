@@ -19,7 +19,7 @@ import numpy as np
 
 from ..choices import MaskedRows
 from ..errors import InputError
-from .blocks import PARALLEL_MIN_ELEMENTS, thread_count
+from .blocks import PARALLEL_MIN_ELEMENTS, thread_count, threads_or_out_of_memory
 from .logits import MaskedRowError, _check_policy
 from .sdpa_operands import CausalAlign, Operands, operands, unattended_queries
 
@@ -181,7 +181,7 @@ def _online(ops: Operands, query_block: int, key_block: int) -> np.ndarray:
         return out
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(threads) as pool:
+    with ThreadPoolExecutor(threads) as pool, threads_or_out_of_memory():
         for _ in pool.map(run_block, starts):  # re-raises a block's error
             pass
     return out

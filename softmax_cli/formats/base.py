@@ -204,6 +204,8 @@ def _read_ahead(rows: FileRows, buffer_size: int, spans: list[tuple[int, int]]) 
     import queue
     import threading
 
+    from ..core.blocks import threads_or_out_of_memory
+
     free: queue.Queue = queue.Queue()
     for _ in range(min(READ_AHEAD_BUFFERS, len(spans))):
         free.put(np.empty(buffer_size, dtype=rows.dtype))
@@ -227,7 +229,8 @@ def _read_ahead(rows: FileRows, buffer_size: int, spans: list[tuple[int, int]]) 
             filled.put(error)
 
     thread = threading.Thread(target=reader, name="softmax-read-ahead", daemon=True)
-    thread.start()
+    with threads_or_out_of_memory():
+        thread.start()
     try:
         for _ in spans:
             item = filled.get()

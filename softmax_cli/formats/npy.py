@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..core.blocks import threads_or_out_of_memory
 from ..errors import InputError
 from ..limits import check_memory, declared_bytes, describe_bytes
 from .base import FileRows, Source, Table, WriteOptions, note
@@ -238,7 +239,8 @@ def _write_behind(stream: BinaryIO, blocks: Iterator[np.ndarray]) -> None:
                     failure.append(error)
 
     thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
+    with threads_or_out_of_memory():
+        thread.start()
     try:
         for block in blocks:
             if failure:

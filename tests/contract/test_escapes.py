@@ -65,6 +65,34 @@ def tmpfs(folder: Path, options: str):
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
+def no_thread_can_start() -> None:
+    """A ``preexec_fn``: each thread's stack (RLIMIT_STACK, 3 GiB) no longer fits the address space (2.5 GiB), as a
+    thread stops fitting under ``ulimit -v`` beside a large input; the main thread's stack grows on demand."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_STACK, (3 << 30, 3 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (2560 << 20, 2560 << 20))
+
+
+@pytest.mark.parametrize("args", [["probs", "-o", "{out}"], ["probs", "-f", "csv"], ["loss", "--labels", "{labels}"],
+                                  ["attention", "{q}", "{q}"]], ids=["streamed-npy", "csv", "loss", "attention"])
+def test_a_thread_that_cannot_start_is_out_of_memory_not_a_traceback(tmp_path, args):
+    """ulimit -v on a large input: 'RuntimeError: can't start new thread' from the thread pool, the read-ahead or
+    the write-behind thread was a traceback with exit 1."""
+    x = np.random.default_rng(1).normal(size=(20000, 100)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "labels.npy", np.zeros(20000, dtype=np.int64))
+    np.save(tmp_path / "q.npy", x[:2000, :64])  # attention over 2000 x 2000 scores: large enough for threads
+    names = {"{out}": tmp_path / "out.npy", "{labels}": tmp_path / "labels.npy", "{q}": tmp_path / "q.npy"}
+    first = tmp_path / ("q.npy" if args[0] == "attention" else "x.npy")
+    completed = run_bytes(args[0], first, *[names.get(arg, arg) for arg in args[1:]],
+                          preexec_fn=no_thread_can_start, timeout=60)
+    message = assert_refused(completed)
+    assert "out of memory: no memory left to start a thread" in message
+    assert leftovers(tmp_path) == []
+    assert not (tmp_path / "out.npy").exists()
+
+
 # ---------------------------------------------------------------------------
 # Crashes and wrong output
 # ---------------------------------------------------------------------------
