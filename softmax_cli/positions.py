@@ -66,6 +66,35 @@ def refuse_mask_left_out(logits: Loaded, lead: tuple[int, ...], labels: np.ndarr
                          f"reads its {MASK_NAME}", where=str(logits.paths[0]))
 
 
+def refuse_unmasked_padding(labels: np.ndarray, ignore_index: int) -> None:
+    """Refuse token ids whose sequences end (or start) with runs of one id of unequal lengths, as a padded batch's
+    do, scored without a mask and without the ignore index (:func:`softmax_cli.core.padding_runs`): the padding
+    would be scored as text."""
+    found = core.padding_runs(labels, ignore_index)
+    if found is not None:
+        token, side, lengths = found
+        shown = ", ".join(map(str, lengths[:5])) + (", ..." if len(lengths) > 5 else "")
+        raise InputError(f"{len(lengths)} sequences {side} with runs of token id {token} ({shown} positions), as "
+                         f"padding does, and nothing leaves them out; give the attention_mask with --mask (or labels "
+                         f"with {ignore_index} at the padding, as Hugging Face's collators write); to score every "
+                         "position as given, pass a mask of ones (--mask ones.npy)", operand="labels")
+
+
+def refuse_mask_of_padding(labels: np.ndarray, keep: np.ndarray, ignore_index: int) -> None:
+    """Refuse a mask that keeps only positions of one token id while the positions it drops hold several: it keeps
+    the padding (1 for padding, where Hugging Face's attention_mask has 1 for a token)."""
+    from .core.plausibility import PADDING_MIN_RUN
+
+    labelled = labels != ignore_index
+    scored, dropped = labels[keep & labelled], labels[~keep & labelled]
+    if (len(scored) >= PADDING_MIN_RUN and (scored == scored[0]).all()
+            and len(np.unique(dropped)) >= 2):
+        raise InputError(f"every position the mask keeps ({len(scored)}) has the token id {int(scored[0])}, while "
+                         f"those it drops hold {len(np.unique(dropped))} different ids: it keeps the padding, as a "
+                         "mask with 1 for padding does (Hugging Face's attention_mask has 1 for a token); give "
+                         "1 - mask", operand="mask")
+
+
 # Logits read to test the labels' alignment: a bounded sample, whatever the vocabulary (16 MiB of float32).
 ALIGNMENT_SAMPLE_ELEMENTS = 1 << 22
 # From this many classes on, rows of logits are taken for a vocabulary's (a language model's flattened positions).
@@ -151,6 +180,9 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     lead = shape[:at] + shape[at + 1:]
     if mask is None and check_plausibility:
         refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
+        if labels is not None and labels.shape == lead and len(shape) > 2 and at == len(shape) - 1:
+            with naming_sources(logits, {"labels": truth}):
+                refuse_unmasked_padding(labels, ignore_index)
     mask = without_header_row(mask, lead)
     if mask is not None and mask.array.ndim and (logits.rows is not None or mask.rows is not None):
         named = mask if mask.rows is not None and len(mask.rows) == len(mask.array) else dataclasses.replace(mask, rows=None)
@@ -196,6 +228,9 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
                              "attention_mask does (a padding mask with 1 for padding is the other way round: 1 - "
                              "mask)", operand="mask")
     if flat is not None and keep is not None:
+        if check_plausibility and len(shape) > 2:
+            with naming_sources(logits, {"mask": mask}):
+                refuse_mask_of_padding(flat, keep, ignore_index)
         flat = np.where(keep, flat, ignore_index)
         if flat.size and (flat == ignore_index).all():
             with naming_sources(logits, {"mask": mask}):

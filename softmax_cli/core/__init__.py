@@ -35,7 +35,7 @@ _LAZY = {
     "padding": ("blank_rows", "check_mask", "shift_labels", "shift_mask"),
     "plausibility": ("below_chance", "binomial_lower_tail", "first_column_positions", "index_level_columns",
                      "label_like_columns", "probability_shaped", "probability_tolerance", "row_position_columns",
-                     "whole_number_columns", "next_token_alignment", "one_based_evidence"),
+                     "whole_number_columns", "next_token_alignment", "one_based_evidence", "padding_runs"),
     "ranking": ("TIES", "check_k", "topk", "topk_accuracy"),
     "sequences": ("sequence_figures", "sequence_means"),
 }

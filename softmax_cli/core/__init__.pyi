@@ -145,6 +145,7 @@ from .plausibility import index_level_columns as index_level_columns
 from .plausibility import label_like_columns as label_like_columns
 from .plausibility import next_token_alignment as next_token_alignment
 from .plausibility import one_based_evidence as one_based_evidence
+from .plausibility import padding_runs as padding_runs
 from .plausibility import probability_shaped as probability_shaped
 from .plausibility import probability_tolerance as probability_tolerance
 from .plausibility import row_position_columns as row_position_columns

@@ -311,6 +311,44 @@ def one_based_evidence(predicted: npt.ArrayLike, labels: npt.ArrayLike, ignore_i
     return binomial_lower_tail(own_only, below_only + own_only, 0.5) < significance, below_only, own_only
 
 
+# Padding is a run of one token id at the end (right padding) or the start (left padding) of a sequence; from this
+# long, in two sequences or more, of unequal lengths, it is taken for padding rather than text.
+PADDING_MIN_RUN = 3
+
+
+def padding_runs(token_ids: npt.ArrayLike, ignore_index: int = -100) -> tuple[int, str, list[int]] | None:
+    """The padding a batch of token ids ``(..., T)`` seems to hold: ``(token id, "end" or "start", run lengths)``
+    when two sequences or more end (or start) with runs of one id, at least :data:`PADDING_MIN_RUN` long and not
+    all of one length (padding to the longest sequence); None when the labels mark padding themselves (any
+    ``ignore_index``) or no such runs are found.
+
+    Examples
+    --------
+    >>> ids = np.array([[5, 8, 2, 9, 4, 7], [3, 6, 1, 0, 0, 0], [2, 0, 0, 0, 0, 0]])
+    >>> padding_runs(ids)
+    (0, 'end', [3, 5])
+    >>> padding_runs(np.array([[5, 8, 2, 9], [3, 6, 1, 4]])) is None
+    True
+    """
+    ids = np.asarray(token_ids)
+    if ids.ndim < 2 or ids.shape[-1] < PADDING_MIN_RUN or not ids.size or ids.dtype.kind not in "iuf":
+        return None
+    ids = ids.reshape(-1, ids.shape[-1])
+    if (ids == ignore_index).any():
+        return None
+    for side, ordered in (("end", ids[:, ::-1]), ("start", ids)):
+        edge = ordered[:, :1]
+        # The length of each sequence's run of its edge token: up to the first position that differs.
+        differs = ordered != edge
+        runs = np.where(differs.any(axis=1), differs.argmax(axis=1), ordered.shape[1])
+        long = runs >= PADDING_MIN_RUN
+        for token in np.unique(edge[long, 0]):
+            lengths = runs[long & (edge[:, 0] == token)]
+            if len(lengths) >= 2 and len(set(lengths.tolist())) > 1:
+                return int(token), side, sorted(int(length) for length in lengths)
+    return None
+
+
 def binomial_lower_tail(k: int, n: int, p: float) -> float:
     """``P(X <= k)`` for ``X ~ Binomial(n, p)``, summed down from ``k`` in log space.
 

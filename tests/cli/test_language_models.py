@@ -100,9 +100,14 @@ def test_compare_gives_llama_cpps_report_on_the_scored_positions(gpt2):
 
 
 def test_compare_of_hand_shifted_unmasked_logits_gives_llama_cpps_report_over_every_position(gpt2):
+    """The ids end with the padding's runs of id 0: scored without a mask, they are refused as padding; a mask of
+    ones says to score every position as given."""
     folder = gpt2["folder"]
-    out = loads(run("compare", folder / "ref_shifted.npy", folder / "cand_shifted.npy", "--labels",
-                    folder / "next_ids.npy", "-f", "json"))
+    args = ["compare", folder / "ref_shifted.npy", folder / "cand_shifted.npy", "--labels", folder / "next_ids.npy"]
+    assert_one_error_line(run(*args), "2 sequences end with runs of token id 0 (5, 9 positions), as padding does",
+                          "--mask ones.npy")
+    np.save(folder / "ones.npy", np.ones((BATCH, SEQ - 1), dtype=np.int64))
+    out = loads(run(*args, "--mask", folder / "ones.npy", "-f", "json"))
     expected = llama_report(gpt2["ref"][:, :-1].reshape(-1, VOCAB), gpt2["cand"][:, :-1].reshape(-1, VOCAB),
                             gpt2["ids"][:, 1:].reshape(-1))
     assert out["n_scored"] == BATCH * (SEQ - 1)
@@ -200,3 +205,69 @@ def test_the_loss_gate_on_bfloat16_logits_says_which_figure_it_held_to_the_bound
     assert completed.returncode == 0, completed.stderr
     note = f"the loss is written in bfloat16, as torch returns it (7); --max-loss holds the exact mean ({exact:.6g})"
     assert note in completed.stderr
+
+
+@pytest.fixture(scope="module")
+def padded_ids(tmp_path_factory):
+    """A batch padded with id 0 to the longest of its sequences (32, 25, 18, 10 tokens), right and left, its
+    attention_mask, and logits of a model that predicts the next token, as files."""
+    rng = np.random.default_rng(0)
+    batch, seq, vocab, lengths = 4, 32, 1000, [32, 25, 18, 10]
+    mask = (np.arange(seq)[None, :] < np.array(lengths)[:, None]).astype(np.int64)
+    ids = np.where(mask == 1, rng.integers(1, vocab, (batch, seq)), 0)
+    logits = rng.normal(size=(batch, seq, vocab)).astype(np.float32)
+    logits[np.arange(batch)[:, None], np.arange(seq - 1)[None, :], ids[:, 1:]] += 5
+    left = np.stack([np.roll(row, seq - n) for row, n in zip(ids, lengths)])
+    folder = tmp_path_factory.mktemp("padded")
+    for name, array in {"logits": logits, "ids": ids, "left_ids": left, "mask": mask, "inverted": 1 - mask,
+                        "labels": np.where(mask == 1, ids, -100)}.items():
+        np.save(folder / f"{name}.npy", array)
+    return folder, logits, ids, mask
+
+
+def _shifted_loss(logits, ids, keep) -> float:
+    torch = pytest.importorskip("torch")
+    labels = torch.from_numpy(np.where(keep, ids, -100)[:, 1:].copy())
+    return float(torch.nn.functional.cross_entropy(torch.from_numpy(logits[:, :-1]).double().reshape(-1, 1000),
+                                                   labels.reshape(-1)))
+
+
+@pytest.mark.parametrize("command", ["loss", "grad", "compare"])
+@pytest.mark.parametrize("side", ["end", "start"])
+def test_padding_scored_without_a_mask_is_refused(padded_ids, command, side):
+    """Token ids of a padded batch from separate files, no mask, no -100: the padding was scored as text (loss
+    6.08 for 3.50, exit 0)."""
+    folder, *_ = padded_ids
+    ids = folder / ("ids.npy" if side == "end" else "left_ids.npy")
+    other = [folder / "logits.npy"] if command == "compare" else []
+    assert_one_error_line(run(command, folder / "logits.npy", *other, "--labels", ids, "--shift-labels",
+                              "-f", "json"),
+                          f"3 sequences {side} with runs of token id 0 (7, 14, 22 positions), as padding does",
+                          "--mask", str(ids))
+
+
+def test_padding_left_out_by_its_mask_or_its_labels_is_scored(padded_ids):
+    folder, logits, ids, mask = padded_ids
+    expected = _shifted_loss(logits, ids, mask == 1)
+    for args in (["--labels", folder / "ids.npy", "--mask", folder / "mask.npy"], ["--labels", folder / "labels.npy"]):
+        out = loads(run("loss", folder / "logits.npy", *args, "--shift-labels", "-f", "json"))
+        assert out["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_mask_of_ones_scores_the_padding_as_asked(padded_ids, tmp_path):
+    folder, logits, ids, mask = padded_ids
+    np.save(tmp_path / "ones.npy", np.ones_like(mask))
+    out = loads(run("loss", folder / "logits.npy", "--labels", folder / "ids.npy", "--shift-labels", "--mask",
+                    tmp_path / "ones.npy", "-f", "json"))
+    assert out["loss"] == pytest.approx(_shifted_loss(logits, ids, np.ones_like(mask, dtype=bool)), rel=1e-6)
+
+
+@pytest.mark.parametrize("command", ["loss", "compare"])
+def test_a_mask_that_keeps_only_the_padding_is_refused(padded_ids, command):
+    """1 - attention_mask: every kept label was the pad id 0 (loss 10.94, accuracy 0.07, exit 0)."""
+    folder, *_ = padded_ids
+    other = [folder / "logits.npy"] if command == "compare" else []
+    assert_one_error_line(run(command, folder / "logits.npy", *other, "--labels", folder / "ids.npy",
+                              "--shift-labels", "--mask", folder / "inverted.npy", "-f", "json"),
+                          "has the token id 0, while those it drops hold", "give 1 - mask",
+                          str(folder / "inverted.npy"))

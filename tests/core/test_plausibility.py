@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from softmax_cli.core import (
     below_chance,
     binomial_lower_tail,
     label_like_columns,
     next_token_alignment,
+    padding_runs,
     probability_shaped,
     probability_tolerance,
 )
@@ -133,3 +136,21 @@ def test_next_token_alignment_is_mcnemars_exact_test_of_scipy(seed):
     p_next = stats.binomtest(next_only, next_only + own_only, 0.5, alternative="greater").pvalue if next_only + own_only else 1
     p_own = stats.binomtest(own_only, next_only + own_only, 0.5, alternative="greater").pvalue if next_only + own_only else 1
     assert found == (1 if p_next < BELOW_CHANCE_SIGNIFICANCE else 0 if p_own < BELOW_CHANCE_SIGNIFICANCE else None)
+
+
+@given(st.integers(2, 8), st.integers(3, 40), st.integers(50, 5000), st.integers(0, 2**32 - 1))
+def test_padding_runs_are_not_found_in_unpadded_token_ids(batch, seq, vocab, seed):
+    ids = np.random.default_rng(seed).integers(0, vocab, (batch, seq))
+    assert padding_runs(ids) is None
+
+
+@pytest.mark.parametrize("pad", [0, 50256])
+def test_padding_runs_find_right_and_left_padding_and_not_labels_that_mark_it(pad):
+    rng = np.random.default_rng(1)
+    lengths = [12, 9, 4]
+    right = np.stack([np.concatenate([rng.integers(1, 1000, n), np.full(12 - n, pad)]) for n in lengths])
+    left = np.stack([np.concatenate([np.full(12 - n, pad), rng.integers(1, 1000, n)]) for n in lengths])
+    assert padding_runs(right) == (pad, "end", [3, 8])
+    assert padding_runs(left) == (pad, "start", [3, 8])
+    assert padding_runs(np.where(right == pad, -100, right)) is None
+    assert padding_runs(right[:, :-3]) is None  # the runs left are 0 and 5 long: one sequence is no batch's padding
