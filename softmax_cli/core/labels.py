@@ -59,10 +59,27 @@ def check_labels(
     if bad.any():
         row = int(np.argmax(bad))
         limit = f"for {n_classes} classes" if n_classes is not None else "(class indices are 0 or more)"
-        hint = _one_based(flat, ignore_index, n_classes)
+        hint = _one_based(flat, ignore_index, n_classes) or _class_numbers(flat, ignore_index, n_classes)
         raise InputError(f"label {value_text(flat[row])} is out of range {limit}{hint}", where=_row(array.shape, row),
                          operand="labels")
     return flat.astype(np.int64)
+
+
+# Each distinct label this many times or more before labels out of range are taken for class numbers.
+CLASS_NUMBER_MIN_COUNT = 3
+
+
+def _class_numbers(flat: np.ndarray, ignore_index: int, n_classes: int | None) -> str:
+    """What to say when the labels hold exactly C distinct values, not 0..C-1, each several times: they name the
+    classes (scikit-learn's ``classes_``, such as 0, 2, 5) rather than count the columns. A few labels with one
+    out of range are more likely a typo, and get no guess."""
+    kept, counts = np.unique(flat[flat != ignore_index], return_counts=True)
+    if n_classes is None or len(kept) != n_classes or kept.min() < 0 or counts.min() < CLASS_NUMBER_MIN_COUNT:
+        return ""
+    shown = ", ".join(value_text(value) for value in kept[:6]) + (", ..." if len(kept) > 6 else "")
+    return (f"; the labels hold {n_classes} distinct values ({shown}), one a class: class numbers, as a "
+            "classifier's classes_ are, not column positions; give np.searchsorted(classes_, y), or name the logits' "
+            "columns by these numbers")
 
 
 def _one_based(flat: np.ndarray, ignore_index: int, n_classes: int | None) -> str:

@@ -127,3 +127,20 @@ def test_a_class_weight_table_is_matched_by_its_class_column(tmp_path, suffix, l
     expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels),
                                                  weight=torch.tensor(weights.sort_index().to_numpy()))
     assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_class_numbers_against_unnamed_columns_say_how_to_map_them(tmp_path):
+    """classes_ [0, 2, 5] and an .npy of probabilities (no column names): 'label 5 is out of range for 3 classes'
+    said nothing about why; the labels name classes, they do not count columns."""
+    names, proba, labels = fitted([0, 2, 5])
+    np.save(tmp_path / "proba.npy", proba)
+    np.save(tmp_path / "y.npy", labels)
+    assert_one_error_line(run("loss", tmp_path / "proba.npy", "--from-probs", "--labels", tmp_path / "y.npy"),
+                          "label 5 is out of range for 3 classes", "3 distinct values (0, 2, 5)",
+                          "np.searchsorted(classes_, y)")
+    np.save(tmp_path / "positions.npy", np.searchsorted(names, labels))
+    completed = run("loss", tmp_path / "proba.npy", "--from-probs", "--labels", tmp_path / "positions.npy",
+                    "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(metrics.log_loss(labels, proba, labels=names),
+                                                                 rel=1e-9)
