@@ -21,7 +21,7 @@ import numpy as np
 import typer
 
 from .. import core, positions, render, reports, scheduled, stream
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..inputs import STDIN, Loaded, align_classes, align_rows, refuse_readers
 from ..labelsource import LabelSource, read_labels
 from ..operands import naming_sources
@@ -136,9 +136,32 @@ class DivergenceGates:
 
 def _load(spec: str, role: str, source: SoftmaxInput, truth: LabelSource | None,
           from_probs: bool) -> tuple[Loaded, str]:
-    """One side's logits and the name errors give it: its file, or REFERENCE/CANDIDATE for typed numbers."""
-    loaded = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs)([spec])
+    """One side's logits and the name errors give it: its file, or REFERENCE/CANDIDATE for typed numbers.
+
+    Probability-shaped sides are refused once both are read (:func:`_refuse_probabilities`)."""
+    loaded = logits_loader(source, labels=truth, takes_labels=True, from_probs=from_probs or None)([spec])
     return loaded, loaded.source or role
+
+
+def _refuse_probabilities(sides: list[tuple[Loaded, str]], axis: int) -> None:
+    """Refuse a side that reads as probabilities, as every command does; when the other side is logits, the two
+    are of two kinds, which neither --from-probs nor --as-logits can compare: say so."""
+    from ..inputs import refuse_probabilities
+
+    refused = []
+    for side, name in sides:
+        try:
+            refuse_probabilities(side, axis)
+        except InputError as error:
+            refused.append((error, name))
+    if len(refused) == 1:
+        name = refused[0][1]
+        other = next(other for _, other in sides if other != name)
+        raise InputError(f"{name} holds probabilities and {other} logits: the two sides must be of one kind; give "
+                         "the probabilities' logarithm (np.log(p)) as logits, or the logits' probabilities (softmax "
+                         "probs LOGITS -o p.npy) with --from-probs", where=name)
+    if refused:
+        raise refused[0][0]
 
 
 def _same_file(reference: Loaded, candidate: Loaded) -> bool:
@@ -238,6 +261,8 @@ def compare(
         return
     ref, ref_name = _load(reference, "REFERENCE", source, truth, from_probs)
     cand, cand_name = _load(candidate, "CANDIDATE", source, truth, from_probs)
+    if not from_probs and not source.as_logits:
+        _refuse_probabilities([(ref, ref_name), (cand, cand_name)], source.axis)
     mask = positions.load_mask(padding)
     aligned = align_rows(ref, align_classes(ref, cand, source.axis, (ref_name, cand_name)), (ref_name, cand_name))
     if _same_file(ref, cand):

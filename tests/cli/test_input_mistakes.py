@@ -132,6 +132,20 @@ def test_logits_with_few_rows_are_not_taken_for_transposed_probabilities(tmp_pat
     assert out.returncode == 0, out.stderr
 
 
+def test_compare_of_probabilities_against_logits_says_the_sides_differ(predict_proba, tmp_path):
+    """One side predict_proba, the other the same model's logits: the refusal said --from-probs, which then
+    refused the logits side, and --as-logits gave a confident KL of 1.43."""
+    p_file, _, p, _ = predict_proba
+    logits = tmp_path / "logits.npy"
+    np.save(logits, np.log(p) + 1.5)
+    for sides in ((logits, p_file), (p_file, logits)):
+        assert_one_error_line(run("compare", *sides, "-f", "json"),
+                              f"{p_file} holds probabilities and {logits} logits", "np.log(p)", "--from-probs")
+    np.save(tmp_path / "log_p.npy", np.log(p))
+    out = json_of(run("compare", logits, tmp_path / "log_p.npy", "-f", "json"))
+    assert out["kl_mean"] == pytest.approx(0, abs=1e-12)
+
+
 def test_float16_probabilities_are_caught_within_their_dtype(tmp_path):
     rng = np.random.default_rng(0)
     z = rng.normal(size=(50, 7))
