@@ -1,9 +1,11 @@
-"""What goes in a table's cells, and which rows and columns fit: number formats, bars, width fitting.
+"""What goes in a table's cells, which rows and columns fit, and how they are drawn.
 
 A table never cuts or wraps a number. Every column of one quantity shares one
 format chosen from the values shown, and the columns that do not fit the
 console are left out as a block, counted in a "… N more" column whose width
-is measured with the others before anything is drawn.
+is measured with the others before anything is drawn. Rich shrinks a table
+wider than the console by cutting its cells, so none is ever handed to it:
+what cannot be drawn as a table even so is drawn as ``label  value`` lines.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 # The largest value of a quantity shows this many significant digits ...
@@ -29,6 +33,10 @@ MAX_DECIMALS = 17
 # A table shows at most this many rows: the first and the last half of them.
 MAX_ROWS = 20
 BAR_WIDTH = 30
+# A column of labels (class names) may fold its cells down to this many characters, and no further.
+LEAST_LABEL = 5
+# Between a label and its value on a line of their own.
+LABEL_GAP = 2
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 Formatter = Callable[[object], str]
@@ -125,10 +133,79 @@ class Column:
         header = max(cell_len(word) for word in self.header.split()) if self.wrap and self.header else cell_len(self.header)
         return max([header, *(text_width(cell) for cell in self.cells)])
 
+    @property
+    def least(self) -> int:
+        """The narrowest it may be drawn: a ``wrap`` column folds its cells (labels), any other is its width."""
+        if not self.wrap:
+            return self.width
+        header = max((cell_len(word) for word in self.header.split()), default=0)
+        return max(header, min(LEAST_LABEL, max((text_width(cell) for cell in self.cells), default=0)))
 
-def table_width(columns: list[Column]) -> int:
-    """Characters a boxed Rich table of these columns takes: one space of padding each side, one border between."""
-    return sum(column.width + 3 for column in columns) + 1
+
+def table_width(columns: list[Column], least: bool = False) -> int:
+    """Characters a boxed Rich table of these columns takes: one space of padding each side, one border between.
+
+    With ``least``, the fewest it can take, its ``wrap`` columns folded as far as they may be.
+    """
+    return sum((column.least if least else column.width) + 3 for column in columns) + 1
+
+
+def labelled(rows: list[tuple[str, list[str]] | None], width: int) -> list[Text]:
+    """``label  value`` lines for a console too narrow for a table: every value whole, right-aligned.
+
+    A label's values share its line when they fit beside it; otherwise the
+    label has a line of its own and its values follow, together when they fit
+    in the width, else one a line. Labels may wrap; values never do. A row
+    ``None`` is an empty line between blocks.
+    """
+    indent = " "
+    placed = []  # (label, its values on its line or None, the values' lines under it)
+    for row in rows:
+        if row is None:
+            placed.append(("", None, []))
+            continue
+        label, values = row
+        label, text = indent + label, " ".join(values)
+        if cell_len(label) + LABEL_GAP + cell_len(text) <= width:
+            placed.append((label, text, []))
+        else:
+            placed.append((label, None, [text] if cell_len(indent + text) <= width else values))
+    # One right edge for every value: the widest line holding a label and its values, or a value alone.
+    edge = min(width, max([cell_len(label) + LABEL_GAP + cell_len(text) for label, text, _ in placed if text is not None]
+                          + [cell_len(indent + value) for _, _, under in placed for value in under], default=0))
+    drawn = []
+    for label, text, under in placed:
+        line = Text(label, style="bold" if label else None)
+        drawn.append(line.append(text.rjust(edge - cell_len(label))) if text is not None else line)
+        drawn += [Text(value.rjust(edge)) for value in under]
+    return drawn
+
+
+def draw_table(console: Console, title: str | None, columns: list[Column], sections_after: tuple[int, ...] = ()) -> None:
+    """Title on its own line (so it wraps at the console's width, not the table's), then the table.
+
+    A table that cannot fit the console even with its labels folded is drawn
+    as ``header  cell`` lines instead, a block per row: Rich would cut it.
+    """
+    if title:
+        console.print(Text(title, style="bold"))
+    rows = max((len(column.cells) for column in columns), default=0)
+    if table_width(columns, least=True) > console.width:
+        records: list[tuple[str, list[str]] | None] = []
+        for i in range(rows):
+            # A bar (a column without a header) only draws the number beside it.
+            records += [None] * bool(i) + [(column.header, [text.plain if isinstance(text, Text) else text])
+                                           for column in columns if column.header and (text := column.cells[i])]
+        for line in labelled(records, console.width):
+            console.print(line)
+        return
+    table = Table()
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, style=column.style, no_wrap=not column.wrap,
+                         overflow="fold")
+    for i in range(rows):
+        table.add_row(*(column.cells[i] for column in columns), end_section=i in sections_after)
+    console.print(table)
 
 
 def fitting(width: int, fixed: list[Column], groups: list[list[Column]]) -> int:
@@ -169,7 +246,9 @@ def fit(width: int, before: list[Column], groups: list[list[Column]], after: lis
         shown -= 1
     if shown == 0 and after and groups and give_way:
         alone = fit(width, before, groups, [], what, total, " and " + ", ".join(column.header for column in after))
-        if len(alone) > len(before) + 1:
+        # Better one group shown than the ``after`` columns; and they give way anyway when even the note
+        # does not fit beside them (Rich would squeeze it to a blank column).
+        if len(alone) > len(before) + 1 or table_width(with_note(0)) > width:
             return alone
     return with_note(shown)
 

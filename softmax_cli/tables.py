@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -24,9 +25,11 @@ from .tablecells import (
     Column,
     bar,
     candidates,
+    draw_table,
     fit,
     fitting,
     head_and_tail,
+    labelled,
     line,
     more,
     number_format,
@@ -68,20 +71,6 @@ def _gap(rows: np.ndarray, total: int) -> tuple[int, ...]:
     return (MAX_ROWS // 2 - 1,) if len(rows) < total else ()
 
 
-def _draw(console: Console, title: str | None, columns: list[Column], sections_after: tuple[int, ...] = ()) -> None:
-    """Title on its own line (so it wraps at the console's width, not the table's), then the table."""
-    if title:
-        console.print(Text(title, style="bold"))
-    table = Table()
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, style=column.style, no_wrap=not column.wrap,
-                         overflow="fold")
-    rows = max((len(column.cells) for column in columns), default=0)
-    for i in range(rows):
-        table.add_row(*(column.cells[i] for column in columns), end_section=i in sections_after)
-    console.print(table)
-
-
 def _single(columns: list[Column]) -> list[list[Column]]:
     return [[column] for column in columns]
 
@@ -115,7 +104,7 @@ def grid(console: Console, title: str, array: np.ndarray, precision: int | None,
             for j in range(count)]
     after = [Column(key, texts(value, precision), style="cyan") for key, value in extras.items()]
     before = [Column(corner, labels, style="dim")]
-    _draw(console, title, fit(console.width, before, _single(data), after, what, n_cols), _gap(rows, n_rows))
+    draw_table(console, title, fit(console.width, before, _single(data), after, what, n_cols), _gap(rows, n_rows))
     _gap_note(console, rows, n_rows)
 
 
@@ -131,7 +120,7 @@ def vector(console: Console, title: str, values: np.ndarray, precision: int | No
                Column(title, [format_(v) for v in values[rows]])]
     if fractions is not None:
         columns = _bars(console, columns, np.asarray(fractions)[rows])
-    _draw(console, None, columns, _gap(rows, n))
+    draw_table(console, None, columns, _gap(rows, n))
     _gap_note(console, rows, n)
 
 
@@ -139,11 +128,17 @@ def scalars(console: Console, items: dict[str, np.ndarray], precision: int | Non
     """Single figures as ``name  value`` lines, each in its own format."""
     if not items:
         return
+    shown = {key: scalar(value, precision) for key, value in items.items()}
+    # One space of padding each side of both columns.
+    if max(map(cell_len, shown)) + max(map(cell_len, shown.values())) + 4 > console.width:
+        for line in labelled([(key, [value]) for key, value in shown.items()], console.width):
+            console.print(line)
+        return
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right", no_wrap=True)
-    for key, value in items.items():
-        table.add_row(key, scalar(value, precision))
+    for key, value in shown.items():
+        table.add_row(key, value)
     console.print(table)
 
 
@@ -181,7 +176,7 @@ def _ranked(console: Console, title: str, array: np.ndarray, precision: int | No
     before = [Column("row", labels)]
     if count == n_classes and fits_by_index(console.width, before, by_index, after):
         return False
-    _draw(console, title, ranked_columns(console, matrix[rows], labels, names, extras, precision, log),
+    draw_table(console, title, ranked_columns(console, matrix[rows], labels, names, extras, precision, log),
           _gap(rows, n_rows))
     _gap_note(console, rows, n_rows)
     return True
@@ -232,7 +227,7 @@ def topk(result: Result, console: Console, precision: int | None) -> None:
                    Column("class", list(labels[:shown]), justify="left", wrap=True),
                    Column("p", [format_(p) for p in probs[:shown]]),
                    Column("sum", [format_sum(c) for c in cumulative[:shown]])]
-        _draw(console, f"top-{k}", _bars(console, columns, probs[:shown]))
+        draw_table(console, f"top-{k}", _bars(console, columns, probs[:shown]))
         _rows_note(console, shown, k, "rank")
     else:
         flat_labels, flat_p = labels.reshape(-1, k), probs.reshape(-1, k)
@@ -249,7 +244,7 @@ def topk(result: Result, console: Console, precision: int | None) -> None:
         # Too narrow for one rank beside the sum, the table turns to a line per rank rather than drop the sum.
         columns = fit(console.width, before, groups, after, "rank", k, give_way=False)
         if any(column.header == "#1" for column in columns):
-            _draw(console, f"top-{k}", columns)
+            draw_table(console, f"top-{k}", columns)
             _rows_note(console, shown, n_rows)
         else:  # not one rank fits beside the row and the sum: a line per row and rank instead
             _topk_lines(console, k, flat_labels, flat_p, cumulative.reshape(-1, k), before[0].cells, precision)
@@ -272,7 +267,7 @@ def _topk_lines(console: Console, k: int, labels: np.ndarray, probs: np.ndarray,
     # The running sum is the first thing to go: it is the p above it added up.
     with_sum = columns + [Column("sum", [format_sum(cumulative[r, rank]) for r, rank in lines], style="cyan")]
     columns = with_sum if table_width(with_sum) <= console.width else columns
-    _draw(console, f"top-{k}", columns, sections_after=tuple(ranks * (r + 1) - 1 for r in range(shown - 1)))
+    draw_table(console, f"top-{k}", columns, sections_after=tuple(ranks * (r + 1) - 1 for r in range(shown - 1)))
     if ranks < k:
         console.print(Text(f"{more(k - ranks, 'rank')} of each row", style="dim"))
     _rows_note(console, shown, n_rows)
@@ -294,6 +289,10 @@ def reliability(console: Console, title: str, bins, precision: int | None) -> No
     legend = "█ confidence\n━ accuracy"
     room = console.width - table_width(before) - 3 - number_width - 1
     width = min(20, max(room, len("confidence") + 2 - number_width - 1, 0))
+    if width > room:  # no room for the bars beside their numbers (nor for the legend): the numbers alone
+        draw_table(console, title, before + [Column("confidence", conf_text), Column("accuracy", acc_text)])
+        _empty_bins_note(console, bins, kept)
+        return
     colour = _in_colour(console)
     cells = []
     for c, a, c_text, a_text in zip(conf, acc, conf_text, acc_text):
@@ -314,6 +313,10 @@ def reliability(console: Console, title: str, bins, precision: int | None) -> No
     for i, cell in enumerate(cells):
         table.add_row(before[0].cells[i], before[1].cells[i], cell)
     console.print(table)
+    _empty_bins_note(console, bins, kept)
+
+
+def _empty_bins_note(console: Console, bins, kept: list[int]) -> None:
     if len(kept) < len(bins.count):
         console.print(Text(f"{len(bins.count) - len(kept)} empty bins of {len(bins.count)} not shown", style="dim"))
 
@@ -354,9 +357,9 @@ def sweep(result: Result, console: Console, precision: int | None) -> None:
             def what(count, done=done):
                 return "class" if done + count >= len(metrics) else "column"
 
-            _draw(console, title, fit(console.width, before, rest, [], what, total - done))
+            draw_table(console, title, fit(console.width, before, rest, [], what, total - done))
             break
-        _draw(console, title, before + columns[done:done + take])
+        draw_table(console, title, before + columns[done:done + take])
         done += take
     _rows_note(console, shown, n, "temperature")
     scalars(console, {k: v for k, v in arrays.items() if np.ndim(v) == 0}, precision)
@@ -384,7 +387,7 @@ def jacobian(result: Result, console: Console, precision: int | None) -> None:
     before = [Column("row", row_cells, style="dim"), Column("i", [names[i] for _ in range(shown_rows)
                                                                   for i in range(shown_i)], justify="left")]
     columns = fit(console.width, before, _single(data), [], "class", n_classes)
-    _draw(console, title, columns, sections_after=tuple(shown_i * (r + 1) - 1 for r in range(shown_rows - 1)))
+    draw_table(console, title, columns, sections_after=tuple(shown_i * (r + 1) - 1 for r in range(shown_rows - 1)))
     if shown_i < n_classes:
         console.print(Text(f"{more(n_classes - shown_i, 'output')} i of each row", style="dim"))
     _rows_note(console, shown_rows, len(rows))
@@ -403,7 +406,7 @@ def heatmap(console: Console, title: str, matrix: np.ndarray, precision: int | N
 
     data = [Column(f"k{j}", shaded(block[:, j])) for j in range(count)]
     before = [Column("query", [str(i) for i in rows], style="dim")]
-    _draw(console, title, fit(console.width, before, _single(data), [], "key", n_cols), _gap(rows, n_rows))
+    draw_table(console, title, fit(console.width, before, _single(data), [], "key", n_cols), _gap(rows, n_rows))
     _gap_note(console, rows, n_rows, "query")
 
 

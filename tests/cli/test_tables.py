@@ -599,3 +599,91 @@ def test_reliability_on_a_terminal_with_and_without_colour(monkeypatch, no_color
     plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
     assert "█ confidence" in plain and "━ accuracy" in plain and "━━" in plain
     assert "red" not in plain and "blue" not in plain
+
+
+# ---------------------------------------------------------------- every width, on a terminal, against the machine output
+
+TERMINAL_WIDTHS = (20, 30, 40, 80, 200)
+LONG_NAMES = [f"class_with_a_long_name_{j}" for j in range(6)]
+ON_A_TERMINAL = {
+    "probs": ["probs", "{batch}"],
+    "probs-long-names": ["probs", "{long}"],
+    "probs-vector": ["probs", "3", "2", "1", "0", "--classes", ",".join(LONG_NAMES[:4])],
+    "topk": ["topk", "{batch}", "-k", "4", "--labels", "{labels}"],
+    "topk-long-names": ["topk", "{long}", "-k", "2"],
+    "topk-vector": ["topk", "30", "1", "0", "-k", "3"],
+    "temperature-sweep": ["temperature-sweep", "{batch}", "--labels", "{labels}"],
+    "temperature-sweep-long-names": ["temperature-sweep", "{long}"],
+    "loss": ["loss", "{batch}", "--labels", "{labels}"],
+}
+# A bar says how much with its length: no number in it to cut, and no header needed.
+BAR_GLYPHS = set("█▏▎▍▌▋▊▉━╸ ")
+SHOWN_NUMBER = re.compile(r"(?<![\w.–-])-?\d[\d,]*(\.\d+)?(e[+-]\d+)?%?(?![\w.–])")
+
+
+def values_behind(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Every number a table may show: the machine output's, and what a table adds up from them.
+
+    A table adds running sums of a row's ranked probabilities (topk's ``sum``, the mass of the classes left
+    out) and each row's entropy with its mean, computed here from the probabilities the machine output holds.
+    """
+    found = []
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind not in "fiub":
+            continue
+        value = value.astype(np.float64)
+        found.append(value.ravel())
+        if name == "probs" and value.ndim:
+            ranked = -np.sort(-value, axis=-1)
+            found += [np.cumsum(ranked, axis=-1).ravel(), np.cumsum(ranked[..., ::-1], axis=-1).ravel()]
+            found += [entropy(value).ravel(), np.atleast_1d(entropy(value).mean())]
+    return np.sort(np.concatenate(found))
+
+
+def assert_a_value_behind(token: str, pool: np.ndarray) -> None:
+    """``token`` is some value of ``pool`` rounded to the digits it shows (a percentage: of 100 times it)."""
+    percent = token.endswith("%")
+    number = token.rstrip("%").replace(",", "")
+    value = float(number) / 100 if percent else float(number)
+    room = tolerance(number) / 100 if percent else tolerance(number)
+    near = pool[np.searchsorted(pool, value - room):np.searchsorted(pool, value + room, side="right")]
+    assert near.size, f"{token} is no value of the machine output rounded to the digits shown"
+
+
+@pytest.fixture(scope="module")
+def terminal_files(files):
+    rng = np.random.default_rng(0)
+    np.savetxt(files / "long.csv", rng.normal(size=(5, 6)), delimiter=",", header=",".join(LONG_NAMES), comments="")
+    return {"batch": files / "batch.npy", "labels": files / "labels.npy", "long": files / "long.csv"}
+
+
+@pytest.mark.parametrize("width", TERMINAL_WIDTHS)
+@pytest.mark.parametrize("command", sorted(ON_A_TERMINAL))
+def test_on_a_terminal_every_number_is_a_value_rounded_and_every_column_is_named(terminal_files, command, width,
+                                                                                 tmp_path, monkeypatch):
+    from conftest import in_terminal
+
+    args = [arg.format(**terminal_files) for arg in ON_A_TERMINAL[command]]
+    machine = run(*args, "-o", tmp_path / "all.npz")
+    assert machine.returncode == 0, machine.stderr
+    with np.load(tmp_path / "all.npz") as saved:
+        pool = values_behind(dict(saved))
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setenv("NO_COLOR", "1")
+    shown = in_terminal(*args)
+    assert shown.returncode == 0, shown.stdout
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", shown.stdout.decode()).replace("\r\n", "\n")
+    for line in text.splitlines():
+        assert cell_len(line) <= width, f"{cell_len(line)} > {width}: {line!r}"
+        assert not re.search(r"\S…", line), f"something cut short: {line!r}"
+        for match in SHOWN_NUMBER.finditer(line):
+            token = match.group(0)
+            if re.search(r"[.e]", token):  # a bare whole number is a row, a rank or a count
+                assert_a_value_behind(token, pool)
+    for table in parse(text):
+        for j, header in enumerate(table["header"]):
+            column = [row[j] for row in table["rows"]]
+            if not header:
+                assert set("".join(column)) <= BAR_GLYPHS and "".join(column).strip(), \
+                    f"column {j} shown without its header: {column}"
