@@ -266,10 +266,13 @@ def _topk_lines(console: Console, k: int, labels: np.ndarray, probs: np.ndarray,
                Column("p", [format_(probs[r, rank]) for r, rank in lines])]
     # The running sum is the first thing to go: it is the p above it added up.
     with_sum = columns + [Column("sum", [format_sum(cumulative[r, rank]) for r, rank in lines], style="cyan")]
-    columns = with_sum if table_width(with_sum) <= console.width else columns
-    draw_table(console, f"top-{k}", columns, sections_after=tuple(ranks * (r + 1) - 1 for r in range(shown - 1)))
+    summed = table_width(with_sum) <= console.width
+    draw_table(console, f"top-{k}", with_sum if summed else columns,
+               sections_after=tuple(ranks * (r + 1) - 1 for r in range(shown - 1)))
     if ranks < k:
         console.print(Text(f"{more(k - ranks, 'rank')} of each row", style="dim"))
+    if not summed:
+        console.print(Text(f"{more(1, 'column')} (sum)", style="dim"))
     _rows_note(console, shown, n_rows)
 
 

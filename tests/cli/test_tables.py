@@ -268,6 +268,8 @@ def test_topk_batch_pairs_names_and_probabilities(width):
             assert_shows(cells_[3], probs[r, rank])
             if len(cells_) == 5:
                 assert_shows(cells_[4], probs[r, : rank + 1].sum())
+        # The running sum gives way first, and says so.
+        assert ("sum" in header) != ("… 1 more column (sum)" in text)
         check_rows_note(text, 4, 6)
     else:
         ranks = [j for j, name in enumerate(header) if re.fullmatch(r"#\d+", name)]
