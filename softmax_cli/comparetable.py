@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .result import Result
-from .tablecells import Column, bar, head_and_tail, number_format, table_width
+from .tablecells import Column, bar, draw_table, head_and_tail, labelled, number_format, table_width
 
 # The histogram's bars never grow past this, however wide the console.
 HISTOGRAM_BAR = 60
@@ -39,22 +39,30 @@ def _percent(fraction: float, precision: int | None) -> str:
     return f"{100 * fraction:.{2 if precision is None else precision}f}%" if math.isfinite(fraction) else str(fraction)
 
 
-def _figures(lines: list[tuple[str, str, str]], width: int) -> Table:
-    """``name  value  ± error`` lines, values right-aligned; where that is too wide, each error under its value."""
+def _figures(console: Console, lines: list[tuple[str, str, str]]) -> None:
+    """``name  value  ± error`` lines, values right-aligned; where that is too wide, each error under its value.
+
+    Narrower still, the names give way: ``labelled`` lines, a name on a line of its own where need be.
+    """
     table = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
     table.add_column(no_wrap=True, style="bold")
     table.add_column(justify="right", no_wrap=True)
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
-    if sum(widths) + 9 <= width:
+    if sum(widths) + 9 <= console.width:
         table.add_column(no_wrap=True)
         for line in lines:
             table.add_row(*line)
-        return table
-    for name, value, error in lines:
-        table.add_row(name, value)
-        if error:
-            table.add_row("", error)
-    return table
+    elif widths[0] + max(widths[1:]) + 6 <= console.width:
+        for name, value, error in lines:
+            table.add_row(name, value)
+            if error:
+                table.add_row("", error)
+    else:
+        for line in labelled([(name, [value, error] if error else [value]) for name, value, error in lines],
+                             console.width):
+            console.print(line)
+        return
+    console.print(table)
 
 
 def _statistics(a: dict[str, np.ndarray], precision: int | None) -> list[Column]:
@@ -78,13 +86,25 @@ def _statistics(a: dict[str, np.ndarray], precision: int | None) -> list[Column]
 
 
 def _draw_columns(console: Console, columns: list[Column]) -> None:
-    """The statistics table; a row empty in every data column (rms of KL, max of Δp) is left out."""
+    """The statistics table; a row empty in every data column (rms of KL, max of Δp) is left out.
+
+    Too wide for the console, each column is drawn as ``labelled`` lines under its header instead.
+    """
+    kept = [i for i in range(len(columns[0].cells)) if any(column.cells[i] for column in columns[1:])]
+    if sum(column.width + 3 for column in columns) > console.width:  # two spaces before each, one after
+        for column in columns[1:]:
+            console.print(Text(column.header, style="bold"))
+            # A spread stays whole when it fits the line, else its ± error goes under its mean.
+            rows = [(columns[0].cells[i], column.cells[i].replace(" ± ", "\0± ").split("\0")) for i in kept
+                    if column.cells[i]]
+            for line in labelled(rows, console.width):
+                console.print(line)
+        return
     table = Table(box=None, padding=(0, 1, 0, 2), header_style="bold")
     for column in columns:
         table.add_column(Text(column.header), justify=column.justify, style=column.style, no_wrap=True)
-    for i in range(len(columns[0].cells)):
-        if any(column.cells[i] for column in columns[1:]):
-            table.add_row(*(column.cells[i] for column in columns))
+    for i in kept:
+        table.add_row(*(column.cells[i] for column in columns))
     console.print(table)
 
 
@@ -135,12 +155,7 @@ def histogram(console: Console, kl: np.ndarray) -> None:
         # A nonempty bin always shows at least a sliver.
         columns = before + [Column("", [bar(max(c / peak, 1 / (8 * width)) if c else 0.0, width) for c in counts],
                                    justify="left", style="green")]
-    table = Table()
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, style=column.style, no_wrap=True)
-    for i in range(len(labels)):
-        table.add_row(*(column.cells[i] for column in columns))
-    console.print(table)
+    draw_table(console, None, columns)
 
 
 def per_row(console: Console, arrays: dict[str, np.ndarray], names: list[str], precision: int | None,
@@ -157,12 +172,7 @@ def per_row(console: Console, arrays: dict[str, np.ndarray], names: list[str], p
         if table_width(columns + [column]) > console.width:
             break
         columns.append(column)
-    table = Table()
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, style=column.style, no_wrap=True)
-    for i in range(len(rows)):
-        table.add_row(*(column.cells[i] for column in columns), end_section=len(rows) < n and i == len(rows) // 2 - 1)
-    console.print(table)
+    draw_table(console, None, columns, (len(rows) // 2 - 1,) if len(rows) < n else ())
     left = [name for name in names if name not in [c.header for c in columns]]
     if len(rows) < n or left:
         shown = f"rows {rows[:len(rows) // 2][-1] + 1} to {rows[len(rows) // 2] - 1} not shown" if len(rows) < n else ""
@@ -191,7 +201,7 @@ def compare(result: Result, console: Console, precision: int | None) -> None:
     lines += [("mean JS", _scientific(a["js_mean"], precision), ""),
               ("mean TV", _scientific(a["tv_mean"], precision), ""),
               ("max |p - q| any class", _scientific(a["max_abs_dp"], precision), "")]
-    console.print(_figures(lines, console.width))
+    _figures(console, lines)
     columns = _statistics(a, precision)
     if "dp_quantiles" in a and table_width(columns) - len(columns) - 1 > console.width:
         _draw_columns(console, columns[:2])  # too narrow for both side by side: one under the other

@@ -608,6 +608,9 @@ def test_reliability_on_a_terminal_with_and_without_colour(monkeypatch, no_color
 TERMINAL_WIDTHS = (20, 30, 40, 80, 200)
 LONG_NAMES = [f"class_with_a_long_name_{j}" for j in range(6)]
 ON_A_TERMINAL = {
+    "compare": ["compare", "{data}/compare_ref.npy", "{data}/compare_cand.npy"],
+    "compare-labels": ["compare", "{data}/compare_ref.npy", "{data}/compare_cand.npy", "--labels",
+                       "{data}/digits_val_labels.npy"],
     "probs": ["probs", "{batch}"],
     "probs-long-names": ["probs", "{long}"],
     "probs-vector": ["probs", "3", "2", "1", "0", "--classes", ",".join(LONG_NAMES[:4])],
@@ -655,9 +658,12 @@ def assert_a_value_behind(token: str, pool: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def terminal_files(files):
+    from conftest import ROOT
+
     rng = np.random.default_rng(0)
     np.savetxt(files / "long.csv", rng.normal(size=(5, 6)), delimiter=",", header=",".join(LONG_NAMES), comments="")
-    return {"batch": files / "batch.npy", "labels": files / "labels.npy", "long": files / "long.csv"}
+    return {"data": ROOT / "sample_data", "batch": files / "batch.npy", "labels": files / "labels.npy",
+            "long": files / "long.csv"}
 
 
 @pytest.mark.parametrize("width", TERMINAL_WIDTHS)
