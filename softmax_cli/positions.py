@@ -163,7 +163,8 @@ def _top1_sample(rows: np.ndarray, labels: np.ndarray, keep: np.ndarray | None,
 
 
 def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded | None, mask: Loaded | None,
-           shift: bool, ignore_index: int, check_plausibility: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+           shift: bool, ignore_index: int, check_plausibility: bool = False,
+           alongside: tuple[Loaded, ...] = ()) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The labels (rows' shape; dropped positions labelled ``ignore_index``) and the flat keep-mask.
 
     With ``shift`` the position ``t`` takes the label and the mask of ``t + 1``
@@ -171,7 +172,8 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     scored. Without a mask or a shift the labels are returned as they are
     (the core checks them). The keep-mask is None without a mask. With
     ``check_plausibility`` (a command that scores positions, on logits read rather
-    than stood in for) an ``attention_mask`` left out (:func:`refuse_mask_left_out`)
+    than stood in for) an ``attention_mask`` left out (:func:`refuse_mask_left_out`; of the logits, or of an input
+    scored ``alongside`` them at the same positions: compare's candidate)
     unshifted next-token labels (:func:`refuse_misaligned`) and token ids counted from 1
     (:func:`refuse_one_based`) are refused.
     """
@@ -179,10 +181,13 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     at = axis % len(shape)
     lead = shape[:at] + shape[at + 1:]
     if mask is None and check_plausibility:
-        refuse_mask_left_out(logits, lead, labels, shift, ignore_index)
-        if labels is not None and labels.shape == lead and len(shape) > 2 and at == len(shape) - 1:
-            with naming_sources(logits, {"labels": truth}):
-                refuse_unmasked_padding(labels, ignore_index)
+        for scored_input in (logits, *alongside):
+            refuse_mask_left_out(scored_input, lead, labels, shift, ignore_index)
+    # The labels and the mask are read whole on every path (a cluster's logits are stood in for): checked always.
+    sequences = len(shape) > 2 and at == len(shape) - 1
+    if mask is None and sequences and labels is not None and labels.shape == lead:
+        with naming_sources(logits, {"labels": truth}):
+            refuse_unmasked_padding(labels, ignore_index)
     mask = without_header_row(mask, lead)
     if mask is not None and mask.array.ndim and (logits.rows is not None or mask.rows is not None):
         named = mask if mask.rows is not None and len(mask.rows) == len(mask.array) else dataclasses.replace(mask, rows=None)
@@ -228,7 +233,7 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
                              "attention_mask does (a padding mask with 1 for padding is the other way round: 1 - "
                              "mask)", operand="mask")
     if flat is not None and keep is not None:
-        if check_plausibility and len(shape) > 2:
+        if sequences:
             with naming_sources(logits, {"mask": mask}):
                 refuse_mask_of_padding(flat, keep, ignore_index)
         flat = np.where(keep, flat, ignore_index)

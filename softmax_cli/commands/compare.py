@@ -275,7 +275,7 @@ def compare(
                    ignore_index=ignore_index)
     labels_array = None if truth is None else truth.fitted(ref, source.axis, ignore_index)
     fitted, keep = positions.scored(ref, source.axis, labels_array, truth, mask, shift_labels, ignore_index,
-                                    check_plausibility=True)
+                                    check_plausibility=True, alongside=(cand,))
     flat = None if fitted is None else np.ravel(fitted)
     with naming_sources(None, {"labels": truth} if truth else {}):  # a bad label names the labels' file
         rows = _rows(ref, aligned, (ref_name, cand_name), flat, keep, source.axis, options, aligned is not cand)

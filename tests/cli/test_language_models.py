@@ -271,3 +271,36 @@ def test_a_mask_that_keeps_only_the_padding_is_refused(padded_ids, command):
                               "--shift-labels", "--mask", folder / "inverted.npy", "-f", "json"),
                           "has the token id 0, while those it drops hold", "give 1 - mask",
                           str(folder / "inverted.npy"))
+
+
+def test_compare_reads_the_attention_mask_saved_beside_the_candidate(tmp_path):
+    """The candidate's .npz holds the attention_mask: only the reference's file was looked at, so the padding's
+    garbage was scored (KL 8.68 for 0.10) and --max-kl failed on it."""
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(2, 6, 20)).astype(np.float32)
+    cand = (ref + rng.normal(0, 0.5, ref.shape)).astype(np.float32)
+    mask = np.array([[1] * 6, [1, 1, 1, 0, 0, 0]])
+    cand[1, 3:] = rng.normal(0, 20, (3, 20))
+    np.save(tmp_path / "ref.npy", ref)
+    np.savez(tmp_path / "cand.npz", logits=cand, attention_mask=mask)
+    assert_one_error_line(run("compare", tmp_path / "ref.npy", tmp_path / "cand.npz", "--key", "logits",
+                              "--max-kl", "0.2", "-f", "json"),
+                          "holds an attention_mask that drops 3 position(s)", "--mask", str(tmp_path / "cand.npz"))
+    out = loads(run("compare", tmp_path / "ref.npy", tmp_path / "cand.npz", "--key", "logits", "--mask",
+                    tmp_path / "cand.npz", "--max-kl", "0.2", "-f", "json"))
+    kept = mask.astype(bool)
+    log_p = ref[kept] - np.log(np.exp(ref[kept].astype(np.float64)).sum(-1, keepdims=True))
+    log_q = cand[kept] - np.log(np.exp(cand[kept].astype(np.float64)).sum(-1, keepdims=True))
+    expected = float(np.mean((np.exp(log_p) * (log_p - log_q)).sum(-1)))
+    assert out["n_scored"] == 9 and out["kl_mean"] == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("command", [["topk", "-k", "1", "--min-accuracy", "0.9"], ["temperature-sweep"]])
+def test_topk_and_temperature_sweep_refuse_the_padding_as_loss_does(padded_ids, command):
+    """topk and temperature-sweep had none of loss's padding checks: an inverted mask gave top-1 accuracy 1.0 on
+    the padding and passed --min-accuracy."""
+    folder, *_ = padded_ids
+    assert_one_error_line(run(command[0], folder / "logits.npy", *command[1:], "--labels", folder / "ids.npy",
+                              "--mask", folder / "inverted.npy", "-f", "json"), "it keeps the padding", "1 - mask")
+    assert_one_error_line(run(command[0], folder / "logits.npy", *command[1:], "--labels", folder / "ids.npy",
+                              "-f", "json"), "3 sequences end with runs of token id 0")
