@@ -21,7 +21,7 @@ import numpy as np
 from .core.blocks import value_text
 from .errors import InputError, UsageError
 from .formats import registry
-from .formats.base import Source, missing_value, note, parse_number
+from .formats.base import Source, distinct_ids, missing_value, note, parse_number
 from .inputs import STDIN, Loaded, align_classes, align_rows, class_numbers, load_source, parse_typed_numbers
 
 OPTION = "--labels"
@@ -43,9 +43,6 @@ class LabelSource:
     names: list[str] | None = None
     names_with_header: bool = False
     refusal: InputError | None = None
-    # A named first column beside the labels' (Series.to_csv() under a named integer index): the rows' names when
-    # the logits' rows go by the same name (their --index-col), which pairs the two by it.
-    named_index: tuple[str, list[str]] | None = None
 
     @property
     def source(self) -> str | None:
@@ -92,9 +89,6 @@ class LabelSource:
                 error.operand = "labels"
                 raise error.located(self.source) from None
         rows = self.loaded.rows if labels.ndim and len(self.loaded.rows or ()) == len(labels) else None
-        if (rows is None and self.named_index is not None and logits.index_name == self.named_index[0]
-                and labels.ndim and len(self.named_index[1]) == len(labels)):
-            rows = self.named_index[1]
         own_table = logits.source is not None and self.read_from([logits.source])
         if labels.ndim and (rows is not None or logits.rows is not None) and not own_table:
             # Labels with row names (a pandas Series' index) are matched to the logits' named rows by name.
@@ -219,16 +213,14 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         numbers = [parse_number(value) for value in values]
         if not values:
             raise InputError(f"column {key!r} has no labels below its name", where=spec)
-        # pandas' unnamed index (Series.to_csv()), or a first column of text (an id): it names the rows.
-        ids = column and (header[0] == "" or _is_text_column(rows[1:], 0))
+        # pandas' unnamed index (Series.to_csv()), a first column of text, or of distinct whole numbers (an id,
+        # a named index, reset_index()'s positions): it names the rows.
         first = [row[0] if row else "" for row in rows[1:]]
-        row_names = first if ids else None
-        named_index = (header[0], first) if column and not ids and header[0] else None
-        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True, rows=row_names)
+        ids = column and (header[0] == "" or _is_text_column(rows[1:], 0) or distinct_ids(first))
+        loaded = Loaded(np.array(values), spec, paths=[Path(spec)], from_text=True, rows=first if ids else None)
         if all(number is not None for number in numbers):
-            return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key,
-                               named_index=named_index)
-        return LabelSource(loaded, key, names=values, named_index=named_index)
+            return LabelSource(dataclasses.replace(loaded, array=np.array(numbers, dtype=np.float64)), key)
+        return LabelSource(loaded, key, names=values)
     fields = [field for row in rows for field in row]
     if len(rows) == 1 and "" in fields:  # a trailing separator: not a class name among numbers
         raise InputError(f"an empty field (label {fields.index('')}); write one label a field, without a trailing "

@@ -357,6 +357,14 @@ def missing_value(preferred: str) -> str:
     return "the ignore index (-100) for a row without a label" if preferred == "labels" else "-inf for a masked logit"
 
 
+def distinct_ids(values: Sequence[str]) -> bool:
+    """Whether a column beside the labels' names the rows: distinct whole numbers, as an id, a named index
+    (``Series.to_csv()``) or ``reset_index()``'s positions are written."""
+    if not values or not all(value.lstrip("-").isdigit() for value in values):
+        return False
+    return len(set(map(int, values))) == len(values)
+
+
 def check_unique_names(names: list[str], where: str) -> None:
     """Refuse a class name given twice: names pick classes, so each must pick one."""
     seen = set()

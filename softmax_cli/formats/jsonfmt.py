@@ -21,6 +21,7 @@ from .base import (
     Source,
     Table,
     WriteOptions,
+    distinct_ids,
     is_bfloat16,
     join_levels,
     number_strings,
@@ -125,16 +126,22 @@ def _records(records: list[tuple[str, object]], key: str | None = None, preferre
                  index_name=None if row_names is None else list(first)[0])
 
 
-def _columns(table: Table, key: str | None, leave_out: str | None) -> Table:
+def _columns(table: Table, key: str | None, leave_out: str | None, preferred: str = "logits") -> Table:
     """A JSON table's column ``key`` alone (``--labels-key``), or the table without the column ``leave_out``
-    (the labels read from the same file); ``key`` must name a column."""
+    (the labels read from the same file); ``key`` must name a column. Beside the labels' column, a first column
+    of distinct whole numbers (pandas' ``reset_index()``, polars' ``with_row_index()``) names the rows."""
     names = table.classes
     if names is None:  # a column of lists, already picked by key
         return table
     if key is not None:
         if key not in names:
             raise InputError(f"no column named {key!r}; the columns are: {', '.join(names)}")
-        return Table(table.array[:, names.index(key)], rows=table.rows)
+        rows = table.rows
+        if rows is None and preferred == "labels" and names.index(key) > 0:
+            first = table.array[:, 0]
+            whole = [str(int(value)) for value in first if value == int(value)] if np.isfinite(first).all() else []
+            rows = whole if len(whole) == len(first) and distinct_ids(whole) else None
+        return Table(table.array[:, names.index(key)], rows=rows)
     if leave_out in names:
         kept = [j for j, name in enumerate(names) if name != leave_out]
         return Table(table.array[:, kept], classes=[names[j] for j in kept], rows=table.rows)
@@ -239,9 +246,9 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
     classes = None
     if isinstance(value, dict):
         if (split := _split(value)) is not None and (key is None or key in value["columns"]):
-            return _columns(split, key, leave_out)
+            return _columns(split, key, leave_out, preferred)
         if (table := _table_schema(value, key, preferred)) is not None:
-            return _columns(table, key, leave_out)
+            return _columns(table, key, leave_out, preferred)
         if (series := _series_split(value)) is not None and key in (None, "data", value.get("name")):
             return Table(_array(series[0], "data"), rows=series[1])
         _refuse_nested_objects(value)
@@ -255,7 +262,7 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
         return Table(array, classes, rows=_own_rows(value, array))
     if isinstance(value, list) and value and isinstance(value[0], dict):
         return _columns(_records([(f"[{i}]", record) for i, record in enumerate(value)], key, preferred), key,
-                        leave_out)
+                        leave_out, preferred)
     return Table(_array(value, ""), classes)
 
 
@@ -323,7 +330,7 @@ def parse_json_lines(text: str, key: str | None = None, leave_out: str | None = 
         raise InputError("no JSON lines found")
     if isinstance(rows[0][1], dict):
         return _columns(_records([(f"line {line_no}", value) for line_no, value in rows], key, preferred), key,
-                        leave_out)
+                        leave_out, preferred)
     rows = [(line_no, _array(value, f"line {line_no}")) for line_no, value in rows]
     shape = rows[0][1].shape
     for line_no, row in rows:

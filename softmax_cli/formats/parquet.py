@@ -30,6 +30,7 @@ from .base import (
     Source,
     Table,
     WriteOptions,
+    distinct_ids,
     is_bfloat16,
     join_levels,
     joined_rows,
@@ -170,6 +171,20 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
     return candidates, index
 
 
+def _labels_ids(schema, columns: list[str], index: list[str], key: str | None, preferred: str,
+                leave_out: str | None) -> list[str]:
+    """A first column of whole numbers beside the labels' column picked by ``--labels-key`` (pandas'
+    ``reset_index()`` written with ``index=False``, polars' ``with_row_index()``): it names the rows when its
+    numbers are distinct (checked once read), as in a CSV."""
+    import pyarrow.types as types
+
+    first = schema.names[0]
+    if (index or key is None or preferred != "labels" or first in columns or first == leave_out
+            or not types.is_integer(schema.field(0).type)):
+        return []
+    return [first]
+
+
 def _instead(schema, names: list[str]) -> str:
     """What to do about columns that are neither numbers nor lists of them, as they hold."""
     import pyarrow.types as types
@@ -229,6 +244,8 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
     """The table from ``parts(columns)``: its row groups or batches, in order, as ``source`` asks (no
     column ``leave_out``; the first as row names under ``--index-col``)."""
     columns, index = _plan(schema, key, preferred, source.leave_out, source.index_col)
+    ids = _labels_ids(schema, columns, index, key, preferred, source.leave_out)
+    index = index or ids
     dtype = np.result_type(*(_numpy_dtype(schema.field(name).type) for name in columns))
     pieces, rows, filled = [], [], 0
     array = np.empty((n_rows, len(columns)), dtype) if n_rows is not None and len(columns) > 1 else None
@@ -246,6 +263,8 @@ def _table(schema, parts: Callable[[list[str]], Iterable], n_rows: int | None, k
         array = np.concatenate(pieces) if pieces else np.empty((0, len(columns)), dtype)
         if len(columns) == 1 and array.ndim == 2 and not _is_list(schema.field(columns[0]).type):
             array = array.reshape(-1)
+    if ids and not distinct_ids([name for name, in rows]):
+        index, rows = [], []
     classes = columns if len(columns) > 1 else None
     ranged = None if index else _range_index(schema, len(array))
     default = ranged == [str(position) for position in range(len(array))]

@@ -97,3 +97,31 @@ def test_labels_under_a_named_integer_index_pair_with_logits_read_by_index_col(t
     assert completed.returncode == 0, completed.stderr
     expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
     assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "json", "jsonl"])
+def test_labels_with_their_id_column_in_another_order_pair_by_it(tmp_path, suffix):
+    """Labels written with their index as a column, shuffled (``Series.to_csv()`` under a named index,
+    ``reset_index()`` to Parquet or JSON records), read with --labels-key label as the refusal says: the ids were
+    ignored and the rows paired by position (loss 1.742 for torch's 1.525, exit 0)."""
+    torch = pytest.importorskip("torch")
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(5)
+    logits, labels = rng.normal(size=(30, 4)), rng.integers(0, 4, 30)
+    pd.DataFrame(logits, columns=list("abcd")).to_csv(tmp_path / "logits.csv")  # unnamed index 0..29, in order
+    np.save(tmp_path / "logits.npy", logits)
+    shuffled = pd.Series(labels, name="label").rename_axis("id").sample(frac=1, random_state=0)
+    path = tmp_path / f"y.{suffix}"
+    if suffix == "csv":
+        shuffled.to_csv(path)
+    elif suffix == "parquet":
+        shuffled.reset_index().to_parquet(path, index=False)
+    else:
+        shuffled.reset_index().to_json(path, orient="records", lines=suffix == "jsonl")
+    completed = run("loss", tmp_path / "logits.csv", "--labels", path, "--labels-key", "label", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
+    assert_one_error_line(run("loss", tmp_path / "logits.npy", "--labels", path, "--labels-key", "label"),
+                          "named 0..29 in another order", str(path))
