@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import render
-from .errors import GateFailed, InputError, OutputError, SoftmaxError, UsageError
+from .errors import GateFailed, InputError, InputsFailed, OutputError, SoftmaxError, UsageError
 from .formats import registry
 from .formats.base import note
 from .formats.registry import SUFFIXES, output_for_path
@@ -95,9 +95,9 @@ def planned_outputs(sources: list[str], outputs: Outputs) -> list[tuple[OutputFo
     return planned
 
 
-def inputs_failed(failed: list[str], total: int) -> InputError:
+def inputs_failed(failed: list[str], total: int) -> InputsFailed:
     """The last word of a batch whose inputs ``failed`` (each already reported on its own line)."""
-    return InputError(f"{len(failed)} of {total} inputs failed: {', '.join(failed)}")
+    return InputsFailed(f"{len(failed)} of {total} inputs failed: {', '.join(failed)}")
 
 
 @contextmanager

@@ -89,6 +89,11 @@ class InputError(SoftmaxError, ValueError):
     """
 
 
+class InputsFailed(InputError):
+    """Inputs of a batch run with ``--keep-going`` that failed (each already reported): the others' results stand,
+    and so do their gates' verdicts, which the reports still record."""
+
+
 class UsageError(SoftmaxError):
     """A bad combination of arguments or options."""
 

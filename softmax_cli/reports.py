@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from .errors import GateFailed, UsageError
+from .errors import GateFailed, InputsFailed, UsageError
 from .reporter import reporter
 from .result import Gate, Result, as_typed
 
@@ -86,9 +86,16 @@ class Ledger:
     def check(self, inputs: Sequence[Path] | Inputs, outputs: Iterable[Path | None]) -> None:
         """Refuse, before any work, a report file that is one of the run's ``inputs`` (every file it reads, as ``-o``
         is checked against them) or one of its ``outputs``, or that cannot be written."""
-        from .render import check_destination, destination
+        from .render import Inputs, check_destination, destination
 
         written = {destination(output) for output in outputs if output is not None}
+        summary = os.environ.get(STEP_SUMMARY)
+        if summary and any(report.kind == "github" for report in self.reports):
+            # Appended to, not replaced: only an input or the result must not be it.
+            target = destination(Path(summary))
+            if target in written or (inputs if isinstance(inputs, Inputs) else Inputs(inputs)).hold(target):
+                raise UsageError(f"${STEP_SUMMARY} ({summary!r}) is an input or the result of this run; --report "
+                                 "github appends its table there: point it at a file of its own")
         for report in self.reports:
             if report.path is None:
                 continue
@@ -108,7 +115,8 @@ class Ledger:
         return self
 
     def __exit__(self, kind, error, trace) -> bool:
-        if self.reports and self.entries and (error is None or isinstance(error, GateFailed)):
+        # Under --keep-going the inputs that did not fail have verdicts, which CI must see whatever the others did.
+        if self.reports and self.entries and (error is None or isinstance(error, (GateFailed, InputsFailed))):
             self.write()
         return False
 

@@ -318,3 +318,31 @@ def test_every_report_shows_the_digits_that_show_a_gate_s_verdict_and_its_bound_
     assert cells[:3] == [f"`--max-ppl-ratio {bound}`", f"ppl_ratio <= {bound}", repr(ratio)]
     (annotation,) = [line for line in completed.stderr.splitlines() if line.startswith("::")]
     assert unescape(WORKFLOW_COMMAND.match(annotation)["title"]) == f"softmax compare: --max-ppl-ratio {bound}"
+
+
+def test_a_step_summary_that_is_an_input_is_refused(files):
+    """$GITHUB_STEP_SUMMARY pointing at the labels: --report github appended its table to them (exit 0)."""
+    before = (files / "y.npy").read_bytes()
+    assert_one_error_line(run("loss", "z.npy", "--labels", "y.npy", "--max-loss", "2", "--report", "github",
+                              cwd=files, env={"GITHUB_STEP_SUMMARY": str(files / "y.npy")}),
+                          "$GITHUB_STEP_SUMMARY", "is an input or the result of this run")
+    assert (files / "y.npy").read_bytes() == before
+
+
+def test_keep_going_records_the_verdicts_of_the_inputs_that_did_not_fail(files):
+    """A batch with --keep-going where one input is unreadable: the other's gate failed and was printed, but no
+    report was written (exit 2), so a CI system reading the JUnit file saw no result at all."""
+    (files / "in").mkdir()
+    np.save(files / "in" / "a.npy", LOGITS)
+    (files / "in" / "b.npy").write_bytes(b"x")
+    summary = files / "summary.md"
+    completed = run("loss", "in/a.npy", "in/b.npy", "--labels", "y.npy", "--max-loss", "1", "--out-dir", "out",
+                    "-f", "json", "--keep-going", "--report", "junit=g.xml", "--report", "markdown=g.md",
+                    "--report", "github", cwd=files, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert completed.returncode == 2, completed.stderr
+    assert "1 of 2 inputs failed" in completed.stderr.splitlines()[-1]
+    junit = (files / "g.xml").read_text()
+    assert 'failures="1"' in junit and "in/a.npy" in junit
+    for table in ((files / "g.md").read_text(), summary.read_text()):
+        assert "in/a.npy" in table and "❌ failed" in table
+    assert any(line.startswith("::error") and "in/a.npy" in line for line in completed.stderr.splitlines())
