@@ -432,14 +432,16 @@ def refuse_readers(takers: list[str]) -> None:
 
 # ---------------------------------------------------------------- inputs that are not the logits they stand for
 
-def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False) -> None:
+def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is_class: bool = False,
+                         probabilities: bool = False) -> None:
     """Refuse a table whose class columns include one that is not a class: the row positions pandas leaves
     as a column (0, 1, ... under ``index``, ``level_0`` or ``Unnamed: 0``, or a first column under any name
     beside fractional logits, or the first column of a text table without a header so, unless
     ``first_is_class``: ``--no-index-col``), the levels of a named index
     (leading columns of a text table written as integers beside fractional logits, unless ``first_is_class``),
     labels (a label's name, whole numbers), or a column whole in every row beside logits that mostly are not
-    (an id, a flag)."""
+    (an id, a flag), but for ``probabilities`` (``--from-probs``): a class of 0 and 1 beside fractions is what a
+    pure leaf gives, and an id or flag would not sum to 1 with the rest, which ``--from-probs`` checks."""
     from .core import (
         first_column_positions,
         index_level_columns,
@@ -485,8 +487,8 @@ def refuse_label_columns(loaded: Loaded, axis: int, takes_labels: bool, first_is
                          f"a named index do (pandas: df.set_index(...).to_csv()), not classes; read {them} as row "
                          f"names with --index-col, or keep {them} as classes with --no-index-col",
                          where=loaded.source or "arguments")
-    whole = [name for name in whole_number_columns(loaded.classes, loaded.array)
-             if not (first_is_class and name == loaded.classes[0])]
+    whole = [] if probabilities else [name for name in whole_number_columns(loaded.classes, loaded.array)
+                                      if not (first_is_class and name == loaded.classes[0])]
     if whole:
         name = whole[0]
         column = loaded.array[:, loaded.classes.index(name)]

@@ -327,7 +327,8 @@ def refuse_whole_number_targets(labels: np.ndarray, shape: tuple[int, ...], clas
             f"{shape[0]} whole-number labels for logits that are one vector: they would be the target distribution "
             f"of one row of {shape[0]} classes, and they sum to {sums[0]:g}; if the logits are one score a sample (a "
             "binary classifier's decision_function), give each sample two logits, np.stack([np.zeros_like(s), s], "
-            "axis=1), with these as its class indices", operand="labels")
+            "axis=1), with these as its class indices; if they are P(class 1) (predict_proba(X)[:, 1]), give "
+            "np.stack([1 - p, p], axis=1) with --from-probs", operand="labels")
     raise InputError(
         f"labels of the logits' shape {shape} are read as target distributions, but they are whole numbers and row "
         f"{int(off[0])} sums to {sums[off[0]]:g}; give one class index a row (shape "

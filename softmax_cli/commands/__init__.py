@@ -73,12 +73,13 @@ def logits_loader(source: Source, *, labels: LabelSource | None = None, takes_la
                                    header=source.header, index_col=source.index_col, void_as=source.void_as,
                                    leave_out=labels.key if read_labels_too else None))
         if not source.as_logits:
+            # Probabilities first: a class of 0 and 1 in them (a pure leaf's) is no id column.
+            if from_probs is False:
+                refuse_probabilities(logits, source.axis)
             if source.classes is None:  # column names from the table itself, not given by --classes
                 # With the labels read from this table already, another label-like column is not the remedy.
                 refuse_label_columns(logits, source.axis, takes_labels and not read_labels_too,
-                                     first_is_class=source.index_col is False)
-            if from_probs is False:
-                refuse_probabilities(logits, source.axis)
+                                     first_is_class=source.index_col is False, probabilities=bool(from_probs))
         return log_of_probabilities(logits, source.axis) if from_probs and logs_of_probs else logits
 
     return load

@@ -9,6 +9,8 @@ says what the first row is; the results are then checked against NumPy.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import assert_one_error_line, reference_softmax, run
@@ -230,3 +232,21 @@ def test_a_text_index_column_not_first_under_unreadable_pandas_metadata_says_wha
     line = assert_one_error_line(run("probs", tmp_path / "x.parquet"), "'id'", "text", "first column",
                                  "set_index('id')", "drop")
     assert "--key" not in line
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_decision_trees_probabilities_are_read_with_from_probs(tmp_path, suffix):
+    """A pure leaf makes a class column exactly 0 and 1: it was refused as an id or flag column, even with
+    --from-probs, and the remedy offered (--as-logits) is refused beside --from-probs."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    tree = pytest.importorskip("sklearn.tree")
+    metrics = pytest.importorskip("sklearn.metrics")
+    x, t = datasets.load_iris(return_X_y=True)
+    proba = tree.DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, t).predict_proba(x)[:, ::-1]
+    path = written(pd.DataFrame(proba, columns=["virginica", "versicolor", "setosa"]), tmp_path / f"dt{suffix}")
+    np.save(tmp_path / "t.npy", 2 - t)
+    assert_one_error_line(run("loss", path, "--labels", tmp_path / "t.npy"), "these look like probabilities",
+                          "--from-probs")
+    completed = run("loss", path, "--labels", tmp_path / "t.npy", "--from-probs", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(metrics.log_loss(2 - t, proba), rel=1e-9)
