@@ -339,17 +339,18 @@ def parse_number(text: str) -> float | None:
         return None
 
 
-def refuse_label_column_beside(names: list[str], lists: list[str]) -> None:
-    """Labels read from a table of a list column (logits, probabilities, target distributions) beside a column
-    named as labels go by: which of them are the labels is the user's to say (``--labels-key``); read as the
-    list column, the labels were the model's own outputs."""
+def label_column_among(names: list[str]) -> InputError | None:
+    """The refusal of labels read without ``--labels-key`` from a table holding a column named as labels go by
+    beside others (a list column of logits or probabilities, an id, a weight): which one holds the labels is the
+    user's to say; read whole, the labels were the model's own outputs, or a table of two columns."""
     from ..core.plausibility import is_label_name
 
-    label = next((name for name in names if name not in lists and is_label_name(name)), None)
-    if label is not None:
-        raise InputError(f"the table has a label column {label!r} beside the list column(s) "
-                         f"{', '.join(map(repr, lists))}; choose the labels' column with --labels-key {label}",
-                         operand="labels")
+    label = next((name for name in names if is_label_name(name)), None)
+    others = [name for name in names if name != label]
+    if label is None or not others:
+        return None
+    return InputError(f"the table has a label column {label!r} beside {', '.join(map(repr, others[:4]))}; choose "
+                      f"the labels' column with --labels-key {label}", operand="labels")
 
 
 def missing_value(preferred: str) -> str:

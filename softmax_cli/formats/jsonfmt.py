@@ -24,9 +24,9 @@ from .base import (
     distinct_ids,
     is_bfloat16,
     join_levels,
+    label_column_among,
     number_strings,
     pick_member,
-    refuse_label_column_beside,
 )
 
 # ---------------------------------------------------------------- reading
@@ -103,8 +103,8 @@ def _records(records: list[tuple[str, object]], key: str | None = None, preferre
                              "needs the same columns", where=where)
         rows.append([record[name] for name in names])
     lists = [name for name in names if isinstance(first[name], list)]
-    if lists and key is None and preferred == "labels":
-        refuse_label_column_beside(names, lists)
+    if lists and key is None and preferred == "labels" and (refusal := label_column_among(names)):
+        raise refusal
     if lists and (key is None or key in lists):
         name = pick_member(lists, key, preferred)
         column = names.index(name)
@@ -133,6 +133,8 @@ def _columns(table: Table, key: str | None, leave_out: str | None, preferred: st
     names = table.classes
     if names is None:  # a column of lists, already picked by key
         return table
+    if key is None and preferred == "labels" and (refusal := label_column_among(names)):
+        raise refusal
     if key is not None:
         if key not in names:
             raise InputError(f"no column named {key!r}; the columns are: {', '.join(names)}")

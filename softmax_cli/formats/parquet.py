@@ -34,11 +34,11 @@ from .base import (
     is_bfloat16,
     join_levels,
     joined_rows,
+    label_column_among,
     missing_value,
     note,
     number_strings,
     pick_member,
-    refuse_label_column_beside,
 )
 
 # The first bytes of a Feather V1 file (V2 is the Arrow IPC file format, which opens with ARROW1).
@@ -151,6 +151,8 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
             raise InputError(f"column {name!r} holds {kind}, not numbers or lists of numbers; "
                              f"{_instead(schema, [name])}")
         return [name], index
+    if preferred == "labels" and (refusal := label_column_among(candidates)):
+        raise refusal  # a label column beside an id or a weight: the labels' column is the user's to name
     others = [name for name in candidates if not _is_number(schema.field(name).type)]
     labels = [name for name in others if is_label_name(name)]
     if labels:
@@ -160,8 +162,6 @@ def _plan(schema, key: str | None, preferred: str, leave_out: str | None,
     if others:
         held = ", ".join(f"{name!r} ({schema.field(name).type})" for name in others)
         lists = [name for name in others if _is_list(kind := schema.field(name).type) and _is_number(kind.value_type)]
-        if lists and preferred == "labels":
-            refuse_label_column_beside(candidates, lists)
         advice = [_instead(schema, [name for name in others if name not in lists])]
         if lists:
             # "--key NAME" as such: labels are read with --labels-key, which labelsource puts in its place.

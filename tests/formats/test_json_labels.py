@@ -53,7 +53,7 @@ def test_labels_from_records_of_a_list_column_beside_a_label_column_name_the_lab
         frame.to_json(path, orient="records", lines=orient == "jsonl")
     refused = run("loss", path, "--from-probs", "--labels", path)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
-    assert "a label column 'label' beside the list column(s) 'probs'" in refused.stderr
+    assert "a label column 'label' beside 'probs'" in refused.stderr
     assert "--labels-key label" in refused.stderr
     completed = run("loss", path, "--from-probs", "--labels", path, "--labels-key", "label", "-f", "json")
     assert completed.returncode == 0, completed.stderr
