@@ -24,6 +24,8 @@ DEFAULT_RETRIES = 2
 # scheme://host[:port]: a name, a dotted address or a bracketed IPv6 address (inproc:// is another process's).
 SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])"
                                r"(?::(?P<port>[0-9]{1,5}))?/?")
+# How long reaching a scheduler may take, handshake included: Dask's own connect timeout stops short of it.
+CONNECT_SECONDS = 10
 # What one local worker process holds before any work (Python, NumPy, Dask), and how many share a CPU at most.
 WORKER_BYTES = 256 << 20
 WORKERS_PER_CPU = 4
@@ -104,8 +106,11 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
     distributed = _import_distributed()
     silence = _quiet_logging()
     if workers is None:
+        # The address check allows one trailing slash, which Dask would read as part of the port.
+        target = address.removesuffix("/")
+        _check_scheduler(target, address)
         try:
-            client = distributed.Client(address, timeout="10s")
+            client = distributed.Client(target, timeout=CONNECT_SECONDS)
         except (OSError, TimeoutError, ValueError) as error:
             raise UsageError(f"cannot reach the Dask scheduler: {error}", where=address) from None
         with client:
@@ -124,6 +129,54 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
                          where=address) from None
     with cluster, distributed.Client(cluster) as client:
         yield client
+
+
+def _check_scheduler(target: str, address: str) -> None:
+    """Refuse, within :data:`CONNECT_SECONDS`, an address where no Dask scheduler answers.
+
+    Dask bounds the connection but not its handshake: a listener that accepts
+    and never replies (a dashboard's HTTP port) held ``Client`` forever, and
+    an HTTP or other server's reply was decoded as Dask's frame sizes ("out of
+    memory: Unable to allocate 3.07 EiB"). So the client first asks the
+    address who it is, under one deadline for the whole exchange.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    arguments = Security().get_connection_args("client")
+    scheme = target.split("://")[0]
+    if scheme in ("tls", "wss") and arguments["ssl_context"] is None:
+        raise UsageError(f"{scheme}:// needs Dask's TLS settings: set distributed.comm.tls.ca-file, "
+                         "distributed.comm.tls.client.cert and distributed.comm.tls.client.key in the Dask config "
+                         "(or their DASK_DISTRIBUTED__COMM__TLS__* variables)", where=address)
+
+    async def identity():
+        comm = await connect(target, timeout=CONNECT_SECONDS, **arguments)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    not_a_scheduler = UsageError("cannot reach the Dask scheduler: what answers at this address is not a Dask "
+                                 "scheduler; check the address and port (a scheduler listens on 8786 by default, "
+                                 "its dashboard on 8787)", where=address)
+    try:
+        answer = asyncio.run(asyncio.wait_for(identity(), CONNECT_SECONDS))
+    except TimeoutError:
+        raise UsageError(f"cannot reach the Dask scheduler: no answer within {CONNECT_SECONDS} s; check the address "
+                         "and port (a scheduler listens on 8786 by default, its dashboard on 8787)",
+                         where=address) from None
+    except OSError as error:  # refused, unknown host, closed, TLS refused
+        raise UsageError(f"cannot reach the Dask scheduler: {error}", where=address) from None
+    except Exception as error:
+        # Whatever Dask's decoder raises on bytes that are not its protocol (ValueError, MemoryError, msgpack's
+        # errors, ...): the peer is not a scheduler. Chained, so that SOFTMAX_DEBUG=1 shows what was raised.
+        raise not_a_scheduler from error
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise not_a_scheduler
 
 
 def _start_resource_tracker() -> None:

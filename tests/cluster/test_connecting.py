@@ -1,0 +1,109 @@
+"""``--scheduler ADDRESS``: reaching a scheduler, or one ``error:`` line within a bounded time.
+
+Each test starts what answers at the address itself, on a free loopback port:
+a listener that accepts and never replies, servers that answer with HTTP or
+junk bytes, a real ``dask scheduler`` process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from conftest import assert_one_error_line, run
+
+pytest.importorskip("distributed")
+
+# Dask's own connect gives up after 10 s, but not in its handshake; the whole connect now has that deadline.
+LONGEST_CONNECT = 40
+
+
+@pytest.fixture
+def logits(tmp_path):
+    path = tmp_path / "logits.npy"
+    np.save(path, np.random.default_rng(2).standard_normal((50, 7)).astype(np.float32))
+    return path
+
+
+def _serve(answer: bytes | None):
+    """A loopback listener's address; each connection gets ``answer`` and is closed, or (None) is held silent."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:  # closed by the test
+                return
+            if answer is None:
+                held.append(connection)
+            else:
+                connection.sendall(answer)
+                connection.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+                                    bytes(range(256)) * 16],
+                         ids=["silent", "http", "junk"])
+def test_what_is_not_a_scheduler_is_one_line_within_the_deadline(logits, tmp_path, answer):
+    """A listener that never replied hung the run forever (Dask's handshake has no deadline); an HTTP server's
+    reply was read as frame sizes ('out of memory: Unable to allocate 3.07 EiB'), junk as 'Maximum allowed
+    dimension exceeded'."""
+    server, address = _serve(answer)
+    try:
+        completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", address, timeout=LONGEST_CONNECT)
+    finally:
+        server.close()
+    line = assert_one_error_line(completed, "cannot reach the Dask scheduler", f"({address})")
+    assert "memory" not in line and "dimension" not in line
+    assert not (tmp_path / "p.npy").exists()
+
+
+def test_tls_without_dask_tls_settings_is_one_line_saying_so(logits, tmp_path):
+    """tls:// gave a TypeError traceback ('TLS expects a ssl_context argument'), exit 1."""
+    completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", "tls://127.0.0.1:9")
+    assert_one_error_line(completed, "tls:// needs Dask's TLS settings", "distributed.comm.tls")
+
+
+@pytest.fixture(scope="module")
+def scheduler_process(tmp_path_factory):
+    """A real ``dask scheduler`` (no dashboard) and one ``dask worker`` on free loopback ports."""
+    folder = tmp_path_factory.mktemp("scheduler")
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    environment = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"),
+                                 env=environment)
+    address = f"tcp://127.0.0.1:{port}"
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+                               "--nthreads", "1", "--no-dashboard", "--local-directory", str(folder)],
+                              stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "wb"), env=environment)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:  # the event: the scheduler answers, with its worker
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in (worker, scheduler):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_a_trailing_slash_is_the_same_scheduler(logits, tmp_path, scheduler_process):
+    """'tcp://127.0.0.1:8786/' passed the address check, then failed with "invalid literal for int()"."""
+    completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", scheduler_process + "/")
+    assert completed.returncode == 0, completed.stderr
+    assert np.load(tmp_path / "p.npy").shape == (50, 7)
+
