@@ -116,19 +116,24 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
         with client:
             yield client
         return
-    _start_resource_tracker()
-    try:
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0" if dashboard else None,
-                                           silence_logs=silence or logging.WARNING)
-    except (RuntimeError, OSError, TimeoutError) as error:  # a worker died as it started ("Nanny failed to start")
-        if interrupted_within(error) is not None:
-            raise
-        raise UsageError(f"the local Dask cluster did not start: {error} A worker process died as it started: check "
-                         "the workers' Dask settings (DASK_* variables, dask config), or run without --scheduler",
-                         where=address) from None
-    with cluster, distributed.Client(cluster) as client:
-        yield client
+    with _signals_held() as release:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+        try:
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0" if dashboard else None,
+                                               silence_logs=silence or logging.WARNING)
+        except (RuntimeError, OSError, TimeoutError) as error:  # a worker died as it started ("Nanny failed to start")
+            if interrupted_within(error) is not None:
+                raise
+            raise UsageError(f"the local Dask cluster did not start: {error} A worker process died as it started: "
+                             "check the workers' Dask settings (DASK_* variables, dask config), or run without "
+                             "--scheduler", where=address) from None
+        with cluster:
+            release()  # a signal held meanwhile ends the run here, and the cluster is closed
+            with distributed.Client(cluster) as client:
+                yield client
 
 
 def _check_scheduler(target: str, address: str) -> None:
@@ -179,18 +184,28 @@ def _check_scheduler(target: str, address: str) -> None:
         raise not_a_scheduler
 
 
-def _start_resource_tracker() -> None:
-    """Start multiprocessing's resource tracker (the worker processes' semaphores are registered with it) with
-    SIGHUP blocked, as it ignores SIGINT and SIGTERM itself. A hang-up sent to the process group (a closed
-    terminal) otherwise kills it; a new one is started for the next semaphore and prints a traceback for each
-    name it never registered. Blocked, not ignored: a hang-up meanwhile still reaches this process, on
-    unblocking, while the tracker keeps the mask through fork and exec."""
-    import signal
-    from multiprocessing import resource_tracker
+@contextmanager
+def _signals_held() -> Iterator[Callable[[], None]]:
+    """Hold the quiet signals but SIGTERM in this thread while the local cluster starts; ``release()`` ends that.
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    Every process a local cluster starts (multiprocessing's resource tracker,
+    the workers, a worker restarted later) is started from this thread or from
+    Dask's event loop thread, started here, and keeps the mask through fork
+    and exec, so they never see a signal sent to the whole process group (a
+    terminal's Ctrl-C, a closed terminal, SLURM's ``--signal``): the workers
+    printed their tracebacks (KeyboardInterrupt in the nanny, during NumPy's
+    import), and the tracker, killed and replaced, one for every semaphore it
+    had never registered. Held, not ignored: one sent meanwhile reaches this
+    process on release, and ends the run as any other does. SIGTERM stays
+    open, as the nannies stop their workers with it (it was quiet already).
+    """
+    import signal
+
+    from ..errors import QUIET_SIGNALS
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(QUIET_SIGNALS) - {signal.SIGTERM})
     try:
-        resource_tracker.ensure_running()
+        yield lambda: signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
