@@ -82,8 +82,11 @@ def _quiet_logging() -> int | None:
 
     if os.environ.get("SOFTMAX_DEBUG") == "1":
         return None
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(SILENT)
+    # Dask's config gives some of them a level of their own (distributed.client: warning), which a parent's
+    # level does not override: each one that exists by now is raised, and those made later inherit it.
+    for name in [*QUIET_LOGGERS, *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(SILENT)
     return SILENT
 
 
@@ -272,11 +275,17 @@ class Engine:
         futures = {future: position for position, future in enumerate(submitted)}
         results: dict[int, Any] = {}
         failed: dict[int, SoftmaxError] = {}
+        lost = (distributed.comm.CommClosedError, distributed.client.FutureCancelledError)
         try:
             for future in distributed.as_completed(list(futures)):
                 unit = units[futures[future]]
                 try:
                     value = future.result()
+                except lost:
+                    # Not the unit's fault: a closed connection is an OSError too, and was reported as a read
+                    # error of the input; the client cancels every future when it loses the scheduler.
+                    raise UsageError("lost the connection to the Dask scheduler; run again once it is back",
+                                     where=self.client.scheduler.address) from None
                 except distributed.KilledWorker:
                     value = Failure(InputError("the workers running it kept dying (out of memory?)",
                                                source=unit.source.path, where=unit.rows()))

@@ -12,10 +12,13 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_error_line, run
+from conftest import assert_one_error_line, run, softmax_command
 
 pytest.importorskip("distributed")
 
@@ -74,31 +77,63 @@ def test_tls_without_dask_tls_settings_is_one_line_saying_so(logits, tmp_path):
     assert_one_error_line(completed, "tls:// needs Dask's TLS settings", "distributed.comm.tls")
 
 
-@pytest.fixture(scope="module")
-def scheduler_process(tmp_path_factory):
-    """A real ``dask scheduler`` (no dashboard) and one ``dask worker`` on free loopback ports."""
-    folder = tmp_path_factory.mktemp("scheduler")
+@contextmanager
+def _dask_cluster(folder: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen, subprocess.Popen]]:
+    """A real ``dask scheduler`` (no dashboard) and ``dask worker`` processes on free loopback ports, stopped on
+    exit."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    environment = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                                 stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"),
-                                 env=environment)
     address = f"tcp://127.0.0.1:{port}"
-    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"))
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", str(workers),
                                "--nthreads", "1", "--no-dashboard", "--local-directory", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "wb"), env=environment)
+                              stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "wb"))
     try:
         from distributed import Client
 
         with Client(address, timeout=60) as client:  # the event: the scheduler answers, with its worker
-            client.wait_for_workers(1, timeout=60)
-        yield address
+            client.wait_for_workers(workers, timeout=60)
+        yield address, scheduler, worker
     finally:
         for process in (worker, scheduler):
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def scheduler_process(tmp_path_factory):
+    with _dask_cluster(tmp_path_factory.mktemp("scheduler")) as (address, _, _):
+        yield address
+
+
+def _tasks_on(address: str) -> int:
+    from distributed import Client
+
+    with Client(address, timeout=10) as client:
+        return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def test_a_scheduler_lost_mid_run_is_one_line_naming_it_not_the_input(tmp_path):
+    """kill -9 of the scheduler mid-run printed 'distributed.client - ERROR -', a 30-line traceback, then blamed
+    the input: 'cannot read it: in <TCP (closed) ConnectionPool.gather ...>: Stream is closed (big.npy, rows
+    44250..44499)'."""
+    logits = tmp_path / "big.npy"
+    np.save(logits, np.random.default_rng(4).standard_normal((20_000, 64)).astype(np.float32))
+    with _dask_cluster(tmp_path) as (address, scheduler, _):
+        process = subprocess.Popen([*softmax_command(), "probs", logits, "-o", tmp_path / "p.npy", "--scheduler",
+                                    address], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env={**os.environ, "SOFTMAX_UNIT_BYTES": "2560"})
+        while process.poll() is None and not _tasks_on(address):  # the event: the run's units are submitted
+            pass
+        scheduler.kill()
+        stdout, stderr = process.communicate(timeout=LONGEST_CONNECT)
+    # The dashboard's note, printed as the cluster is reached, is not Dask's.
+    stderr = b"".join(line for line in stderr.splitlines(True) if not line.startswith(b"note: the Dask dashboard"))
+    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert_one_error_line(completed, "lost the connection to the Dask scheduler", f"({address})")
+    assert not (tmp_path / "p.npy").exists() and not list(tmp_path.glob("*.part"))
 
 
 def test_a_trailing_slash_is_the_same_scheduler(logits, tmp_path, scheduler_process):
@@ -106,4 +141,5 @@ def test_a_trailing_slash_is_the_same_scheduler(logits, tmp_path, scheduler_proc
     completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", scheduler_process + "/")
     assert completed.returncode == 0, completed.stderr
     assert np.load(tmp_path / "p.npy").shape == (50, 7)
+
 

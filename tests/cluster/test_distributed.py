@@ -284,3 +284,18 @@ def test_temperature_sweep_summaries_equal_the_core(client, data, with_labels):
     assert set(got) == set(expected)
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-13, atol=0, err_msg=name)
+
+
+def test_every_dask_logger_is_silenced_even_one_dask_config_gave_a_level():
+    """A worker lost mid-run on a tcp:// cluster printed 'distributed.client - WARNING - Couldn't gather 1 keys,
+    rescheduling': Dask's config sets distributed.client's level itself, which raising 'distributed' left alone."""
+    import logging
+
+    import distributed  # noqa: F401  (its import applies Dask's logging config)
+
+    from softmax_cli.cluster.engine import QUIET_LOGGERS, _quiet_logging
+
+    _quiet_logging()
+    named = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in QUIET_LOGGERS]
+    assert "distributed.client" in named
+    assert [name for name in named if logging.getLogger(name).isEnabledFor(logging.CRITICAL)] == []
