@@ -154,6 +154,27 @@ def _check_destination(output: Path, force: bool, inputs: Sequence[Path] | Input
     if os.path.lexists(output) and not force:
         dangling = "" if target.exists() else f" (a symbolic link to the missing {str(target)!r})"
         raise UsageError(f"{str(output)!r} exists{dangling}; pass --force to replace it")
+    check_writable(target, output)
+
+
+def check_writable(target: Path, output: Path) -> None:
+    """Refuse a destination whose folder takes no new file (read-only, no permission), before any work.
+
+    The same test as writing makes: a temporary file created there, and
+    removed at once. ``--scheduler`` runs reach the cluster only after it.
+    """
+    import tempfile
+
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".part", dir=target.parent)
+    except OSError as error:
+        raise cannot_write_in(target, output, error) from None
+    os.close(descriptor)
+    os.unlink(temporary)
+
+
+def cannot_write_in(target: Path, output: Path, error: OSError) -> OutputError:
+    return OutputError(f"cannot write in {str(target.parent)!r}: {error.strerror}", where=str(output))
 
 
 def table_text(result: Result, precision: int | None, stream, terminal: bool) -> None:
@@ -256,7 +277,7 @@ def atomic_file(path: Path, force: bool, fill) -> None:
         os.replace(temporary, target)
     except OSError as error:
         if temporary is None:
-            raise OutputError(f"cannot write in {str(target.parent)!r}: {error.strerror}", where=str(path)) from None
+            raise cannot_write_in(target, path, error) from None
         Path(temporary).unlink(missing_ok=True)
         raise OutputError(f"cannot write the output: {error.strerror or error}", where=str(path)) from None
     except BaseException:

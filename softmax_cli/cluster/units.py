@@ -285,6 +285,7 @@ class NpyOutput:
         dtype = np.dtype(dtype)
         header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        file = None
         try:
             with open(self.temporary, "xb") as file:
                 np.lib.format.write_array_header_2_0(file, header) if size >= 2**32 \
@@ -296,7 +297,8 @@ class NpyOutput:
                     else:
                         file.truncate(offset + size)
         except OSError as error:
-            self.discard()
+            if file is not None:  # none was made on a read-only file system, where removing it fails too
+                self.discard()
             raise InputError(f"cannot reserve {size} bytes for the output: {error.strerror}",
                              where=str(self.path)) from None
         self.slot = OutputSlot(str(self.temporary), offset, int(shape[-1]) * dtype.itemsize if shape else 0,

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import assert_one_error_line, run
 
 pytest.importorskip("distributed")
 
@@ -258,6 +258,35 @@ def test_what_the_cluster_cannot_do_is_one_line_before_connecting(cli, data, tmp
     assert completed.returncode == 2 and completed.stderr.count("\n") == 1, completed.stderr
     assert completed.stderr.startswith("error: ") and fragment in completed.stderr, completed.stderr
     assert (tmp_path / "exists.npy").read_bytes() == b"kept"
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only file system (a tmpfs mounted ro: root writes through any mode bits)."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "rom"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", folder],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", folder], check=True)
+
+
+@pytest.mark.parametrize("scheduler", ["local:1", "tcp://127.0.0.1:9"])
+@pytest.mark.parametrize("args", [["probs", "{one}", "-o", "{rom}/p.npy"],
+                                  ["loss", "{one}", "--labels", "{labels}", "-o", "{rom}/l.json"]])
+def test_a_read_only_destination_is_the_in_process_line_before_the_cluster_is_reached(data, read_only_folder, args,
+                                                                                      scheduler):
+    """probs said 'cannot write to standard output: Read-only file system'; loss started the cluster and
+    computed everything before failing. Nothing listens at tcp://127.0.0.1:9: the check comes before it."""
+    args = [a.format(one=data / "one.npy", labels=data / "labels.npy", rom=read_only_folder) for a in args]
+    in_process = assert_one_error_line(run(*args))
+    line = assert_one_error_line(run(*args, "--scheduler", scheduler))
+    for said in (in_process, line):
+        assert f"cannot write in {str(read_only_folder)!r}: Read-only file system" in said and args[-1] in said
 
 
 def test_without_the_dask_extra_the_error_says_how_to_install_it(cli, data, tmp_path, monkeypatch):
