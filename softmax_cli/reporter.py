@@ -68,8 +68,17 @@ class Reporter:
                 self.line(kind, text)
 
     def note_now(self, text: str) -> None:
-        """A ``note:`` the user needs while the run goes on (the Dask dashboard's address)."""
-        self.line("note", text)
+        """A ``note:`` the user needs while the run goes on (the Dask dashboard's address).
+
+        Printed at once when standard error is a terminal, where someone is
+        watching, as the progress bar is; otherwise (a script's log) held as
+        every note is, so that a failed or interrupted run's ``error:`` line,
+        or its silence, stays alone.
+        """
+        if sys.stderr is not None and sys.stderr.isatty():
+            self.line("note", text)
+        else:
+            self.tell(f"note: {text}")
 
     def failed(self, error: SoftmaxError) -> None:
         """One input of a batch failed; the run goes on, and its one ``error:`` line counts the failures."""

@@ -6,8 +6,9 @@ reads the inputs' headers and checks every destination with render's rules
 before connecting (an output is never an input, never replaced without
 ``--force``). The cluster starts when the operation submits its first units,
 after the checks it makes on the client (labels, ``k``, weights); then the
-dashboard link is printed as a ``note:`` line. It follows the units with
-the progress bar and reports failures as a batch does
+dashboard link is a ``note:`` line (at once on a terminal, else held as
+notes are). It follows the units with the progress bar and reports failures
+as a batch does
 (the first one stops the run; with ``--keep-going`` each is listed and the
 run exits 2). Array results are written by the workers into reserved
 temporary files next to their destinations and renamed into place only when

@@ -430,14 +430,10 @@ def _on_alarm(signum, frame):
     raise Hang()
 
 
-# The one line a cluster run prints before it may fail: it says where to watch the run (README, --scheduler).
-DASHBOARD_NOTE = b"note: the Dask dashboard is at "
-
-
 def lines_before_error(case: Case) -> tuple[bytes, ...]:
-    """What a cluster case may print before its ``error:`` line: the dashboard's note, and with ``--keep-going``
-    one ``failed:`` line per failed input (as a batch does)."""
-    return (DASHBOARD_NOTE, b"failed: ") if "--keep-going" in case.args else (DASHBOARD_NOTE,)
+    """What a cluster case may print before its ``error:`` line: with ``--keep-going`` one ``failed:`` line per
+    failed input (as a batch does); the dashboard's note is held as every note is, and dropped on an error."""
+    return (b"failed: ",) if "--keep-going" in case.args else ()
 
 
 def run_in_process(case: Case, seconds: int = 10, before_error: tuple[bytes, ...] | None = None) -> list[str]:

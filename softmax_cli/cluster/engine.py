@@ -26,6 +26,8 @@ SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Z
                                r"(?::(?P<port>[0-9]{1,5}))?/?")
 # How long reaching a scheduler may take, handshake included: Dask's own connect timeout stops short of it.
 CONNECT_SECONDS = 10
+# How long the dashboard of a scheduler started elsewhere may take to show it is there.
+DASHBOARD_SECONDS = 1
 # What one local worker process holds before any work (Python, NumPy, Dask), and how many share a CPU at most.
 WORKER_BYTES = 256 << 20
 WORKERS_PER_CPU = 4
@@ -214,8 +216,26 @@ def _signals_held() -> Iterator[Callable[[], None]]:
 
 
 def dashboard_link(client) -> str | None:
-    """The cluster's dashboard address, to print on standard error (None when it has none)."""
-    return getattr(client, "dashboard_link", None) or None
+    """The cluster's dashboard address, to print on standard error (None when it has none).
+
+    A scheduler started with ``--no-dashboard`` still names a dashboard port
+    (its HTTP server, for metrics), whose link answers 404: a scheduler this
+    process did not start gets its link only when the link answers, within a
+    second.
+    """
+    try:
+        link = client.dashboard_link or None
+    except (AttributeError, KeyError):  # a scheduler with no HTTP server names no dashboard port
+        return None
+    if link is None or client.cluster is not None:
+        return link
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(link, timeout=DASHBOARD_SECONDS):
+            return link
+    except (OSError, ValueError):  # 404 (urllib's HTTPError is an OSError), refused, no answer in time
+        return None
 
 
 @dataclass

@@ -129,8 +129,6 @@ def test_a_scheduler_lost_mid_run_is_one_line_naming_it_not_the_input(tmp_path):
             pass
         scheduler.kill()
         stdout, stderr = process.communicate(timeout=LONGEST_CONNECT)
-    # The dashboard's note, printed as the cluster is reached, is not Dask's.
-    stderr = b"".join(line for line in stderr.splitlines(True) if not line.startswith(b"note: the Dask dashboard"))
     completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert_one_error_line(completed, "lost the connection to the Dask scheduler", f"({address})")
     assert not (tmp_path / "p.npy").exists() and not list(tmp_path.glob("*.part"))
@@ -143,3 +141,10 @@ def test_a_trailing_slash_is_the_same_scheduler(logits, tmp_path, scheduler_proc
     assert np.load(tmp_path / "p.npy").shape == (50, 7)
 
 
+
+
+def test_a_scheduler_without_a_dashboard_gets_no_dashboard_note(logits, tmp_path, scheduler_process):
+    """'dask scheduler --no-dashboard' still named a dashboard link, which answered 404."""
+    completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", scheduler_process)
+    assert completed.returncode == 0 and completed.stderr == "", completed.stderr
+    assert np.load(tmp_path / "p.npy").shape == (50, 7)
