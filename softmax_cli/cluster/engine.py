@@ -122,9 +122,6 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
             yield client
         return
     with _signals_held() as release:
-        from multiprocessing import resource_tracker
-
-        resource_tracker.ensure_running()
         try:
             cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                dashboard_address=":0" if dashboard else None,
@@ -191,7 +188,8 @@ def _check_scheduler(target: str, address: str) -> None:
 
 @contextmanager
 def _signals_held() -> Iterator[Callable[[], None]]:
-    """Hold the quiet signals but SIGTERM in this thread while the local cluster starts; ``release()`` ends that.
+    """Start multiprocessing's resource tracker, and hold the quiet signals but SIGTERM in this thread while the
+    local cluster starts; ``release()`` ends that.
 
     Every process a local cluster starts (multiprocessing's resource tracker,
     the workers, a worker restarted later) is started from this thread or from
@@ -205,11 +203,16 @@ def _signals_held() -> Iterator[Callable[[], None]]:
     open, as the nannies stop their workers with it (it was quiet already).
     """
     import signal
+    from multiprocessing import resource_tracker
 
     from ..errors import QUIET_SIGNALS
 
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(QUIET_SIGNALS) - {signal.SIGTERM})
+    held = set(QUIET_SIGNALS) - {signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
+        resource_tracker.ensure_running()
+        # It unblocks SIGINT on its way out, whatever held it before: the workers then got Ctrl-C again.
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
         yield lambda: signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
