@@ -160,17 +160,21 @@ def _check_destination(output: Path, force: bool, inputs: Sequence[Path] | Input
 def check_writable(target: Path, output: Path) -> None:
     """Refuse a destination whose folder takes no new file (read-only, no permission), before any work.
 
-    The same test as writing makes: a temporary file created there, and
-    removed at once. ``--scheduler`` runs reach the cluster only after it.
+    Asked of the system (``access``, which reports a read-only file system to
+    root too) rather than tried with a file, which a signal could leave behind.
+    ``--scheduler`` runs reach the cluster only after it.
     """
-    import tempfile
+    import errno
 
+    folder = target.parent
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".part", dir=target.parent)
-    except OSError as error:
-        raise cannot_write_in(target, output, error) from None
-    os.close(descriptor)
-    os.unlink(temporary)
+        read_only = hasattr(os, "statvfs") and bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    code = errno.EROFS if read_only else errno.EACCES
+    raise cannot_write_in(target, output, OSError(code, os.strerror(code))) from None
 
 
 def cannot_write_in(target: Path, output: Path, error: OSError) -> OutputError:

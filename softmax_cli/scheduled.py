@@ -44,6 +44,7 @@ from .render import OutputFormat
 from .reporter import reporter
 
 if TYPE_CHECKING:
+    from .inputs import Loaded
     from .reports import Ledger
 
 SCHEDULER_VARIABLE = "SOFTMAX_SCHEDULER"
@@ -116,8 +117,15 @@ def refuse_probabilities(sources: list, spec: str, source: Source) -> None:
     if source.as_logits:
         return
     from . import inputs
+
+    inputs.refuse_probabilities(head_of(sources, spec), -1)
+
+
+def head_of(sources: list, spec: str) -> Loaded:
+    """The first rows of the first input, read on the client: what the probability check looks at."""
     from .cluster.units import Unit, read_rows
     from .core.plausibility import PROBABILITY_CHECK_ROWS
+    from .inputs import Loaded
 
     first = sources[0]
     check_one_row([first])  # before its first rows are read
@@ -125,7 +133,7 @@ def refuse_probabilities(sources: list, spec: str, source: Source) -> None:
         head = read_rows(Unit(first, 0, 0, min(first.n_rows, PROBABILITY_CHECK_ROWS), 0))
     except InputError as error:
         raise error.located(first.path) from None
-    inputs.refuse_probabilities(inputs.Loaded(head, spec), -1)
+    return Loaded(head, spec)
 
 
 def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = (),

@@ -316,8 +316,11 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
     from ..cluster import divergence_rows
     from ..cluster.comparison import check_aligned
 
-    ref_sources, cand_sources = (scheduled.sources_of([spec], source, probabilities=from_probs)
+    ref_sources, cand_sources = (scheduled.sources_of([spec], source, probabilities=True)
                                  for spec in (reference, candidate))
+    if not from_probs and not source.as_logits:  # each side's first rows, judged as in process
+        _refuse_probabilities([(scheduled.head_of(ref_sources, reference), reference),
+                               (scheduled.head_of(cand_sources, candidate), candidate)], -1)
     check_aligned(ref_sources, cand_sources, (reference, candidate))
     ref = scheduled.stand_in(ref_sources, reference)
     mask = positions.load_mask(padding)

@@ -266,7 +266,9 @@ def test_probabilities_given_as_logits_are_refused_as_in_process_before_connecti
     fmt = ["-o", tmp_path / "out.npy"] if command.split()[0] in ("probs", "grad") else ["-f", "json"]
     here = cli(*args, *fmt)
     there = cli(*args, *fmt, "--scheduler", "tcp://127.0.0.1:9")  # nothing listens there
-    assert _one_error(there, "look like probabilities", "probs.npy") == _one_error(here)
+    # compare's other side is logits: it says the two differ in kind.
+    said = "holds probabilities and" if command == "compare" else "look like probabilities"
+    assert _one_error(there, said, "probs.npy") == _one_error(here)
     assert there.stderr.count("\n") == 1
 
 
