@@ -230,7 +230,13 @@ def _text_labels(spec: str, key: str | None) -> LabelSource:
         if words or (len(fields) == 1 and parse_number(fields[0]) is None):
             return LabelSource(Loaded(np.array(fields), spec, paths=[Path(spec)], from_text=True), names=fields,
                                names_with_header=True)
-    return LabelSource(load_source(spec, preferred="labels"), refusal=refusal)
+    try:
+        loaded = load_source(spec, preferred="labels")
+    except InputError:
+        if refusal is not None:  # the table's label column beside others: naming it is the fix, not the reader's
+            raise refusal from None
+        raise
+    return LabelSource(loaded, refusal=refusal)
 
 
 def _refuse_missing_labels(text: str) -> None:

@@ -159,14 +159,18 @@ def _refuse_nested_objects(value: dict) -> None:
                          "df.to_json(orient='split') or orient='records'")
 
 
-def _split(value: dict) -> Table | None:
-    """pandas' ``orient="split"``: ``columns`` (the classes), ``index`` (the row names) and ``data``."""
+def _split(value: dict, key: str | None = None, preferred: str = "logits") -> Table | None:
+    """pandas' ``orient="split"``: ``columns`` (the classes), ``index`` (the row names) and ``data``; a column of
+    lists in it (``{"logits": [...], "label": 2}`` rows) is read as records are (:func:`_records`)."""
     if not {"columns", "data"} <= value.keys() <= {"columns", "index", "data", "name"}:
         return None
     columns, index = value["columns"], value.get("index")
     if not isinstance(columns, list) or not isinstance(index, (list, type(None))):
         return None
     data = value["data"]
+    if (isinstance(data, list) and data and all(isinstance(row, list) and len(row) == len(columns) for row in data)
+            and any(isinstance(field, list) for field in data[0]) and all(isinstance(c, str) for c in columns)):
+        return _records([(f"data[{i}]", dict(zip(columns, row))) for i, row in enumerate(data)], key, preferred)
     if (len(columns) > 1 and isinstance(data, list) and data and (index is None or index == list(range(len(data))))
             and all(isinstance(row, list) and row and isinstance(row[0], str) for row in data)):
         # A first column of text (an id) names the rows, as in records and CSV; the default index says nothing.
@@ -247,7 +251,7 @@ def parse_json(text: str, key: str | None, preferred: str, leave_out: str | None
         return parse_json_lines(text, key, leave_out, preferred)
     classes = None
     if isinstance(value, dict):
-        if (split := _split(value)) is not None and (key is None or key in value["columns"]):
+        if (split := _split(value, key, preferred)) is not None and (key is None or key in value["columns"]):
             return _columns(split, key, leave_out, preferred)
         if (table := _table_schema(value, key, preferred)) is not None:
             return _columns(table, key, leave_out, preferred)

@@ -552,3 +552,14 @@ def test_one_hot_whole_number_targets_are_target_distributions(tmp_path):
     np.save(tmp_path / "onehot.npy", np.array([[0, 1, 0], [0, 0, 1]]))
     out = json_of(run("loss", "1 2 3; 3 1 2", "--labels", tmp_path / "onehot.npy", "-f", "json"))
     assert out["loss"] == pytest.approx(reference_loss(np.array([[1, 2, 3], [3, 1, 2]]), np.array([1, 2])), rel=1e-12)
+
+
+def test_class_name_labels_beside_an_id_column_name_the_labels_key(tmp_path):
+    """A Series of class names under a named index: the refusal told to pass this file as --labels, which it was."""
+    pd = pytest.importorskip("pandas")
+    pd.Series(["cat", "dog", "cat"], name="label").rename_axis("id").to_csv(tmp_path / "yt.csv")
+    args = ["loss", "1 2 3; 3 2 1; 1 1 2", "--classes", "cat,dog,fish", "--labels", tmp_path / "yt.csv"]
+    assert_one_error_line(run(*args), "label column 'label' beside 'id'", "--labels-key label")
+    out = json_of(run(*args, "--labels-key", "label", "-f", "json"))
+    assert out["loss"] == pytest.approx(reference_loss(np.array([[1, 2, 3], [3, 2, 1], [1, 1, 2]]),
+                                                       np.array([0, 1, 0])), rel=1e-12)

@@ -232,3 +232,16 @@ def test_class_name_labels_in_json_pair_by_their_row_names(tmp_path, layout):
     completed = run("loss", tmp_path / "logits.csv", "--labels", tmp_path / "labels.json", *key, "-f", "json")
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_split_table_with_a_list_column_is_read_as_records_are(tmp_path):
+    """pandas' orient="split" of a frame with a column of lists: 'nested lists of unequal lengths', while the same
+    frame as records or table was read."""
+    torch = pytest.importorskip("torch")
+    logits, labels = np.random.default_rng(7).normal(size=(20, 5)), np.arange(20) % 5
+    pd.DataFrame({"logits": list(logits), "label": labels}).to_json(tmp_path / "s.json", orient="split")
+    completed = run("loss", tmp_path / "s.json", "--key", "logits", "--labels", tmp_path / "s.json", "--labels-key",
+                    "label", "-f", "json")
+    assert completed.returncode == 0, completed.stderr
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels))
+    assert json.loads(completed.stdout)["loss"] == pytest.approx(float(expected), rel=1e-12)
