@@ -26,6 +26,8 @@ SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Z
                                r"(?::(?P<port>[0-9]{1,5}))?/?")
 # How long reaching a scheduler may take, handshake included: Dask's own connect timeout stops short of it.
 CONNECT_SECONDS = 10
+# How long a scheduler with no worker is given for one to join before the run is refused.
+WORKER_WAIT_SECONDS = 30
 # How long the dashboard of a scheduler started elsewhere may take to show it is there.
 DASHBOARD_SECONDS = 1
 # What one local worker process holds before any work (Python, NumPy, Dask), and how many share a CPU at most.
@@ -119,6 +121,11 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
         except (OSError, TimeoutError, ValueError) as error:
             raise UsageError(f"cannot reach the Dask scheduler: {error}", where=address) from None
         with client:
+            try:  # a scheduler without workers would hold every unit, and the run, for ever
+                client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+            except TimeoutError:
+                raise UsageError(f"the Dask scheduler has no workers (none joined within {WORKER_WAIT_SECONDS} s); "
+                                 f"start one: dask worker {target}", where=address) from None
             yield client
         return
     with _signals_held() as release:

@@ -89,17 +89,19 @@ def _dask_cluster(folder: Path, workers: int = 1) -> Iterator[tuple[str, subproc
                                  stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"))
     worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", str(workers),
                                "--nthreads", "1", "--no-dashboard", "--local-directory", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "wb"))
+                              stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "wb")) if workers else None
     try:
         from distributed import Client
 
-        with Client(address, timeout=60) as client:  # the event: the scheduler answers, with its worker
-            client.wait_for_workers(workers, timeout=60)
+        with Client(address, timeout=60) as client:  # the event: the scheduler answers, with its workers
+            if workers:
+                client.wait_for_workers(workers, timeout=60)
         yield address, scheduler, worker
     finally:
         for process in (worker, scheduler):
-            process.terminate()
-            process.wait(timeout=30)
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +150,14 @@ def test_a_scheduler_without_a_dashboard_gets_no_dashboard_note(logits, tmp_path
     completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", scheduler_process)
     assert completed.returncode == 0 and completed.stderr == "", completed.stderr
     assert np.load(tmp_path / "p.npy").shape == (50, 7)
+
+
+def test_a_scheduler_without_workers_is_one_line_not_a_hang(logits, tmp_path):
+    """A tcp:// scheduler with no worker held every unit, and the run, for ever after the note."""
+    from softmax_cli.cluster.engine import WORKER_WAIT_SECONDS
+
+    with _dask_cluster(tmp_path, workers=0) as (address, _, _):
+        completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", address,
+                        timeout=LONGEST_CONNECT + WORKER_WAIT_SECONDS)
+    assert_one_error_line(completed, "the Dask scheduler has no workers", f"dask worker {address}")
+    assert not (tmp_path / "p.npy").exists() and not list(tmp_path.glob("*.part"))
