@@ -175,7 +175,9 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     than stood in for) an ``attention_mask`` left out (:func:`refuse_mask_left_out`; of the logits, or of an input
     scored ``alongside`` them at the same positions: compare's candidate)
     unshifted next-token labels (:func:`refuse_misaligned`) and token ids counted from 1
-    (:func:`refuse_one_based`) are refused.
+    (:func:`refuse_one_based`) are refused. On every path, labels that score nothing
+    (:func:`refuse_nothing_labelled`), a padded batch's token ids that nothing leaves out
+    (:func:`refuse_unmasked_padding`) and a mask that keeps the padding (:func:`refuse_mask_of_padding`) are.
     """
     shape = logits.array.shape
     at = axis % len(shape)
@@ -212,7 +214,7 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
     if mask is None and not shift:
         if labels is not None and labels.shape == lead:
             with naming_sources(logits, {"labels": truth}):
-                refuse_nothing_labelled(labels, ignore_index, shift)
+                refuse_nothing_labelled(labels, ignore_index, shift=False)
         return labels, None  # the core checks them where it reads them
     if labels is not None and labels.shape == shape and len(shape) > 1:
         raise UsageError("--mask and --shift-labels go with class-index --labels (one per position), not with "
