@@ -187,7 +187,8 @@ def scored(logits: Loaded, axis: int, labels: np.ndarray | None, truth: Loaded |
             refuse_mask_left_out(scored_input, lead, labels, shift, ignore_index)
     # The labels and the mask are read whole on every path (a cluster's logits are stood in for): checked always.
     sequences = len(shape) > 2 and at == len(shape) - 1
-    if mask is None and sequences and labels is not None and labels.shape == lead:
+    # A vocabulary's ids only: token classification's few classes (an "O" tag ending most sentences) are no padding.
+    if mask is None and sequences and shape[at] >= VOCABULARY_CLASSES and labels is not None and labels.shape == lead:
         with naming_sources(logits, {"labels": truth}):
             refuse_unmasked_padding(labels, ignore_index)
     mask = without_header_row(mask, lead)

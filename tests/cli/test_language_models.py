@@ -100,14 +100,11 @@ def test_compare_gives_llama_cpps_report_on_the_scored_positions(gpt2):
 
 
 def test_compare_of_hand_shifted_unmasked_logits_gives_llama_cpps_report_over_every_position(gpt2):
-    """The ids end with the padding's runs of id 0: scored without a mask, they are refused as padding; a mask of
-    ones says to score every position as given."""
+    """96 classes: too few for a vocabulary's padding check (see test_padding_scored_without_a_mask_is_refused),
+    so every position counts, padding included, as asked."""
     folder = gpt2["folder"]
-    args = ["compare", folder / "ref_shifted.npy", folder / "cand_shifted.npy", "--labels", folder / "next_ids.npy"]
-    assert_one_error_line(run(*args), "2 sequences end with runs of token id 0 (5, 9 positions), as padding does",
-                          "--mask ones.npy")
-    np.save(folder / "ones.npy", np.ones((BATCH, SEQ - 1), dtype=np.int64))
-    out = loads(run(*args, "--mask", folder / "ones.npy", "-f", "json"))
+    out = loads(run("compare", folder / "ref_shifted.npy", folder / "cand_shifted.npy", "--labels",
+                    folder / "next_ids.npy", "-f", "json"))
     expected = llama_report(gpt2["ref"][:, :-1].reshape(-1, VOCAB), gpt2["cand"][:, :-1].reshape(-1, VOCAB),
                             gpt2["ids"][:, 1:].reshape(-1))
     assert out["n_scored"] == BATCH * (SEQ - 1)
@@ -252,6 +249,22 @@ def test_padding_left_out_by_its_mask_or_its_labels_is_scored(padded_ids):
     for args in (["--labels", folder / "ids.npy", "--mask", folder / "mask.npy"], ["--labels", folder / "labels.npy"]):
         out = loads(run("loss", folder / "logits.npy", *args, "--shift-labels", "-f", "json"))
         assert out["loss"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_token_classification_tags_ending_sentences_are_no_padding(tmp_path):
+    """(B, T, 9) NER logits whose sentences end with runs of the "O" tag (0) of several lengths: a few classes are
+    tags, not a vocabulary, and are scored as given."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    tags = rng.integers(1, 9, (3, 12))
+    tags[0, 8:], tags[1, 5:], tags[2, 9:] = 0, 0, 0
+    logits = rng.normal(size=(3, 12, 9))
+    np.save(tmp_path / "logits.npy", logits)
+    np.save(tmp_path / "tags.npy", tags)
+    out = loads(run("loss", tmp_path / "logits.npy", "--labels", tmp_path / "tags.npy", "-f", "json"))
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits).reshape(-1, 9),
+                                                 torch.from_numpy(tags).reshape(-1))
+    assert out["loss"] == pytest.approx(float(expected), rel=1e-12)
 
 
 def test_a_mask_of_ones_scores_the_padding_as_asked(padded_ids, tmp_path):
