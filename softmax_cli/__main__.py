@@ -37,7 +37,12 @@ import warnings  # noqa: E402
 
 
 def _interrupt(signum, frame) -> None:
-    raise Interrupted(signum)
+    interrupted = Interrupted(signum)
+    # Kept by the run as well as raised: Python swallows an exception raised in some places (a callback, the
+    # compile() of a module imported without bytecode), and the run then raises it again before it settles.
+    if (reporter := sys.modules.get("softmax_cli.reporter")) is not None:
+        reporter.current().swallowed_signal = interrupted
+    raise interrupted
 
 
 def _keep_swallowed_interrupt(unraisable) -> None:

@@ -119,7 +119,8 @@ class Invocation:
 
     def __init__(self) -> None:
         self.reporter = Reporter()
-        # A signal's Interrupted that Python could not unwind (see check_signals), kept to be raised again.
+        # A signal's Interrupted, kept as it is raised: where Python could not unwind it (see check_signals) it is
+        # raised again.
         self.swallowed_signal: BaseException | None = None
 
 
@@ -135,7 +136,9 @@ def check_signals() -> None:
     A signal arriving while the main thread runs a callback Python cannot
     unwind from (a weakref's, an import lock's, a ``__del__``) raised its
     Interrupted there, where Python prints "Exception ignored" and carries on;
-    the entry point keeps it instead (``__main__``), and it takes effect here.
+    one arriving inside ``compile()`` (a module imported without bytecode) is
+    lost there. The entry point keeps each (``__main__``), and it takes effect
+    here.
     """
     swallowed = current().swallowed_signal
     if swallowed is not None:
