@@ -28,6 +28,9 @@ SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Z
 CONNECT_SECONDS = 10
 # How long a scheduler with no worker is given for one to join before the run is refused.
 WORKER_WAIT_SECONDS = 30
+# While units run: how often the scheduler is asked whether it still has a worker, and how often results are looked for.
+WORKER_CHECK_SECONDS = 2
+POLL_SECONDS = 0.02
 # How long the dashboard of a scheduler started elsewhere may take to show it is there.
 DASHBOARD_SECONDS = 1
 # What one local worker process holds before any work (Python, NumPy, Dask), and how many share a CPU at most.
@@ -307,7 +310,7 @@ class Engine:
         failed: dict[int, SoftmaxError] = {}
         lost = (distributed.comm.CommClosedError, distributed.client.FutureCancelledError)
         try:
-            for future in distributed.as_completed(list(futures)):
+            for future in self._as_completed(list(futures)):
                 unit = units[futures[future]]
                 try:
                     value = future.result()
@@ -338,3 +341,31 @@ class Engine:
         self.failures.extend(failed[index] for index in sorted(failed))
         return {position: value for position, value in results.items()
                 if units[position].source_index not in failed}
+
+    def _as_completed(self, futures: list) -> Iterator[Any]:
+        """Each future as it completes; refused once the cluster has had no worker for
+        :data:`WORKER_WAIT_SECONDS` (every worker died, or was stopped): its units would wait for ever."""
+        import time
+
+        distributed = __import__("distributed")
+        completed = distributed.as_completed(futures)
+        idle_since = checked = None
+        while not completed.is_empty():
+            batch = completed.next_batch(block=False)
+            if batch:
+                idle_since = None
+                yield from batch
+                continue
+            now = time.monotonic()
+            if checked is None or now - checked >= WORKER_CHECK_SECONDS:
+                checked = now
+                if self.client.scheduler_info().get("workers"):
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = now
+                elif now - idle_since >= WORKER_WAIT_SECONDS:
+                    raise UsageError(f"the Dask cluster has had no worker for {WORKER_WAIT_SECONDS} s (they died, "
+                                     "out of memory?, or were stopped), so its work would wait for ever; start "
+                                     "workers, or run again with more memory a worker",
+                                     where=self.client.scheduler.address)
+            time.sleep(POLL_SECONDS)

@@ -78,7 +78,8 @@ def test_tls_without_dask_tls_settings_is_one_line_saying_so(logits, tmp_path):
 
 
 @contextmanager
-def _dask_cluster(folder: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen, subprocess.Popen]]:
+def _dask_cluster(folder: Path, workers: int = 1, nanny: bool = True) -> Iterator[tuple[str, subprocess.Popen,
+                                                                                     subprocess.Popen]]:
     """A real ``dask scheduler`` (no dashboard) and ``dask worker`` processes on free loopback ports, stopped on
     exit."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
@@ -88,7 +89,8 @@ def _dask_cluster(folder: Path, workers: int = 1) -> Iterator[tuple[str, subproc
                                   "--port", str(port), "--no-dashboard"],
                                  stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "wb"))
     worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", str(workers),
-                               "--nthreads", "1", "--no-dashboard", "--local-directory", str(folder)],
+                               "--nthreads", "1", "--no-dashboard", "--local-directory", str(folder),
+                               *([] if nanny else ["--no-nanny"])],
                               stdout=subprocess.DEVNULL, stderr=open(folder / "worker.log", "wb")) if workers else None
     try:
         from distributed import Client
@@ -160,4 +162,26 @@ def test_a_scheduler_without_workers_is_one_line_not_a_hang(logits, tmp_path):
         completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", address,
                         timeout=LONGEST_CONNECT + WORKER_WAIT_SECONDS)
     assert_one_error_line(completed, "the Dask scheduler has no workers", f"dask worker {address}")
+    assert not (tmp_path / "p.npy").exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_a_cluster_whose_only_worker_dies_is_one_line_not_a_hang(tmp_path):
+    """The one worker (no nanny to restart it) killed mid-run: the run waited for ever for a worker."""
+    from softmax_cli.cluster.engine import WORKER_WAIT_SECONDS
+
+    logits = tmp_path / "big.npy"
+    np.save(logits, np.random.default_rng(4).standard_normal((20_000, 64)).astype(np.float32))
+    with _dask_cluster(tmp_path, nanny=False) as (address, _, worker):
+        process = subprocess.Popen([*softmax_command(), "probs", logits, "-o", tmp_path / "p.npy", "--scheduler",
+                                    address], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env={**os.environ, "SOFTMAX_UNIT_BYTES": "2560"})
+        while process.poll() is None and not _tasks_on(address):  # the event: the run's units are submitted
+            pass
+        worker.kill()
+        try:
+            stdout, stderr = process.communicate(timeout=LONGEST_CONNECT + 2 * WORKER_WAIT_SECONDS)
+        finally:
+            process.kill()  # a hang is the failure; it must not outlive the test
+    completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    assert_one_error_line(completed, "the Dask cluster has had no worker", f"({address})")
     assert not (tmp_path / "p.npy").exists() and not list(tmp_path.glob("*.part"))
