@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, tell
 from ..formats import registry
 from ..formats.base import RowsOfShape
 from ..inputs import in_natural_order
@@ -102,10 +102,24 @@ def _zarr_source(path: Path) -> Source:
     if any(not isinstance(n, int) or n < 1 for n in array.chunks):
         raise InputError(f"the Zarr array declares chunks of shape {array.chunks}; every chunk side must be >= 1",
                          where=str(path))
+    _tell_missing_chunks(array, path)
     inner = int(np.prod(array.shape[1:-1], dtype=np.int64)) if array.ndim > 1 else 1
     chunk_rows = int(array.chunks[0]) * inner if array.ndim > 1 else 1  # a 1-D array is one row of classes
     return Source(str(path), "zarr", tuple(int(n) for n in array.shape), np.dtype(array.dtype).str,
                   chunk_rows=max(1, chunk_rows))
+
+
+def _tell_missing_chunks(array, path: Path) -> None:
+    """Warn of chunks the array's store does not hold: Zarr reads them as the fill value, which is right for a chunk
+    it left out because it held only that value, and wrong for a copy cut short; only the user can tell which."""
+    try:
+        missing = int(array.nchunks) - int(array.nchunks_initialized)
+    except Exception:  # a store that cannot list its keys (remote, read-only views): nothing to count
+        return
+    if missing > 0:
+        tell(f"warning: {missing} of {array.nchunks} chunks of {path} are not stored and are read as its fill value "
+             f"{array.fill_value}; Zarr leaves out chunks that hold only that value, but a copy cut short loses "
+             "them too: check the array is whole")
 
 
 def open_zarr(path: str | os.PathLike):

@@ -164,6 +164,20 @@ def test_zarr_through_probs_and_loss(cli, cluster, data, tmp_path):
         _figures(_ok(cli("loss", data / "one.npy", *loss)).stdout)
 
 
+def test_a_zarr_array_missing_a_chunk_is_said_so(cli, cluster, data, tmp_path):
+    """A chunk file lost (a copy cut short) was read as the fill value, rows of a uniform distribution, with exit 0
+    and nothing said; Zarr leaves out chunks of only the fill value too, so it is a warning, not a refusal."""
+    zarr = pytest.importorskip("zarr")
+    logits = np.load(data / "one.npy")
+    array = zarr.create_array(store=str(tmp_path / "cut.zarr"), shape=logits.shape, chunks=(100, CLASSES),
+                              dtype="float32")
+    array[:] = logits
+    (tmp_path / "cut.zarr" / "c" / "1" / "0").unlink()
+    completed = _ok(cli("probs", tmp_path / "cut.zarr", "-o", tmp_path / "p.npy", "--scheduler", cluster))
+    assert f"warning: 1 of {array.nchunks} chunks of {tmp_path / 'cut.zarr'} are not stored and are read as its " \
+           "fill value 0.0" in completed.stderr
+
+
 def test_a_1d_zarr_array_is_one_row_of_classes_as_a_1d_npy(cli, tmp_path):
     """A 1-D array is one row of classes in process and as a .npy on the cluster; as a Zarr array its
     reader divided by zero (ZeroDivisionError, a traceback and exit 1)."""
