@@ -80,14 +80,35 @@ def _unknown_option(error, ctx) -> str | None:
     return option
 
 
+def _nearest_own_option(option: str, ctx) -> str | None:
+    """This command's option nearest to ``option`` by its long name elsewhere (``-t``, ``--temperature`` in probs,
+    is ``--temperatures`` in temperature-sweep)."""
+    import difflib
+
+    root = ctx.find_root()
+    names = {option}
+    for name in root.command.list_commands(root):
+        for param in getattr(root.command.get_command(root, name), "params", []):
+            if option in param.opts:
+                names.update(opt for opt in param.opts if opt.startswith("--"))
+    own = [opt for param in ctx.command.params if not getattr(param, "hidden", False) for opt in param.opts
+           if opt.startswith("--")]
+    for name in sorted(names, key=len, reverse=True):
+        if found := difflib.get_close_matches(name, own, n=1, cutoff=0.8):
+            return found[0]
+    return None
+
+
 def _from_parser(error, ctx) -> UsageError:
     context = getattr(error, "ctx", None) or ctx
     path = context.command_path
     unknown = _unknown_option(error, context)
     owners = _owners(unknown, context) if unknown else []
     if owners:
-        return UsageError(f"{unknown} is an option of {' and '.join(owners)}, not of {path}",
-                          where=f"see '{owners[0]} --help'")
+        near = _nearest_own_option(unknown, context)
+        instead = f"; did you mean {near}?" if near else ""
+        return UsageError(f"{unknown} is an option of {' and '.join(owners)}, not of {path}{instead}",
+                          where=f"see '{path if near else owners[0]} --help'")
     return UsageError(error.format_message(), where=f"see '{path} --help'")
 
 

@@ -24,6 +24,8 @@ DEFAULT_RETRIES = 2
 # scheme://host[:port]: a name, a dotted address or a bracketed IPv6 address (inproc:// is another process's).
 SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\])"
                                r"(?::(?P<port>[0-9]{1,5}))?/?")
+# The port `dask scheduler` listens on unless told otherwise.
+DEFAULT_SCHEDULER_PORT = 8786
 # How long reaching a scheduler may take, handshake included: Dask's own connect timeout stops short of it.
 CONNECT_SECONDS = 10
 # How long a scheduler with no worker is given for one to join before the run is refused.
@@ -116,8 +118,11 @@ def connect(address: str, *, dashboard: bool = True) -> Iterator[Any]:
     distributed = _import_distributed()
     silence = _quiet_logging()
     if workers is None:
-        # The address check allows one trailing slash, which Dask would read as part of the port.
+        # The address check allows one trailing slash, which Dask would read as part of the port, and no port,
+        # which Dask's connect refuses: the scheduler's own default is meant.
         target = address.removesuffix("/")
+        if SCHEDULER_ADDRESS.fullmatch(address).group("port") is None:
+            target += f":{DEFAULT_SCHEDULER_PORT}"
         _check_scheduler(target, address)
         try:
             client = distributed.Client(target, timeout=CONNECT_SECONDS)

@@ -185,3 +185,15 @@ def test_a_cluster_whose_only_worker_dies_is_one_line_not_a_hang(tmp_path):
     completed = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert_one_error_line(completed, "the Dask cluster has had no worker", f"({address})")
     assert not (tmp_path / "p.npy").exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_an_address_without_a_port_is_the_default_port(logits, tmp_path):
+    """'tcp://127.0.0.1' said 'what answers at this address is not a Dask scheduler' when nothing answered:
+    Dask's connect refuses an address without a port; the scheduler's default port, 8786, is meant."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 8786)) == 0:
+            pytest.skip("something listens on 8786 here")
+    completed = run("probs", logits, "-o", tmp_path / "p.npy", "--scheduler", "tcp://127.0.0.1",
+                    timeout=LONGEST_CONNECT)
+    line = assert_one_error_line(completed, "cannot reach the Dask scheduler", "tcp://127.0.0.1:8786")
+    assert "not a Dask scheduler" not in line

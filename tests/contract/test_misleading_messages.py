@@ -100,3 +100,12 @@ def test_row_names_of_digits_that_are_not_ascii_are_names_not_positions(tmp_path
     labels.write_text(",label\n\u00b2,0\n1,1\n", encoding="utf-8")
     completed = run("loss", "1 2; 3 1", "--labels", labels, "-f", "json")
     assert completed.returncode == 0 and "Traceback" not in completed.stderr, completed.stderr
+
+
+def test_an_option_of_other_commands_names_this_commands_nearest():
+    """temperature-sweep -t: the message listed the commands that take -t, not the option meant here."""
+    assert_one_error_line(run("temperature-sweep", "1 2 3; 3 2 1", "--labels", "0,1", "-t", "0.5,1,2"),
+                          "-t is an option of softmax probs", "not of softmax temperature-sweep; did you mean "
+                          "--temperatures?", "(see 'softmax temperature-sweep --help')")
+    assert_one_error_line(run("probs", "1 2 3", "--max-loss", "1"),
+                          "--max-loss is an option of softmax loss, not of softmax probs (see 'softmax loss --help')")
