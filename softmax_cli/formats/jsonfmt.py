@@ -17,17 +17,7 @@ import numpy as np
 from .. import tidy
 from ..errors import InputError
 from ..tidy import CHUNK_VALUES, chunk_rows
-from .base import (
-    Source,
-    Table,
-    WriteOptions,
-    distinct_ids,
-    is_bfloat16,
-    join_levels,
-    label_column_among,
-    number_strings,
-    pick_member,
-)
+from .base import Source, Table, WriteOptions, distinct_ids, is_bfloat16, join_levels, label_column_among, number_strings, pick_member
 
 # ---------------------------------------------------------------- reading
 

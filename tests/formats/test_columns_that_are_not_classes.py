@@ -42,21 +42,14 @@ def probabilities(completed) -> np.ndarray:
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "feather", "csv"])
-def test_an_id_column_counting_from_one_is_refused(tmp_path, suffix):
+def test_an_id_column_counting_from_one_is_refused_and_index_col_names_the_rows_by_it(tmp_path, suffix):
+    """polars stores no index: --index-col, which the refusal suggests, names the rows by the ids (in Parquet and
+    Arrow files it was ignored)."""
     pl = pytest.importorskip("polars")
     table = pl.DataFrame({name: LOGITS[:, j] for j, name in enumerate(CLASSES)}).with_row_index("id", offset=1)
     path = tmp_path / f"scored.{suffix}"
     {"parquet": table.write_parquet, "feather": table.write_ipc, "csv": table.write_csv}[suffix](path)
     assert_one_error_line(run("probs", path, "-f", "csv"), "'id'", "read it as row names with --index-col")
-
-
-@pytest.mark.parametrize("suffix", ["parquet", "feather", "csv"])
-def test_index_col_reads_a_polars_id_column_as_row_names(tmp_path, suffix):
-    """polars stores no index: --index-col, which the refusal above suggests, names the rows by the ids."""
-    pl = pytest.importorskip("polars")
-    table = pl.DataFrame({name: LOGITS[:, j] for j, name in enumerate(CLASSES)}).with_row_index("id", offset=1)
-    path = tmp_path / f"scored.{suffix}"
-    {"parquet": table.write_parquet, "feather": table.write_ipc, "csv": table.write_csv}[suffix](path)
     completed = run("probs", path, "--index-col", "-f", "csv")
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()

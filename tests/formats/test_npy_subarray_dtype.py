@@ -34,6 +34,14 @@ def subarray_npy(fortran: bool = False, descr=("<f8", (3,)), shape=(2,), values=
 NESTED = np.arange(40, dtype="<f8").reshape(4, 2, 5) / 7
 
 
+def probs_through(softmax, path, through: str) -> np.ndarray:
+    """``softmax probs`` of the .npy at ``path``, read from the file or from standard input."""
+    completed = (softmax("probs", path, "-f", "npy", text=False) if through == "file"
+                 else softmax("probs", "-", "-f", "npy", input=path.read_bytes(), text=False))
+    assert completed.returncode == 0, completed.stderr
+    return np.load(io.BytesIO(completed.stdout))
+
+
 def nested_npy() -> bytes:
     """Shape (4,) of 2 subarrays of 5 float64 each: a (4, 2, 5) array, as NumPy makes of it."""
     return subarray_npy(descr=(("<f8", (5,)), (2,)), shape=(4,), values=NESTED)
@@ -43,10 +51,7 @@ def nested_npy() -> bytes:
 def test_a_subarray_dtype_is_rows_of_its_classes(softmax, tmp_path, through):
     path = tmp_path / "sub.npy"
     path.write_bytes(subarray_npy())
-    completed = (softmax("probs", path, "-f", "npy", text=False) if through == "file"
-                 else softmax("probs", "-", "-f", "npy", input=path.read_bytes(), text=False))
-    assert completed.returncode == 0, completed.stderr
-    probs = np.load(io.BytesIO(completed.stdout))
+    probs = probs_through(softmax, path, through)
     np.testing.assert_allclose(probs, reference_softmax(VALUES), rtol=1e-12)
 
 
@@ -78,10 +83,7 @@ def test_numpy_unpacks_a_subarray_of_subarrays_to_the_end(tmp_path):
 def test_a_subarray_of_subarrays_is_rows_of_its_innermost_classes(softmax, tmp_path, through):
     path = tmp_path / "nested.npy"
     path.write_bytes(nested_npy())
-    completed = (softmax("probs", path, "-f", "npy", text=False) if through == "file"
-                 else softmax("probs", "-", "-f", "npy", input=path.read_bytes(), text=False))
-    assert completed.returncode == 0, completed.stderr
-    np.testing.assert_allclose(np.load(io.BytesIO(completed.stdout)), reference_softmax(NESTED), rtol=1e-12)
+    np.testing.assert_allclose(probs_through(softmax, path, through), reference_softmax(NESTED), rtol=1e-12)
 
 
 def test_the_loss_of_a_subarray_of_subarrays_is_over_its_innermost_classes(softmax, tmp_path):
