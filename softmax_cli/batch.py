@@ -145,10 +145,11 @@ def run(
     if sources is None and outputs.out_dir is None:
         loaded = load(inputs)
         try:
+            protected = render.Inputs(loaded.paths + side_inputs)
             if ledger is not None:
-                ledger.check(loaded.paths + side_inputs, [outputs.output])
+                ledger.check(protected, [outputs.output])
             process(loaded, render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision,
-                                             loaded.paths + side_inputs))
+                                             protected))
         except SoftmaxError as error:  # name the file, as a batch does
             raise locate(error, loaded.source, operands) from None
         return

@@ -70,6 +70,11 @@ class Inputs:
                 continue
             self.identities.add((status.st_dev, status.st_ino))
 
+    @classmethod
+    def of(cls, inputs: Sequence[Path] | Inputs) -> Inputs:
+        """``inputs`` as an :class:`Inputs`, built from paths only when they are not one already."""
+        return inputs if isinstance(inputs, Inputs) else cls(inputs)
+
     def hold(self, target: Path) -> bool:
         """Whether writing ``target`` (a resolved path) would overwrite one of the inputs."""
         if target in self.resolved:
@@ -142,7 +147,7 @@ def check_destination(output: Path, force: bool, inputs: Sequence[Path] | Inputs
 
 def _check_destination(output: Path, force: bool, inputs: Sequence[Path] | Inputs) -> None:
     target = destination(output)
-    if (inputs if isinstance(inputs, Inputs) else Inputs(inputs)).hold(target):
+    if Inputs.of(inputs).hold(target):
         raise UsageError(f"the output {str(output)!r} is an input; inputs are never overwritten")
     if target.is_dir():
         raise UsageError(f"the output {str(output)!r} is a directory")

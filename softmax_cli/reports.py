@@ -88,12 +88,13 @@ class Ledger:
         is checked against them) or one of its ``outputs``, or that cannot be written."""
         from .render import Inputs, check_destination, destination
 
+        inputs = Inputs.of(inputs)  # resolved once for every report
         written = {destination(output) for output in outputs if output is not None}
         summary = os.environ.get(STEP_SUMMARY)
         if summary and any(report.kind == "github" for report in self.reports):
             # Appended to, not replaced: only an input or the result must not be it.
             target = destination(Path(summary))
-            if target in written or (inputs if isinstance(inputs, Inputs) else Inputs(inputs)).hold(target):
+            if target in written or inputs.hold(target):
                 raise UsageError(f"${STEP_SUMMARY} ({summary!r}) is an input or the result of this run; --report "
                                  "github appends its table there: point it at a file of its own")
         for report in self.reports:

@@ -142,7 +142,7 @@ def result_sink(sources: list, outputs: Output, side_inputs: Sequence[Path] = ()
     ``ledger``'s report files."""
     if getattr(outputs, "out_dir", None) is not None:
         raise UsageError("--scheduler makes one result over all the inputs; --out-dir is for probs and grad")
-    protected = [Path(s.path) for s in sources] + list(side_inputs)
+    protected = render.Inputs([Path(s.path) for s in sources] + list(side_inputs))
     if ledger is not None:
         ledger.check(protected, [outputs.output])
     return render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, protected)

@@ -26,6 +26,9 @@ SCHEDULER_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss)://(?:[A-Za-z0-9_-]+(?:\.[A-Z
                                r"(?::(?P<port>[0-9]{1,5}))?/?")
 # The port `dask scheduler` listens on unless told otherwise.
 DEFAULT_SCHEDULER_PORT = 8786
+# What to look at when a scheduler does not answer as one.
+CHECK_THE_ADDRESS = (f"check the address and port (a scheduler listens on {DEFAULT_SCHEDULER_PORT} by default, its "
+                     "dashboard on 8787)")
 # How long reaching a scheduler may take, handshake included: Dask's own connect timeout stops short of it.
 CONNECT_SECONDS = 10
 # How long a scheduler with no worker is given for one to join before the run is refused.
@@ -182,14 +185,12 @@ def _check_scheduler(target: str, address: str) -> None:
         finally:
             comm.abort()
 
-    not_a_scheduler = UsageError("cannot reach the Dask scheduler: what answers at this address is not a Dask "
-                                 "scheduler; check the address and port (a scheduler listens on 8786 by default, "
-                                 "its dashboard on 8787)", where=address)
+    not_a_scheduler = UsageError(f"cannot reach the Dask scheduler: what answers at this address is not a Dask "
+                                 f"scheduler; {CHECK_THE_ADDRESS}", where=address)
     try:
         answer = asyncio.run(asyncio.wait_for(identity(), CONNECT_SECONDS))
     except TimeoutError:
-        raise UsageError(f"cannot reach the Dask scheduler: no answer within {CONNECT_SECONDS} s; check the address "
-                         "and port (a scheduler listens on 8786 by default, its dashboard on 8787)",
+        raise UsageError(f"cannot reach the Dask scheduler: no answer within {CONNECT_SECONDS} s; {CHECK_THE_ADDRESS}",
                          where=address) from None
     except OSError as error:  # refused, unknown host, closed, TLS refused
         raise UsageError(f"cannot reach the Dask scheduler: {error}", where=address) from None

@@ -164,6 +164,14 @@ def _refuse_probabilities(sides: list[tuple[Loaded, str]], axis: int) -> None:
         raise refused[0][0]
 
 
+def _sink_and_ledger(outputs: Output, report: list[str] | None, paths: list[Path]) -> tuple[render.Sink, reports.Ledger]:
+    """Where the result and the reports go, both checked against every input (resolved once) before any work."""
+    protected = render.Inputs(paths)
+    ledger = reports.Ledger("compare", reports.parse(report), outputs.force)
+    ledger.check(protected, [outputs.output])
+    return render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, protected), ledger
+
+
 def _same_file(reference: Loaded, candidate: Loaded) -> bool:
     try:
         return bool(reference.paths and candidate.paths and os.path.samefile(reference.paths[0], candidate.paths[0]))
@@ -268,9 +276,7 @@ def compare(
     if _same_file(ref, cand):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     paths = ref.paths + cand.paths + (truth.paths if truth else []) + (mask.paths if mask else [])
-    ledger = reports.Ledger("compare", reports.parse(report), outputs.force)
-    ledger.check(paths, [outputs.output])
-    sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
+    sink, ledger = _sink_and_ledger(outputs, report, paths)
     options = dict(temperature=source.temperature, from_probs=from_probs, masked_rows=source.masked_rows,
                    ignore_index=ignore_index)
     labels_array = None if truth is None else truth.fitted(ref, source.axis, ignore_index)
@@ -326,9 +332,7 @@ def _compare_on_cluster(cluster: str, reference: str, candidate: str, truth: Lab
     mask = positions.load_mask(padding)
     paths = ([Path(s.path) for s in ref_sources + cand_sources] + (truth.paths if truth else [])
              + (mask.paths if mask else []))
-    ledger = reports.Ledger("compare", reports.parse(report), outputs.force)
-    ledger.check(paths, [outputs.output])
-    sink = render.open_sink(outputs.fmt, outputs.output, outputs.force, outputs.precision, paths)
+    sink, ledger = _sink_and_ledger(outputs, report, paths)
     if _same_sources(ref_sources, cand_sources):
         warn(f"REFERENCE and CANDIDATE are the same file ({reference}); every figure will be 0")
     labels_array = None if truth is None else truth.fitted(ref, -1, ignore_index)
